@@ -1,0 +1,39 @@
+# The two commands a new machine needs: `make demo` and `make test` (both set everything up).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# CPU wheel by default (on disk here); a GPU user sets e.g. TORCH_SPEC="torch==2.13.0" with their index.
+TORCH_SPEC ?= torch==2.13.0
+PORT ?= 3000
+export PTOK_WORKDIR ?= $(CURDIR)
+export DAGSTER_HOME ?= $(CURDIR)/.ptok/dagster_home
+export PTOK_CONFIG ?= configs/demo.yaml
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install demo test ui bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/ptok demo
+
+test: install
+	$(PY) -m pytest -q -p no:cacheprovider
+
+ui: install
+	$(VENV)/bin/ptok ui --port $(PORT)
+
+bench: install
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf .ptok

@@ -1,0 +1,34 @@
+"""The persistent Dagster instance under the project's working folder (telemetry off)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster import DagsterInstance
+
+from pipelines.settings import workdir
+
+DAGSTER_YAML = """\
+# Written by ptok. SQLite storage under this folder; see README for Postgres at scale.
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    default_limit: 1
+"""
+
+
+def dagster_home() -> Path:
+    home = Path(os.environ.get("DAGSTER_HOME") or workdir() / ".ptok" / "dagster_home")
+    os.environ["DAGSTER_HOME"] = str(home)
+    home.mkdir(parents=True, exist_ok=True)
+    cfg = home / "dagster.yaml"
+    if not cfg.exists():
+        cfg.write_text(DAGSTER_YAML)
+    return home
+
+
+def get_instance() -> DagsterInstance:
+    dagster_home()
+    return DagsterInstance.get()

@@ -1,0 +1,89 @@
+"""Small configurable resources built from the YAML settings; visible and editable in the UI."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import dagster as dg
+from upath import UPath
+
+
+class StorageResource(dg.ConfigurableResource):
+    """Where tables and model files live. ``root`` is a local path or an fsspec URL."""
+
+    root: str
+    catalog_path: str | None = None
+    row_group_rows: int = 256
+
+    def asset_dir(self, asset_name: str) -> UPath:
+        return UPath(self.root) / asset_name
+
+    def files_dir(self, asset_name: str, *parts: str) -> UPath:
+        """Folder for large files an asset keeps beside its table (model weights, exports)."""
+        path = UPath(self.root) / asset_name / "files"
+        for part in parts:
+            path = path / part
+        return path
+
+
+class DatasetsResource(dg.ConfigurableResource):
+    """Dataset roots; in demo mode the generated scenes stand in for any root left unset."""
+
+    ade20k_root: str
+    lvis_root: str
+    coco_root: str
+    refcoco_root: str
+    ade20k_splits: list[str] = ["training", "validation"]
+    lvis_splits: list[str] = ["train", "val"]
+    max_image_pixels: int = 50_000_000
+    max_reject_fraction: float = 0.05
+    num_shards: int = 2
+    demo_enabled: bool = True
+    demo_root: str = ".ptok/demo_data"
+    demo_seed: int = 0
+    demo_n_ade20k: int = 60
+    demo_n_lvis: int = 60
+    demo_n_refcoco: int = 40
+    demo_width: int = 320
+    demo_height: int = 240
+
+    def ensure_demo_data(self, log=None) -> None:
+        """Generate the demo datasets once (file-locked: parallel steps may ask at the same time)."""
+        if not self.demo_enabled:
+            return
+        from perception_tokens.demo import write_demo_datasets
+
+        root = Path(self.demo_root)
+        marker = root / ".complete"
+        if marker.exists():
+            return
+        with _file_lock(root.parent / f".{root.name}.lock"):
+            if marker.exists():
+                return
+            if log:
+                log.info(f"generating demo datasets under {root}")
+            write_demo_datasets(
+                root,
+                n_ade20k=self.demo_n_ade20k,
+                n_lvis=self.demo_n_lvis,
+                n_refcoco=self.demo_n_refcoco,
+                seed=self.demo_seed,
+                image_size=(self.demo_width, self.demo_height),
+            )
+            marker.write_text("ok\n")
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

@@ -1,0 +1,139 @@
+"""The project's configuration file: one YAML document, validated before any work starts.
+
+``PTOK_CONFIG`` names the file (default: ``configs/demo.yaml``). Relative paths in it are
+resolved against ``PTOK_WORKDIR`` (default: the current directory), so the same file works
+from the Makefile, the web UI and the tests. An invalid file fails at load time with the
+field's dotted name in the message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_CONFIG = "configs/demo.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def fingerprint(self) -> str:
+        """Short hash of this section; folded into code versions so config edits mark assets stale."""
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:10]
+
+
+class StorageSettings(_Section):
+    root: str = ".ptok/storage"  # local path or fsspec URL (s3://bucket/prefix)
+    catalog: str | None = None  # DuckDB file; default <root>/catalog.duckdb (local roots only)
+    row_group_rows: int = Field(256, ge=1)
+
+
+class DemoSettings(_Section):
+    enabled: bool = True
+    root: str = ".ptok/demo_data"
+    n_ade20k: int = Field(60, ge=2)
+    n_lvis: int = Field(60, ge=2)
+    n_refcoco: int = Field(40, ge=2)
+    seed: int = 0
+    width: int = Field(320, ge=64)
+    height: int = Field(240, ge=64)
+
+
+class DatasetSettings(_Section):
+    """Roots of the real datasets. Unset roots fall back to the demo data when demo.enabled."""
+
+    ade20k_root: str | None = None  # folder holding ADEChallengeData2016/
+    lvis_root: str | None = None  # folder holding lvis_v1_train.json / lvis_v1_val.json
+    coco_root: str | None = None  # folder holding train2017/ val2017/ train2014/
+    refcoco_root: str | None = None  # folder holding refs(unc).p and instances.json
+    ade20k_splits: list[Literal["training", "validation"]] = ["training", "validation"]
+    lvis_splits: list[Literal["train", "val"]] = ["train", "val"]
+    max_image_pixels: int = Field(50_000_000, ge=1)
+    max_reject_fraction: float = Field(0.05, ge=0.0, le=1.0)
+    num_shards: int = Field(2, ge=1, le=4096)  # shard count for per-image stages
+
+
+class Settings(_Section):
+    storage: StorageSettings = StorageSettings()
+    demo: DemoSettings = DemoSettings()
+    datasets: DatasetSettings = DatasetSettings()
+
+    # ----------------------------------------------------------------- derived paths
+    def resolve(self, path: str | None) -> str | None:
+        if path is None or "://" in path:
+            return path
+        p = Path(path).expanduser()
+        return str(p if p.is_absolute() else (workdir() / p).resolve())
+
+    @property
+    def storage_root(self) -> str:
+        return self.resolve(self.storage.root)  # type: ignore[return-value]
+
+    @property
+    def catalog_path(self) -> Path:
+        if self.storage.catalog:
+            return Path(self.resolve(self.storage.catalog))  # type: ignore[arg-type]
+        if "://" in self.storage.root:
+            return workdir() / ".ptok" / "catalog.duckdb"
+        return Path(self.storage_root) / "catalog.duckdb"
+
+    @property
+    def demo_root(self) -> Path:
+        return Path(self.resolve(self.demo.root))  # type: ignore[arg-type]
+
+    def dataset_root(self, name: Literal["ade20k", "lvis", "coco", "refcoco"]) -> Path:
+        configured = getattr(self.datasets, f"{name}_root")
+        if configured:
+            return Path(self.resolve(configured))  # type: ignore[arg-type]
+        if not self.demo.enabled:
+            raise ConfigError(f"datasets.{name}_root is not set and demo.enabled is false")
+        sub = {"ade20k": ".", "lvis": "lvis", "coco": "coco", "refcoco": "refcoco"}[name]
+        return (self.demo_root / sub).resolve()
+
+    def uses_demo(self, name: str) -> bool:
+        return self.demo.enabled and not getattr(self.datasets, f"{name}_root")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def workdir() -> Path:
+    return Path(os.environ.get("PTOK_WORKDIR", os.getcwd())).resolve()
+
+
+def config_path() -> Path:
+    p = Path(os.environ.get("PTOK_CONFIG", DEFAULT_CONFIG))
+    return p if p.is_absolute() else workdir() / p
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read and validate the YAML config; errors name the file and the field."""
+    path = Path(path) if path else config_path()
+    if not path.exists():
+        if path == config_path() and "PTOK_CONFIG" not in os.environ:
+            return Settings()
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return settings_from_dict(raw, source=str(path))
+
+
+def settings_from_dict(raw: dict[str, Any], source: str = "<dict>") -> Settings:
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid config {source}: {problems}") from exc

@@ -1,0 +1,43 @@
+"""Which assets (and partitions) are missing or stale: the basis of "recompute only what changed".
+
+Dagster computes staleness from code versions and input data versions; this module only
+asks it. The resolver is Dagster-internal API, so it is wrapped here, in one place.
+"""
+
+from __future__ import annotations
+
+from dagster import AssetKey, DagsterInstance
+from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
+from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+from dagster._core.definitions.temporal_context import TemporalContext
+from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView
+from dagster._time import get_current_datetime
+
+
+def stale_resolver(instance: DagsterInstance, asset_graph: AssetGraph) -> CachingStaleStatusResolver:
+    view = AssetGraphView(
+        temporal_context=TemporalContext(effective_dt=get_current_datetime(), last_event_id=None),
+        instance=instance,
+        asset_graph=asset_graph,
+    )
+    return CachingStaleStatusResolver(instance=instance, asset_graph=asset_graph, loading_context=view)
+
+
+def needs_run(
+    instance: DagsterInstance, asset_graph: AssetGraph, key: AssetKey, partition_key: str | None = None
+) -> bool:
+    """True when the asset (partition) was never materialized or is stale."""
+    resolver = stale_resolver(instance, asset_graph)
+    return resolver.get_status(key, partition_key) != StaleStatus.FRESH
+
+
+def stale_keys(instance: DagsterInstance, asset_graph: AssetGraph) -> set[AssetKey]:
+    """Materializable, unpartitioned-or-any-partition assets that are not FRESH."""
+    resolver = stale_resolver(instance, asset_graph)
+    out = set()
+    for key in asset_graph.materializable_asset_keys:
+        node = asset_graph.get(key)
+        parts = node.partitions_def.get_partition_keys() if node.partitions_def else [None]
+        if any(resolver.get_status(key, pk) != StaleStatus.FRESH for pk in parts):
+            out.add(key)
+    return out
