@@ -3,7 +3,6 @@
 They read only the columns they need, through the same lazy table handles the assets use.
 """
 
-from __future__ import annotations
 
 from typing import Sequence
 

@@ -5,7 +5,6 @@ a bad record never stops the run and never vanishes. A missing or malformed anno
 file fails the asset with the reader's message (file and problem).
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 
@@ -35,22 +34,27 @@ def _outs(name: str, description: str, version: str) -> dict[str, dg.AssetOut]:
 
 
 def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
-    v = lambda logic: code_version(logic, datasets_settings)  # noqa: E731
+    ds = datasets_settings
+    # Each source's version folds in only the settings it reads, so editing one dataset's
+    # config leaves the other sources fresh.
+    ade = {"root": ds.ade20k_root, "splits": ds.ade20k_splits, "max_pixels": ds.max_image_pixels}
+    lv = {"root": ds.lvis_root, "coco": ds.coco_root, "splits": ds.lvis_splits, "max_pixels": ds.max_image_pixels}
+    ref = {"root": ds.refcoco_root, "coco": ds.coco_root, "max_pixels": ds.max_image_pixels}
 
     @dg.multi_asset(
-        outs=_outs("ade20k_images", "ADE20K (SceneParsing 2016) images with ids, sizes, sha256 and encoded bytes.", v("1")),
+        outs=_outs("ade20k_images", "ADE20K (SceneParsing 2016) images with ids, sizes, sha256 and encoded bytes.", code_version("1", ade)),
         can_subset=False,
     )
     def ade20k_images(context: dg.AssetExecutionContext, storage: StorageResource, datasets: DatasetsResource):
         datasets.ensure_demo_data(context.log)
         sink = RejectSink()
-        rows = sink.rows(ade20k.iter_ade20k_images(Path(datasets.ade20k_root), splits=tuple(datasets.ade20k_splits)))
+        rows = sink.rows(ade20k.iter_ade20k_images(Path(datasets.ade20k_root), splits=tuple(datasets.ade20k_splits), max_pixels=datasets.max_image_pixels))
         out = emit_table(context, storage, schemas.ADE20K_IMAGE_SCHEMA, rows, output_name="ade20k_images",
                          config={"root": datasets.ade20k_root, "splits": datasets.ade20k_splits})
         return out, sink.emit(context, storage, "ade20k_images_rejects")
 
     @dg.multi_asset(
-        outs=_outs("lvis_images", "LVIS v1 images (COCO 2017 files) with negative / not-exhaustive category lists.", v("1")),
+        outs=_outs("lvis_images", "LVIS v1 images (COCO 2017 files) with negative / not-exhaustive category lists.", code_version("1", lv)),
         can_subset=False,
     )
     def lvis_images(context: dg.AssetExecutionContext, storage: StorageResource, datasets: DatasetsResource):
@@ -60,14 +64,14 @@ def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
         def rows():
             for split in datasets.lvis_splits:
                 index = lvis.read_lvis_annotations(Path(datasets.lvis_root) / f"lvis_v1_{split}.json")
-                yield from sink.rows(lvis.iter_lvis_images(index, Path(datasets.coco_root), split))
+                yield from sink.rows(lvis.iter_lvis_images(index, Path(datasets.coco_root), split, max_pixels=datasets.max_image_pixels))
 
         out = emit_table(context, storage, schemas.LVIS_IMAGE_SCHEMA, rows(), output_name="lvis_images",
                          config={"lvis_root": datasets.lvis_root, "coco_root": datasets.coco_root, "splits": datasets.lvis_splits})
         return out, sink.emit(context, storage, "lvis_images_rejects")
 
     @dg.multi_asset(
-        outs=_outs("lvis_instances", "LVIS v1 annotations, one row per instance: ids, category, bbox, area, exhaustiveness.", v("1")),
+        outs=_outs("lvis_instances", "LVIS v1 annotations, one row per instance: ids, category, bbox, area, exhaustiveness.", code_version("1", {k: lv[k] for k in ("root", "splits")})),
         can_subset=False,
     )
     def lvis_instances(context: dg.AssetExecutionContext, storage: StorageResource, datasets: DatasetsResource):
@@ -84,7 +88,7 @@ def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
         return out, sink.emit(context, storage, "lvis_instances_rejects")
 
     @dg.multi_asset(
-        outs=_outs("refcoco_images", "RefCOCO (UNC) images (COCO train2014 files) referred to by expressions.", v("1")),
+        outs=_outs("refcoco_images", "RefCOCO (UNC) images (COCO train2014 files) referred to by expressions.", code_version("1", ref)),
         can_subset=False,
     )
     def refcoco_images(context: dg.AssetExecutionContext, storage: StorageResource, datasets: DatasetsResource):
@@ -92,13 +96,13 @@ def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
         sink = RejectSink()
         root = Path(datasets.refcoco_root)
         index = refcoco.read_refcoco(root / "refs(unc).p", root / "instances.json")
-        rows = sink.rows(refcoco.iter_refcoco_images(index, Path(datasets.coco_root)))
+        rows = sink.rows(refcoco.iter_refcoco_images(index, Path(datasets.coco_root), max_pixels=datasets.max_image_pixels))
         out = emit_table(context, storage, schemas.REFCOCO_IMAGE_SCHEMA, rows, output_name="refcoco_images",
                          config={"refcoco_root": datasets.refcoco_root, "coco_root": datasets.coco_root})
         return out, sink.emit(context, storage, "refcoco_images_rejects")
 
     @dg.multi_asset(
-        outs=_outs("refcoco_refs", "RefCOCO referring expressions, one row per sentence, with the referred box.", v("1")),
+        outs=_outs("refcoco_refs", "RefCOCO referring expressions, one row per sentence, with the referred box.", code_version("1", {"root": ds.refcoco_root})),
         can_subset=False,
     )
     def refcoco_refs(context: dg.AssetExecutionContext, storage: StorageResource, datasets: DatasetsResource):

@@ -37,14 +37,19 @@ def _connect(db_path: Path, *, read_only: bool = False, attempts: int = 50) -> d
     raise RuntimeError(f"could not open DuckDB catalog {db_path}: {last}")
 
 
-def parquet_glob(storage_root: str, asset_name: str) -> str:
-    """Every committed Parquet file of an asset: ``<root>/<asset>/**/*.parquet``, staging excluded."""
-    return f"{storage_root.rstrip('/')}/{asset_name}/**/[!.]*.parquet"
+def parquet_source(storage_root: str, asset_name: str) -> str:
+    """Every committed Parquet file of an asset: ``<root>/<asset>.parquet`` when unpartitioned,
+    else ``<root>/<asset>/**/*.parquet`` (names starting with a dot, i.e. staging, excluded)."""
+    root = storage_root.rstrip("/")
+    single = Path(root) / f"{asset_name}.parquet"
+    if "://" not in root and single.exists():
+        return str(single)
+    return f"{root}/{asset_name}/**/[!.]*.parquet"
 
 
 def refresh_view(db_path: Path, storage_root: str, asset_name: str) -> None:
     """(Re)create the view for one asset; union_by_name copes with schema growth across partitions."""
-    glob = parquet_glob(storage_root, asset_name)
+    glob = parquet_source(storage_root, asset_name)
     sql = (
         f'CREATE OR REPLACE VIEW "{view_name(asset_name)}" AS '
         f"SELECT * FROM read_parquet('{glob}', union_by_name = true, hive_partitioning = false)"
@@ -59,12 +64,18 @@ def refresh_view(db_path: Path, storage_root: str, asset_name: str) -> None:
 def refresh_all(db_path: Path, storage_root: str) -> list[str]:
     """Recreate the view of every asset that has at least one Parquet file under the root."""
     root = Path(storage_root)
-    names = sorted(
-        d.name for d in root.iterdir() if d.is_dir() and any(p.name[0] != "." for p in d.rglob("*.parquet"))
-    ) if root.exists() else []
-    for name in names:
+    names: set[str] = set()
+    if root.exists():
+        for entry in root.iterdir():
+            if entry.name.startswith("."):
+                continue
+            if entry.is_file() and entry.suffix == ".parquet":
+                names.add(entry.stem)
+            elif entry.is_dir() and any(not p.name.startswith(".") for p in entry.rglob("*.parquet")):
+                names.add(entry.name)
+    for name in sorted(names):
         refresh_view(db_path, storage_root, name)
-    return names
+    return sorted(names)
 
 
 def query(db_path: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:

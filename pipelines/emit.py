@@ -30,7 +30,7 @@ def emit_table(
 ) -> dg.Output:
     key = context.asset_key_for_output(output_name) if output_name else context.asset_key
     lineage = build_lineage(context, key, config)
-    staged = stage_table(storage.asset_dir(key.path[-1]), schema, rows, lineage, batch_rows=storage.row_group_rows)
+    staged = stage_table(storage.staging_dir(key.path[-1]), schema, rows, lineage, batch_rows=storage.row_group_rows)
     context.log.info(f"{key.to_user_string()}: {staged.num_rows} rows staged (content {staged.content_hash})")
     return dg.Output(
         staged,

@@ -22,6 +22,10 @@ class StorageResource(dg.ConfigurableResource):
     def asset_dir(self, asset_name: str) -> UPath:
         return UPath(self.root) / asset_name
 
+    def staging_dir(self, asset_name: str) -> UPath:
+        """Temporary files of an asset; same filesystem as the tables, so commit is a rename."""
+        return UPath(self.root) / ".staging" / asset_name
+
     def files_dir(self, asset_name: str, *parts: str) -> UPath:
         """Folder for large files an asset keeps beside its table (model weights, exports)."""
         path = UPath(self.root) / asset_name / "files"
@@ -58,7 +62,7 @@ class DatasetsResource(dg.ConfigurableResource):
         from perception_tokens.demo import write_demo_datasets
 
         root = Path(self.demo_root)
-        marker = root / ".complete"
+        marker = root / "demo_manifest.json"  # written last by the generator
         if marker.exists():
             return
         with _file_lock(root.parent / f".{root.name}.lock"):
@@ -73,8 +77,8 @@ class DatasetsResource(dg.ConfigurableResource):
                 n_refcoco=self.demo_n_refcoco,
                 seed=self.demo_seed,
                 image_size=(self.demo_width, self.demo_height),
+                show_progress=True,
             )
-            marker.write_text("ok\n")
 
 
 @contextmanager

@@ -48,7 +48,7 @@ class DemoSettings(_Section):
 class DatasetSettings(_Section):
     """Roots of the real datasets. Unset roots fall back to the demo data when demo.enabled."""
 
-    ade20k_root: str | None = None  # folder holding ADEChallengeData2016/
+    ade20k_root: str | None = None  # the ADEChallengeData2016 folder (holds images/ and annotations/)
     lvis_root: str | None = None  # folder holding lvis_v1_train.json / lvis_v1_val.json
     coco_root: str | None = None  # folder holding train2017/ val2017/ train2014/
     refcoco_root: str | None = None  # folder holding refs(unc).p and instances.json
@@ -93,7 +93,7 @@ class Settings(_Section):
             return Path(self.resolve(configured))  # type: ignore[arg-type]
         if not self.demo.enabled:
             raise ConfigError(f"datasets.{name}_root is not set and demo.enabled is false")
-        sub = {"ade20k": ".", "lvis": "lvis", "coco": "coco", "refcoco": "refcoco"}[name]
+        sub = {"ade20k": "ADEChallengeData2016", "lvis": "lvis", "coco": "coco", "refcoco": "refcoco"}[name]
         return (self.demo_root / sub).resolve()
 
     def uses_demo(self, name: str) -> bool:

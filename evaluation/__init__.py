@@ -1,0 +1,2 @@
+"""Evaluation stage: benchmark readers, generation with constrained decoding, answer
+parsing and scoring. Pure code: no Dagster imports here."""

@@ -1,0 +1,107 @@
+"""BLINK (Hugging Face release ``BLINK-Benchmark/BLINK``): one Parquet config per subtask.
+
+Layout under ``root``: ``<Subtask>/<split>-*.parquet`` (e.g. ``Relative_Depth/val-00000-of-00001.parquet``)
+with columns ``idx, question, sub_task, choices, answer ("(B)"), prompt, image_1..image_4``
+(image struct ``{bytes, path}``). Only ``image_1`` is required; further images travel
+in ``extra_image_bytes``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from evaluation.benchmarks._parquet import find_parquet_files, iter_parquet_rows
+from evaluation.benchmarks.records import (
+    Reject,
+    format_choices_prompt,
+    gold_letter,
+    image_from_struct,
+    letters,
+)
+
+BENCHMARK = "BLINK"
+BLINK_SUBTASKS = (
+    "Art_Style", "Counting", "Forensic_Detection", "Functional_Correspondence", "IQ_Test",
+    "Jigsaw", "Multi-view_Reasoning", "Object_Localization", "Relative_Depth",
+    "Relative_Reflectance", "Semantic_Correspondence", "Spatial_Relation",
+    "Visual_Correspondence", "Visual_Similarity",
+)
+DEFAULT_SUBTASKS = ("Relative_Depth", "Counting")
+REQUIRED_COLUMNS = ("idx", "question", "choices", "answer", "image_1")
+EXTRA_IMAGE_COLUMNS = ("image_2", "image_3", "image_4")
+
+
+def read_blink(
+    root: str | Path, subtasks: Iterable[str] = DEFAULT_SUBTASKS, split: str = "val"
+) -> Iterator[dict | Reject]:
+    """Rows (or Rejects) of the given BLINK subtasks and split (``val`` has answers)."""
+    root = Path(root)
+    for subtask in subtasks:
+        if "/" in subtask or "\\" in subtask or subtask in ("", ".", ".."):
+            raise ValueError(f"BLINK subtask name {subtask!r} is not a plain config name")
+        files = find_parquet_files(root, [f"{subtask}/{split}-*.parquet"], BENCHMARK, f"{subtask} {split} split")
+        for path in files:
+            yield from _read_file(root, subtask, path)
+
+
+def _read_file(root: Path, subtask: str, path: Path) -> Iterator[dict | Reject]:
+    display = path.relative_to(root).as_posix()
+    seen: set[str] = set()
+    for row_number, rec in iter_parquet_rows(path, BENCHMARK, REQUIRED_COLUMNS):
+        qid = rec.get("idx")
+        qid = str(qid).strip() if qid is not None and str(qid).strip() else f"row {row_number}"
+        if qid in seen:
+            yield Reject(BENCHMARK, display, qid, "duplicate idx")
+            continue
+        seen.add(qid)
+        question, choices = rec.get("question"), rec.get("choices")
+        if not isinstance(question, str) or not question.strip():
+            yield Reject(BENCHMARK, display, qid, "question without text")
+            continue
+        if not isinstance(choices, list) or not 2 <= len(choices) <= 26 or not all(isinstance(c, str) for c in choices):
+            yield Reject(BENCHMARK, display, qid, f"choices {choices!r} are not a list of 2+ strings")
+            continue
+        valid = letters(len(choices))
+        if rec.get("answer") is None:
+            yield Reject(BENCHMARK, display, qid, "question without answer")
+            continue
+        gold = gold_letter(rec.get("answer"), valid)
+        if gold is None:
+            yield Reject(BENCHMARK, display, qid, f"answer {rec.get('answer')!r} is not one of {valid}")
+            continue
+        image = image_from_struct(rec.get("image_1"), path.parent, "image_1")
+        if isinstance(image, str):
+            yield Reject(BENCHMARK, display, qid, image)
+            continue
+        extras: list[bytes] = []
+        bad_extra = None
+        for col in EXTRA_IMAGE_COLUMNS:
+            if rec.get(col) is None:
+                continue
+            extra = image_from_struct(rec[col], path.parent, col)
+            if isinstance(extra, str):
+                bad_extra = extra
+                break
+            extras.append(extra)
+        if bad_extra is not None:
+            yield Reject(BENCHMARK, display, qid, bad_extra)
+            continue
+        prompt = rec.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            prompt = format_choices_prompt(question, choices)
+        yield {
+            "benchmark": BENCHMARK,
+            "subset": subtask,
+            "question_id": qid,
+            "question": question,
+            "prompt": prompt,
+            "choices": list(choices),
+            "valid_letters": valid,
+            "gold": gold,
+            "image_bytes": image,
+            "image_file": f"{display}#idx={qid}/image_1",
+            "answer_type": "letter",
+            "sub_task": rec.get("sub_task"),
+            "extra_image_bytes": extras,
+        }

@@ -1,0 +1,372 @@
+"""Small benchmark sets with known answers, written in the exact published formats.
+
+From scenes with exact metric depth and object boxes (e.g. the procedural demo scenes)
+this writes, under one root:
+
+- ``hardblink/``: HardBLINK 3/4/5 points, red circles labelled above ("center" markers);
+- ``blink/``: BLINK ``Relative_Depth`` (2 points, labels beside) and ``Counting`` Parquet;
+- ``cvbench/``: CV-Bench ``test_2d.parquet`` (Count, sources ADE20K/COCO alternating)
+  and ``test_3d.parquet`` (Depth, source Omni3D, red/blue boxes);
+- ``counting/``: Aurora-style open-ended ``blink_count`` and ``seed_count`` jsonl sets.
+
+Each set is then readable by the matching reader in :mod:`evaluation.benchmarks`.
+The function returns the answer key so a test (or a check) can compare what the
+readers give back with what was written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from perception_tokens.curriculum.plurals import clean_category_name, pluralize
+from perception_tokens.curriculum.templates import COUNT_QUESTION, DEPTH_POINTS_QUESTION
+from perception_tokens.images import encode_png
+from perception_tokens.markers import PointSamplingError, choose_points, closest_point, draw_markers
+from perception_tokens.paths import atomic_write_bytes, atomic_write_text
+from perception_tokens.vocab import PIXEL_GRID
+
+from evaluation.benchmarks import hardblink
+from evaluation.benchmarks.counting import BLINK_COUNT, SEED_COUNT
+from evaluation.benchmarks.records import LETTERS, format_choices_prompt
+
+BLINK_DEPTH_QUESTION = "Which point is closer to the camera?"
+CVBENCH_DEPTH_QUESTION = (
+    "Which object is closer to the camera taking this photo, the {first} (highlighted by a red box) "
+    "or the {second} (highlighted by a blue box)?"
+)
+CVBENCH_COUNT_SOURCES = ("ADE20K", "COCO")
+HARDBLINK_CATEGORY = "count"  # what the released HardBLINK files carry in "category"
+RED, BLUE = (255, 0, 0), (0, 0, 255)
+
+_IMAGE_STRUCT = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+
+
+@dataclass
+class DemoObject:
+    category: str
+    bbox_xywh: tuple[float, float, float, float]
+    mean_depth: float | None = None
+
+
+@dataclass
+class DemoManifest:
+    """What was written: ``answers[(benchmark, subset, question_id)] = gold``, and skips."""
+
+    root: Path
+    answers: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        return dict(Counter((b, s) for b, s, _ in self.answers))
+
+
+# ---------------------------------------------------------------------------- inputs
+
+
+def _get(obj: Any, *names: str) -> Any:
+    for name in names:
+        if isinstance(obj, dict) and name in obj:
+            return obj[name]
+        if hasattr(obj, name):
+            return getattr(obj, name)
+    return None
+
+
+def _normalise_scene(scene: Any) -> tuple[np.ndarray, np.ndarray, list[DemoObject]]:
+    """A Scene-like object (``rgb``, ``depth``, ``objects``) or an ``(rgb, depth, objects)`` tuple."""
+    if isinstance(scene, (tuple, list)):
+        rgb, depth, objects = scene
+    else:
+        rgb, depth, objects = scene.rgb, scene.depth, scene.objects
+    rgb = np.asarray(rgb)
+    depth = np.asarray(depth, dtype=np.float32)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"scene rgb must be uint8 HxWx3, got {rgb.dtype} {rgb.shape}")
+    if depth.shape != rgb.shape[:2]:
+        raise ValueError(f"scene depth {depth.shape} does not match rgb {rgb.shape[:2]}")
+    objs = []
+    for o in objects:
+        category = _get(o, "category")
+        bbox = _get(o, "bbox_xywh", "bbox")
+        if not category or bbox is None:
+            raise ValueError(f"scene object {o!r} needs a category and a bbox [x, y, w, h]")
+        mean_depth = _get(o, "mean_depth")
+        objs.append(DemoObject(str(category), tuple(float(v) for v in bbox), None if mean_depth is None else float(mean_depth)))
+    return rgb, depth, objs
+
+
+def depth_to_uint8(depth_metric: np.ndarray) -> np.ndarray:
+    """Metric depth (larger = farther) -> Depth Anything convention: min-max inverse depth, uint8, larger = nearer."""
+    inv = 1.0 / np.maximum(depth_metric.astype(np.float64), 1e-6)
+    lo, hi = float(inv.min()), float(inv.max())
+    if hi - lo < 1e-12:
+        return np.zeros(depth_metric.shape, np.uint8)
+    return np.round((inv - lo) / (hi - lo) * 255.0).astype(np.uint8)
+
+
+def _to_grid(rgb: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    size = (PIXEL_GRID, PIXEL_GRID)
+    rgb336 = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    depth336 = cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST)
+    return np.ascontiguousarray(rgb336), depth_to_uint8(depth336)
+
+
+def _object_depth(obj: DemoObject, depth: np.ndarray) -> float:
+    if obj.mean_depth is not None:
+        return obj.mean_depth
+    x, y, w, h = obj.bbox_xywh
+    patch = depth[int(y) : int(np.ceil(y + h)), int(x) : int(np.ceil(x + w))]
+    return float(np.median(patch)) if patch.size else float("inf")
+
+
+def _number_choices(count: int, n: int, rng: np.random.Generator) -> tuple[list[str], str]:
+    """``n`` consecutive counts containing ``count`` at a random place -> (choices, gold letter)."""
+    start = int(rng.integers(max(0, count - n + 1), count + 1))
+    values = list(range(start, start + n))
+    return [str(v) for v in values], LETTERS[values.index(count)]
+
+
+def _image_struct(data: bytes, name: str) -> dict:
+    return {"bytes": data, "path": name}
+
+
+def _write_parquet(path: Path, rows: list[dict], schema: pa.Schema) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
+    tmp.replace(path)
+
+
+def _write_jsonl(path: Path, records: list[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records), fsync=False)
+
+
+# ---------------------------------------------------------------------------- writer
+
+
+def write_demo_benchmarks(
+    root: str | Path,
+    scenes: Sequence[Any],
+    seed: int = 0,
+    *,
+    point_counts: Sequence[int] = hardblink.POINT_COUNTS,
+) -> DemoManifest:
+    """Write every demo benchmark set under ``root`` and return the answer key.
+
+    ``scenes``: Scene-like objects (``rgb`` uint8 HxWx3, ``depth`` float32 metres,
+    ``objects`` with ``category`` and ``bbox_xywh``/``bbox``) or ``(rgb, depth, objects)``
+    tuples. A scene that cannot give a question (too flat for N distinct points, no two
+    objects of different categories) is skipped with a reason in ``manifest.skipped``.
+    Deterministic for a given ``seed``.
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    manifest = DemoManifest(root=root)
+
+    hb_questions: dict[int, list[dict]] = {n: [] for n in point_counts}
+    hb_answers: dict[int, list[dict]] = {n: [] for n in point_counts}
+    blink_rows: dict[str, list[dict]] = {"Relative_Depth": [], "Counting": []}
+    cv2d: list[dict] = []
+    cv3d: list[dict] = []
+    open_counts: dict[str, tuple[list[dict], list[dict]]] = {BLINK_COUNT[1]: ([], []), SEED_COUNT[1]: ([], [])}
+
+    for i, scene in enumerate(scenes):
+        rgb, depth, objects = _normalise_scene(scene)
+        rgb336, depth_u8 = _to_grid(rgb, depth)
+
+        # HardBLINK: n points, labels centred above the circles.
+        for n in point_counts:
+            try:
+                points = choose_points(depth_u8, n, rng)
+            except PointSamplingError as exc:
+                manifest.skipped.append(f"scene {i}: HardBLINK {n} points: {exc.reason}")
+                continue
+            qid = len(hb_questions[n])
+            marked, _ = draw_markers(rgb336, points, variant="center")
+            atomic_write_bytes(root / "hardblink" / hardblink.image_dir(n) / f"{qid}.png", encode_png(marked), fsync=False)
+            gold = closest_point(points)
+            hb_questions[n].append(
+                {"question_id": qid, "image": f"{qid}.png", "text": DEPTH_POINTS_QUESTION, "category": HARDBLINK_CATEGORY}
+            )
+            hb_answers[n].append({"question_id": qid, "text": f"({gold})", "category": HARDBLINK_CATEGORY})
+            manifest.answers[(hardblink.BENCHMARK, hardblink.subset_name(n), str(qid))] = gold
+
+        # BLINK Relative_Depth: 2 points, labels beside.
+        try:
+            points = choose_points(depth_u8, 2, rng)
+            marked, _ = draw_markers(rgb336, points, variant="beside")
+            gold = closest_point(points)
+            idx = f"val_Relative_Depth_{len(blink_rows['Relative_Depth']) + 1}"
+            choices = ["A", "B"]
+            blink_rows["Relative_Depth"].append(
+                _blink_row(idx, "Relative Depth", BLINK_DEPTH_QUESTION, choices, gold, encode_png(marked))
+            )
+            manifest.answers[("BLINK", "Relative_Depth", idx)] = gold
+        except PointSamplingError as exc:
+            manifest.skipped.append(f"scene {i}: BLINK Relative_Depth: {exc.reason}")
+
+        if not objects:
+            manifest.skipped.append(f"scene {i}: no objects, no counting or CV-Bench questions")
+            continue
+        by_category = Counter(clean_category_name(o.category) for o in objects)
+        image_png = encode_png(rgb)
+
+        # BLINK Counting (multiple choice, 4 consecutive numbers).
+        category = sorted(by_category)[int(rng.integers(len(by_category)))]
+        choices, gold = _number_choices(by_category[category], 4, rng)
+        idx = f"val_Counting_{len(blink_rows['Counting']) + 1}"
+        question = COUNT_QUESTION.format(plural=pluralize(category))
+        blink_rows["Counting"].append(_blink_row(idx, "Counting", question, choices, gold, image_png))
+        manifest.answers[("BLINK", "Counting", idx)] = gold
+
+        # CV-Bench Count (2D): sources alternate so the official 2D average has both.
+        category = sorted(by_category)[int(rng.integers(len(by_category)))]
+        choices, gold = _number_choices(by_category[category], 5, rng)
+        question = COUNT_QUESTION.format(plural=pluralize(category))
+        cv2d.append(
+            _cvbench_row(len(cv2d), "2D", "Count", question, choices, gold, image_png, CVBENCH_COUNT_SOURCES[i % 2], i)
+        )
+
+        # CV-Bench Depth (3D): two objects of different categories, clearly apart in depth.
+        pair = _depth_pair(objects, depth, rng)
+        if pair is None:
+            manifest.skipped.append(f"scene {i}: CV-Bench Depth: no two objects of different categories apart in depth")
+        else:
+            first, second, nearer = pair
+            boxed = rgb.copy()
+            for obj, colour in ((first, RED), (second, BLUE)):
+                x, y, w, h = (int(round(v)) for v in obj.bbox_xywh)
+                cv2.rectangle(boxed, (x, y), (x + w - 1, y + h - 1), colour, 2)
+            names = [clean_category_name(first.category), clean_category_name(second.category)]
+            question = CVBENCH_DEPTH_QUESTION.format(first=names[0], second=names[1])
+            cv3d.append(
+                _cvbench_row(None, "3D", "Depth", question, names, LETTERS[nearer], encode_png(boxed), "Omni3D", i)
+            )
+
+        # Aurora's open-ended counting sets.
+        for name in open_counts:
+            category = sorted(by_category)[int(rng.integers(len(by_category)))]
+            questions, answers = open_counts[name]
+            qid = len(questions)
+            atomic_write_bytes(root / "counting" / "images" / name / f"{qid}.png", image_png, fsync=False)
+            questions.append(
+                {"question_id": qid, "image": f"{qid}.png", "text": COUNT_QUESTION.format(plural=pluralize(category)), "category": category}
+            )
+            answers.append({"question_id": qid, "text": str(by_category[category])})
+            benchmark = BLINK_COUNT[0] if name == BLINK_COUNT[1] else SEED_COUNT[0]
+            manifest.answers[(benchmark, "count", str(qid))] = str(by_category[category])
+
+    # CV-Bench idx is global across the 2D and 3D files.
+    for k, row in enumerate(cv3d):
+        row["idx"] = len(cv2d) + k
+    for row in cv2d + cv3d:
+        manifest.answers[("CV-Bench", row["task"], str(row["idx"]))] = row["answer"].strip("()")
+
+    for n in point_counts:
+        _write_jsonl(root / "hardblink" / hardblink.questions_file(n), hb_questions[n])
+        _write_jsonl(root / "hardblink" / hardblink.answers_file(n), hb_answers[n])
+    for subtask, rows in blink_rows.items():
+        _write_parquet(root / "blink" / subtask / "val-00000-of-00001.parquet", rows, _BLINK_SCHEMA)
+    _write_parquet(root / "cvbench" / "test_2d.parquet", cv2d, _CVBENCH_SCHEMA)
+    _write_parquet(root / "cvbench" / "test_3d.parquet", cv3d, _CVBENCH_SCHEMA)
+    for name, (questions, answers) in open_counts.items():
+        _write_jsonl(root / "counting" / "questions" / f"{name}_questions.jsonl", questions)
+        _write_jsonl(root / "counting" / "answers" / f"{name}_answers.jsonl", answers)
+    return manifest
+
+
+def _depth_pair(objects: list[DemoObject], depth: np.ndarray, rng: np.random.Generator):
+    """Two objects of different categories whose depths differ by >= 15%: (first, second, index of nearer)."""
+    pairs = []
+    for a in range(len(objects)):
+        for b in range(a + 1, len(objects)):
+            oa, ob = objects[a], objects[b]
+            if clean_category_name(oa.category) == clean_category_name(ob.category):
+                continue
+            da, db = _object_depth(oa, depth), _object_depth(ob, depth)
+            if abs(da - db) >= 0.15 * min(da, db):
+                pairs.append((oa, ob, da, db))
+    if not pairs:
+        return None
+    oa, ob, da, db = pairs[int(rng.integers(len(pairs)))]
+    if rng.random() < 0.5:  # the nearer object is not always listed first
+        oa, ob, da, db = ob, oa, db, da
+    return oa, ob, 0 if da < db else 1
+
+
+_BLINK_SCHEMA = pa.schema(
+    [
+        ("idx", pa.string()),
+        ("question", pa.string()),
+        ("sub_task", pa.string()),
+        ("image_1", _IMAGE_STRUCT),
+        ("image_2", _IMAGE_STRUCT),
+        ("image_3", _IMAGE_STRUCT),
+        ("image_4", _IMAGE_STRUCT),
+        ("choices", pa.list_(pa.string())),
+        ("answer", pa.string()),
+        ("prompt", pa.string()),
+        ("explanation", pa.string()),
+    ]
+)
+
+_CVBENCH_SCHEMA = pa.schema(
+    [
+        ("idx", pa.int64()),
+        ("type", pa.string()),
+        ("task", pa.string()),
+        ("image", _IMAGE_STRUCT),
+        ("question", pa.string()),
+        ("choices", pa.list_(pa.string())),
+        ("answer", pa.string()),
+        ("prompt", pa.string()),
+        ("filename", pa.string()),
+        ("source", pa.string()),
+    ]
+)
+
+
+def _blink_row(idx: str, sub_task: str, question: str, choices: list[str], gold: str, image: bytes) -> dict:
+    return {
+        "idx": idx,
+        "question": question,
+        "sub_task": sub_task,
+        "image_1": _image_struct(image, f"{idx}.png"),
+        "image_2": None,
+        "image_3": None,
+        "image_4": None,
+        "choices": choices,
+        "answer": f"({gold})",
+        "prompt": format_choices_prompt(question, choices),
+        "explanation": "",
+    }
+
+
+def _cvbench_row(idx, type_, task, question, choices, gold, image, source, scene_index) -> dict:
+    return {
+        "idx": idx,
+        "type": type_,
+        "task": task,
+        "image": _image_struct(image, f"img/{type_.lower()}/{task.lower()}/{scene_index:06d}.png"),
+        "question": question,
+        "choices": choices,
+        "answer": f"({gold})",
+        "prompt": _cvbench_prompt(question, choices),
+        "filename": f"img/{type_.lower()}/{task.lower()}/{scene_index:06d}.png",
+        "source": source,
+    }
+
+
+def _cvbench_prompt(question: str, choices: list[str]) -> str:
+    # CV-Bench's prompt: question, then the options on one line, then the instruction.
+    options = " ".join(f"({letter}) {choice}" for letter, choice in zip(LETTERS, choices))
+    return f"{question} Select from the following choices.\n{options}"

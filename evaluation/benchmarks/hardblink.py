@@ -1,0 +1,134 @@
+"""HardBLINK, as released with Aurora: relative depth with 3, 4 or 5 circled points.
+
+Layout under ``root``::
+
+    questions/blink_{3,4,5}pointscenter_questions.jsonl   {"question_id", "image", "text", "category"}
+    answers/blink_{3,4,5}pointscenter_answers.jsonl       {"question_id", "text": "(A)", "category"}
+    images/blink{3,4,5}pointscenter/<n>.png
+
+The question carries no options: the valid answers are the letters of the points
+(A–C, A–D, A–E).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from evaluation.benchmarks.records import (
+    MissingBenchmarkFile,
+    Reject,
+    gold_letter,
+    iter_jsonl,
+    letters,
+    read_image_file,
+    record_id,
+)
+
+BENCHMARK = "HardBLINK"
+POINT_COUNTS = (3, 4, 5)
+
+
+def questions_file(n_points: int) -> str:
+    return f"questions/blink_{n_points}pointscenter_questions.jsonl"
+
+
+def answers_file(n_points: int) -> str:
+    return f"answers/blink_{n_points}pointscenter_answers.jsonl"
+
+
+def image_dir(n_points: int) -> str:
+    return f"images/blink{n_points}pointscenter"
+
+
+def subset_name(n_points: int) -> str:
+    return f"{n_points}points"
+
+
+def read_hardblink(root: str | Path, point_counts: Iterable[int] = POINT_COUNTS) -> Iterator[dict | Reject]:
+    """Rows (or Rejects) of HardBLINK for each number of points in ``point_counts``."""
+    root = Path(root)
+    for n in point_counts:
+        yield from _read_one(root, int(n))
+
+
+def _read_answers(root: Path, n: int) -> tuple[dict[str, str], list[Reject]]:
+    display = answers_file(n)
+    path = root / display
+    if not path.is_file():
+        raise MissingBenchmarkFile(BENCHMARK, "answers file", path)
+    answers: dict[str, str] = {}
+    rejects: list[Reject] = []
+    for item in iter_jsonl(path, BENCHMARK, display):
+        if isinstance(item, Reject):
+            rejects.append(item)
+            continue
+        line_no, obj = item
+        qid = record_id(obj, "question_id", line_no)
+        if qid is None:
+            rejects.append(Reject(BENCHMARK, display, f"line {line_no}", "answer without a usable question_id"))
+        elif qid in answers:
+            rejects.append(Reject(BENCHMARK, display, qid, "duplicate answer for this question_id"))
+        else:
+            answers[qid] = obj.get("text")
+    return answers, rejects
+
+
+def _read_one(root: Path, n: int) -> Iterator[dict | Reject]:
+    display = questions_file(n)
+    path = root / display
+    if not path.is_file():
+        raise MissingBenchmarkFile(BENCHMARK, "questions file", path)
+    answers, answer_rejects = _read_answers(root, n)
+    yield from answer_rejects
+    valid = letters(n)
+    seen: set[str] = set()
+    for item in iter_jsonl(path, BENCHMARK, display):
+        if isinstance(item, Reject):
+            yield item
+            continue
+        line_no, obj = item
+        qid = record_id(obj, "question_id", line_no)
+        if qid is None:
+            yield Reject(BENCHMARK, display, f"line {line_no}", "question without a usable question_id")
+            continue
+        if qid in seen:
+            yield Reject(BENCHMARK, display, qid, "duplicate question_id")
+            continue
+        seen.add(qid)
+        text = obj.get("text")
+        if not isinstance(text, str) or not text.strip():
+            yield Reject(BENCHMARK, display, qid, "question without text")
+            continue
+        if qid not in answers:
+            yield Reject(BENCHMARK, display, qid, "question without answer")
+            continue
+        gold = gold_letter(answers[qid], valid)
+        if gold is None:
+            yield Reject(BENCHMARK, answers_file(n), qid, f"answer {answers[qid]!r} is not one of {valid}")
+            continue
+        image_name = obj.get("image")
+        # Images live in the subset's image folder: a name may not leave it.
+        image = read_image_file(root / image_dir(n), image_name)
+        image_rel = f"{image_dir(n)}/{image_name}"
+        if isinstance(image, str):
+            yield Reject(BENCHMARK, display, qid, image)
+            continue
+        yield {
+            "benchmark": BENCHMARK,
+            "subset": subset_name(n),
+            "question_id": qid,
+            "question": text,
+            "prompt": text,
+            "choices": None,
+            "valid_letters": valid,
+            "gold": gold,
+            "image_bytes": image,
+            "image_file": image_rel,
+            "answer_type": "letter",
+            "category": obj.get("category"),
+            "n_points": n,
+        }
+    # Answers whose question never appeared are reported, not silently dropped.
+    for qid in sorted(answers.keys() - seen):
+        yield Reject(BENCHMARK, answers_file(n), qid, "answer without question")

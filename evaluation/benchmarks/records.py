@@ -1,0 +1,217 @@
+"""Benchmark rows, reject records and the small helpers every reader shares.
+
+A benchmark row is a plain dict with (at least) the keys in :data:`ROW_FIELDS`:
+
+- ``benchmark``, ``subset``: e.g. ``"HardBLINK"``, ``"3points"``
+- ``question_id``: always a string (ids are ints in some releases, strings in others)
+- ``question``: the question as released; ``prompt``: the text to give the model
+- ``choices``: list of option strings, or ``None`` when the options are implicit
+- ``valid_letters``: the letters an answer may take (``[]`` for numeric answers)
+- ``gold``: ``"B"`` for letter answers, ``"3"`` for numeric ones
+- ``image_bytes``: the encoded image (PNG/JPEG) exactly as stored; ``image_file``: where
+  it came from, relative to the benchmark root (``file.parquet#row=12/image_1`` for
+  images embedded in Parquet)
+- ``answer_type``: ``"letter"`` or ``"number"``
+
+Readers may add more keys (``category``, ``source``, ``task``...). A record that cannot
+be read becomes a :class:`Reject` with the reason; a whole input that is unusable
+(missing questions file, unreadable Parquet) raises an exception naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from perception_tokens.paths import UnsafePathError, safe_join
+
+ROW_FIELDS = (
+    "benchmark",
+    "subset",
+    "question_id",
+    "question",
+    "prompt",
+    "choices",
+    "valid_letters",
+    "gold",
+    "image_bytes",
+    "image_file",
+    "answer_type",
+)
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+_IMAGE_MAGIC = {
+    b"\x89PNG\r\n\x1a\n": "png",
+    b"\xff\xd8\xff": "jpeg",
+    b"GIF87a": "gif",
+    b"GIF89a": "gif",
+    b"BM": "bmp",
+}
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One benchmark record that could not be turned into a row, and why."""
+
+    benchmark: str
+    file: str
+    record_id: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+class BenchmarkFileError(ValueError):
+    """A whole benchmark input (a questions file, a Parquet file) is unusable."""
+
+
+class MissingBenchmarkFile(FileNotFoundError):
+    """A file a benchmark needs is not there; the message names it."""
+
+    def __init__(self, benchmark: str, what: str, path: Path):
+        super().__init__(f"{benchmark}: {what} not found: {path}")
+        self.path = path
+
+
+def letters(n: int) -> list[str]:
+    """The first ``n`` option letters: ``letters(3) == ["A", "B", "C"]``."""
+    if not 1 <= n <= len(LETTERS):
+        raise ValueError(f"cannot have {n} option letters")
+    return list(LETTERS[:n])
+
+
+_GOLD_LETTER_RE = re.compile(r"^\s*\(?\s*([A-Za-z])\s*\)?\s*\.?\s*$")
+
+
+def gold_letter(answer: Any, valid_letters: list[str]) -> str | None:
+    """A released gold answer (``"(B)"``, ``"B"``) -> ``"B"``; ``None`` if it is not one of ``valid_letters``."""
+    if not isinstance(answer, str):
+        return None
+    m = _GOLD_LETTER_RE.match(answer)
+    if not m:
+        return None
+    letter = m.group(1).upper()
+    return letter if letter in valid_letters else None
+
+
+def gold_number(answer: Any) -> str | None:
+    """A released numeric gold answer (``3``, ``"3"``, ``" 3 "``) -> ``"3"``; ``None`` if not a whole number >= 0."""
+    if isinstance(answer, bool):
+        return None
+    if isinstance(answer, int):
+        return str(answer) if answer >= 0 else None
+    if isinstance(answer, float):
+        return str(int(answer)) if answer.is_integer() and answer >= 0 else None
+    if isinstance(answer, str) and re.fullmatch(r"\s*\d+\s*", answer):
+        return str(int(answer))
+    return None
+
+
+def image_format(data: bytes) -> str | None:
+    """``"png"``/``"jpeg"``/... from the magic bytes, ``None`` if not a known image."""
+    for magic, name in _IMAGE_MAGIC.items():
+        if data.startswith(magic):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def read_image_file(root: Path, relative: Any) -> bytes | str:
+    """Read an image named by a data file, confined to ``root``.
+
+    Returns the bytes, or a string saying why it could not be read (for a Reject).
+    """
+    if not isinstance(relative, str) or not relative.strip():
+        return f"image name is {relative!r}, not a file name"
+    try:
+        path = safe_join(root, relative)
+    except UnsafePathError as exc:
+        return f"unsafe image path: {exc.why} ({relative!r})"
+    if not path.is_file():
+        return f"missing image {relative!r}"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"cannot read image {relative!r}: {exc.strerror or exc}"
+    if image_format(data) is None:
+        return f"image {relative!r} is not a PNG/JPEG (or other known) image"
+    return data
+
+
+def image_from_struct(value: Any, root: Path, where: str) -> bytes | str:
+    """Hugging Face's image struct ``{"bytes", "path"}`` -> bytes, or a reason string.
+
+    Embedded bytes are preferred; a struct with only a ``path`` is read from disk under
+    ``root`` (never outside it). ``where`` names the cell for messages.
+    """
+    if value is None:
+        return f"missing image ({where} is null)"
+    if isinstance(value, (bytes, bytearray)):
+        data = bytes(value)
+    elif isinstance(value, dict):
+        data = value.get("bytes")
+        if data is None:
+            path = value.get("path")
+            if not path:
+                return f"missing image ({where} has neither bytes nor path)"
+            return read_image_file(root, path)
+        data = bytes(data)
+    else:
+        return f"{where} is a {type(value).__name__}, not an image struct"
+    if not data:
+        return f"missing image ({where} has empty bytes)"
+    if image_format(data) is None:
+        return f"{where} does not hold a PNG/JPEG (or other known) image"
+    return data
+
+
+def iter_jsonl(path: Path, benchmark: str, display: str) -> Iterator[tuple[int, dict] | Reject]:
+    """``(line_number, object)`` per non-blank line; a malformed line becomes a Reject.
+
+    ``display`` is the file name relative to the benchmark root, used in rejects.
+    """
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield Reject(benchmark, display, f"line {line_no}", f"malformed JSON line: {exc.msg}")
+                continue
+            if not isinstance(obj, dict):
+                yield Reject(benchmark, display, f"line {line_no}", f"JSON line is a {type(obj).__name__}, not an object")
+                continue
+            yield line_no, obj
+
+
+def record_id(obj: dict, key: str, line_no: int) -> str | None:
+    """The record's id as a string, or ``None`` if missing/unusable."""
+    value = obj.get(key)
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, str)) and str(value).strip():
+        return str(value).strip()
+    return None
+
+
+def split_rows(items: Iterable[dict | Reject]) -> tuple[list[dict], list[Reject]]:
+    """Separate a reader's output into rows and rejects."""
+    rows: list[dict] = []
+    rejects: list[Reject] = []
+    for item in items:
+        (rejects if isinstance(item, Reject) else rows).append(item)
+    return rows, rejects
+
+
+def format_choices_prompt(question: str, choices: list[str]) -> str:
+    """BLINK/CV-Bench style prompt: question, then ``(A) ...`` lines."""
+    lines = [question.rstrip(), "Select from the following choices."]
+    lines += [f"({letter}) {choice}" for letter, choice in zip(LETTERS, choices)]
+    return "\n".join(lines)

@@ -1,0 +1,341 @@
+"""Batched greedy generation for benchmark rows, in the prompt format used in training.
+
+Prompt: the processor's chat template (LLaVA-1.5: ``"USER: <image>\\n{question} ASSISTANT:"``),
+or that string when the processor has no template. Modes:
+
+- ``direct``: the benchmark prompt as is (answer only);
+- ``cot``: the prompt + "\\n" + the training curriculum's step-by-step instruction
+  (depth instruction for relative-depth rows, counting instruction for counting rows;
+  other rows stay direct and say so in ``mode_used``).
+
+Ablations for the depth rows (``ablation``):
+
+- ``normal``: the model writes its own perception tokens;
+- ``oracle``: the teacher's depth tokens (``row["oracle_depth"]``: a span string or 100
+  codes) are put at the start of the answer ("The depth map for the image is <...>.")
+  and the model only continues to the answer;
+- ``random``: the same prefix with 100 random depth codes (seeded per row);
+- ``none``: direct answering, no perception tokens.
+
+Left padding, optional constrained decoding (:class:`~evaluation.constrained.DepthSpanLogitsProcessor`),
+per-sample latency. Every output row carries the raw text and the perception-token
+spans it contains, so an answer can be re-parsed or audited later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+from transformers import LogitsProcessor, LogitsProcessorList
+
+from perception_tokens.curriculum.templates import (
+    COUNT_COT_INSTRUCTION,
+    DEPTH_COT_INSTRUCTION,
+    DEPTH_MAP_SENTENCE,
+)
+from perception_tokens.images import BadImageError, decode_rgb
+from perception_tokens.vocab import (
+    DEPTH_SPAN,
+    NUM_DEPTH_CODES,
+    PIXEL_GRID,
+    TokenParseError,
+    decode_depth,
+    encode_depth,
+    find_depth_spans,
+)
+
+from evaluation.constrained import DepthSpanLogitsProcessor
+from evaluation.parsing import parse_answer
+
+MODES = ("direct", "cot")
+ABLATIONS = ("normal", "oracle", "random", "none")
+FALLBACK_PROMPT = "USER: <image>\n{question} ASSISTANT:"
+
+_PLURAL_RE = re.compile(r"how many (.+?) (?:are|is) (?:there|in|visible|shown)", re.I)
+_TIGHTEN_RE = re.compile(r"\s+(?=<(?:DEPTH|PIXEL)_)|(?<=>)\s+(?=[,)])|(?<=[(,])\s+(?=<PIXEL_)")
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How to generate: mode, ablation, constraints, sizes. Recorded on every output row."""
+
+    mode: str = "cot"
+    ablation: str = "normal"
+    constrained: bool = True
+    max_new_tokens: int = 256
+    batch_size: int = 8
+    seed: int = 0
+    image_size: int = PIXEL_GRID  # Aurora resizes every eval image to 336x336 (nearest) first
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode {self.mode!r} not in {MODES}")
+        if self.ablation not in ABLATIONS:
+            raise ValueError(f"ablation {self.ablation!r} not in {ABLATIONS}")
+        if self.batch_size < 1 or self.max_new_tokens < 1:
+            raise ValueError("batch_size and max_new_tokens must be >= 1")
+
+
+# ---------------------------------------------------------------------------- prompts
+
+
+def task_kind(row: dict) -> str | None:
+    """``"depth"`` for relative-depth rows, ``"count"`` for counting rows, else ``None``."""
+    if row["benchmark"] == "HardBLINK" or (row["benchmark"] == "BLINK" and row["subset"] == "Relative_Depth"):
+        return "depth"
+    if row.get("answer_type") == "number" or row["subset"] in ("Counting", "Count"):
+        return "count"
+    return None
+
+
+def counted_plural(question: str) -> str:
+    """The counted noun of "How many <plural> are in the image?", else "objects"."""
+    m = _PLURAL_RE.search(question)
+    return m.group(1).strip() if m else "objects"
+
+
+def build_question(row: dict, mode: str) -> tuple[str, str]:
+    """``(question text, mode actually used)`` for a row."""
+    prompt = row["prompt"].rstrip()
+    kind = task_kind(row)
+    if mode == "direct" or kind is None:
+        return prompt, "direct"
+    if kind == "depth":
+        return prompt + "\n" + DEPTH_COT_INSTRUCTION, "cot"
+    return prompt + "\n" + COUNT_COT_INSTRUCTION.format(plural=counted_plural(row["question"])), "cot"
+
+
+def build_prompt(processor: Any, question: str) -> str:
+    """The full text prompt with the image placeholder, ending where the answer starts."""
+    template = getattr(processor, "chat_template", None)
+    if template:
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+        return processor.apply_chat_template(messages, add_generation_prompt=True)
+    return FALLBACK_PROMPT.format(question=question)
+
+
+def _row_seed(seed: int, row: dict) -> int:
+    key = f"{seed}|{row['benchmark']}|{row['subset']}|{row['question_id']}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "little")
+
+
+def random_depth_span(seed: int, row: dict) -> str:
+    """100 uniformly random depth codes, reproducible per (seed, row)."""
+    rng = np.random.default_rng(_row_seed(seed, row))
+    return encode_depth(rng.integers(0, NUM_DEPTH_CODES, size=DEPTH_SPAN).tolist())
+
+
+def answer_prefix(row: dict, ablation: str, seed: int) -> tuple[str, str | None]:
+    """``(prefix, error)``: the text put at the start of the answer for an ablation."""
+    if ablation in ("normal", "none"):
+        return "", None
+    if task_kind(row) != "depth":
+        return "", f"ablation {ablation!r} applies to relative-depth rows only"
+    if ablation == "random":
+        span = random_depth_span(seed, row)
+    else:
+        oracle = row.get("oracle_depth")
+        if oracle is None:
+            return "", "no oracle depth tokens for this row"
+        try:
+            span = encode_depth(decode_depth(oracle)) if isinstance(oracle, str) else encode_depth(list(oracle))
+        except TokenParseError as exc:
+            return "", f"oracle depth tokens unusable: {exc.reason}"
+    return DEPTH_MAP_SENTENCE.format(depth=span), None
+
+
+def load_image(row: dict, size: int) -> Image.Image:
+    """The row's image as RGB, resized to ``size`` x ``size`` with nearest neighbour (as Aurora's eval)."""
+    rgb = decode_rgb(row["image_bytes"])
+    image = Image.fromarray(rgb)
+    return image.resize((size, size), resample=Image.NEAREST) if size else image
+
+
+# ---------------------------------------------------------------------------- outputs
+
+
+def tighten(text: str) -> str:
+    """Remove whitespace a decoder put around perception tokens, so vocab regexes match."""
+    return _TIGHTEN_RE.sub("", text)
+
+
+def perception_spans(text: str) -> dict[str, Any]:
+    """Depth spans and boxes found in an answer, and whether each depth span is valid."""
+    spans = find_depth_spans(text)
+    valid = []
+    for s in spans:
+        try:
+            decode_depth(s)
+            valid.append(True)
+        except TokenParseError:
+            valid.append(False)
+    return {
+        "depth_spans": spans,
+        "depth_spans_valid": valid,
+        "boxes": _boxes(text),
+    }
+
+
+_BOX_GROUP_RE = re.compile(r"\(<PIXEL_(\d+)>,<PIXEL_(\d+)>,<PIXEL_(\d+)>,<PIXEL_(\d+)>\)")
+
+
+def _boxes(text: str) -> list[list[int]]:
+    """Every box group in the text as [x1, y1, x2, y2], degenerate ones included.
+
+    (An unconstrained model may write x2 < x1; that is still what it answered.)
+    """
+    return [[int(g) for g in m.groups()] for m in _BOX_GROUP_RE.finditer(text)]
+
+
+def _decode_new(tokenizer, ids: Sequence[int]) -> tuple[str, int]:
+    """Decode generated ids up to EOS; perception tokens survive even if added as special."""
+    stop = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
+    cut = []
+    for i in ids:
+        if int(i) in stop:
+            break
+        cut.append(int(i))
+    text = tokenizer.decode(cut, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    for special in (tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token):
+        if special:
+            text = text.replace(special, "")
+    return tighten(text), len(cut)
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _public_fields(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k not in ("image_bytes", "extra_image_bytes", "oracle_depth")}
+
+
+@torch.inference_mode()
+def generate_predictions(
+    model: Any,
+    processor: Any,
+    rows: Sequence[dict],
+    settings: GenerationSettings = GenerationSettings(),
+    *,
+    extra_logits_processors: Sequence[LogitsProcessor] = (),
+    progress: bool = True,
+) -> list[dict]:
+    """Generate an answer for every row; one output row per input row, in input order.
+
+    Output rows are the benchmark row (without image bytes) plus: ``raw_output`` (answer
+    prefix + generated text), ``generated_text``, ``answer_prefix``, ``pred`` (parsed,
+    ``None`` = unparsed), ``correct``, ``depth_spans``/``depth_spans_valid``/``boxes``,
+    ``n_new_tokens``, ``latency_s`` (batch time / batch size), ``batch_latency_s``,
+    ``mode_used``, ``error`` (set when a row could not be run, e.g. oracle missing) and
+    the settings. ``extra_logits_processors`` run before the constraint (tests use them
+    to push a model towards perception tokens).
+    """
+    tokenizer = processor.tokenizer
+    mode = "direct" if settings.ablation == "none" else settings.mode
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    meta = {f"gen_{k}": v for k, v in asdict(settings).items()}
+
+    prepared: list[dict] = []
+    for row in rows:
+        question, mode_used = build_question(row, mode)
+        prefix, error = answer_prefix(row, settings.ablation, settings.seed)
+        prompt = build_prompt(processor, question)
+        if prefix:
+            prompt = prompt + " " + prefix
+        prepared.append({"row": row, "prompt": prompt, "prefix": prefix, "mode_used": mode_used, "error": error})
+
+    results: dict[int, dict] = {}
+    runnable = [i for i, p in enumerate(prepared) if p["error"] is None]
+    for i, p in enumerate(prepared):
+        if p["error"] is not None:
+            results[i] = _output(p, "", 0, float("nan"), float("nan"), meta)
+
+    # Built once: reading the vocabulary's token strings is the costly part.
+    constraint = DepthSpanLogitsProcessor(tokenizer) if settings.constrained else None
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        batches = list(_batches(runnable, settings.batch_size))
+        for batch in tqdm(batches, desc="generate", disable=not progress):
+            # Images are decoded per batch (memory stays flat); one that does not decode
+            # becomes that row's error instead of stopping the run.
+            images, kept = [], []
+            for i in batch:
+                try:
+                    images.append(load_image(prepared[i]["row"], settings.image_size))
+                    kept.append(i)
+                except BadImageError as exc:
+                    prepared[i]["error"] = f"image does not decode: {exc}"
+                    results[i] = _output(prepared[i], "", 0, float("nan"), float("nan"), meta)
+            if not kept:
+                continue
+            batch = kept
+            items = [prepared[i] for i in batch]
+            inputs = processor(images=images, text=[p["prompt"] for p in items], return_tensors="pt", padding=True)
+            inputs = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in inputs.items()}
+            if "pixel_values" in inputs:
+                inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
+            width = inputs["input_ids"].shape[1]
+            processors = LogitsProcessorList(list(extra_logits_processors))
+            if constraint is not None:
+                # The prefix is part of the answer: its depth span counts for "one map per answer".
+                constraint.prompt_length = [width - _prefix_length(tokenizer, p["prefix"]) for p in items]
+                processors.append(constraint)
+            t0 = time.perf_counter()
+            out = model.generate(
+                **inputs,
+                max_new_tokens=settings.max_new_tokens,
+                do_sample=False,
+                num_beams=1,
+                logits_processor=processors,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            elapsed = time.perf_counter() - t0
+            sequences = out.sequences if hasattr(out, "sequences") else out
+            for j, i in enumerate(batch):
+                text, n_new = _decode_new(tokenizer, sequences[j, width:].tolist())
+                results[i] = _output(prepared[i], text, n_new, elapsed / len(batch), elapsed, meta)
+    finally:
+        tokenizer.padding_side = old_side
+    return [results[i] for i in range(len(prepared))]
+
+
+def _prefix_length(tokenizer, prefix: str) -> int:
+    if not prefix:
+        return 0
+    return len(tokenizer(" " + prefix, add_special_tokens=False)["input_ids"])
+
+
+def _output(p: dict, generated: str, n_new: int, latency: float, batch_latency: float, meta: dict) -> dict:
+    row = p["row"]
+    raw = (p["prefix"] + generated) if p["error"] is None else None
+    pred = parse_answer(raw, row) if raw is not None else None
+    return {
+        **_public_fields(row),
+        "raw_output": raw,
+        "generated_text": generated if p["error"] is None else None,
+        "answer_prefix": p["prefix"],
+        "prompt_text": p["prompt"],
+        "mode_used": p["mode_used"],
+        "pred": pred,
+        "correct": pred is not None and pred == str(row["gold"]),
+        **perception_spans(raw or ""),
+        "n_new_tokens": n_new,
+        "latency_s": latency,
+        "batch_latency_s": batch_latency,
+        "error": p["error"],
+        **meta,
+    }

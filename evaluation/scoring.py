@@ -1,0 +1,301 @@
+"""Scores per (benchmark, subset), with baselines and the paper's numbers side by side.
+
+A prediction row is a benchmark row (see :mod:`evaluation.benchmarks.records`) plus
+``pred`` (the parsed answer, ``None`` = unparsed) and, optionally, ``raw_output``. Scoring
+counts an unparsed answer as wrong and reports how many there were, so accuracy is
+never inflated by dropping hard cases.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from perception_tokens.paths import atomic_write_bytes
+
+from evaluation.benchmarks.records import Reject
+from evaluation.parsing import parse_answer
+
+# Published accuracies (%) from Aurora, arXiv 2412.03548 ("Perception Tokens Enhance
+# Visual Reasoning in Multimodal Language Models"): Table 1 for relative depth (BLINK
+# 2-point, HardBLINK 3/4/5 points; LLaVA-1.5-13B vs LLaVA-Aurora) and the counting table
+# (BLINK, CV-Bench, SEED-Bench counting) for LLaVA-Aurora. Keys are (benchmark, subset)
+# as our readers name them. Only the numbers we were given are filled in; a missing
+# entry is NaN in the output, not 0.
+PUBLISHED: dict[tuple[str, str], dict[str, float]] = {
+    ("BLINK", "Relative_Depth"): {"LLaVA-1.5-13B": 54.0, "LLaVA-Aurora": 64.5},
+    ("HardBLINK", "3points"): {"LLaVA-1.5-13B": 35.5, "LLaVA-Aurora": 66.9},
+    ("HardBLINK", "4points"): {"LLaVA-1.5-13B": 37.9, "LLaVA-Aurora": 60.5},
+    ("HardBLINK", "5points"): {"LLaVA-1.5-13B": 29.0, "LLaVA-Aurora": 54.8},
+    ("BLINK-Count", "count"): {"LLaVA-Aurora": 45.5},
+    ("CV-Bench", "Count"): {"LLaVA-Aurora": 54.6},
+    ("SEED-Count", "count"): {"LLaVA-Aurora": 62.5},
+}
+PUBLISHED_MODELS = ("LLaVA-1.5-13B", "LLaVA-Aurora")
+
+CVBENCH = "CV-Bench"
+CVBENCH_OFFICIAL_SUBSET = "official"
+CVBENCH_2D_SOURCES = ("ADE20K", "COCO")
+CVBENCH_3D_SOURCE = "Omni3D"
+
+SCORE_FIELDS = (
+    "benchmark", "subset", "n", "n_not_run", "n_correct", "n_unparsed", "accuracy_pct", "chance_pct",
+    "majority_pct", "paper_llava15_13b_pct", "paper_aurora_pct",
+)
+
+
+def is_correct(row: dict) -> bool:
+    """``pred`` equals ``gold`` (both as strings); an unparsed ``None`` is wrong."""
+    pred = row.get("pred")
+    return pred is not None and str(pred) == str(row["gold"])
+
+
+def _pct(num: float, den: float) -> float:
+    return 100.0 * num / den if den else math.nan
+
+
+def _chance(rows: Sequence[dict]) -> float:
+    """Mean of 1/len(valid_letters) for letter answers; NaN when any answer is a number."""
+    if any(r.get("answer_type") == "number" or not r.get("valid_letters") for r in rows):
+        return math.nan
+    return 100.0 * sum(1.0 / len(r["valid_letters"]) for r in rows) / len(rows)
+
+
+def _majority(rows: Sequence[dict]) -> float:
+    """Accuracy of always answering the most frequent gold answer."""
+    if not rows:
+        return math.nan
+    return _pct(Counter(str(r["gold"]) for r in rows).most_common(1)[0][1], len(rows))
+
+
+def _summary(all_rows: Sequence[dict]) -> dict[str, Any]:
+    # Rows that could not be run (e.g. an oracle ablation without oracle tokens) are
+    # counted apart, not scored as wrong.
+    rows = [r for r in all_rows if not r.get("error")]
+    n = len(rows)
+    correct = sum(is_correct(r) for r in rows)
+    return {
+        "n_not_run": len(all_rows) - n,
+        "n": n,
+        "n_correct": correct,
+        "n_unparsed": sum(r.get("pred") is None for r in rows),
+        "accuracy_pct": _pct(correct, n),
+        "chance_pct": _chance(rows) if n else math.nan,
+        "majority_pct": _majority(rows),
+    }
+
+
+def _published(benchmark: str, subset: str) -> dict[str, float]:
+    paper = PUBLISHED.get((benchmark, subset), {})
+    return {
+        "paper_llava15_13b_pct": paper.get("LLaVA-1.5-13B", math.nan),
+        "paper_aurora_pct": paper.get("LLaVA-Aurora", math.nan),
+    }
+
+
+def cvbench_official(acc_by_source: dict[str, float]) -> float:
+    """CV-Bench's score: ½·((acc_ADE20K + acc_COCO)/2 + acc_Omni3D); NaN unless all three are known."""
+    needed = (*CVBENCH_2D_SOURCES, CVBENCH_3D_SOURCE)
+    if any(s not in acc_by_source or math.isnan(acc_by_source[s]) for s in needed):
+        return math.nan
+    acc_2d = (acc_by_source["ADE20K"] + acc_by_source["COCO"]) / 2.0
+    return (acc_2d + acc_by_source[CVBENCH_3D_SOURCE]) / 2.0
+
+
+def score(predictions: Iterable[dict], by: Sequence[str] = ("benchmark", "subset")) -> list[dict]:
+    """One score row per group (default: per (benchmark, subset)), sorted by the group keys.
+
+    Rows carry n, n_correct, n_unparsed, accuracy, chance (1/#letters averaged; NaN for
+    numbers), majority-class baseline and the paper's numbers, all in percent. Extra
+    grouping keys (e.g. ``("model", "ablation", "benchmark", "subset")``) are kept in
+    the output. For CV-Bench, when ADE20K, COCO and Omni3D rows are all present, an extra
+    row with subset ``"official"`` holds the official score (and the same formula applied
+    to the chance and majority baselines).
+    """
+    if "benchmark" not in by or "subset" not in by:
+        raise ValueError(f"score groups must include 'benchmark' and 'subset', got {by}")
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in predictions:
+        groups[tuple(str(row.get(k)) for k in by)].append(row)
+    out = []
+    for key in sorted(groups):
+        fields = dict(zip(by, key))
+        out.append({**fields, **_summary(groups[key]), **_published(fields["benchmark"], fields["subset"])})
+    out.extend(_cvbench_rows(groups, by))
+    return out
+
+
+def _cvbench_rows(groups: dict[tuple, list[dict]], by: Sequence[str]) -> list[dict]:
+    """The official CV-Bench score per group of the non-subset keys."""
+    sub_i = list(by).index("subset")
+    bench_i = list(by).index("benchmark")
+    outer: dict[tuple, list[dict]] = defaultdict(list)
+    for key, rows in groups.items():
+        if key[bench_i] == CVBENCH:
+            outer[key[:sub_i] + key[sub_i + 1 :]].extend(rows)
+    out = []
+    for okey in sorted(outer):
+        rows = outer[okey]
+        by_source: dict[str, list[dict]] = defaultdict(list)
+        for r in rows:
+            by_source[str(r.get("source"))].append(r)
+        per = {s: _summary(rs) for s, rs in by_source.items()}
+        official = cvbench_official({s: v["accuracy_pct"] for s, v in per.items()})
+        if math.isnan(official):
+            continue
+        fields = dict(zip([k for k in by if k != "subset"], okey))
+        fields["subset"] = CVBENCH_OFFICIAL_SUBSET
+        summary = _summary(rows)
+        summary["accuracy_pct"] = official
+        summary["chance_pct"] = cvbench_official({s: v["chance_pct"] for s, v in per.items()})
+        summary["majority_pct"] = cvbench_official({s: v["majority_pct"] for s, v in per.items()})
+        row = {k: fields.get(k) for k in by}
+        row.update(summary)
+        row.update(_published(CVBENCH, CVBENCH_OFFICIAL_SUBSET))
+        row.update({f"acc_{s}_pct": v["accuracy_pct"] for s, v in sorted(per.items())})
+        out.append(row)
+    return out
+
+
+# ---------------------------------------------------------------------------- reports
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "—" if math.isnan(v) else f"{v:.1f}"
+    return "" if v is None else str(v)
+
+
+def scores_markdown(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
+    """A markdown table of score rows (NaN shown as —)."""
+    if not rows:
+        return "_no scores_\n"
+    if columns is None:
+        extra = [k for k in rows[0] if k not in SCORE_FIELDS and not k.startswith("acc_")]
+        columns = [*extra, *SCORE_FIELDS]
+    header = "| " + " | ".join(columns) + " |"
+    numeric = {c for c in columns if isinstance(rows[0].get(c), (int, float))}
+    sep = "| " + " | ".join("---:" if c in numeric else "---" for c in columns) + " |"
+    body = ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join([header, sep, *body]) + "\n"
+
+
+def plot_scores(rows: Sequence[dict], path: str | os.PathLike, title: str = "Accuracy vs. published") -> Path:
+    """Bar chart PNG: our accuracy, the paper's LLaVA-1.5-13B and LLaVA-Aurora, chance as a tick.
+
+    Written atomically; returns the path.
+    """
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['benchmark']}\n{r['subset']}" for r in rows]
+    series = [
+        ("ours", [r["accuracy_pct"] for r in rows]),
+        ("LLaVA-1.5-13B (paper)", [r.get("paper_llava15_13b_pct", math.nan) for r in rows]),
+        ("LLaVA-Aurora (paper)", [r.get("paper_aurora_pct", math.nan) for r in rows]),
+    ]
+    width = 0.27
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(rows) + 2), 4.2))
+    xs = list(range(len(rows)))
+    for k, (name, values) in enumerate(series):
+        vals = [0.0 if (v is None or math.isnan(v)) else v for v in values]
+        ax.bar([x + (k - 1) * width for x in xs], vals, width, label=name)
+    chance = [r.get("chance_pct", math.nan) for r in rows]
+    for x, c in zip(xs, chance):
+        if c is not None and not math.isnan(c):
+            ax.hlines(c, x - 1.5 * width, x + 1.5 * width, colors="k", linestyles="dashed", linewidth=1)
+    ax.set_xticks(xs)
+    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title + " (dashed: chance)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue(), fsync=False)
+
+
+# ---------------------------------------------------------------------------- answer files
+
+
+@dataclass
+class AnswerFileScore:
+    """Predictions joined from an answers file, their scores, and what could not be joined."""
+
+    predictions: list[dict]
+    scores: list[dict]
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def score_answers_file(benchmark_rows: Iterable[dict], answers_jsonl_path: str | os.PathLike) -> AnswerFileScore:
+    """Score an answers file in LLaVA's ``model_vqa.py`` format against benchmark rows.
+
+    Each line is a JSON object with ``question_id`` and ``text`` (the model's output);
+    other fields (``answer_id``, ``model_id``, ``prompt``...) are kept on the prediction
+    row under ``answer_record``. ``benchmark_rows`` must have unique question ids (pass
+    one subset at a time: HardBLINK ids restart at 0 in each subset). A benchmark row
+    with no answer counts as unparsed (``missing_answer=True``); an answer with no
+    question, a duplicate answer or a malformed line becomes a Reject.
+    """
+    path = Path(answers_jsonl_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"answers file not found: {path}")
+    rows_by_id: dict[str, dict] = {}
+    for row in benchmark_rows:
+        qid = str(row["question_id"])
+        if qid in rows_by_id:
+            raise ValueError(
+                f"question_id {qid!r} appears twice in the benchmark rows "
+                f"({rows_by_id[qid]['subset']!r}, {row['subset']!r}); score one subset per answers file"
+            )
+        rows_by_id[qid] = row
+    bench = next(iter(rows_by_id.values()))["benchmark"] if rows_by_id else "?"
+    answers: dict[str, dict] = {}
+    rejects: list[Reject] = []
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                rejects.append(Reject(bench, path.name, f"line {line_no}", f"malformed JSON line: {exc.msg}"))
+                continue
+            if not isinstance(rec, dict) or rec.get("question_id") is None:
+                rejects.append(Reject(bench, path.name, f"line {line_no}", "answer line without question_id"))
+                continue
+            qid = str(rec["question_id"])
+            if qid not in rows_by_id:
+                rejects.append(Reject(bench, path.name, qid, "answer without question"))
+            elif qid in answers:
+                rejects.append(Reject(bench, path.name, qid, "duplicate answer"))
+            else:
+                answers[qid] = rec
+    predictions = []
+    for qid, row in rows_by_id.items():
+        rec = answers.get(qid)
+        text = rec.get("text") if rec else None
+        text = text if isinstance(text, str) else None
+        pred = parse_answer(text, row)
+        predictions.append(
+            {
+                **{k: v for k, v in row.items() if k not in ("image_bytes", "extra_image_bytes")},
+                "raw_output": text,
+                "pred": pred,
+                "correct": pred is not None and pred == str(row["gold"]),
+                "missing_answer": rec is None,
+                "answer_record": {k: v for k, v in (rec or {}).items() if k not in ("question_id", "text")},
+            }
+        )
+    return AnswerFileScore(predictions=predictions, scores=score(predictions), rejects=rejects)

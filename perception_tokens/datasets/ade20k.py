@@ -1,0 +1,77 @@
+"""ADE20K SceneParsing (``ADEChallengeData2016``) image reader.
+
+Layout: ``<root>/images/{training,validation}/ADE_*.jpg`` with class-index masks at
+``<root>/annotations/<split>/<same stem>.png`` (absent for the test release).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from ..images import DEFAULT_MAX_PIXELS
+from ..paths import UnsafePathError, safe_join
+from .records import DatasetFormatError, Reject, read_image_file
+
+__all__ = ["iter_ade20k_images", "ADE20K_SPLITS"]
+
+ADE20K_SPLITS = ("training", "validation")
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+STAGE = "ade20k_images"
+
+
+def iter_ade20k_images(
+    root: str | os.PathLike, splits: Iterable[str] = ADE20K_SPLITS, *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Iterator[dict | Reject]:
+    """Stream image rows (or Rejects) for ``splits`` of an ADEChallengeData2016 folder.
+
+    ``root`` is the folder holding ``images/`` (i.e. ``.../ADEChallengeData2016``).
+    Row ``split`` is the official folder name ("training"/"validation"), ``image_id``
+    the file stem, ``file_name``/``annotation_file`` posix paths relative to ``root``
+    (``annotation_file`` is None when no mask exists). Files are visited in sorted
+    order; every file in an images folder becomes a row or a Reject.
+    """
+    root = Path(root)
+    images_dir = root / "images"
+    if not images_dir.is_dir():
+        hint = " (did you mean its ADEChallengeData2016 subfolder?)" if (root / "ADEChallengeData2016").is_dir() else ""
+        raise DatasetFormatError(f"{root}: not an ADE20K root, no images/ folder{hint}")
+    splits = list(splits)
+    for split in splits:
+        if not isinstance(split, str) or "/" in split or split in ("", ".", ".."):
+            raise ValueError(f"invalid ADE20K split name {split!r}")
+        if not (images_dir / split).is_dir():
+            raise DatasetFormatError(f"{root}: split folder images/{split} does not exist")
+
+    seen: set[str] = set()
+    for split in splits:
+        for entry in sorted(os.listdir(images_dir / split)):
+            rel = f"images/{split}/{entry}"
+            image_id = Path(entry).stem
+            shown = str(root / rel)
+            if entry.startswith(".") or Path(entry).suffix.lower() not in _IMAGE_SUFFIXES:
+                yield Reject("ade20k", STAGE, shown, image_id, "not an image file name (expected .jpg/.jpeg/.png)")
+                continue
+            if image_id in seen:
+                yield Reject("ade20k", STAGE, shown, image_id, f"duplicate image id {image_id} (first kept)")
+                continue
+            got = read_image_file(root, rel, dataset="ade20k", stage=STAGE, record_id=image_id, max_pixels=max_pixels)
+            if isinstance(got, Reject):
+                yield got
+                continue
+            ann_rel = f"annotations/{split}/{image_id}.png"
+            try:
+                annotation_file = ann_rel if safe_join(root, ann_rel).is_file() else None
+            except UnsafePathError as exc:
+                yield Reject("ade20k", STAGE, str(root / ann_rel), image_id,
+                             f"annotation path escapes root: {exc.why}")
+                continue
+            seen.add(image_id)
+            yield {
+                "dataset": "ade20k",
+                "split": split,
+                "image_id": image_id,
+                **got,
+                "annotation_file": annotation_file,
+            }

@@ -1,0 +1,261 @@
+"""Shared pieces of the dataset readers: the reject record, the format error, and the
+checked loading of one image file / one JSON document.
+
+Readers are generators that yield either a row ``dict`` or a :class:`Reject`, so a
+caller can stream 100k images and still account for every input record:
+rows out + rejects = records in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from ..images import DEFAULT_MAX_PIXELS, BadImageError, probe_image, sha256_bytes
+from ..paths import UnsafePathError, safe_join
+
+__all__ = [
+    "Reject",
+    "DatasetFormatError",
+    "REJECT_COLUMNS",
+    "IMAGE_ROW_KEYS",
+    "load_json_document",
+    "require_keys",
+    "read_image_file",
+    "split_rows",
+    "box_problem",
+    "size_problem",
+    "dedupe_by_id",
+    "check_category_table",
+    "mapping_size",
+]
+
+REJECT_COLUMNS = ("dataset", "stage", "file", "record_id", "reason")
+IMAGE_ROW_KEYS = ("dataset", "split", "image_id", "file_name", "width", "height", "format", "sha256", "image_bytes")
+SUPPORTED_IMAGE_FORMATS = ("jpeg", "png")
+
+
+class DatasetFormatError(ValueError):
+    """A whole input (annotation file, refs pickle) is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One input record that could not be turned into a row, and why."""
+
+    dataset: str  # "ade20k" / "lvis" / "refcoco"
+    stage: str  # reader name, e.g. "lvis_instances"
+    file: str  # the file the record came from (image path or annotation file)
+    record_id: str  # image id / annotation id / "ref 3 sentence 7"
+    reason: str  # short, human readable
+
+    def as_row(self) -> dict[str, str]:
+        return {k: str(v) for k, v in asdict(self).items()}
+
+
+def split_rows(items: Iterable[dict | Reject]) -> tuple[list[dict], list[Reject]]:
+    """Materialise a reader's output as (rows, rejects); for tests and small inputs."""
+    rows: list[dict] = []
+    rejects: list[Reject] = []
+    for item in items:
+        (rejects if isinstance(item, Reject) else rows).append(item)
+    return rows, rejects
+
+
+def load_json_document(path: str | os.PathLike, required_top_level: Iterable[str] = ()) -> dict:
+    """``json.load`` a dataset file; any problem becomes a DatasetFormatError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetFormatError(f"{path}: annotation file does not exist")
+    if not path.is_file():
+        raise DatasetFormatError(f"{path}: is not a regular file")
+    try:
+        with path.open("rb") as fh:
+            doc = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise DatasetFormatError(
+            f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise DatasetFormatError(f"{path}: not UTF-8 text ({exc})") from exc
+    except OSError as exc:
+        raise DatasetFormatError(f"{path}: cannot read: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise DatasetFormatError(f"{path}: top level must be a JSON object, got {type(doc).__name__}")
+    missing = [k for k in required_top_level if k not in doc]
+    if missing:
+        raise DatasetFormatError(f"{path}: missing top-level key(s) {missing}; found {sorted(doc)[:10]}")
+    for key in required_top_level:
+        if not isinstance(doc[key], list):
+            raise DatasetFormatError(f"{path}: top-level {key!r} must be a list, got {type(doc[key]).__name__}")
+    return doc
+
+
+def require_keys(record: Any, keys: Iterable[str]) -> str | None:
+    """None if ``record`` is a dict holding every key, else the reason it is not."""
+    if not isinstance(record, dict):
+        return f"record is a {type(record).__name__}, not an object"
+    missing = [k for k in keys if k not in record]
+    if missing:
+        return f"missing key(s) {missing}"
+    return None
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def read_image_file(
+    image_root: str | os.PathLike,
+    relative: str,
+    *,
+    dataset: str,
+    stage: str,
+    record_id: str,
+    expected_size: tuple[int, int] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> dict | Reject:
+    """Read and fully verify one image under ``image_root``.
+
+    Returns the image-row fields (file_name, width, height, format, sha256, image_bytes)
+    or a Reject for an escaping path, a missing/unreadable file, bad bytes, an
+    unsupported format or (with ``expected_size`` = (w, h)) a size that disagrees with
+    the annotation file.
+    """
+    root_str = str(image_root)
+    shown = str(Path(root_str) / relative) if isinstance(relative, str) else repr(relative)
+
+    def reject(reason: str) -> Reject:
+        return Reject(dataset=dataset, stage=stage, file=shown, record_id=record_id, reason=reason)
+
+    if not isinstance(relative, str):
+        return reject(f"image path is {type(relative).__name__}, not a string")
+    try:
+        path = safe_join(image_root, relative)
+    except UnsafePathError as exc:
+        return reject(f"path escapes image root: {exc.why}")
+    if not path.exists():
+        return reject("missing image file")
+    if not path.is_file():
+        return reject("image path is not a regular file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return reject(f"unreadable image file: {exc.strerror or exc}")
+    try:
+        info = probe_image(data, max_pixels=max_pixels)
+    except BadImageError as exc:
+        return reject(f"bad image: {exc}")
+    if info.format not in SUPPORTED_IMAGE_FORMATS:
+        return reject(f"unsupported image format {info.format!r} (expected jpeg or png)")
+    if expected_size is not None and (info.width, info.height) != tuple(expected_size):
+        return reject(
+            f"image is {info.width}x{info.height} but the annotation says {expected_size[0]}x{expected_size[1]}"
+        )
+    return {
+        "file_name": Path(relative).as_posix(),
+        "width": info.width,
+        "height": info.height,
+        "format": info.format,
+        "sha256": sha256_bytes(data),
+        "image_bytes": data,
+    }
+
+
+def box_problem(
+    bbox: Any, image_width: int, image_height: int, tolerance: float = 1.0
+) -> str | None:
+    """None for a usable [x, y, w, h] box inside the image (within ``tolerance`` px)."""
+    if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(is_number(v) for v in bbox):
+        return f"bbox {bbox!r} is not [x, y, w, h] numbers"
+    x, y, w, h = (float(v) for v in bbox)
+    if not all(v == v and abs(v) != float("inf") for v in (x, y, w, h)):
+        return f"bbox {bbox!r} has non-finite values"
+    if w <= 0 or h <= 0:
+        return f"non-positive box size w={w:g} h={h:g}"
+    if x < -tolerance or y < -tolerance or x + w > image_width + tolerance or y + h > image_height + tolerance:
+        return f"box [{x:g}, {y:g}, {w:g}, {h:g}] outside the {image_width}x{image_height} image"
+    return None
+
+
+def size_problem(width: Any, height: Any) -> str | None:
+    """None for positive integer image sizes, else the reason."""
+    if not is_int(width) or not is_int(height):
+        return f"width/height {width!r}x{height!r} are not integers"
+    if width <= 0 or height <= 0:
+        return f"non-positive width/height {width}x{height}"
+    return None
+
+
+def dedupe_by_id(
+    records: list,
+    *,
+    dataset: str,
+    stage: str,
+    file: str,
+    kind: str,
+    required: Iterable[str],
+    int_fields: Iterable[str] = (),
+) -> tuple[list[dict], list[Reject]]:
+    """Keep the first record of each id; reject later duplicates and malformed records.
+
+    Records must be dicts with ``required`` keys and an integer ``id`` (and integer
+    ``int_fields``: ids that pycocotools will use as dict keys).
+    """
+    int_fields = tuple(int_fields)
+    required = tuple(required)
+    seen: set[int] = set()
+    kept: list[dict] = []
+    rejects: list[Reject] = []
+    for pos, rec in enumerate(records):
+        problem = require_keys(rec, required)
+        rid = rec.get("id") if isinstance(rec, dict) else None
+        record_id = str(rid) if rid is not None else f"#{pos}"
+        if problem is None and not is_int(rid):
+            problem = f"{kind} id {rid!r} is not an integer"
+        if problem is None:
+            bad = [f for f in int_fields if not is_int(rec[f])]
+            if bad:
+                problem = f"{bad[0]} {rec[bad[0]]!r} is not an integer"
+        if problem is not None:
+            rejects.append(Reject(dataset, stage, file, record_id, f"malformed {kind} record: {problem}"))
+            continue
+        if rid in seen:
+            rejects.append(Reject(dataset, stage, file, record_id, f"duplicate {kind} id {rid} (first kept)"))
+            continue
+        seen.add(rid)
+        kept.append(rec)
+    return kept, rejects
+
+
+def check_category_table(categories: list, path: str | os.PathLike, required: Iterable[str]) -> dict[int, dict]:
+    """Categories are the label schema: any bad entry fails the whole file."""
+    out: dict[int, dict] = {}
+    for pos, cat in enumerate(categories):
+        problem = require_keys(cat, required)
+        if problem is None and not is_int(cat["id"]):
+            problem = f"id {cat['id']!r} is not an integer"
+        if problem is not None:
+            raise DatasetFormatError(f"{path}: categories[{pos}]: {problem}")
+        if cat["id"] in out:
+            raise DatasetFormatError(f"{path}: categories[{pos}]: duplicate category id {cat['id']}")
+        out[cat["id"]] = cat
+    return out
+
+
+def mapping_size(sizes: Mapping | None, image_id: Any) -> tuple[int, int] | None:
+    """Look ``image_id`` up in an image-size mapping keyed by str or int ids."""
+    if sizes is None:
+        return None
+    for key in (str(image_id), image_id):
+        if key in sizes:
+            w, h = sizes[key]
+            return int(w), int(h)
+    return None

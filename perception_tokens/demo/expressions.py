@@ -1,0 +1,72 @@
+"""Referring expressions for demo objects ("red ball on the left", "the nearer cup").
+
+Candidates are built from colour, category noun, horizontal position and depth order,
+and a candidate is only used when it picks out exactly one object in the scene, as a
+RefCOCO annotator's expression would. If nothing is unique (two identical objects side
+by side) the most specific description is used anyway.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .catalog import SCENE_CATEGORY_INFO
+from .scenes import SceneObject
+
+__all__ = ["referring_expressions", "tokenize"]
+
+_POSITION_PHRASE = {"left": "on the left", "right": "on the right", "middle": "in the middle"}
+
+
+def tokenize(sentence: str) -> list[str]:
+    """RefCOCO-style tokens: lower case, split on whitespace, punctuation dropped."""
+    cleaned = "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in sentence.lower())
+    return cleaned.split()
+
+
+def _candidates(target: SceneObject, objects: list[SceneObject], noun: str) -> list[str]:
+    same_cat = [o for o in objects if o.category == target.category]
+    same_cat_color = [o for o in same_cat if o.color_name == target.color_name]
+    same_cat_pos = [o for o in same_cat if o.position == target.position]
+    same_all = [o for o in same_cat_color if o.position == target.position]
+    pos = _POSITION_PHRASE[target.position]
+    out: list[str] = []
+    if len(same_cat) == 1:
+        out += [f"the {noun}", f"{target.color_name} {noun}"]
+    if len(same_cat_color) == 1:
+        out += [f"{target.color_name} {noun}", f"the {target.color_name} {noun}"]
+    if len(same_cat_pos) == 1:
+        out += [f"{noun} {pos}", f"{target.position} {noun}" if target.position != "middle" else f"middle {noun}"]
+    if len(same_all) == 1:
+        out += [f"{target.color_name} {noun} {pos}"]
+    if len(same_cat) >= 2:
+        depths = sorted(o.mean_depth for o in same_cat)
+        if target.mean_depth == depths[0]:
+            out += [f"closest {noun}", f"the {noun} nearest to the camera"]
+        elif target.mean_depth == depths[-1]:
+            out += [f"farthest {noun}", f"the {noun} in the back"]
+    if not out:
+        out = [f"{target.color_name} {noun} {pos}"]
+    # keep order, drop repeats
+    seen: set[str] = set()
+    return [c for c in out if not (c in seen or seen.add(c))]
+
+
+def referring_expressions(
+    target: SceneObject, objects: list[SceneObject], rng: np.random.Generator, max_sentences: int = 3
+) -> list[str]:
+    """1..max_sentences raw expressions (as typed: some capitalised, some with a full stop)."""
+    words = SCENE_CATEGORY_INFO[target.category].words
+    noun = words[int(rng.integers(len(words)))]
+    cands = _candidates(target, objects, noun)
+    k = int(rng.integers(1, min(max_sentences, len(cands)) + 1))
+    picks = [cands[i] for i in sorted(rng.choice(len(cands), size=k, replace=False).tolist())]
+    raws = []
+    for s in picks:
+        style = int(rng.integers(3))
+        if style == 1:
+            s = s[0].upper() + s[1:]
+        elif style == 2:
+            s = s + "."
+        raws.append(s)
+    return raws

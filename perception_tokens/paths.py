@@ -1,0 +1,99 @@
+"""Path safety and atomic writes.
+
+Dataset files name other files (LVIS ``coco_url``, COCO ``file_name``); a hostile or
+broken annotation file must not make us read ``/etc/passwd`` or ``../../secrets``.
+``safe_join`` is the one gate every such path goes through. Writers use the atomic
+helpers so a crash never leaves a half-written file under its final name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+__all__ = ["UnsafePathError", "safe_join", "atomic_write_bytes", "atomic_write_text"]
+
+_DRIVE_RE = re.compile(r"^[A-Za-z]:")
+
+
+class UnsafePathError(ValueError):
+    """A relative path from data that would leave its root (or is not relative at all)."""
+
+    def __init__(self, relative: str, root: str | os.PathLike, why: str):
+        super().__init__(f"unsafe path {relative!r} under root {str(root)!r}: {why}")
+        self.relative = relative
+        self.root = str(root)
+        self.why = why
+
+
+def safe_join(root: str | os.PathLike, relative: str) -> Path:
+    """Join ``relative`` (a path taken from a data file) onto ``root``, refusing escapes.
+
+    Refused: empty names, NUL bytes, absolute paths (POSIX or Windows), drive letters,
+    backslash paths, ``..`` that climbs above ``root``, and symlinks whose target lies
+    outside ``root``. Returns the resolved path (it need not exist).
+    """
+    rel = str(relative)
+    if not rel or rel.strip() == "":
+        raise UnsafePathError(rel, root, "empty path")
+    if "\x00" in rel:
+        raise UnsafePathError(rel, root, "NUL byte in path")
+    if rel.startswith(("/", "\\")) or PurePosixPath(rel).is_absolute():
+        raise UnsafePathError(rel, root, "absolute path")
+    if _DRIVE_RE.match(rel) or PureWindowsPath(rel).drive:
+        raise UnsafePathError(rel, root, "drive letter or UNC path")
+    if "\\" in rel:
+        # On POSIX a backslash is a legal name character, but data written on Windows
+        # uses it as a separator; refuse rather than guess.
+        raise UnsafePathError(rel, root, "backslash in path")
+
+    root_resolved = Path(root).resolve()
+    # Lexical check first: '..' that climbs out, even through names that do not exist.
+    depth = 0
+    for part in PurePosixPath(rel).parts:
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                raise UnsafePathError(rel, root, "'..' climbs above the root")
+        elif part not in (".", ""):
+            depth += 1
+
+    candidate = (root_resolved / rel).resolve()  # follows symlinks that exist
+    if candidate != root_resolved and root_resolved not in candidate.parents:
+        raise UnsafePathError(rel, root, f"resolves outside the root (to {str(candidate)!r})")
+    return candidate
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``.
+
+    ``fsync=False`` skips flushing to disk (still atomic against crashes of this
+    process, not against power loss); bulk writers of regenerable data use it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; data files are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def atomic_write_text(
+    path: str | os.PathLike, text: str, encoding: str = "utf-8", *, fsync: bool = True
+) -> Path:
+    """Text flavour of :func:`atomic_write_bytes`."""
+    return atomic_write_bytes(path, text.encode(encoding), fsync=fsync)

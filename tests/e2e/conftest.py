@@ -1,0 +1,38 @@
+"""Shared fixtures for whole-graph tests: a small demo world in a temporary working folder."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from pipelines.settings import settings_from_dict
+
+SMALL = {"n_ade20k": 8, "n_lvis": 8, "n_refcoco": 6, "seed": 3, "width": 160, "height": 120}
+
+
+def small_settings(workdir: Path, **overrides):
+    raw = {
+        "storage": {"root": str(workdir / "storage")},
+        "demo": {"enabled": True, "root": str(workdir / "demo"), **SMALL},
+        "datasets": {"num_shards": 2},
+    }
+    for section, values in overrides.items():
+        raw.setdefault(section, {}).update(values)
+    return settings_from_dict(raw)
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.setenv("PTOK_WORKDIR", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    (tmp_path / "dagster_home").mkdir()
+    return tmp_path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
