@@ -81,3 +81,18 @@ REFCOCO_REF_SCHEMA = pa.schema(
     ]
     + _BOX_FIELDS
 )
+
+PSEUDO_DEPTH_SCHEMA = pa.schema(
+    [
+        ("dataset", pa.string()),
+        ("split", pa.string()),
+        ("image_id", pa.string()),
+        ("image_sha256", pa.string()),
+        ("teacher", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("depth_png", pa.binary()),  # uint8 grayscale, larger = nearer (Depth Anything --grayscale)
+        ("raw_min", pa.float64()),
+        ("raw_max", pa.float64()),
+    ]
+)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.depth import build_depth_assets
 from assets.source_checks import build_source_checks
 from assets.sources import build_source_assets
 from pipelines.io_manager import ParquetIOManagerFactory
-from pipelines.resources import DatasetsResource, StorageResource
+from pipelines.resources import DatasetsResource, DepthTeacherResource, StorageResource
 from pipelines.settings import Settings, load_settings
 
 
@@ -36,17 +37,25 @@ def build_resources(settings: Settings) -> dict[str, object]:
             demo_width=settings.demo.width,
             demo_height=settings.demo.height,
         ),
+        "depth_teacher": DepthTeacherResource(
+            **{k: v for k, v in settings.depth.model_dump().items()},
+            demo_root=str(settings.demo_root) if settings.demo.enabled else None,
+        ),
     }
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    assets = [*build_source_assets(settings.datasets)]
+    assets = [*build_source_assets(settings.datasets), *build_depth_assets(settings)]
     checks = [*build_source_checks(settings.datasets.max_reject_fraction)]
-    everything = dg.define_asset_job("everything", selection=dg.AssetSelection.all(), description="The whole chain.")
+    sources_job = dg.define_asset_job("sources", selection=dg.AssetSelection.groups("sources"), description="Read every dataset root.")
+    depth_job = dg.define_asset_job(
+        "pseudo_depth_shards", selection=dg.AssetSelection.assets("pseudo_depth").required_multi_asset_neighbors(),
+        description="Label one dataset shard with the depth teacher (one run per partition; backfill for all).",
+    )
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[everything],
+        jobs=[sources_job, depth_job],
         resources=build_resources(settings),
     )
 

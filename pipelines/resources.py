@@ -91,3 +91,43 @@ def _file_lock(path: Path) -> Iterator[None]:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+class DepthTeacherResource(dg.ConfigurableResource):
+    """Which depth teacher labels the images (see perception_tokens.depth.build_teacher)."""
+
+    teacher: str = "ground_truth"
+    checkpoint: str | None = None
+    version: int = 2
+    encoder: str = "vits"
+    repo_dir: str | None = None
+    hub_repo: str | None = None
+    hub_source: str = "local"
+    model: str | None = None
+    input_size: int = 518
+    batch_size: int = 8
+    device: str = "auto"
+    demo_root: str | None = None  # ground_truth reads the demo scenes' depth from here
+
+    def build(self):
+        from perception_tokens.depth import build_teacher
+
+        if self.teacher == "ground_truth":
+            if not self.demo_root:
+                raise ValueError("depth.teacher ground_truth needs the demo data (demo.enabled: true)")
+            from functools import partial
+
+            from perception_tokens.demo import load_ground_truth_depth
+
+            fn = partial(load_ground_truth_depth, self.demo_root)
+            return build_teacher("ground_truth", depth_fn=fn, name="demo_scenes")
+        common = {"input_size": self.input_size, "device": self.device}
+        if self.teacher == "depth_anything_hub":
+            opts = {"checkpoint": self.checkpoint, "version": self.version, "encoder": self.encoder,
+                    "repo_dir": self.repo_dir, "hub_source": self.hub_source, **common}
+            if self.hub_repo:
+                opts["hub_repo"] = self.hub_repo
+            if self.hub_source == "github":
+                opts["trust_repo"] = True
+            return build_teacher("depth_anything_hub", **{k: v for k, v in opts.items() if v is not None})
+        return build_teacher("depth_anything_hf", model=self.model, **common)

@@ -59,10 +59,35 @@ class DatasetSettings(_Section):
     num_shards: int = Field(2, ge=1, le=4096)  # shard count for per-image stages
 
 
+class DepthSettings(_Section):
+    """The depth teacher for ``pseudo_depth``."""
+
+    teacher: Literal["ground_truth", "depth_anything_hub", "depth_anything_hf"] = "ground_truth"
+    checkpoint: str | None = None  # depth_anything_hub: local .pth (official or transformers keys)
+    version: Literal[1, 2] = 2
+    encoder: Literal["vits", "vitb", "vitl", "tiny"] = "vits"
+    repo_dir: str | None = None  # depth_anything_hub: optional official Depth-Anything-V2 clone
+    hub_repo: str | None = None  # torch.hub repo (default: the project's hub dir); 'owner/repo:ref' with hub_source=github
+    hub_source: Literal["local", "github"] = "local"
+    model: str | None = None  # depth_anything_hf: local dir or hub id
+    input_size: int = Field(518, ge=14)
+    batch_size: int = Field(8, ge=1)
+    device: str = "auto"
+
+    def model_post_init(self, _context: Any) -> None:
+        if self.input_size % 14:
+            raise ValueError(f"depth.input_size must be a multiple of 14, got {self.input_size}")
+        if self.teacher == "depth_anything_hub" and not self.checkpoint:
+            raise ValueError("depth.checkpoint is required for teacher depth_anything_hub")
+        if self.teacher == "depth_anything_hf" and not self.model:
+            raise ValueError("depth.model is required for teacher depth_anything_hf")
+
+
 class Settings(_Section):
     storage: StorageSettings = StorageSettings()
     demo: DemoSettings = DemoSettings()
     datasets: DatasetSettings = DatasetSettings()
+    depth: DepthSettings = DepthSettings()
 
     # ----------------------------------------------------------------- derived paths
     def resolve(self, path: str | None) -> str | None:
