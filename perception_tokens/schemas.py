@@ -96,3 +96,49 @@ PSEUDO_DEPTH_SCHEMA = pa.schema(
         ("raw_max", pa.float64()),
     ]
 )
+
+BOX_TOKEN_SCHEMA = pa.schema(
+    [
+        ("dataset", pa.string()),
+        ("split", pa.string()),
+        ("image_id", pa.string()),
+        ("annotation_id", pa.int64()),
+        ("ref_id", pa.int64()),  # RefCOCO only; null for LVIS
+        ("category_id", pa.int64()),
+        ("category_name", pa.string()),
+        ("image_width", pa.int32()),
+        ("image_height", pa.int32()),
+        ("x1", pa.int16()),
+        ("y1", pa.int16()),
+        ("x2", pa.int16()),
+        ("y2", pa.int16()),
+        ("box_tokens", pa.string()),  # (<PIXEL_x1>,<PIXEL_y1>,<PIXEL_x2>,<PIXEL_y2>) on the 336 grid
+    ]
+)
+
+DEPTH_TOKEN_SCHEMA = pa.schema(
+    [
+        ("dataset", pa.string()),
+        ("split", pa.string()),
+        ("image_id", pa.string()),
+        ("image_sha256", pa.string()),
+        ("teacher", pa.string()),
+        ("vqvae_version", pa.string()),  # sha256 of the VQ-VAE weights the codes came from
+        ("codes", pa.list_(pa.int16(), 100)),  # row-major 10x10
+        ("depth_tokens", pa.string()),
+    ]
+)
+
+MODEL_MANIFEST_SCHEMA = pa.schema(
+    [
+        ("model_id", pa.string()),  # sha256 of the weights file (first 16 hex)
+        ("kind", pa.string()),  # "depth_vqvae" | "lora_adapter"
+        ("path", pa.string()),  # folder with the weights and their config
+        ("weights_file", pa.string()),
+        ("sha256", pa.string()),
+        ("config_json", pa.string()),
+        ("metrics_json", pa.string()),
+        ("inputs_json", pa.string()),  # data versions / identities of what it was trained on
+        ("created_at", pa.string()),
+    ]
+)

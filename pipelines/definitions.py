@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.depth import build_depth_assets
+from assets.depth import build_depth_assets, depth_partitions
 from assets.source_checks import build_source_checks
 from assets.sources import build_source_assets
+from assets.tokens import build_box_token_assets, build_depth_token_assets
+from assets.vqvae import build_vqvae_assets
 from pipelines.io_manager import ParquetIOManagerFactory
 from pipelines.resources import DatasetsResource, DepthTeacherResource, StorageResource
 from pipelines.settings import Settings, load_settings
@@ -38,24 +40,39 @@ def build_resources(settings: Settings) -> dict[str, object]:
             demo_height=settings.demo.height,
         ),
         "depth_teacher": DepthTeacherResource(
-            **{k: v for k, v in settings.depth.model_dump().items()},
+            **settings.depth.model_dump(),
             demo_root=str(settings.demo_root) if settings.demo.enabled else None,
         ),
     }
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    assets = [*build_source_assets(settings.datasets), *build_depth_assets(settings)]
-    checks = [*build_source_checks(settings.datasets.max_reject_fraction)]
-    sources_job = dg.define_asset_job("sources", selection=dg.AssetSelection.groups("sources"), description="Read every dataset root.")
-    depth_job = dg.define_asset_job(
-        "pseudo_depth_shards", selection=dg.AssetSelection.assets("pseudo_depth").required_multi_asset_neighbors(),
-        description="Label one dataset shard with the depth teacher (one run per partition; backfill for all).",
-    )
+    shards = depth_partitions(settings.datasets.num_shards)
+    vq_assets, vq_checks = build_vqvae_assets(settings)
+    tok_assets, tok_checks = build_depth_token_assets(settings, shards)
+    assets = [
+        *build_source_assets(settings.datasets),
+        *build_depth_assets(settings),
+        *vq_assets,
+        *tok_assets,
+        *build_box_token_assets(),
+    ]
+    checks = [*build_source_checks(settings.datasets.max_reject_fraction), *vq_checks, *tok_checks]
+    jobs = [
+        dg.define_asset_job("sources", selection=dg.AssetSelection.groups("sources"), description="Read every dataset root."),
+        dg.define_asset_job(
+            "per_image_shards",
+            selection=dg.AssetSelection.assets("pseudo_depth", "depth_tokens").required_multi_asset_neighbors(),
+            partitions_def=shards,
+            description="Depth-label and tokenize one dataset shard (one run per partition; launch a backfill for all).",
+        ),
+        dg.define_asset_job("train_depth_tokenizer", selection=dg.AssetSelection.assets("depth_vqvae"),
+                            description="Train and measure the VQ-VAE depth tokenizer."),
+    ]
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[sources_job, depth_job],
+        jobs=jobs,
         resources=build_resources(settings),
     )
 

@@ -26,6 +26,16 @@ class StorageResource(dg.ConfigurableResource):
         """Temporary files of an asset; same filesystem as the tables, so commit is a rename."""
         return UPath(self.root) / ".staging" / asset_name
 
+    def local_files_dir(self, asset_name: str, *parts: str) -> Path:
+        """A local folder for model files (training writes with ordinary file I/O). Beside the
+        tables when storage is local; under ``.ptok/files`` when the tables are on object storage."""
+        base = Path(self.root) if "://" not in self.root else Path(".ptok") / "files"
+        path = base / asset_name / "files"
+        for part in parts:
+            path = path / part
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def files_dir(self, asset_name: str, *parts: str) -> UPath:
         """Folder for large files an asset keeps beside its table (model weights, exports)."""
         path = UPath(self.root) / asset_name / "files"

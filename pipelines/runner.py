@@ -106,5 +106,8 @@ def materialize_graph(
 def _first_error(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            return event.step_failure_data.error.message.strip().splitlines()[0][:300]
+            err = event.step_failure_data.error
+            while err.cause is not None:  # Dagster wraps user errors; the innermost says what broke
+                err = err.cause
+            return f"{event.step_key}: {err.message.strip().splitlines()[0][:300]}"
     return "unknown error (see the run's logs in the UI)"

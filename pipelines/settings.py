@@ -83,11 +83,31 @@ class DepthSettings(_Section):
             raise ValueError("depth.model is required for teacher depth_anything_hf")
 
 
+class VQVAESettings(_Section):
+    """The depth tokenizer: AiT's VQ-VAE (``aurora``: 320 px, 5 downsamples, 128 x 512 codes)
+    or the same architecture at ``tiny`` size (80 px, 3 downsamples, 128 x 64 codes)."""
+
+    preset: Literal["tiny", "aurora"] = "tiny"
+    overrides: dict[str, Any] = {}  # any VQVAEConfig field, e.g. {code_dim: 256}
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    lr_decay_gamma: float = Field(0.98, gt=0, le=1)
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every_steps: int = Field(50, ge=0)
+    holdout_fraction: float = Field(0.15, gt=0, lt=1)  # images held out (by id hash) for quality
+    min_closest_point_agreement: float = Field(0.95, ge=0, le=1)
+    min_codebook_usage: float = Field(0.5, ge=0, le=1)  # fraction of codes used on held-out maps
+    extract_batch_size: int = Field(64, ge=1)
+
+
 class Settings(_Section):
     storage: StorageSettings = StorageSettings()
     demo: DemoSettings = DemoSettings()
     datasets: DatasetSettings = DatasetSettings()
     depth: DepthSettings = DepthSettings()
+    vqvae: VQVAESettings = VQVAESettings()
 
     # ----------------------------------------------------------------- derived paths
     def resolve(self, path: str | None) -> str | None:

@@ -1,0 +1,134 @@
+"""``depth_vqvae``: train the depth tokenizer on pseudo-depth maps and measure it on held-out maps.
+
+Weights live beside the tables (safetensors + config JSON); the asset's table is a one-row
+manifest pointing at them. The training folder is keyed by the config and the input's data
+version, so an interrupted run resumes from its last checkpoint when re-materialized.
+"""
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import cv2
+import dagster as dg
+import numpy as np
+
+from assets.plots import line_plot_png
+from assets.versioning import code_version
+from perception_tokens import schemas
+from perception_tokens.depth import decode_png
+from perception_tokens.sharding import shard_of
+from pipelines.emit import emit_table
+from pipelines.lineage import input_data_versions
+from pipelines.metadata import png_markdown
+from pipelines.resources import StorageResource
+from pipelines.tables import TableHandle
+
+GROUP = "depth"
+
+
+def is_holdout(image_id: str, fraction: float) -> bool:
+    return shard_of(image_id, 10_000) < int(round(fraction * 10_000))
+
+
+def depth_maps(table: TableHandle, *, holdout: bool, fraction: float):
+    """Stream decoded uint8 depth maps of the training or held-out part."""
+    for row in table.iter_rows(columns=["image_id", "depth_png"]):
+        if is_holdout(row["image_id"], fraction) == holdout:
+            yield decode_png(row["depth_png"])
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def vqvae_model_config(vq):
+    from training.vqvae import VQVAEConfig
+
+    base = VQVAEConfig.tiny() if vq.preset == "tiny" else VQVAEConfig()
+    return VQVAEConfig.from_dict({**base.to_dict(), **vq.overrides})
+
+
+def build_vqvae_assets(settings) -> list:
+    vq = settings.vqvae
+
+    @dg.asset(
+        description="VQ-VAE depth tokenizer (AiT architecture, EMA codebook of 128 codes, 10x10 grid) trained on "
+        "pseudo_depth; one manifest row pointing at safetensors weights, with held-out quality metrics.",
+        code_version=code_version("1", vq),
+        kinds={"pytorch", "parquet"},
+        group_name=GROUP,
+        ins={"pseudo_depth": dg.AssetIn()},
+        pool="accelerator",
+    )
+    def depth_vqvae(context: dg.AssetExecutionContext, storage: StorageResource, pseudo_depth: TableHandle):
+        from training.vqvae import VQVAETrainConfig, evaluate_vqvae, load_vqvae, reconstruction_examples, train_vqvae
+        from training.vqvae.metrics import examples_to_grid
+
+        model_cfg = vqvae_model_config(vq)
+        train_cfg = VQVAETrainConfig(
+            epochs=vq.epochs, batch_size=vq.batch_size, lr=vq.lr, lr_decay_gamma=vq.lr_decay_gamma, seed=vq.seed,
+            checkpoint_every_steps=vq.checkpoint_every_steps, device=vq.device,
+        )
+        inputs = input_data_versions(context, context.asset_key)
+        run_key = hashlib.sha256(json.dumps([model_cfg.to_dict(), train_cfg.to_dict(), inputs], sort_keys=True, default=str).encode()).hexdigest()[:16]
+        out_dir = Path(storage.local_files_dir("depth_vqvae", run_key))
+        context.log.info(f"training VQ-VAE in {out_dir} (resumes if a checkpoint is there)")
+
+        result = train_vqvae(
+            model_cfg, train_cfg,
+            lambda: depth_maps(pseudo_depth, holdout=False, fraction=vq.holdout_fraction),
+            out_dir, log=context.log.info, resume=True,
+        )
+        model = load_vqvae(out_dir)
+        metrics = evaluate_vqvae(model, depth_maps(pseudo_depth, holdout=True, fraction=vq.holdout_fraction), seed=vq.seed)
+        metrics = {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in metrics.items()}
+        metrics["usage_fraction"] = metrics["usage"] / model_cfg.codebook_size
+        context.log.info(f"held-out metrics: {metrics}")
+
+        examples = reconstruction_examples(model, depth_maps(pseudo_depth, holdout=True, fraction=vq.holdout_fraction), n=4)
+        grid = examples_to_grid(examples, size=96) if examples else None
+        losses = [h["loss"] for h in result.loss_history if "loss" in h]
+        curve = line_plot_png({"loss": losses}, "step", "loss", "VQ-VAE training loss", log_y=True)
+
+        weights = Path(result.weights_path)
+        digest = sha256_file(weights)
+        row = {
+            "model_id": digest[:16], "kind": "depth_vqvae", "path": str(out_dir), "weights_file": weights.name,
+            "sha256": digest, "config_json": json.dumps({"model": model_cfg.to_dict(), "train": train_cfg.to_dict()}),
+            "metrics_json": json.dumps(metrics), "inputs_json": json.dumps(inputs),
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        meta = {
+            **{k: dg.MetadataValue.float(float(metrics[k])) for k in ("abs_rel", "rmse", "delta1", "perplexity", "closest_point_agreement", "usage_fraction")},
+            "codes_used": dg.MetadataValue.int(int(metrics["usage"])),
+            "heldout_images": dg.MetadataValue.int(int(metrics["n_images"])),
+            "steps": dg.MetadataValue.int(result.step),
+            "resumed_from_step": dg.MetadataValue.int(int(result.resumed_from_step or 0)),
+            "loss_curve": dg.MetadataValue.md(png_markdown(curve, "loss curve")),
+            "weights": dg.MetadataValue.path(str(weights)),
+        }
+        if grid is not None:
+            meta["reconstructions"] = dg.MetadataValue.md(
+                "input | reconstruction | abs error\n\n" + png_markdown(cv2.imencode(".png", grid)[1].tobytes(), "reconstructions")
+            )
+        return emit_table(context, storage, schemas.MODEL_MANIFEST_SCHEMA, [row], config=row | {"metrics_json": None}, metadata=meta)
+
+    @dg.asset_check(asset=depth_vqvae, description=f"Answering 'which point is closest' from decoded tokens agrees with the input depth on >= {vq.min_closest_point_agreement:.0%} of held-out images (Aurora: 95.7%).")
+    def vqvae_closest_point_upper_bound(depth_vqvae: TableHandle) -> dg.AssetCheckResult:
+        m = json.loads(depth_vqvae.read(columns=["metrics_json"])["metrics_json"][0].as_py())
+        value = m["closest_point_agreement"]
+        return dg.AssetCheckResult(passed=bool(value >= vq.min_closest_point_agreement), metadata={"agreement": float(value), "threshold": vq.min_closest_point_agreement})
+
+    @dg.asset_check(asset=depth_vqvae, description=f"At least {vq.min_codebook_usage:.0%} of the codebook is used on held-out maps.")
+    def vqvae_codebook_usage(depth_vqvae: TableHandle) -> dg.AssetCheckResult:
+        m = json.loads(depth_vqvae.read(columns=["metrics_json"])["metrics_json"][0].as_py())
+        return dg.AssetCheckResult(passed=bool(m["usage_fraction"] >= vq.min_codebook_usage),
+                                   metadata={"usage_fraction": float(m["usage_fraction"]), "perplexity": float(m["perplexity"])})
+
+    return [depth_vqvae], [vqvae_closest_point_upper_bound, vqvae_codebook_usage]

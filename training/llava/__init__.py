@@ -1,0 +1,1 @@
+"""LoRA fine-tune of LLaVA with Aurora's perception-token vocabulary (pure torch, no Dagster)."""

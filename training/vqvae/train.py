@@ -1,0 +1,340 @@
+"""Seeded, resumable trainer for the depth VQ-VAE.
+
+Files written to ``out_dir`` (each atomically):
+  model.safetensors + config.json   the model (``load_vqvae`` reads these), every epoch end
+  train_state.pt                    resume point: model, optimizer, scheduler, step, epoch,
+                                    batches done in the current epoch, RNG state, epoch
+                                    accumulators, loss history. Plain tensors / dicts / lists /
+                                    numbers only, read back with ``torch.load(weights_only=True)``
+  train_config.json                 the training config
+  training_summary.json             per-epoch metrics, at the end
+
+Determinism: the model is built after ``torch.manual_seed(seed)``; epoch ``e`` visits maps
+in an order fixed by ``seed + e`` (bounded-buffer shuffle); the torch RNG (k-means seeds,
+dead-code restarts) is checkpointed. A run interrupted after a checkpoint and resumed with
+the same configs therefore ends with the same weights as an uninterrupted run. Resuming in
+the middle of an epoch re-reads (but does not train on) the batches already done.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from training.vqvae.checkpoint import CONFIG_NAME, atomic_write, save_vqvae, write_json
+from training.vqvae.checkpoint import load_vqvae as load_vqvae  # re-export: train + load in one place
+from training.vqvae.data import batched, buffered_shuffle, depth_to_tensor
+from training.vqvae.metrics import CodeUsage
+from training.vqvae.model import DepthVQVAE, VQVAEConfig
+
+STATE_NAME = "train_state.pt"
+STATE_FORMAT = 1
+
+# Train-config fields that may differ between an interrupted run and its resumption.
+_RESUMABLE_CHANGES = {"epochs", "checkpoint_every_steps", "device"}
+
+
+@dataclass
+class VQVAETrainConfig:
+    """Optimisation settings. ``lr`` decays by ``lr_decay_gamma`` after every epoch
+    (ExponentialLR). ``checkpoint_every_steps`` = 0 checkpoints only at epoch ends.
+    ``shuffle_buffer`` bounds the memory of the per-epoch shuffle (a full shuffle when the
+    data set fits). ``device``: "cpu", "cuda", "cuda:1", ... or "auto"."""
+
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    lr_decay_gamma: float = 0.98
+    seed: int = 0
+    checkpoint_every_steps: int = 0
+    shuffle_buffer: int = 4096
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.epochs < 1:
+            problems.append(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
+        if not self.lr > 0:
+            problems.append(f"lr must be > 0, got {self.lr}")
+        if self.weight_decay < 0:
+            problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0 < self.lr_decay_gamma <= 1:
+            problems.append(f"lr_decay_gamma must be in (0, 1], got {self.lr_decay_gamma}")
+        if self.checkpoint_every_steps < 0:
+            problems.append(f"checkpoint_every_steps must be >= 0, got {self.checkpoint_every_steps}")
+        if self.shuffle_buffer < 1:
+            problems.append(f"shuffle_buffer must be >= 1, got {self.shuffle_buffer}")
+        if problems:
+            raise ValueError("invalid VQVAETrainConfig: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "VQVAETrainConfig":
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown VQVAETrainConfig keys: {unknown}")
+        return cls(**data)
+
+
+@dataclass
+class VQVAETrainResult:
+    """What a training run produced. ``loss_history`` has one dict per step (step, epoch,
+    loss, recon, commit, lr); ``epoch_metrics`` one per epoch (means over the epoch's
+    batches, and codebook usage / perplexity from code counts over the whole epoch)."""
+
+    out_dir: Path
+    weights_path: Path
+    config_path: Path
+    step: int
+    epoch: int
+    loss_history: list[dict[str, float]] = field(default_factory=list)
+    epoch_metrics: list[dict[str, float]] = field(default_factory=list)
+    resumed_from_step: int | None = None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+# ----------------------------------------------------------------------------- state
+
+
+class _EpochAccumulator:
+    """Sums over one epoch's batches; survives checkpoints so a resumed epoch reports the same."""
+
+    def __init__(self, codebook_size: int) -> None:
+        self.usage = CodeUsage(codebook_size)
+        self.loss = self.recon = self.commit = 0.0
+        self.batches = self.images = self.restarts = 0
+
+    def add(self, loss: float, recon: float, commit: float, codes: torch.Tensor, restarts: int) -> None:
+        self.loss += loss
+        self.recon += recon
+        self.commit += commit
+        self.batches += 1
+        self.images += int(codes.shape[0])
+        self.restarts += restarts
+        self.usage.update(codes)
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "code_counts": torch.from_numpy(self.usage.counts.copy()),
+            "sums": {"loss": self.loss, "recon": self.recon, "commit": self.commit},
+            "counts": {"batches": self.batches, "images": self.images, "restarts": self.restarts},
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.usage.counts = state["code_counts"].numpy().astype(np.int64).copy()
+        self.loss, self.recon, self.commit = (float(state["sums"][k]) for k in ("loss", "recon", "commit"))
+        self.batches, self.images, self.restarts = (int(state["counts"][k]) for k in ("batches", "images", "restarts"))
+
+    def summary(self) -> dict[str, float]:
+        n = max(self.batches, 1)
+        out: dict[str, float] = {
+            "loss": self.loss / n,
+            "recon": self.recon / n,
+            "commit": self.commit / n,
+            "n_images": self.images,
+            "n_batches": self.batches,
+            "dead_code_restarts": self.restarts,
+        }
+        out.update(self.usage.stats())
+        return out
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _config_differences(saved: dict[str, Any], now: dict[str, Any], ignore: set[str] = frozenset()) -> list[str]:
+    keys = (set(saved) | set(now)) - ignore
+    return [f"{k}: checkpoint {saved.get(k)!r} vs now {now.get(k)!r}" for k in sorted(keys) if saved.get(k) != now.get(k)]
+
+
+def _save_state(path: Path, state: dict[str, Any]) -> None:
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def _load_state(path: Path) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a truncated or foreign file: say which one
+        raise ValueError(f"{path}: cannot read training state: {e}") from e
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise ValueError(f"{path}: not a depth VQ-VAE training state (format {STATE_FORMAT})")
+    return state
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def train_vqvae(
+    model_config: VQVAEConfig,
+    train_config: VQVAETrainConfig,
+    train_maps: Callable[[], Iterable[np.ndarray]],
+    out_dir: str | os.PathLike,
+    *,
+    log: Callable[[str], None] = print,
+    resume: bool = True,
+    progress: bool = True,
+) -> VQVAETrainResult:
+    """Train a DepthVQVAE on uint8 depth maps; returns where the weights are and the curves.
+
+    ``train_maps()`` is called once per epoch and must yield the same maps in the same
+    order each time (the trainer shuffles them). With ``resume`` and an existing
+    ``train_state.pt`` in ``out_dir`` training continues from it (the model config and the
+    train config except epochs / checkpoint_every_steps / device must match); without
+    ``resume`` any previous state there is overwritten.
+    """
+    tc = train_config
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state_path = out / STATE_NAME
+    device = resolve_device(tc.device)
+
+    torch.manual_seed(tc.seed)
+    model = DepthVQVAE(model_config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=tc.lr_decay_gamma)
+    acc = _EpochAccumulator(model_config.codebook_size)
+    step = epoch = batches_in_epoch = 0
+    loss_history: list[dict[str, float]] = []
+    epoch_metrics: list[dict[str, float]] = []
+    resumed_from: int | None = None
+
+    if resume and state_path.exists():
+        state = _load_state(state_path)
+        diffs = _config_differences(state["model_config"], model_config.to_dict())
+        diffs += _config_differences(state["train_config"], tc.to_dict(), _RESUMABLE_CHANGES)
+        if diffs:
+            raise ValueError(
+                f"{state_path}: cannot resume, configs differ ({'; '.join(diffs)}); "
+                "use resume=False or another out_dir"
+            )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, epoch, batches_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batches_in_epoch"])
+        acc.load_state(state["epoch_accumulator"])
+        loss_history = list(state["loss_history"])
+        epoch_metrics = list(state["epoch_metrics"])
+        _set_rng_state(state["rng"])
+        resumed_from = step
+        log(f"resuming from {state_path}: step {step}, epoch {epoch}, {batches_in_epoch} batches into it")
+    elif state_path.exists():
+        log(f"resume=False: ignoring and overwriting {state_path}")
+
+    write_json(out / "train_config.json", tc.to_dict())
+    log(
+        f"depth VQ-VAE: {model.num_parameters():,} parameters, {model_config.image_size}px -> "
+        f"{model_config.grid_size}x{model_config.grid_size} codes of {model_config.codebook_size}, device {device}"
+    )
+
+    def checkpoint() -> None:
+        _save_state(
+            state_path,
+            {
+                "format": STATE_FORMAT,
+                "model_config": model_config.to_dict(),
+                "train_config": tc.to_dict(),
+                "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "step": step,
+                "epoch": epoch,
+                "batches_in_epoch": batches_in_epoch,
+                "epoch_accumulator": acc.to_state(),
+                "loss_history": loss_history,
+                "epoch_metrics": epoch_metrics,
+                "rng": _rng_state(),
+            },
+        )
+
+    while epoch < tc.epochs:
+        model.train()
+        order_rng = np.random.default_rng(tc.seed + epoch)
+        stream = buffered_shuffle(train_maps(), tc.shuffle_buffer, order_rng)
+        skip = batches_in_epoch
+        seen = 0
+        bar = tqdm(desc=f"vqvae epoch {epoch + 1}/{tc.epochs}", unit="batch", initial=skip, disable=not progress)
+        for chunk in batched(stream, tc.batch_size):
+            seen += 1
+            if seen <= skip:  # done before the interruption
+                continue
+            try:
+                x = depth_to_tensor(chunk, model_config.image_size).to(device)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"epoch {epoch}, batch {seen} (after shuffling): {e}") from e
+            result = model(x)
+            optimizer.zero_grad(set_to_none=True)
+            result.loss.backward()
+            optimizer.step()
+            step += 1
+            batches_in_epoch += 1
+            lr = optimizer.param_groups[0]["lr"]
+            row = {
+                "step": step,
+                "epoch": epoch,
+                "loss": result.loss.detach().item(),
+                "recon": result.recon_loss.detach().item(),
+                "commit": result.commit_loss.detach().item(),
+                "lr": float(lr),
+            }
+            loss_history.append(row)
+            acc.add(row["loss"], row["recon"], row["commit"], result.codes, model.quantizer.last_restarted)
+            bar.update(1)
+            bar.set_postfix(loss=f"{row['loss']:.4f}", recon=f"{row['recon']:.4f}")
+            if tc.checkpoint_every_steps and step % tc.checkpoint_every_steps == 0:
+                checkpoint()
+        bar.close()
+        if seen == 0:
+            raise ValueError("train_maps() yielded no depth maps for this epoch")
+
+        summary = {"epoch": epoch, "step": step, "lr": float(optimizer.param_groups[0]["lr"]), **acc.summary()}
+        epoch_metrics.append(summary)
+        log(
+            f"epoch {epoch + 1}/{tc.epochs}: loss {summary['loss']:.5f} recon {summary['recon']:.5f} "
+            f"commit {summary['commit']:.5f} usage {summary['usage']}/{model_config.codebook_size} "
+            f"perplexity {summary['perplexity']:.1f} restarts {summary['dead_code_restarts']} lr {summary['lr']:.2e}"
+        )
+        scheduler.step()
+        epoch += 1
+        batches_in_epoch = 0
+        acc = _EpochAccumulator(model_config.codebook_size)
+        checkpoint()
+        save_vqvae(model, out, metadata={"step": str(step), "epoch": str(epoch)})
+
+    weights = save_vqvae(model, out, metadata={"step": str(step), "epoch": str(epoch)})
+    write_json(out / "training_summary.json", {"step": step, "epoch": epoch, "epoch_metrics": epoch_metrics})
+    return VQVAETrainResult(
+        out_dir=out,
+        weights_path=weights,
+        config_path=out / CONFIG_NAME,
+        step=step,
+        epoch=epoch,
+        loss_history=loss_history,
+        epoch_metrics=epoch_metrics,
+        resumed_from_step=resumed_from,
+    )
