@@ -142,3 +142,43 @@ MODEL_MANIFEST_SCHEMA = pa.schema(
         ("created_at", pa.string()),
     ]
 )
+
+MARKED_POINTS_SCHEMA = pa.schema(
+    [
+        ("marked_id", pa.string()),
+        ("dataset", pa.string()),
+        ("split", pa.string()),
+        ("image_id", pa.string()),
+        ("variant", pa.string()),  # "beside" (BLINK) | "center" (HardBLINK pointscenter)
+        ("n_points", pa.int8()),
+        ("letters", pa.list_(pa.string())),
+        ("xs", pa.list_(pa.int16())),  # on the 336x336 grid
+        ("ys", pa.list_(pa.int16())),
+        ("depth_values", pa.list_(pa.int16())),  # uint8 depth at the point (larger = nearer)
+        ("answer", pa.string()),  # letter of the closest point
+        ("labels_inside", pa.bool_()),
+        ("marked_png", pa.binary()),  # the 336x336 image with markers
+    ]
+)
+
+CURRICULUM_SCHEMA = pa.schema(
+    [
+        ("position", pa.int64()),
+        ("epoch", pa.int32()),
+        ("sample_id", pa.string()),
+        ("task", pa.string()),
+        ("kind", pa.string()),
+        ("question", pa.string()),
+        ("answer", pa.string()),
+        ("target", pa.string()),
+        ("dataset", pa.string()),
+        ("image_id", pa.string()),
+        ("annotation_ids", pa.list_(pa.int64())),
+        ("ref_id", pa.int64()),
+        ("depth_token_version", pa.string()),
+        ("image_dataset", pa.string()),
+        ("image_image_id", pa.string()),
+        ("image_file", pa.string()),
+        ("conversations", pa.string()),  # LLaVA conversations JSON
+    ]
+)

@@ -12,7 +12,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+console = Console(highlight=False)
+
+
+def say(message: str) -> None:
+    """Print plain text (asset labels contain [brackets] that rich would read as markup)."""
+    console.print(message, markup=False)
 
 
 def _defs():
@@ -59,7 +64,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     from pipelines.runner import materialize_graph
 
     start = time.perf_counter()
-    report = materialize_graph(_defs(), get_instance(), args.selection, force=args.force, log=console.print)
+    report = materialize_graph(_defs(), get_instance(), args.selection, force=args.force, log=say)
     console.print(f"done in {time.perf_counter() - start:.1f} s; {len(report.failed)} failed step(s)")
     return 1 if report.failed else 0
 
@@ -86,7 +91,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings()
     console.print(f"DAGSTER_HOME={dagster_home()}  config={os.environ.get('PTOK_CONFIG', 'configs/demo.yaml')}")
     start = time.perf_counter()
-    report = materialize_graph(_defs(), get_instance(), "*", force=args.force, log=console.print)
+    report = materialize_graph(_defs(), get_instance(), "*", force=args.force, log=say)
     elapsed = time.perf_counter() - start
     summary(settings)
     done = sum(1 for s in report.steps if s.status == "materialized")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.curriculum import build_curriculum_assets
 from assets.depth import build_depth_assets, depth_partitions
 from assets.source_checks import build_source_checks
 from assets.sources import build_source_assets
@@ -50,14 +51,16 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     shards = depth_partitions(settings.datasets.num_shards)
     vq_assets, vq_checks = build_vqvae_assets(settings)
     tok_assets, tok_checks = build_depth_token_assets(settings, shards)
+    cur_assets, cur_checks = build_curriculum_assets(settings)
     assets = [
         *build_source_assets(settings.datasets),
         *build_depth_assets(settings),
         *vq_assets,
         *tok_assets,
         *build_box_token_assets(),
+        *cur_assets,
     ]
-    checks = [*build_source_checks(settings.datasets.max_reject_fraction), *vq_checks, *tok_checks]
+    checks = [*build_source_checks(settings.datasets.max_reject_fraction), *vq_checks, *tok_checks, *cur_checks]
     jobs = [
         dg.define_asset_job("sources", selection=dg.AssetSelection.groups("sources"), description="Read every dataset root."),
         dg.define_asset_job(

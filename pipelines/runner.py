@@ -33,7 +33,7 @@ class RunReport:
 
     @property
     def failed(self) -> list[StepReport]:
-        return [s for s in self.steps if s.status == "failed"]
+        return [s for s in self.steps if s.status == "failed" or s.status == "skipped (upstream failed)"]
 
     @property
     def seconds(self) -> float:
@@ -71,8 +71,17 @@ def materialize_graph(
     all_assets = list(defs.assets or [])
     all_checks = list(defs.asset_checks or [])
     report = RunReport()
+    failed: set[AssetKey] = set()
     for ad in _assets_in_order(defs, keys):
-        ad_keys = [k for k in ad.keys if k in keys] or list(ad.keys)
+        upstream = {dep for k in ad.keys for dep in graph.get(k).parent_keys}
+        if upstream & failed:
+            failed.update(ad.keys)
+            label = "/".join(min(ad.keys, key=lambda k: len(k.to_user_string())).path)
+            report.steps.append(StepReport(label, None, "skipped (upstream failed)", 0.0))
+            log(f"  - {label:45s} skipped: an upstream asset failed")
+            continue
+        # name a step after its main asset, not its _rejects sibling
+        ad_keys = sorted([k for k in ad.keys if k in keys] or list(ad.keys), key=lambda k: len(k.to_user_string()))
         partitions = ad.partitions_def.get_partition_keys() if ad.partitions_def else [None]
         for pk in partitions:
             label = "/".join(ad_keys[0].path) + (f"[{pk}]" if pk else "")
@@ -97,6 +106,7 @@ def materialize_graph(
             else:
                 err = _first_error(result)
                 report.steps.append(StepReport(label, pk, "failed", seconds, err))
+                failed.update(ad.keys)
                 log(f"  ! {label:45s} FAILED: {err}")
                 if raise_on_failure:
                     raise RuntimeError(f"{label} failed: {err}")

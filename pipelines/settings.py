@@ -102,12 +102,45 @@ class VQVAESettings(_Section):
     extract_batch_size: int = Field(64, ge=1)
 
 
+class CurriculumSettings(_Section):
+    """Marked-point images, task pools and the schedule that orders them."""
+
+    marked_fraction: float = Field(0.5, gt=0, le=1)  # share of images that get a marked-point version
+    min_points: int = Field(2, ge=2, le=5)
+    max_points: int = Field(5, ge=2, le=5)
+    variants: list[Literal["beside", "center"]] = ["beside", "center"]
+    schedule: Literal["aurora", "annealed"] = "aurora"
+    epochs: int = Field(10, ge=1)
+    percents: list[float] = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
+    epoch_size: int | None = Field(None, ge=1)  # default: the atomic pool's size
+    # annealed: p(d_t, s) ~ exp(-d_t / tau(s)); "growing" tau moves mass toward harder tasks over time
+    difficulties: dict[str, float] = {
+        "depth_atomic": 1.0, "count_atomic": 1.0, "ground_atomic": 1.0,
+        "depth_direct": 2.0, "count_direct": 2.0, "ground_depth": 3.0, "depth_cot": 3.0, "count_cot": 3.0,
+    }
+    tau0: float = Field(1.0, gt=0)
+    lam: float = 4.0
+    temperature_form: Literal["paper", "growing"] = "growing"
+    total_samples: int | None = Field(None, ge=1)  # annealed: default = epochs x atomic pool size
+    bottleneck: bool = False  # CoT answers keep only perception tokens and the conclusion
+    ground_pairs_per_image: int = Field(2, ge=0)
+    seed: int = 0
+    mix_tolerance: float = Field(0.05, ge=0, le=1)
+
+    def model_post_init(self, _context: Any) -> None:
+        if self.min_points > self.max_points:
+            raise ValueError(f"curriculum.min_points ({self.min_points}) > curriculum.max_points ({self.max_points})")
+        if self.schedule == "aurora" and len(self.percents) < self.epochs:
+            raise ValueError(f"curriculum.percents has {len(self.percents)} values for {self.epochs} epochs")
+
+
 class Settings(_Section):
     storage: StorageSettings = StorageSettings()
     demo: DemoSettings = DemoSettings()
     datasets: DatasetSettings = DatasetSettings()
     depth: DepthSettings = DepthSettings()
     vqvae: VQVAESettings = VQVAESettings()
+    curriculum: CurriculumSettings = CurriculumSettings()
 
     # ----------------------------------------------------------------- derived paths
     def resolve(self, path: str | None) -> str | None:

@@ -31,8 +31,14 @@ def needs_run(
     return resolver.get_status(key, partition_key) != StaleStatus.FRESH
 
 
-def stale_keys(instance: DagsterInstance, asset_graph: AssetGraph) -> set[AssetKey]:
-    """Materializable, unpartitioned-or-any-partition assets that are not FRESH."""
+def stale_keys(instance: DagsterInstance, asset_graph: AssetGraph, *, include_descendants: bool = False) -> set[AssetKey]:
+    """Materializable assets (any partition) that are not FRESH.
+
+    Dagster flags an asset whose own code version moved; its descendants turn stale only once
+    it is re-materialized with different content (data versions are content hashes, so an
+    unchanged result leaves them fresh). ``include_descendants`` adds them up front, which
+    is what a plan of "everything this change may touch" needs.
+    """
     resolver = stale_resolver(instance, asset_graph)
     out = set()
     for key in asset_graph.materializable_asset_keys:
@@ -40,4 +46,11 @@ def stale_keys(instance: DagsterInstance, asset_graph: AssetGraph) -> set[AssetK
         parts = node.partitions_def.get_partition_keys() if node.partitions_def else [None]
         if any(resolver.get_status(key, pk) != StaleStatus.FRESH for pk in parts):
             out.add(key)
+    if include_descendants:
+        frontier = list(out)
+        while frontier:
+            for child in asset_graph.get(frontier.pop()).child_keys:
+                if child not in out and asset_graph.get(child).is_materializable:
+                    out.add(child)
+                    frontier.append(child)
     return out

@@ -36,3 +36,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def check_results(instance) -> dict[str, bool]:
+    """Latest pass/fail of every asset check evaluated on ``instance``, by check name."""
+    from dagster import DagsterEventType
+
+    out: dict[str, bool] = {}
+    for run in reversed(instance.get_runs()):  # oldest first, so later evaluations win
+        for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+            data = entry.dagster_event.event_specific_data
+            out[data.check_name] = data.passed
+    return out

@@ -8,7 +8,7 @@ import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 
-from conftest import small_settings
+from conftest import check_results, small_settings
 from perception_tokens.demo import write_demo_datasets
 from pipelines import catalog
 from pipelines.definitions import build_definitions
@@ -62,19 +62,39 @@ def test_sources_match_generator_truth_and_catalog(workdir):
     _, rows = catalog.query(settings.catalog_path, "select split, count(*) from ade20k_images group by 1 order by 1")
     assert sum(r[1] for r in rows) == 8 and {r[0] for r in rows} <= {"training", "validation"}
 
+    results = check_results(instance)
+    assert len(results) == 12 and all(results.values()), results
+
     # a second run with nothing changed recomputes nothing
     again = materialize_graph(defs, instance, "group:sources", log=lambda m: None)
     assert {s.status for s in again.steps} == {"skipped (fresh)"}
 
 
 def test_config_change_marks_only_affected_assets_stale(workdir):
-    settings = small_settings(workdir)
+    settings = small_settings(workdir, vqvae={"epochs": 1, "min_closest_point_agreement": 0.0, "min_codebook_usage": 0.0},
+                              curriculum={"epochs": 2, "percents": [1.0, 0.5], "epoch_size": 8})
     instance = dg.DagsterInstance.ephemeral()
     defs = build_definitions(settings)
-    assert not materialize_graph(defs, instance, "group:sources", log=lambda m: None).failed
+    assert not materialize_graph(defs, instance, "*", log=lambda m: None).failed
     graph = defs.resolve_asset_graph()
     assert stale_keys(instance, graph) == set()
 
-    changed = build_definitions(small_settings(workdir, datasets={"lvis_splits": ["train"]}))
-    stale = {k.to_user_string() for k in stale_keys(instance, changed.resolve_asset_graph())}
-    assert stale == {"lvis_images", "lvis_images_rejects", "lvis_instances", "lvis_instances_rejects"}
+    changed = build_definitions(small_settings(workdir, datasets={"lvis_splits": ["train"]},
+                                               vqvae={"epochs": 1, "min_closest_point_agreement": 0.0, "min_codebook_usage": 0.0},
+                                               curriculum={"epochs": 2, "percents": [1.0, 0.5], "epoch_size": 8}))
+    changed_graph = changed.resolve_asset_graph()
+    lvis = {"lvis_images", "lvis_images_rejects", "lvis_instances", "lvis_instances_rejects"}
+    # Dagster marks exactly the assets whose code version (config fingerprint) moved ...
+    assert {k.to_user_string() for k in stale_keys(instance, changed_graph)} == lvis
+    # ... and, counting what sits downstream of them, exactly their descendants
+    with_desc = {k.to_user_string() for k in stale_keys(instance, changed_graph, include_descendants=True)}
+    assert {"box_tokens", "pseudo_depth", "depth_vqvae", "depth_tokens", "marked_points", "curriculum"} <= with_desc
+    assert not with_desc & {"ade20k_images", "ade20k_images_rejects", "refcoco_images", "refcoco_refs"}
+
+    # re-materializing the stale sources changes their content (one split fewer), so the
+    # descendants become stale through their input data versions, and the others stay fresh
+    report = materialize_graph(changed, instance, "group:sources", log=lambda m: None)
+    assert {s.asset for s in report.steps if s.status == "materialized"} == {"lvis_images", "lvis_instances"}
+    after = {k.to_user_string() for k in stale_keys(instance, changed_graph)}
+    assert "box_tokens" in after and "pseudo_depth" in after
+    assert not after & {"ade20k_images", "refcoco_images", "refcoco_refs", "lvis_images", "lvis_instances"}

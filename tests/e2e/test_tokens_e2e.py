@@ -8,7 +8,7 @@ import dagster as dg
 import numpy as np
 import pyarrow.parquet as pq
 
-from conftest import small_settings
+from conftest import check_results, small_settings
 from perception_tokens.vocab import decode_box, decode_depth
 from pipelines.definitions import build_definitions
 from pipelines.runner import materialize_graph
@@ -50,4 +50,6 @@ def test_vqvae_tokens_and_boxes(workdir):
     assert (g.x1, g.y1, g.x2, g.y2) == (b["x1"], b["y1"], b["x2"], b["y2"])
     assert 0 <= b["x1"] < b["x2"] <= 335
 
-    checks = instance.event_log_storage  # noqa: F841 - the checks ran inside materialize_graph
+    results = check_results(instance)
+    assert results["depth_tokens_parse"] is True
+    assert "vqvae_closest_point_upper_bound" in results  # thresholds set to 0 here; the demo config enforces 95%

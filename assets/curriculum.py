@@ -1,0 +1,226 @@
+"""Curriculum stage: marked-point images, then task pools ordered by the schedule, as
+Parquet (one row per sample, training order) and as LLaVA JSON with an image folder."""
+
+import json
+import shutil
+import uuid
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import cv2
+import dagster as dg
+import numpy as np
+
+from assets.versioning import code_version
+from perception_tokens import schemas
+from perception_tokens.curriculum import pools as P
+from perception_tokens.curriculum.llava_json import validate_answer_tokens, write_llava_json
+from perception_tokens.curriculum.schedules import aurora_schedule, annealed_schedule, mix_by_epoch, plot_mix_by_epoch
+from perception_tokens.datasets.records import Reject
+from perception_tokens.depth import decode_png
+from perception_tokens.images import decode_rgb
+from perception_tokens.markers import PointSamplingError, choose_points, closest_point, draw_markers
+from perception_tokens.sharding import shard_of
+from pipelines.emit import RejectSink, emit_table
+from pipelines.metadata import image_grid_markdown, png_markdown
+from pipelines.resources import StorageResource
+from pipelines.tables import TableHandle
+
+GROUP = "curriculum"
+GRID = 336
+IMAGE_TABLES = {"ade20k": "ade20k_images", "lvis": "lvis_images", "refcoco": "refcoco_images"}
+
+
+def to_grid(array: np.ndarray, interpolation=cv2.INTER_AREA) -> np.ndarray:
+    return cv2.resize(array, (GRID, GRID), interpolation=interpolation)
+
+
+def image_seed(seed: int, image_id: str) -> int:
+    return seed * 1_000_003 + shard_of(image_id, 2**31 - 1)
+
+
+def build_curriculum_assets(settings) -> tuple[list, list]:
+    cur = settings.curriculum
+
+    @dg.multi_asset(
+        outs={
+            "marked_points": dg.AssetOut(
+                description="Images resized to 336x336 with 2-5 BLINK-style markers (red circle, letter in a white box) at "
+                "points of clearly different depth, and the answer to 'which point is closest to the camera?'.",
+                code_version=code_version("1", cur.marked_fraction, cur.min_points, cur.max_points, cur.variants, cur.seed),
+                kinds={"parquet", "opencv"}, group_name=GROUP),
+            "marked_points_rejects": dg.AssetOut(
+                description="Sampled images where no valid set of points exists (e.g. flat depth).",
+                code_version=code_version("1"), kinds={"parquet"}, group_name=GROUP),
+        },
+        ins={"pseudo_depth": dg.AssetIn(), **{name: dg.AssetIn(table) for name, table in IMAGE_TABLES.items()}},
+        can_subset=False,
+    )
+    def marked_points(context: dg.AssetExecutionContext, storage: StorageResource, pseudo_depth: TableHandle,
+                      ade20k: TableHandle, lvis: TableHandle, refcoco: TableHandle):
+        chosen = {}
+        for r in pseudo_depth.iter_rows(columns=["dataset", "image_id", "depth_png"]):
+            if shard_of("marked:" + r["image_id"], 10_000) < cur.marked_fraction * 10_000:
+                chosen[(r["dataset"], r["image_id"])] = r["depth_png"]
+        sink = RejectSink()
+        examples = []
+
+        def rows():
+            for dataset, table in (("ade20k", ade20k), ("lvis", lvis), ("refcoco", refcoco)):
+                for img in table.iter_rows(columns=["image_id", "split", "image_bytes"]):
+                    key = (dataset, img["image_id"])
+                    if key not in chosen:
+                        continue
+                    rng = np.random.default_rng(image_seed(cur.seed, img["image_id"]))
+                    depth = to_grid(decode_png(chosen.pop(key)), cv2.INTER_LINEAR)
+                    n = int(rng.integers(cur.min_points, cur.max_points + 1))
+                    variant = cur.variants[int(rng.integers(len(cur.variants)))]
+                    try:
+                        points = choose_points(depth, n, rng)
+                    except PointSamplingError as exc:
+                        sink.rejects.append(Reject(dataset, "marked_points", img["image_id"], img["image_id"], f"no valid points: {exc.reason}").as_row())
+                        continue
+                    marked, labels = draw_markers(to_grid(decode_rgb(img["image_bytes"])), points, variant=variant)
+                    png = cv2.imencode(".png", cv2.cvtColor(marked, cv2.COLOR_RGB2BGR))[1].tobytes()
+                    if len(examples) < 4:
+                        examples.append((f"{img['image_id']} -> {closest_point(points)}", png))
+                    yield {
+                        "marked_id": f"{dataset}:{img['image_id']}:{variant}{n}", "dataset": dataset, "split": img["split"],
+                        "image_id": img["image_id"], "variant": variant, "n_points": n,
+                        "letters": [p.letter for p in points], "xs": [p.x for p in points], "ys": [p.y for p in points],
+                        "depth_values": [int(p.depth_value) for p in points], "answer": closest_point(points),
+                        "labels_inside": all(b.inside(GRID, GRID) for b in labels), "marked_png": png,
+                    }
+
+        out = emit_table(context, storage, schemas.MARKED_POINTS_SCHEMA, rows(), output_name="marked_points")
+        out = out.with_metadata({**out.metadata, "examples": dg.MetadataValue.md(image_grid_markdown([examples], width=200))})
+        return out, sink.emit(context, storage, "marked_points_rejects")
+
+    @dg.asset_check(asset="marked_points", description="Stored answers agree with the depth map at the stored points; all labels lie inside the image.",
+                    additional_ins={"pseudo_depth": dg.AssetIn()})
+    def marked_points_consistent(marked_points: TableHandle, pseudo_depth: TableHandle) -> dg.AssetCheckResult:
+        marks = {(r["dataset"], r["image_id"]): r for r in marked_points.iter_rows(columns=["dataset", "image_id", "xs", "ys", "answer", "letters", "labels_inside"])}
+        wrong, outside, n = 0, 0, 0
+        for r in pseudo_depth.iter_rows(columns=["dataset", "image_id", "depth_png"]):
+            m = marks.get((r["dataset"], r["image_id"]))
+            if m is None:
+                continue
+            n += 1
+            depth = to_grid(decode_png(r["depth_png"]), cv2.INTER_LINEAR)
+            values = [int(depth[y, x]) for x, y in zip(m["xs"], m["ys"])]
+            wrong += m["letters"][int(np.argmax(values))] != m["answer"]
+            outside += not m["labels_inside"]
+        return dg.AssetCheckResult(passed=n > 0 and wrong == 0 and outside == 0,
+                                   metadata={"checked": n, "wrong_answers": wrong, "labels_outside": outside})
+
+    @dg.asset(
+        description="The training curriculum: task pools (depth/count/grounding; atomic, CoT, direct) ordered by the "
+        "schedule (Aurora's annealed atomic share, or the paper's temperature schedule). One row per sample in training "
+        "order with lineage ids; a LLaVA JSON and its image folder are exported beside it.",
+        code_version=code_version("1", cur),
+        kinds={"parquet", "json"},
+        group_name=GROUP,
+        ins={"depth_tokens": dg.AssetIn(), "box_tokens": dg.AssetIn(), "marked_points": dg.AssetIn(), "lvis_images": dg.AssetIn(),
+             "refcoco_refs": dg.AssetIn(), "pseudo_depth": dg.AssetIn(), "ade20k_images": dg.AssetIn(), "refcoco_images": dg.AssetIn()},
+    )
+    def curriculum(context: dg.AssetExecutionContext, storage: StorageResource, depth_tokens: TableHandle, box_tokens: TableHandle,
+                   marked_points: TableHandle, lvis_images: TableHandle, refcoco_refs: TableHandle, pseudo_depth: TableHandle,
+                   ade20k_images: TableHandle, refcoco_images: TableHandle):
+        tables = {"ade20k": ade20k_images, "lvis": lvis_images, "refcoco": refcoco_images}
+        formats = {(d, r["image_id"]): r["format"] for d, t in tables.items() for r in t.iter_rows(columns=["image_id", "format"])}
+        codes_by_image = {(r["dataset"], r["image_id"]): (list(r["codes"]), r["vqvae_version"])
+                          for r in depth_tokens.iter_rows(columns=["dataset", "image_id", "codes", "vqvae_version"])}
+        pools = P.Pools()
+        P.add_depth_tasks(pools, depth_tokens.iter_rows(columns=["dataset", "image_id", "codes", "vqvae_version"]), formats)
+        P.add_marked_tasks(pools, marked_points.iter_rows(columns=["marked_id", "dataset", "image_id", "letters", "xs", "ys", "depth_values"]),
+                           codes_by_image, bottleneck=cur.bottleneck)
+        P.add_count_tasks(pools, box_tokens.iter_rows(), lvis_images.iter_rows(columns=["image_id", "neg_category_names", "not_exhaustive_category_ids"]),
+                          cur.seed, formats)
+        depth336 = {r["image_id"]: to_grid(decode_png(r["depth_png"]), cv2.INTER_LINEAR)
+                    for r in pseudo_depth.iter_rows(columns=["dataset", "image_id", "depth_png"]) if r["dataset"] == "refcoco"}
+        box_by_ref = {int(b["ref_id"]): b for b in box_tokens.iter_rows() if b["dataset"] == "refcoco"}
+        P.add_ground_tasks(pools, refcoco_refs.iter_rows(), box_by_ref, depth336, codes_by_image, formats, cur.seed, cur.ground_pairs_per_image)
+        context.log.info(f"pools: {pools.counts()}; skipped: { {t: dict(v) for t, v in pools.skipped.items()} }")
+
+        if cur.schedule == "aurora":
+            schedule = aurora_schedule(pools.atomic, pools.reasoning, epochs=cur.epochs, percents=cur.percents,
+                                       epoch_size=cur.epoch_size, seed=cur.seed)
+        else:
+            by_task = {t: v for t, v in pools.samples.items() if v}
+            total = cur.total_samples or cur.epochs * max(1, len(pools.atomic))
+            schedule = annealed_schedule(by_task, {t: cur.difficulties[t] for t in by_task}, total, cur.tau0, cur.lam,
+                                         seed=cur.seed, epochs=cur.epochs, temperature_form=cur.temperature_form)
+
+        # export the LLaVA JSON and every image it names into a fresh folder, then swap it in
+        export = Path(storage.local_files_dir("curriculum"))
+        final, tmp = export / "llava", export / f".llava-{uuid.uuid4().hex}"
+        (tmp / "images" / "marked").mkdir(parents=True)
+        needed = {(s.image.dataset, s.image.image_id): s.image.file_name for _, s in schedule if not s.image.file_name.startswith("marked/")}
+        for dataset, table in tables.items():
+            for r in table.iter_rows(columns=["image_id", "image_bytes"]):
+                name = needed.get((dataset, r["image_id"]))
+                if name:
+                    (tmp / "images" / name).parent.mkdir(parents=True, exist_ok=True)
+                    (tmp / "images" / name).write_bytes(r["image_bytes"])
+        marked_needed = {s.image.file_name for _, s in schedule if s.image.file_name.startswith("marked/")}
+        for r in marked_points.iter_rows(columns=["marked_id", "marked_png"]):
+            name = P.marked_image_file(r["marked_id"])
+            if name in marked_needed:
+                (tmp / "images" / name).write_bytes(r["marked_png"])
+        from perception_tokens.curriculum.llava_json import to_llava_record
+
+        records = [{**to_llava_record(s), "id": f"{s.sample_id}#{i}"} for i, (_, s) in enumerate(schedule)]
+        write_llava_json(records, tmp / "curriculum.json")
+        old = export / f".old-{uuid.uuid4().hex}"
+        if final.exists():
+            final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+
+        mix = mix_by_epoch(schedule)
+        counts = Counter(s.task for _, s in schedule)
+        example = records[0]["conversations"] if records else []
+        meta = {
+            "llava_json": dg.MetadataValue.path(str(final / "curriculum.json")),
+            "image_folder": dg.MetadataValue.path(str(final / "images")),
+            "samples_per_task": dg.MetadataValue.json(dict(counts)),
+            "pool_sizes": dg.MetadataValue.json(pools.counts()),
+            "skipped": dg.MetadataValue.json({t: dict(v) for t, v in pools.skipped.items()}),
+            "mix_by_epoch": dg.MetadataValue.md(png_markdown(plot_mix_by_epoch(mix), "task mix by epoch")),
+            "first_sample": dg.MetadataValue.json(example),
+        }
+        return emit_table(context, storage, schemas.CURRICULUM_SCHEMA, P.schedule_rows(schedule), config=cur.model_dump(), metadata=meta)
+
+    @dg.asset_check(asset=curriculum, description="Every perception-token string in every answer parses under the vocabulary.")
+    def curriculum_tokens_parse(curriculum: TableHandle) -> dg.AssetCheckResult:
+        bad, n, first = 0, 0, None
+        for r in curriculum.iter_rows(columns=["sample_id", "answer"]):
+            n += 1
+            problems = validate_answer_tokens(r["answer"])
+            if problems:
+                bad += 1
+                first = first or f"{r['sample_id']}: {problems[0]}"
+        return dg.AssetCheckResult(passed=bad == 0 and n > 0, metadata={"samples": n, "bad": bad, "first_problem": first or ""})
+
+    @dg.asset_check(asset=curriculum, description="Every image the LLaVA JSON names exists in the exported image folder.")
+    def curriculum_images_resolve(storage: StorageResource, curriculum: TableHandle) -> dg.AssetCheckResult:
+        folder = Path(storage.local_files_dir("curriculum")) / "llava" / "images"
+        names = {r["image_file"] for r in curriculum.iter_rows(columns=["image_file"])}
+        missing = sorted(n for n in names if not (folder / n).is_file())
+        return dg.AssetCheckResult(passed=not missing and bool(names), metadata={"images": len(names), "missing": len(missing),
+                                                                                 "first_missing": missing[0] if missing else ""})
+
+    @dg.asset_check(asset=curriculum, description="For Aurora's schedule, each epoch's atomic share matches curriculum.percents within the tolerance.")
+    def curriculum_mix_matches_schedule(curriculum: TableHandle) -> dg.AssetCheckResult:
+        per_epoch: dict[int, Counter] = defaultdict(Counter)
+        for r in curriculum.iter_rows(columns=["epoch", "kind"]):
+            per_epoch[r["epoch"]][r["kind"] == "atomic"] += 1
+        shares = {e: c[True] / max(1, sum(c.values())) for e, c in sorted(per_epoch.items())}
+        if cur.schedule != "aurora":
+            return dg.AssetCheckResult(passed=bool(shares), metadata={"atomic_share": dg.MetadataValue.json(shares)})
+        worst = max((abs(shares[e] - cur.percents[e]) for e in shares), default=1.0)
+        return dg.AssetCheckResult(passed=worst <= cur.mix_tolerance and len(shares) == cur.epochs,
+                                   metadata={"atomic_share": dg.MetadataValue.json({str(k): round(v, 4) for k, v in shares.items()}),
+                                             "max_deviation": float(worst)})
+
+    return [marked_points, curriculum], [marked_points_consistent, curriculum_tokens_parse, curriculum_images_resolve, curriculum_mix_matches_schedule]
