@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
 from assets.curriculum import build_curriculum_assets
+from assets.finetune import build_finetune_assets
 from assets.depth import build_depth_assets, depth_partitions
 from assets.source_checks import build_source_checks
 from assets.sources import build_source_assets
@@ -40,6 +43,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             demo_width=settings.demo.width,
             demo_height=settings.demo.height,
         ),
+        "pipes_subprocess_client": dg.PipesSubprocessClient(cwd=str(Path(__file__).resolve().parents[1])),
         "depth_teacher": DepthTeacherResource(
             **settings.depth.model_dump(),
             demo_root=str(settings.demo_root) if settings.demo.enabled else None,
@@ -52,6 +56,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     vq_assets, vq_checks = build_vqvae_assets(settings)
     tok_assets, tok_checks = build_depth_token_assets(settings, shards)
     cur_assets, cur_checks = build_curriculum_assets(settings)
+    ft_assets, ft_checks = build_finetune_assets(settings)
     assets = [
         *build_source_assets(settings.datasets),
         *build_depth_assets(settings),
@@ -59,8 +64,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         *tok_assets,
         *build_box_token_assets(),
         *cur_assets,
+        *ft_assets,
     ]
-    checks = [*build_source_checks(settings.datasets.max_reject_fraction), *vq_checks, *tok_checks, *cur_checks]
+    checks = [*build_source_checks(settings.datasets.max_reject_fraction), *vq_checks, *tok_checks, *cur_checks, *ft_checks]
     jobs = [
         dg.define_asset_job("sources", selection=dg.AssetSelection.groups("sources"), description="Read every dataset root."),
         dg.define_asset_job(
@@ -69,6 +75,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             partitions_def=shards,
             description="Depth-label and tokenize one dataset shard (one run per partition; launch a backfill for all).",
         ),
+        dg.define_asset_job("finetune", selection=dg.AssetSelection.assets("lora_adapter"),
+                            description="LoRA fine-tune of LLaVA on the curriculum (GPU pool)."),
         dg.define_asset_job("train_depth_tokenizer", selection=dg.AssetSelection.assets("depth_vqvae"),
                             description="Train and measure the VQ-VAE depth tokenizer."),
     ]

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DEFAULT_CONFIG = "configs/demo.yaml"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class _Section(BaseModel):
@@ -134,6 +135,30 @@ class CurriculumSettings(_Section):
             raise ValueError(f"curriculum.percents has {len(self.percents)} values for {self.epochs} epochs")
 
 
+class FinetuneSettings(_Section):
+    """LoRA fine-tune of LLaVA with the perception-token vocabulary (training/llava)."""
+
+    checkpoint: str = "tiny"  # "tiny" | "random-7b" | "random-13b" | local dir | hub id (llava-hf/llava-1.5-13b-hf)
+    nproc_per_node: int = Field(1, ge=1)  # > 1: torchrun (gloo on CPU, nccl on GPU)
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int = -1
+    per_device_batch_size: int = Field(4, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    lr: float = Field(2e-4, gt=0)
+    projector_lr: float = Field(2e-5, gt=0)
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    save_steps: int = Field(500, ge=1)
+    logging_steps: int = Field(10, ge=1)
+    lora_r: int = Field(128, ge=1)
+    lora_alpha: int = Field(256, ge=1)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    new_token_mode: Literal["trainable_token_indices", "modules_to_save"] = "trainable_token_indices"
+    depth_losses: dict[str, float] = {}  # marker / token / count weights (0 = off)
+    span_samples: int = Field(8, ge=0)  # atomic depth prompts to measure well-formed spans before/after
+    seed: int = 0
+    timeout_s: int = Field(24 * 3600, ge=60)
+
+
 class Settings(_Section):
     storage: StorageSettings = StorageSettings()
     demo: DemoSettings = DemoSettings()
@@ -141,6 +166,7 @@ class Settings(_Section):
     depth: DepthSettings = DepthSettings()
     vqvae: VQVAESettings = VQVAESettings()
     curriculum: CurriculumSettings = CurriculumSettings()
+    finetune: FinetuneSettings = FinetuneSettings()
 
     # ----------------------------------------------------------------- derived paths
     def resolve(self, path: str | None) -> str | None:
@@ -194,9 +220,9 @@ def config_path() -> Path:
 def load_settings(path: str | Path | None = None) -> Settings:
     """Read and validate the YAML config; errors name the file and the field."""
     path = Path(path) if path else config_path()
+    if not path.exists() and "PTOK_CONFIG" not in os.environ and path == config_path():
+        path = PROJECT_ROOT / DEFAULT_CONFIG  # run from another folder: the project's own demo config
     if not path.exists():
-        if path == config_path() and "PTOK_CONFIG" not in os.environ:
-            return Settings()
         raise ConfigError(f"config file {path} does not exist")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
