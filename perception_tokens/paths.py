@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-__all__ = ["UnsafePathError", "safe_join", "atomic_write_bytes", "atomic_write_text"]
+__all__ = [
+    "UnsafePathError",
+    "UnusablePathError",
+    "safe_join",
+    "file_kind",
+    "printable_name",
+    "atomic_write_bytes",
+    "atomic_write_text",
+]
 
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
 
@@ -28,10 +37,20 @@ class UnsafePathError(ValueError):
         self.why = why
 
 
+class UnusablePathError(ValueError):
+    """A path the file system cannot even look up (name too long, a parent we may not
+    enter, a symlink loop...): not missing, not a file, just unusable."""
+
+    def __init__(self, path: str | os.PathLike, why: str):
+        super().__init__(f"unusable path {printable_name(str(path))!r}: {why}")
+        self.path = str(path)
+        self.why = why
+
+
 def safe_join(root: str | os.PathLike, relative: str) -> Path:
     """Join ``relative`` (a path taken from a data file) onto ``root``, refusing escapes.
 
-    Refused: empty names, NUL bytes, absolute paths (POSIX or Windows), drive letters,
+    Refused: empty names, NUL bytes, names the file system encoding cannot hold, absolute paths (POSIX or Windows), drive letters,
     backslash paths, ``..`` that climbs above ``root``, and symlinks whose target lies
     outside ``root``. Returns the resolved path (it need not exist).
     """
@@ -40,6 +59,11 @@ def safe_join(root: str | os.PathLike, relative: str) -> Path:
         raise UnsafePathError(rel, root, "empty path")
     if "\x00" in rel:
         raise UnsafePathError(rel, root, "NUL byte in path")
+    try:
+        os.fsencode(rel)
+    except UnicodeEncodeError:
+        # e.g. a JSON "\ud800" escape: no file can have this name, and os calls would raise.
+        raise UnsafePathError(rel, root, "name cannot be encoded for the file system") from None
     if rel.startswith(("/", "\\")) or PurePosixPath(rel).is_absolute():
         raise UnsafePathError(rel, root, "absolute path")
     if _DRIVE_RE.match(rel) or PureWindowsPath(rel).drive:
@@ -64,6 +88,48 @@ def safe_join(root: str | os.PathLike, relative: str) -> Path:
     if candidate != root_resolved and root_resolved not in candidate.parents:
         raise UnsafePathError(rel, root, f"resolves outside the root (to {str(candidate)!r})")
     return candidate
+
+
+def file_kind(path: str | os.PathLike) -> str:
+    """What ``path`` is, following symlinks: ``"file"``, ``"directory"``, ``"other"`` or ``"missing"``.
+
+    Unlike ``Path.exists()``/``is_file()`` (which on Python 3.11 raise for e.g. a name
+    over 255 bytes, and on later versions silently answer False), any other failure to
+    look the path up raises :class:`UnusablePathError` with the OS's reason, so a reader
+    can turn one bad record into a reject without mistaking it for a missing file.
+    """
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except OSError as exc:
+        raise UnusablePathError(path, exc.strerror or str(exc)) from exc
+    except ValueError as exc:  # embedded NUL, or a str the file system encoding cannot hold
+        raise UnusablePathError(path, f"not a valid file system path ({exc})") from exc
+    if stat.S_ISREG(st.st_mode):
+        return "file"
+    if stat.S_ISDIR(st.st_mode):
+        return "directory"
+    return "other"
+
+
+def printable_name(name: str) -> str:
+    """``name`` itself if it is valid UTF-8 text, else ``repr`` of its bytes (``b'ADE_\\xff.jpg'``).
+
+    ``os.listdir`` returns names that are not UTF-8 on disk with lone surrogates in them
+    (PEP 383); such a str cannot be written to Arrow/Parquet/JSON. The bytes repr shows
+    exactly what is on disk and always encodes.
+    """
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = os.fsencode(name)  # undoes surrogateescape: the bytes as on disk
+    except UnicodeEncodeError:  # a lone surrogate that did not come from a file name
+        raw = name.encode("utf-8", "surrogatepass")
+    return repr(raw)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> Path:

@@ -182,3 +182,75 @@ CURRICULUM_SCHEMA = pa.schema(
         ("conversations", pa.string()),  # LLaVA conversations JSON
     ]
 )
+
+BENCHMARK_SCHEMA = pa.schema(
+    [
+        ("benchmark", pa.string()),
+        ("subset", pa.string()),
+        ("question_id", pa.string()),
+        ("question", pa.string()),
+        ("prompt", pa.string()),
+        ("choices", pa.list_(pa.string())),
+        ("valid_letters", pa.list_(pa.string())),
+        ("gold", pa.string()),
+        ("answer_type", pa.string()),  # "letter" | "number"
+        ("image_file", pa.string()),
+        ("image_bytes", pa.binary()),
+        ("category", pa.string()),
+        ("source", pa.string()),  # CV-Bench: ADE20K / COCO / Omni3D
+        ("task", pa.string()),
+        ("type", pa.string()),
+    ]
+)
+
+EVAL_PREDICTION_SCHEMA = pa.schema(
+    [
+        ("eval_run_id", pa.string()),
+        ("run_started_at", pa.string()),
+        ("model_id", pa.string()),
+        ("model_kind", pa.string()),
+        ("benchmark", pa.string()),
+        ("subset", pa.string()),
+        ("question_id", pa.string()),
+        ("mode", pa.string()),
+        ("ablation", pa.string()),
+        ("constrained", pa.bool_()),
+        ("prompt_text", pa.string()),
+        ("raw_output", pa.string()),
+        ("pred", pa.string()),
+        ("gold", pa.string()),
+        ("correct", pa.bool_()),
+        ("answer_type", pa.string()),
+        ("valid_letters", pa.list_(pa.string())),
+        ("depth_spans", pa.list_(pa.string())),
+        ("depth_spans_valid", pa.list_(pa.bool_())),
+        ("n_boxes", pa.int32()),
+        ("n_new_tokens", pa.int32()),
+        ("latency_s", pa.float64()),
+        ("error", pa.string()),
+        ("image_file", pa.string()),
+        ("extra_json", pa.string()),
+    ]
+)
+
+EVAL_SCORE_SCHEMA = pa.schema(
+    [
+        ("eval_run_id", pa.string()),
+        ("run_started_at", pa.string()),
+        ("model_id", pa.string()),
+        ("model_kind", pa.string()),
+        ("mode", pa.string()),
+        ("ablation", pa.string()),
+        ("benchmark", pa.string()),
+        ("subset", pa.string()),
+        ("n", pa.int64()),
+        ("n_not_run", pa.int64()),
+        ("n_correct", pa.int64()),
+        ("n_unparsed", pa.int64()),
+        ("accuracy_pct", pa.float64()),
+        ("chance_pct", pa.float64()),
+        ("majority_pct", pa.float64()),
+        ("paper_llava15_13b_pct", pa.float64()),
+        ("paper_aurora_pct", pa.float64()),
+    ]
+)

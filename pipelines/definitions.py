@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.curriculum import build_curriculum_assets
+from assets.evaluation import build_benchmark_assets, build_evaluation_assets
 from assets.finetune import build_finetune_assets
 from assets.depth import build_depth_assets, depth_partitions
 from assets.source_checks import build_source_checks
@@ -14,7 +15,7 @@ from assets.sources import build_source_assets
 from assets.tokens import build_box_token_assets, build_depth_token_assets
 from assets.vqvae import build_vqvae_assets
 from pipelines.io_manager import ParquetIOManagerFactory
-from pipelines.resources import DatasetsResource, DepthTeacherResource, StorageResource
+from pipelines.resources import BenchmarksResource, DatasetsResource, DepthTeacherResource, StorageResource
 from pipelines.settings import Settings, load_settings
 
 
@@ -43,6 +44,13 @@ def build_resources(settings: Settings) -> dict[str, object]:
             demo_width=settings.demo.width,
             demo_height=settings.demo.height,
         ),
+        "benchmarks": BenchmarksResource(
+            roots={k: str(settings.resolve(v)) for k, v in settings.evaluation.roots.items()},
+            demo_enabled=settings.demo.enabled,
+            demo_root=str(settings.demo_root / "benchmarks"),
+            demo_scenes=settings.evaluation.demo_scenes,
+            demo_seed=settings.evaluation.demo_seed,
+        ),
         "pipes_subprocess_client": dg.PipesSubprocessClient(cwd=str(Path(__file__).resolve().parents[1])),
         "depth_teacher": DepthTeacherResource(
             **settings.depth.model_dump(),
@@ -57,6 +65,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     tok_assets, tok_checks = build_depth_token_assets(settings, shards)
     cur_assets, cur_checks = build_curriculum_assets(settings)
     ft_assets, ft_checks = build_finetune_assets(settings)
+    ev_assets, ev_checks = build_evaluation_assets(settings)
     assets = [
         *build_source_assets(settings.datasets),
         *build_depth_assets(settings),
@@ -65,8 +74,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         *build_box_token_assets(),
         *cur_assets,
         *ft_assets,
+        *build_benchmark_assets(settings),
+        *ev_assets,
     ]
-    checks = [*build_source_checks(settings.datasets.max_reject_fraction), *vq_checks, *tok_checks, *cur_checks, *ft_checks]
+    checks = [*build_source_checks(settings.datasets.max_reject_fraction), *vq_checks, *tok_checks, *cur_checks, *ft_checks, *ev_checks]
     jobs = [
         dg.define_asset_job("sources", selection=dg.AssetSelection.groups("sources"), description="Read every dataset root."),
         dg.define_asset_job(

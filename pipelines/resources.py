@@ -22,6 +22,10 @@ class StorageResource(dg.ConfigurableResource):
     def asset_dir(self, asset_name: str) -> UPath:
         return UPath(self.root) / asset_name
 
+    def table_path(self, asset_name: str) -> UPath:
+        """The committed table of an unpartitioned asset (the IO manager's path for it)."""
+        return UPath(self.root) / f"{asset_name}.parquet"
+
     def staging_dir(self, asset_name: str) -> UPath:
         """Temporary files of an asset; same filesystem as the tables, so commit is a rename."""
         return UPath(self.root) / ".staging" / asset_name
@@ -141,3 +145,48 @@ class DepthTeacherResource(dg.ConfigurableResource):
                 opts["trust_repo"] = True
             return build_teacher("depth_anything_hub", **{k: v for k, v in opts.items() if v is not None})
         return build_teacher("depth_anything_hf", model=self.model, **common)
+
+
+BENCHMARK_LAYOUT = {"hardblink": "hardblink", "blink": "blink", "cvbench": "cvbench", "blink_counting": "counting", "seed_counting": "counting"}
+
+
+class BenchmarksResource(dg.ConfigurableResource):
+    """Benchmark roots; in demo mode small sets in the published formats stand in for unset ones."""
+
+    roots: dict[str, str] = {}
+    demo_enabled: bool = True
+    demo_root: str = ".ptok/demo_data/benchmarks"
+    demo_scenes: int = 24
+    demo_seed: int = 1000
+
+    def root(self, name: str, log=None) -> Path:
+        if name in self.roots:
+            return Path(self.roots[name])
+        if not self.demo_enabled:
+            raise ValueError(f"evaluation.roots.{name} is not set and demo.enabled is false")
+        self.ensure_demo(log)
+        return Path(self.demo_root) / BENCHMARK_LAYOUT[name]
+
+    @property
+    def demo_depth_dir(self) -> Path:
+        return Path(self.demo_root) / "depth"
+
+    def ensure_demo(self, log=None) -> None:
+        root = Path(self.demo_root)
+        marker = root / ".complete"
+        if marker.exists():
+            return
+        with _file_lock(root.parent / f".{root.name}.lock"):
+            if marker.exists():
+                return
+            import numpy as np
+
+            from evaluation.benchmarks.demo import write_demo_benchmarks
+            from perception_tokens.demo.scenes import generate_scene
+
+            if log:
+                log.info(f"generating demo benchmarks under {root}")
+            rng = np.random.default_rng(self.demo_seed)
+            scenes = [generate_scene(rng, 320, 240) for _ in range(self.demo_scenes)]
+            write_demo_benchmarks(root, scenes, seed=self.demo_seed, depth_dir=self.demo_depth_dir)
+            marker.write_text("ok\n")

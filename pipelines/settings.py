@@ -159,6 +159,23 @@ class FinetuneSettings(_Section):
     timeout_s: int = Field(24 * 3600, ge=60)
 
 
+class EvaluationSettings(_Section):
+    """Benchmarks and how the fine-tuned model is evaluated on them."""
+
+    # benchmark -> folder in its published layout; unset ones use demo sets (when demo.enabled)
+    roots: dict[Literal["hardblink", "blink", "cvbench", "blink_counting", "seed_counting"], str] = {}
+    demo_scenes: int = Field(24, ge=1)
+    demo_seed: int = 1000  # held-out scenes: a seed stream the training demo data never uses
+    max_per_subset: int | None = Field(8, ge=1)  # None: every question
+    runs: list[tuple[Literal["direct", "cot"], Literal["none", "normal", "oracle", "random"]]] = [
+        ("direct", "none"), ("cot", "normal"), ("cot", "oracle"), ("cot", "random")]
+    constrained: bool = True
+    max_new_tokens: int = Field(160, ge=1)
+    batch_size: int = Field(8, ge=1)
+    seed: int = 0
+    model: Literal["adapter", "base"] = "adapter"  # base: evaluate finetune.checkpoint without the adapter
+
+
 class Settings(_Section):
     storage: StorageSettings = StorageSettings()
     demo: DemoSettings = DemoSettings()
@@ -167,6 +184,7 @@ class Settings(_Section):
     vqvae: VQVAESettings = VQVAESettings()
     curriculum: CurriculumSettings = CurriculumSettings()
     finetune: FinetuneSettings = FinetuneSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
 
     # ----------------------------------------------------------------- derived paths
     def resolve(self, path: str | None) -> str | None:

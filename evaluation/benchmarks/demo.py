@@ -72,6 +72,10 @@ class DemoManifest:
 # ---------------------------------------------------------------------------- inputs
 
 
+def demo_depth_name(benchmark: str, subset: str, question_id: str) -> str:
+    return f"{benchmark}_{subset}_{question_id}.npy".replace("/", "_")
+
+
 def _get(obj: Any, *names: str) -> Any:
     for name in names:
         if isinstance(obj, dict) and name in obj:
@@ -159,6 +163,7 @@ def write_demo_benchmarks(
     seed: int = 0,
     *,
     point_counts: Sequence[int] = hardblink.POINT_COUNTS,
+    depth_dir: str | Path | None = None,
 ) -> DemoManifest:
     """Write every demo benchmark set under ``root`` and return the answer key.
 
@@ -166,9 +171,19 @@ def write_demo_benchmarks(
     ``objects`` with ``category`` and ``bbox_xywh``/``bbox``) or ``(rgb, depth, objects)``
     tuples. A scene that cannot give a question (too flat for N distinct points, no two
     objects of different categories) is skipped with a reason in ``manifest.skipped``.
-    Deterministic for a given ``seed``.
+    Deterministic for a given ``seed``. With ``depth_dir``, the scene's metric depth at 336x336
+    is saved for every relative-depth image as ``<benchmark>_<subset>_<question_id>.npy``
+    (the demo's stand-in for a depth teacher, used by the oracle-token ablation).
     """
     root = Path(root)
+    depth_out = Path(depth_dir) if depth_dir is not None else None
+    if depth_out is not None:
+        depth_out.mkdir(parents=True, exist_ok=True)
+
+    def save_depth(benchmark: str, subset: str, qid: str, metric336: np.ndarray) -> None:
+        if depth_out is not None:
+            np.save(depth_out / demo_depth_name(benchmark, subset, qid), metric336.astype(np.float32), allow_pickle=False)
+
     rng = np.random.default_rng(seed)
     manifest = DemoManifest(root=root)
 
@@ -182,6 +197,7 @@ def write_demo_benchmarks(
     for i, scene in enumerate(scenes):
         rgb, depth, objects = _normalise_scene(scene)
         rgb336, depth_u8 = _to_grid(rgb, depth)
+        metric336 = cv2.resize(depth, (PIXEL_GRID, PIXEL_GRID), interpolation=cv2.INTER_NEAREST)
 
         # HardBLINK: n points, labels centred above the circles.
         for n in point_counts:
@@ -199,6 +215,7 @@ def write_demo_benchmarks(
             )
             hb_answers[n].append({"question_id": qid, "text": f"({gold})", "category": HARDBLINK_CATEGORY})
             manifest.answers[(hardblink.BENCHMARK, hardblink.subset_name(n), str(qid))] = gold
+            save_depth(hardblink.BENCHMARK, hardblink.subset_name(n), str(qid), metric336)
 
         # BLINK Relative_Depth: 2 points, labels beside.
         try:
@@ -211,6 +228,7 @@ def write_demo_benchmarks(
                 _blink_row(idx, "Relative Depth", BLINK_DEPTH_QUESTION, choices, gold, encode_png(marked))
             )
             manifest.answers[("BLINK", "Relative_Depth", idx)] = gold
+            save_depth("BLINK", "Relative_Depth", idx, metric336)
         except PointSamplingError as exc:
             manifest.skipped.append(f"scene {i}: BLINK Relative_Depth: {exc.reason}")
 

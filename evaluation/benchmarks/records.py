@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from perception_tokens.paths import UnsafePathError, safe_join
+from perception_tokens.paths import UnsafePathError, UnusablePathError, file_kind, printable_name, safe_join
 
 ROW_FIELDS = (
     "benchmark",
@@ -61,6 +61,13 @@ class Reject:
     file: str
     record_id: str
     reason: str
+
+    def __post_init__(self) -> None:
+        # Keep every field writable as UTF-8 (a name from disk may hold lone surrogates).
+        for name in ("benchmark", "file", "record_id", "reason"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, printable_name(value))
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -133,8 +140,14 @@ def read_image_file(root: Path, relative: Any) -> bytes | str:
         path = safe_join(root, relative)
     except UnsafePathError as exc:
         return f"unsafe image path: {exc.why} ({relative!r})"
-    if not path.is_file():
+    try:
+        kind = file_kind(path)
+    except UnusablePathError as exc:  # e.g. a name over 255 bytes: one bad record, not a failed run
+        return f"unusable image path: {exc.why} ({relative!r})"
+    if kind == "missing":
         return f"missing image {relative!r}"
+    if kind != "file":
+        return f"image {relative!r} is not a regular file"
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -132,7 +132,8 @@ def read_llava_json(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Read a LLaVA JSON array and validate every record.
 
     Raises FileNotFoundError for a missing file and LlavaFormatError (naming the file and
-    the first bad record) for invalid JSON, a non-array top level or a malformed record.
+    the first bad record) for text that is not UTF-8, invalid JSON, a non-array top level
+    or a malformed record.
     """
     path = Path(path)
     try:
@@ -140,6 +141,8 @@ def read_llava_json(path: str | os.PathLike) -> list[dict[str, Any]]:
             data = json.load(f)
     except json.JSONDecodeError as err:
         raise LlavaFormatError(f"{path}: not valid JSON: {err}") from err
+    except UnicodeDecodeError as err:
+        raise LlavaFormatError(f"{path}: not UTF-8 text ({err})") from err
     if not isinstance(data, list):
         raise LlavaFormatError(f"{path}: top level must be a JSON array of records, got {type(data).__name__}")
     _validate_all(data, str(path))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..images import DEFAULT_MAX_PIXELS
-from ..paths import UnsafePathError, safe_join
+from ..paths import UnsafePathError, UnusablePathError, file_kind, printable_name, safe_join
 from .records import DatasetFormatError, Reject, read_image_file
 
 __all__ = ["iter_ade20k_images", "ADE20K_SPLITS"]
@@ -50,6 +50,12 @@ def iter_ade20k_images(
             rel = f"images/{split}/{entry}"
             image_id = Path(entry).stem
             shown = str(root / rel)
+            if printable_name(entry) != entry:
+                # os.listdir decoded a non-UTF-8 name with lone surrogates: a row holding it
+                # could not be written to the table. The reject shows the name's bytes.
+                yield Reject("ade20k", STAGE, repr(os.fsencode(shown)), printable_name(image_id),
+                             f"file name {printable_name(entry)} is not valid UTF-8")
+                continue
             if entry.startswith(".") or Path(entry).suffix.lower() not in _IMAGE_SUFFIXES:
                 yield Reject("ade20k", STAGE, shown, image_id, "not an image file name (expected .jpg/.jpeg/.png)")
                 continue
@@ -62,10 +68,10 @@ def iter_ade20k_images(
                 continue
             ann_rel = f"annotations/{split}/{image_id}.png"
             try:
-                annotation_file = ann_rel if safe_join(root, ann_rel).is_file() else None
-            except UnsafePathError as exc:
-                yield Reject("ade20k", STAGE, str(root / ann_rel), image_id,
-                             f"annotation path escapes root: {exc.why}")
+                annotation_file = ann_rel if file_kind(safe_join(root, ann_rel)) == "file" else None
+            except (UnsafePathError, UnusablePathError) as exc:
+                what = "escapes root" if isinstance(exc, UnsafePathError) else "is unusable"
+                yield Reject("ade20k", STAGE, str(root / ann_rel), image_id, f"annotation path {what}: {exc.why}")
                 continue
             seen.add(image_id)
             yield {

@@ -21,8 +21,8 @@ from .records import (
     box_problem,
     check_category_table,
     dedupe_by_id,
+    finite_number,
     is_int,
-    is_number,
     load_json_document,
     mapping_size,
     read_image_file,
@@ -183,8 +183,10 @@ def iter_lvis_instances(
             yield reject(f"unknown category id {ann['category_id']!r}")
             continue
         problem = box_problem(ann["bbox"], size[0], size[1])
-        if problem is None and not is_number(ann["area"]):
-            problem = f"area {ann['area']!r} is not a number"
+        area = finite_number(ann["area"])
+        if problem is None and (area is None or area < 0):
+            # NaN passes a plain type check; the table must not hold it silently.
+            problem = f"area {ann['area']!r} is not a finite number >= 0"
         if problem is not None:
             yield reject(problem)
             continue
@@ -203,7 +205,7 @@ def iter_lvis_instances(
             "bbox_y": y,
             "bbox_w": w,
             "bbox_h": h,
-            "area": float(ann["area"]),
+            "area": area,
             "image_width": size[0],
             "image_height": size[1],
             "category_exhaustive": ann["category_id"] not in not_exhaustive,

@@ -9,13 +9,14 @@ rows out + rejects = records in.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..images import DEFAULT_MAX_PIXELS, BadImageError, probe_image, sha256_bytes
-from ..paths import UnsafePathError, safe_join
+from ..paths import UnsafePathError, UnusablePathError, file_kind, printable_name, safe_join
 
 __all__ = [
     "Reject",
@@ -26,6 +27,11 @@ __all__ = [
     "require_keys",
     "read_image_file",
     "split_rows",
+    "is_int",
+    "is_int64",
+    "is_number",
+    "finite_number",
+    "int_problem",
     "box_problem",
     "size_problem",
     "dedupe_by_id",
@@ -36,6 +42,8 @@ __all__ = [
 REJECT_COLUMNS = ("dataset", "stage", "file", "record_id", "reason")
 IMAGE_ROW_KEYS = ("dataset", "split", "image_id", "file_name", "width", "height", "format", "sha256", "image_bytes")
 SUPPORTED_IMAGE_FORMATS = ("jpeg", "png")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # ids land in int64 table columns
+INT32_MAX = 2**31 - 1  # image sizes land in int32 columns
 
 
 class DatasetFormatError(ValueError):
@@ -51,6 +59,14 @@ class Reject:
     file: str  # the file the record came from (image path or annotation file)
     record_id: str  # image id / annotation id / "ref 3 sentence 7"
     reason: str  # short, human readable
+
+    def __post_init__(self) -> None:
+        # A file name read from disk may not be UTF-8 (os.listdir hands it back with lone
+        # surrogates); the reject must still be writable to the rejects table.
+        for name in ("dataset", "stage", "file", "record_id", "reason"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, printable_name(value))
 
     def as_row(self) -> dict[str, str]:
         return {k: str(v) for k, v in asdict(self).items()}
@@ -108,8 +124,33 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def is_int64(value: Any) -> bool:
+    """An integer (not bool) that fits a signed 64-bit table column."""
+    return is_int(value) and INT64_MIN <= value <= INT64_MAX
+
+
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def finite_number(value: Any) -> float | None:
+    """``value`` as a finite float, or None (not a number, NaN, +-inf, an int too big for a float)."""
+    if not is_number(value):
+        return None
+    try:
+        out = float(value)
+    except OverflowError:
+        return None
+    return out if math.isfinite(out) else None
+
+
+def int_problem(name: str, value: Any) -> str | None:
+    """None for an int64 id, else why ``name`` is not one."""
+    if not is_int(value):
+        return f"{name} {value!r} is not an integer"
+    if not is_int64(value):
+        return f"{name} {value} is outside the signed 64-bit range"
+    return None
 
 
 def read_image_file(
@@ -141,9 +182,13 @@ def read_image_file(
         path = safe_join(image_root, relative)
     except UnsafePathError as exc:
         return reject(f"path escapes image root: {exc.why}")
-    if not path.exists():
+    try:
+        kind = file_kind(path)
+    except UnusablePathError as exc:
+        return reject(f"unusable image path: {exc.why}")
+    if kind == "missing":
         return reject("missing image file")
-    if not path.is_file():
+    if kind != "file":
         return reject("image path is not a regular file")
     try:
         data = path.read_bytes()
@@ -175,9 +220,10 @@ def box_problem(
     """None for a usable [x, y, w, h] box inside the image (within ``tolerance`` px)."""
     if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(is_number(v) for v in bbox):
         return f"bbox {bbox!r} is not [x, y, w, h] numbers"
-    x, y, w, h = (float(v) for v in bbox)
-    if not all(v == v and abs(v) != float("inf") for v in (x, y, w, h)):
+    values = [finite_number(v) for v in bbox]
+    if any(v is None for v in values):
         return f"bbox {bbox!r} has non-finite values"
+    x, y, w, h = values
     if w <= 0 or h <= 0:
         return f"non-positive box size w={w:g} h={h:g}"
     if x < -tolerance or y < -tolerance or x + w > image_width + tolerance or y + h > image_height + tolerance:
@@ -191,6 +237,8 @@ def size_problem(width: Any, height: Any) -> str | None:
         return f"width/height {width!r}x{height!r} are not integers"
     if width <= 0 or height <= 0:
         return f"non-positive width/height {width}x{height}"
+    if width > INT32_MAX or height > INT32_MAX:
+        return f"width/height {width}x{height} too large"
     return None
 
 
@@ -207,7 +255,8 @@ def dedupe_by_id(
     """Keep the first record of each id; reject later duplicates and malformed records.
 
     Records must be dicts with ``required`` keys and an integer ``id`` (and integer
-    ``int_fields``: ids that pycocotools will use as dict keys).
+    ``int_fields``: ids that pycocotools will use as dict keys), all within int64:
+    they end up in int64 table columns.
     """
     int_fields = tuple(int_fields)
     required = tuple(required)
@@ -218,12 +267,10 @@ def dedupe_by_id(
         problem = require_keys(rec, required)
         rid = rec.get("id") if isinstance(rec, dict) else None
         record_id = str(rid) if rid is not None else f"#{pos}"
-        if problem is None and not is_int(rid):
-            problem = f"{kind} id {rid!r} is not an integer"
         if problem is None:
-            bad = [f for f in int_fields if not is_int(rec[f])]
-            if bad:
-                problem = f"{bad[0]} {rec[bad[0]]!r} is not an integer"
+            problem = int_problem(f"{kind} id", rid)
+        if problem is None:
+            problem = next((p for f in int_fields if (p := int_problem(f, rec[f])) is not None), None)
         if problem is not None:
             rejects.append(Reject(dataset, stage, file, record_id, f"malformed {kind} record: {problem}"))
             continue
@@ -240,8 +287,8 @@ def check_category_table(categories: list, path: str | os.PathLike, required: It
     out: dict[int, dict] = {}
     for pos, cat in enumerate(categories):
         problem = require_keys(cat, required)
-        if problem is None and not is_int(cat["id"]):
-            problem = f"id {cat['id']!r} is not an integer"
+        if problem is None:
+            problem = int_problem("id", cat["id"])
         if problem is not None:
             raise DatasetFormatError(f"{path}: categories[{pos}]: {problem}")
         if cat["id"] in out:

@@ -16,7 +16,7 @@ from typing import Iterator, Mapping
 from pycocotools.coco import COCO
 
 from ..images import DEFAULT_MAX_PIXELS
-from ..paths import UnsafePathError, safe_join
+from ..paths import UnsafePathError, UnusablePathError, file_kind, safe_join
 from ..safe_pickle import UnsafePickleError, load_restricted_pickle
 from .coco_index import build_coco_index
 from .records import (
@@ -25,6 +25,7 @@ from .records import (
     box_problem,
     check_category_table,
     dedupe_by_id,
+    int_problem,
     is_int,
     load_json_document,
     mapping_size,
@@ -105,15 +106,15 @@ def _image_relative_path(image_root: str | os.PathLike, file_name: str) -> str:
     """``file_name`` directly under ``image_root``, or under its COCO folder
     (``COCO_train2014_*.jpg`` -> ``train2014/COCO_train2014_*.jpg``) if that is where it is."""
     try:
-        if safe_join(image_root, file_name).exists():
+        if file_kind(safe_join(image_root, file_name)) != "missing":
             return file_name
-    except UnsafePathError:
-        return file_name  # read_image_file turns it into a reject
-    m = _COCO_NAME_RE.match(file_name)
-    if m:
-        nested = f"{m.group(1)}/{file_name}"
-        if safe_join(image_root, nested).exists():
-            return nested
+        m = _COCO_NAME_RE.match(file_name)
+        if m:
+            nested = f"{m.group(1)}/{file_name}"
+            if file_kind(safe_join(image_root, nested)) != "missing":
+                return nested
+    except (UnsafePathError, UnusablePathError):
+        pass  # read_image_file checks the name again and turns it into a reject
     return file_name
 
 
@@ -180,13 +181,12 @@ def iter_refcoco_refs(index: RefcocoIndex, image_sizes: Mapping | None = None) -
 
         problem = require_keys(ref, _REF_KEYS)
         if problem is None:
-            bad = [k for k in ("ref_id", "ann_id", "image_id", "category_id") if not is_int(ref[k])]
-            if bad:
-                problem = f"{bad[0]} {ref[bad[0]]!r} is not an integer"
-            elif not isinstance(ref["split"], str):
-                problem = f"split {ref['split']!r} is not a string"
-            elif not isinstance(ref["sentences"], list):
-                problem = "sentences is not a list"
+            problems = [int_problem(k, ref[k]) for k in ("ref_id", "ann_id", "image_id", "category_id")]
+            if not isinstance(ref["split"], str):
+                problems.append(f"split {ref['split']!r} is not a string")
+            if not isinstance(ref["sentences"], list):
+                problems.append("sentences is not a list")
+            problem = next((p for p in problems if p is not None), None)
         if problem is not None:
             yield from reject_all(f"malformed ref: {problem}")
             continue
@@ -237,11 +237,10 @@ def iter_refcoco_refs(index: RefcocoIndex, image_sizes: Mapping | None = None) -
             text = None
             if sproblem is None:
                 text = sent.get("sent", sent.get("raw"))
-                if not is_int(sid):
-                    sproblem = f"sent_id {sid!r} is not an integer"
-                elif not isinstance(text, str) or not text.strip():
+                sproblem = int_problem("sent_id", sid)
+                if sproblem is None and (not isinstance(text, str) or not text.strip()):
                     sproblem = "sentence has no text"
-                elif sid in seen_sents:
+                if sproblem is None and sid in seen_sents:
                     sproblem = f"duplicate sentence id {sid} (first kept)"
             if sproblem is not None:
                 yield Reject("refcoco", REF_STAGE, refs_file, rid, f"malformed sentence: {sproblem}"

@@ -123,6 +123,7 @@ def test_ui_graph_materialize_and_metadata(ui_server, tmp_path):
     base = server.base_url
     started = time.monotonic()
     data = server.wait_until_loaded(LOCATION, timeout=150)
+    print(f"web UI loaded {LOCATION} in {time.monotonic() - started:.1f} s")
     expected_groups = _expected_groups(raw)
     served_groups = {n["groupName"] for n in data["assetNodes"]}
     assert served_groups == expected_groups, "the server loaded a different graph than the test's config builds"
@@ -166,7 +167,9 @@ def test_ui_graph_materialize_and_metadata(ui_server, tmp_path):
 
             # ---- 3. the run page while it runs; GraphQL says when it is done
             page.goto(f"{base}/runs/{run_id}")
+            run_started = time.monotonic()
             status = wait_for_run(base, run_id, timeout=RUN_TIMEOUT_S)
+            print(f"run {run_id} {status} after {time.monotonic() - run_started:.1f} s")
             if status != "SUCCESS":
                 page.screenshot(path=ARTIFACTS / "02_run_failed.png", full_page=True)
                 pytest.fail(f"run {run_id} ended {status} (or timed out) after {RUN_TIMEOUT_S} s:\n{server.log_tail()}")
@@ -176,6 +179,7 @@ def test_ui_graph_materialize_and_metadata(ui_server, tmp_path):
             except AssertionError:
                 # Seen once in 4 runs on 2 busy cores: the event log showed RUN_SUCCESS while the
                 # header's live status stayed at 'Started'. A reload reads the stored status.
+                print("run page header lagged behind the run's status; reloaded it")
                 page.reload()
                 expect(success_tag).to_be_visible()
             page.screenshot(path=ARTIFACTS / "02_run.png")
@@ -215,4 +219,4 @@ def test_ui_graph_materialize_and_metadata(ui_server, tmp_path):
             raise
         finally:
             browser.close()
-    print(f"UI test body took {time.monotonic() - started:.1f} s")
+    print(f"UI test body (server start to last check) took {time.monotonic() - started:.1f} s")

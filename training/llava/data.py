@@ -37,9 +37,11 @@ def load_records(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Read a LLaVA JSON list (or JSON-lines) file and validate every record's structure."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RecordError(f"{path}: cannot read records ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise RecordError(f"{path}: not UTF-8 text ({exc})") from exc
     try:
         if path.suffix == ".jsonl":
             records = [json.loads(line) for line in text.splitlines() if line.strip()]

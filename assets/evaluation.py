@@ -1,0 +1,189 @@
+"""Evaluation stage: benchmark tables read from their published formats, the model's answers
+(one row per question, mode and ablation) and the scores, both kept as history."""
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import dagster as dg
+
+from assets.versioning import code_version
+from perception_tokens import schemas
+from perception_tokens.datasets.records import Reject
+from pipelines.emit import RejectSink, emit_table
+from pipelines.metadata import png_markdown
+from pipelines.resources import BenchmarksResource, DepthTeacherResource, StorageResource
+from pipelines.tables import TableHandle
+
+GROUP = "evaluation"
+READERS = {
+    "hardblink": "read_hardblink", "blink": "read_blink", "cvbench": "read_cvbench",
+    "blink_counting": "read_blink_counting", "seed_counting": "read_seed_counting",
+}
+BENCH_FIELDS = [f.name for f in schemas.BENCHMARK_SCHEMA]
+
+
+def _benchmark_rows(items, sink: RejectSink):
+    for item in items:
+        if isinstance(item, dict):
+            yield {k: (item.get(k) if k != "question_id" else str(item.get(k))) for k in BENCH_FIELDS}
+        else:
+            sink.rejects.append(Reject(item.benchmark, "benchmark", item.file, str(item.record_id), item.reason).as_row())
+
+
+def build_benchmark_assets(settings) -> list:
+    ev = settings.evaluation
+    out = []
+    for name, reader in READERS.items():
+        def make(name=name, reader=reader):
+            @dg.multi_asset(
+                name=f"benchmark_{name}",
+                outs={
+                    f"benchmark_{name}": dg.AssetOut(
+                        description=f"{name} questions read from the published format: prompt, choices, gold answer, image bytes.",
+                        code_version=code_version("1", ev.roots.get(name)), kinds={"parquet"}, group_name=GROUP),
+                    f"benchmark_{name}_rejects": dg.AssetOut(
+                        description=f"{name} records that could not be used (missing image, path leaving the root, no answer...).",
+                        code_version=code_version("1"), kinds={"parquet"}, group_name=GROUP),
+                },
+                can_subset=False,
+            )
+            def _asset(context: dg.AssetExecutionContext, storage: StorageResource, benchmarks: BenchmarksResource):
+                import evaluation.benchmarks as B
+
+                root = benchmarks.root(name, context.log)
+                sink = RejectSink()
+                table = emit_table(context, storage, schemas.BENCHMARK_SCHEMA, _benchmark_rows(getattr(B, reader)(root), sink),
+                                   output_name=f"benchmark_{name}", config={"root": str(root)})
+                return table, sink.emit(context, storage, f"benchmark_{name}_rejects")
+            return _asset
+        out.append(make())
+    return out
+
+
+def load_model(ev, ft, adapter_manifest: dict | None):
+    """(model, processor, model_id, model_kind) for the configured evaluation target."""
+    from training.llava.model import load_llava
+    from training.llava.train import reload_adapter
+
+    if ev.model == "adapter":
+        model, processor = reload_adapter(adapter_manifest["path"])
+        return model, processor, adapter_manifest["model_id"], "adapter"
+    model, processor = load_llava(ft.checkpoint)
+    return model, processor, ft.checkpoint, "base"
+
+
+def oracle_tokens_fn(teacher, vqvae_model, depth_dir: Path | None):
+    """Teacher depth -> VQ-VAE codes -> token string, for a benchmark row (the 'oracle' ablation).
+    In demo mode the scenes' saved depth plays the teacher, as in pseudo_depth."""
+    from evaluation.benchmarks.demo import demo_depth_name
+    from perception_tokens.depth import normalize_depth
+    from perception_tokens.images import decode_rgb
+    from perception_tokens.vocab import encode_depth
+    from training.vqvae import extract_codes
+
+    import numpy as np
+
+    def oracle(row: dict):
+        if teacher is None:
+            path = depth_dir / demo_depth_name(row["benchmark"], row["subset"], str(row["question_id"])) if depth_dir else None
+            if path is None or not path.exists():
+                return None
+            raw = (1.0 / np.load(path, allow_pickle=False)).astype(np.float32)
+        else:
+            rgb = decode_rgb(row["image_bytes"])
+            raw = teacher.predict([rgb], [(row["benchmark"], str(row["question_id"]))])[0]
+        depth_u8, _, _ = normalize_depth(raw)
+        codes = next(extract_codes(vqvae_model, [depth_u8], batch_size=1))[0]
+        return encode_depth([int(c) for c in codes])
+
+    return oracle
+
+
+def append_history(storage: StorageResource, asset: str, new_rows: list[dict]):
+    """Previous rows of a history table followed by the new ones (the tables keep every run)."""
+    path = storage.table_path(asset)
+    if path.exists():
+        yield from TableHandle([path]).iter_batches()
+    yield from new_rows
+
+
+def build_evaluation_assets(settings) -> tuple[list, list]:
+    ev, ft = settings.evaluation, settings.finetune
+    bench_keys = [f"benchmark_{n}" for n in READERS]
+
+    @dg.asset(
+        description="The model's answer to every benchmark question, per mode (direct / chain-of-thought) and ablation "
+        "(generated, oracle and random depth tokens): raw output, parsed answer, gold, correct, generated spans, "
+        "latency. Every evaluation run is appended (eval_run_id, run_started_at).",
+        code_version=code_version("1", ev, ft.checkpoint),
+        kinds={"parquet", "pytorch"},
+        group_name=GROUP,
+        ins={"lora_adapter": dg.AssetIn(), "depth_vqvae": dg.AssetIn(), **{k: dg.AssetIn() for k in bench_keys}},
+        pool="accelerator",
+    )
+    def eval_predictions(context: dg.AssetExecutionContext, storage: StorageResource, depth_teacher: DepthTeacherResource,
+                         benchmarks: BenchmarksResource, lora_adapter: TableHandle, depth_vqvae: TableHandle,
+                         benchmark_hardblink: TableHandle, benchmark_blink: TableHandle, benchmark_cvbench: TableHandle,
+                         benchmark_blink_counting: TableHandle, benchmark_seed_counting: TableHandle):
+        from evaluation.generate import GenerationSettings
+        from evaluation.run import evaluate, limit_per_subset, new_identity
+        from training.vqvae import load_vqvae
+
+        adapter = lora_adapter.read().to_pylist()[0]
+        model, processor, model_id, kind = load_model(ev, ft, adapter)
+        model.eval()
+        vq = load_vqvae(depth_vqvae.read().to_pylist()[0]["path"])
+        teacher = None if depth_teacher.teacher == "ground_truth" else depth_teacher.build()
+        oracle = oracle_tokens_fn(teacher, vq, benchmarks.demo_depth_dir if teacher is None else None)
+
+        tables = [benchmark_hardblink, benchmark_blink, benchmark_cvbench, benchmark_blink_counting, benchmark_seed_counting]
+        rows = [r for t in tables for r in limit_per_subset(t.iter_rows(), ev.max_per_subset)]
+        ident = new_identity(model_id, kind)
+        base = GenerationSettings(constrained=ev.constrained, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, seed=ev.seed)
+        preds = evaluate(model, processor, rows, ident, runs=[tuple(r) for r in ev.runs], base_settings=base, oracle=oracle,
+                         log=context.log.info)
+        errors = defaultdict(int)
+        for p in preds:
+            if p["error"]:
+                errors[p["error"][:60]] += 1
+        return emit_table(context, storage, schemas.EVAL_PREDICTION_SCHEMA, append_history(storage, "eval_predictions", preds),
+                          config=ev.model_dump(), metadata={
+                              "eval_run_id": dg.MetadataValue.text(ident.eval_run_id),
+                              "model_id": dg.MetadataValue.text(model_id),
+                              "questions": dg.MetadataValue.int(len(rows)),
+                              "predictions_this_run": dg.MetadataValue.int(len(preds)),
+                              "not_run_reasons": dg.MetadataValue.json(dict(errors)),
+                          })
+
+    @dg.asset(
+        description="Accuracy per evaluation run, model, mode, ablation, benchmark and subset, beside chance, "
+        "majority-class and the paper's published numbers (and CV-Bench's official score). History of every run: "
+        "`select * from eval_scores order by run_started_at`.",
+        code_version=code_version("1"),
+        kinds={"parquet", "duckdb"},
+        group_name=GROUP,
+        ins={"eval_predictions": dg.AssetIn()},
+    )
+    def eval_scores(context: dg.AssetExecutionContext, storage: StorageResource, eval_predictions: TableHandle):
+        from evaluation.run import score_rows
+        from evaluation.scoring import plot_scores, scores_markdown
+
+        path = storage.table_path("eval_scores")
+        scored = set(TableHandle([path]).read(columns=["eval_run_id"])["eval_run_id"].to_pylist()) if path.exists() else set()
+        by_run = defaultdict(list)
+        for p in eval_predictions.iter_rows():
+            if p["eval_run_id"] not in scored:
+                by_run[p["eval_run_id"]].append(p)
+        new = [s for run in by_run.values() for s in score_rows(run)]
+        latest = max(by_run.values(), key=lambda v: v[0]["run_started_at"]) if by_run else []
+        latest_scores = score_rows(latest) if latest else []
+        meta = {"runs_scored": dg.MetadataValue.int(len(by_run))}
+        if latest_scores:
+            meta["scores"] = dg.MetadataValue.md(scores_markdown(latest_scores))
+            chart = Path(storage.local_files_dir("eval_scores")) / "scores.png"
+            plot_scores([s for s in latest_scores if s["ablation"] in ("normal", "none")], chart)
+            meta["chart"] = dg.MetadataValue.md(png_markdown(chart.read_bytes(), "accuracy vs baselines"))
+        return emit_table(context, storage, schemas.EVAL_SCORE_SCHEMA, append_history(storage, "eval_scores", new), metadata=meta)
+
+    return [eval_predictions, eval_scores], []

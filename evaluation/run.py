@@ -1,0 +1,97 @@
+"""One evaluation run: a model over benchmark rows in several modes/ablations -> prediction
+rows and score rows, in the tables' shapes. Shared by the Dagster asset and ``ptok eval``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterable, Sequence
+
+from evaluation.generate import GenerationSettings, generate_predictions, task_kind
+from evaluation.scoring import score
+
+# (mode, ablation) pairs: direct answers, generated perception tokens, and two ablations
+# that show whether the answer depends on the tokens (teacher tokens vs random tokens).
+DEFAULT_RUNS: tuple[tuple[str, str], ...] = (("direct", "none"), ("cot", "normal"), ("cot", "oracle"), ("cot", "random"))
+
+OracleFn = Callable[[dict], "str | None"]  # benchmark row -> teacher depth token string
+
+
+@dataclass
+class EvalIdentity:
+    model_id: str  # adapter id (sha256 prefix) or base checkpoint name
+    model_kind: str  # "adapter" | "base"
+    eval_run_id: str
+    run_started_at: str
+
+
+def new_identity(model_id: str, model_kind: str) -> EvalIdentity:
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return EvalIdentity(model_id, model_kind, uuid.uuid4().hex[:12], now)
+
+
+def limit_per_subset(rows: Iterable[dict], limit: int | None) -> list[dict]:
+    out, seen = [], {}
+    for r in rows:
+        key = (r["benchmark"], r["subset"])
+        if limit is None or seen.get(key, 0) < limit:
+            out.append(r)
+            seen[key] = seen.get(key, 0) + 1
+    return out
+
+
+def prediction_row(p: dict, ident: EvalIdentity, settings: GenerationSettings) -> dict[str, Any]:
+    known = {"benchmark", "subset", "question_id", "prompt_text", "raw_output", "pred", "gold", "correct", "answer_type",
+             "depth_spans", "depth_spans_valid", "boxes", "n_new_tokens", "latency_s", "error", "image_file", "mode_used"}
+    extra = {k: v for k, v in p.items() if k not in known and not k.startswith("gen_") and k not in ("question", "prompt", "choices", "valid_letters")}
+    return {
+        "eval_run_id": ident.eval_run_id, "run_started_at": ident.run_started_at, "model_id": ident.model_id,
+        "model_kind": ident.model_kind, "benchmark": p["benchmark"], "subset": p["subset"], "question_id": str(p["question_id"]),
+        "mode": settings.mode, "ablation": settings.ablation, "constrained": settings.constrained,
+        "prompt_text": p.get("prompt_text"), "raw_output": p.get("raw_output"), "pred": p.get("pred"), "gold": str(p["gold"]),
+        "correct": bool(p.get("correct")), "answer_type": p.get("answer_type"),
+        "valid_letters": list(p.get("valid_letters") or []),
+        "depth_spans": list(p.get("depth_spans") or []), "depth_spans_valid": [bool(v) for v in p.get("depth_spans_valid") or []],
+        "n_boxes": len(p.get("boxes") or []), "n_new_tokens": int(p.get("n_new_tokens") or 0),
+        "latency_s": float(p.get("latency_s") or 0.0), "error": p.get("error"), "image_file": p.get("image_file"),
+        "extra_json": json.dumps(extra, default=str),
+    }
+
+
+def evaluate(
+    model: Any,
+    processor: Any,
+    rows: Sequence[dict],
+    ident: EvalIdentity,
+    *,
+    runs: Sequence[tuple[str, str]] = DEFAULT_RUNS,
+    base_settings: GenerationSettings = GenerationSettings(),
+    oracle: OracleFn | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Prediction rows for every (mode, ablation) in ``runs``; ablations other than
+    normal/none run on relative-depth rows only (others would only be 'not run')."""
+    if oracle is not None:
+        rows = [{**r, "oracle_depth": oracle(r)} if task_kind(r) == "depth" else r for r in rows]
+    out: list[dict[str, Any]] = []
+    for mode, ablation in runs:
+        chosen = rows if ablation in ("normal", "none") else [r for r in rows if task_kind(r) == "depth"]
+        if not chosen:
+            continue
+        settings = replace(base_settings, mode=mode, ablation=ablation)
+        log(f"evaluating {len(chosen)} questions: mode={mode} ablation={ablation} constrained={settings.constrained}")
+        for p in generate_predictions(model, processor, chosen, settings, progress=True):
+            out.append(prediction_row(p, ident, settings))
+    return out
+
+
+def score_rows(predictions: Sequence[dict]) -> list[dict[str, Any]]:
+    """Scores per (eval run, model, mode, ablation, benchmark, subset) in the eval_scores shape."""
+    by = ("eval_run_id", "run_started_at", "model_id", "model_kind", "mode", "ablation", "benchmark", "subset")
+    rows = []
+    for s in score(predictions, by=by):
+        rows.append({k: s.get(k) for k in (*by, "n", "n_not_run", "n_correct", "n_unparsed", "accuracy_pct", "chance_pct",
+                                           "majority_pct", "paper_llava15_13b_pct", "paper_aurora_pct")})
+    return rows
