@@ -140,6 +140,7 @@ def build_curriculum_assets(settings) -> tuple[list, list]:
                     for r in pseudo_depth.iter_rows(columns=["dataset", "image_id", "depth_png"]) if r["dataset"] == "refcoco"}
         box_by_ref = {int(b["ref_id"]): b for b in box_tokens.iter_rows() if b["dataset"] == "refcoco"}
         P.add_ground_tasks(pools, refcoco_refs.iter_rows(), box_by_ref, depth336, codes_by_image, formats, cur.seed, cur.ground_pairs_per_image)
+        pools.keep_only(cur.tasks)
         context.log.info(f"pools: {pools.counts()}; skipped: { {t: dict(v) for t, v in pools.skipped.items()} }")
 
         if cur.schedule == "aurora":

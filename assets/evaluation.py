@@ -11,6 +11,7 @@ from assets.versioning import code_version
 from perception_tokens import schemas
 from perception_tokens.datasets.records import Reject
 from pipelines.emit import RejectSink, emit_table
+from pipelines.history import history_rows
 from pipelines.metadata import png_markdown
 from pipelines.resources import BenchmarksResource, DepthTeacherResource, StorageResource
 from pipelines.tables import TableHandle
@@ -100,14 +101,6 @@ def oracle_tokens_fn(teacher, vqvae_model, depth_dir: Path | None):
     return oracle
 
 
-def append_history(storage: StorageResource, asset: str, new_rows: list[dict]):
-    """Previous rows of a history table followed by the new ones (the tables keep every run)."""
-    path = storage.table_path(asset)
-    if path.exists():
-        yield from TableHandle([path]).iter_batches()
-    yield from new_rows
-
-
 def build_evaluation_assets(settings) -> tuple[list, list]:
     ev, ft = settings.evaluation, settings.finetune
     bench_keys = [f"benchmark_{n}" for n in READERS]
@@ -147,7 +140,7 @@ def build_evaluation_assets(settings) -> tuple[list, list]:
         for p in preds:
             if p["error"]:
                 errors[p["error"][:60]] += 1
-        return emit_table(context, storage, schemas.EVAL_PREDICTION_SCHEMA, append_history(storage, "eval_predictions", preds),
+        return emit_table(context, storage, schemas.EVAL_PREDICTION_SCHEMA, history_rows(storage.table_path("eval_predictions"), preds),
                           config=ev.model_dump(), metadata={
                               "eval_run_id": dg.MetadataValue.text(ident.eval_run_id),
                               "model_id": dg.MetadataValue.text(model_id),
@@ -184,6 +177,6 @@ def build_evaluation_assets(settings) -> tuple[list, list]:
             chart = Path(storage.local_files_dir("eval_scores")) / "scores.png"
             plot_scores([s for s in latest_scores if s["ablation"] in ("normal", "none")], chart)
             meta["chart"] = dg.MetadataValue.md(png_markdown(chart.read_bytes(), "accuracy vs baselines"))
-        return emit_table(context, storage, schemas.EVAL_SCORE_SCHEMA, append_history(storage, "eval_scores", new), metadata=meta)
+        return emit_table(context, storage, schemas.EVAL_SCORE_SCHEMA, history_rows(storage.table_path("eval_scores"), new), metadata=meta)
 
     return [eval_predictions, eval_scores], []

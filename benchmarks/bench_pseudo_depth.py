@@ -4,7 +4,7 @@
 
 Models have random weights (speed does not depend on the values). Each measurement runs
 the whole labelling path: preprocessing, forward, resize back, min-max, PNG encoding.
-Prints one JSON line per model.
+Prints one JSON line per model. ``benchmarks/run_all.py`` calls :func:`bench_model`.
 """
 
 from __future__ import annotations
@@ -12,13 +12,17 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from perception_tokens.depth import DepthAnythingTeacher, build_depth_anything, label_images, label_images_one_by_one
-from perception_tokens.depth.teachers import resolve_device
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from perception_tokens.depth import DepthAnythingTeacher, build_depth_anything, label_images, label_images_one_by_one  # noqa: E402
+from perception_tokens.depth.teachers import resolve_device  # noqa: E402
 
 
 def synthetic_items(count: int, height: int, width: int, seed: int = 0) -> list[tuple[str, str, np.ndarray]]:
@@ -30,40 +34,52 @@ def images_per_second(run, items) -> float:
     start = time.perf_counter()
     produced = sum(1 for _ in run(items))
     elapsed = time.perf_counter() - start
-    assert produced == len(items), f"labelled {produced} of {len(items)}"
+    if produced != len(items):
+        raise RuntimeError(f"labelled {produced} of {len(items)}")
     return len(items) / elapsed
 
 
-def bench_model(encoder: str, args: argparse.Namespace) -> dict:
-    device = resolve_device(args.device)
+def bench_model(
+    encoder: str,
+    *,
+    images: int = 32,
+    batch_size: int = 16,
+    input_size: int = 518,
+    height: int = 480,
+    width: int = 640,
+    device: str = "auto",
+    autocast: bool = True,
+) -> dict:
+    """Images/s of ``label_images`` (batched) and ``label_images_one_by_one`` on the same model and images."""
+    dev = resolve_device(device)
     model = build_depth_anything(version=2, encoder=encoder, seed=0)
-    teacher = DepthAnythingTeacher(model, f"bench-{encoder}", args.input_size, device, autocast=not args.no_autocast)
-    items = synthetic_items(args.images, args.height, args.width)
-    warm = items[: min(len(items), args.batch_size)]
-    list(label_images(teacher, warm, batch_size=args.batch_size, progress=False))  # warm-up (kernels, allocator)
+    teacher = DepthAnythingTeacher(model, f"bench-{encoder}", input_size, dev, autocast=autocast)
+    items = synthetic_items(images, height, width)
+    warm = items[: min(len(items), batch_size)]
+    list(label_images(teacher, warm, batch_size=batch_size, progress=False))  # warm-up (kernels, allocator)
     list(label_images_one_by_one(teacher, warm[:2], progress=False))
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    batched = images_per_second(lambda xs: label_images(teacher, xs, batch_size=args.batch_size, progress=False), items)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    batched = images_per_second(lambda xs: label_images(teacher, xs, batch_size=batch_size, progress=False), items)
     single = images_per_second(lambda xs: label_images_one_by_one(teacher, xs, progress=False), items)
     record = {
         "bench": "pseudo_depth",
         "model": f"depth_anything_v2_{encoder}",
         "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
         "bf16_autocast": teacher.use_bf16,
         "images": len(items),
-        "image_hw": [args.height, args.width],
-        "input_size": args.input_size,
-        "batch_size": args.batch_size,
-        "batched_img_per_s": round(batched, 2),
-        "one_by_one_img_per_s": round(single, 2),
+        "image_hw": [height, width],
+        "input_size": input_size,
+        "batch_size": batch_size,
+        "batched_img_per_s": round(batched, 3),
+        "one_by_one_img_per_s": round(single, 3),
         "speedup": round(batched / single, 2),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
-    if device.type == "cuda":
-        record["peak_gpu_mem_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    if dev.type == "cuda":
+        record["peak_gpu_mem_mib"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
     return record
 
 
@@ -79,7 +95,11 @@ def main() -> None:
     parser.add_argument("--no-autocast", action="store_true", help="fp32 on CUDA too")
     args = parser.parse_args()
     for encoder in args.models.split(","):
-        print(json.dumps(bench_model(encoder.strip(), args)), flush=True)
+        record = bench_model(
+            encoder.strip(), images=args.images, batch_size=args.batch_size, input_size=args.input_size,
+            height=args.height, width=args.width, device=args.device, autocast=not args.no_autocast,
+        )
+        print(json.dumps(record), flush=True)
 
 
 if __name__ == "__main__":

@@ -94,6 +94,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     report = materialize_graph(_defs(), get_instance(), "*", force=args.force, log=say)
     elapsed = time.perf_counter() - start
     summary(settings)
+    from pipelines.cli_eval import write_report
+
+    cols, rows = write_report(settings, get_instance(), Path(settings.storage_root).parent / "report.html")
+    if rows:
+        print_table(cols, rows, title="Evaluation (latest run) beside the paper's numbers")
+    say(f"HTML report: {Path(settings.storage_root).parent / 'report.html'}")
     done = sum(1 for s in report.steps if s.status == "materialized")
     skipped = sum(1 for s in report.steps if s.status.startswith("skipped"))
     console.print(f"demo finished in {elapsed:.1f} s: {done} step(s) materialized, {skipped} fresh and skipped, {len(report.failed)} failed")
@@ -115,6 +121,51 @@ def cmd_ui(args: argparse.Namespace) -> int:
     cmd = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)]
     console.print(" ".join(cmd))
     return subprocess.call(cmd)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pipelines.cli_eval import run_eval
+
+    preds, scores = run_eval(_settings(), args.benchmark, Path(args.root), args.model, args.adapter, log=say)
+    print_table(["benchmark", "subset", "mode", "ablation", "n", "accuracy %"],
+                [(s["benchmark"], s["subset"], s["mode"], s["ablation"], s["n"], s["accuracy_pct"]) for s in scores],
+                title=f"{len(preds)} predictions appended to eval_predictions")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from pipelines.cli_eval import run_score
+
+    preds, scores, rejects = run_score(_settings(), args.benchmark, Path(args.root), Path(args.answers))
+    print_table(["benchmark", "subset", "n", "correct", "unparsed", "accuracy %"],
+                [(s["benchmark"], s["subset"], s["n"], s["n_correct"], s["n_unparsed"], s["accuracy_pct"]) for s in scores],
+                title=f"{args.answers}: {len(preds)} questions, {len(rejects)} answer line(s) rejected")
+    for r in rejects[:10]:
+        say(f"  rejected {r.record_id}: {r.reason}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipelines.cli_eval import write_report
+    from pipelines.instance import get_instance
+
+    settings = _settings()
+    out = Path(args.out) if args.out else Path(settings.storage_root).parent / "report.html"
+    cols, rows = write_report(settings, get_instance(), out)
+    if rows:
+        print_table(cols, rows, title="Latest evaluation")
+    else:
+        say("no evaluation yet (materialize eval_scores or run ptok eval)")
+    say(f"HTML report with pictures: {out}")
+    return 0
+
+
+def cmd_export_llava(args: argparse.Namespace) -> int:
+    from pipelines.cli_eval import export_llava
+
+    path = export_llava(_settings(), Path(args.dir))
+    say(f"LLaVA JSON: {path}; images: {path.parent / 'images'} (point LLaVA's --data_path and --image_folder here)")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,6 +190,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=60, help="images per dataset")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_generate_demo)
+
+    s = sub.add_parser("eval", help="evaluate a model on one benchmark folder; rows go to eval_predictions / eval_scores")
+    s.add_argument("--benchmark", required=True, choices=["hardblink", "blink", "cvbench", "blink_counting", "seed_counting"])
+    s.add_argument("--root", required=True, help="the benchmark's folder in its published layout")
+    s.add_argument("--model", default="adapter", help="'adapter' (the graph's latest, or --adapter PATH), 'tiny', a checkpoint dir or hub id")
+    s.add_argument("--adapter", help="adapter folder (default: the latest lora_adapter)")
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("score", help="score an answers file (LLaVA model_vqa.py jsonl) into the same tables")
+    s.add_argument("--benchmark", required=True, choices=["hardblink", "blink", "cvbench", "blink_counting", "seed_counting"])
+    s.add_argument("--root", required=True)
+    s.add_argument("--answers", required=True)
+    s.set_defaults(func=cmd_score)
+
+    s = sub.add_parser("report", help="latest eval scores and stage metrics; writes a self-contained HTML report")
+    s.add_argument("--out", help="HTML file (default: <storage>/../report.html)")
+    s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("export-llava", help="copy the curriculum's LLaVA JSON and images for an external LLaVA trainer")
+    s.add_argument("dir")
+    s.set_defaults(func=cmd_export_llava)
 
     s = sub.add_parser("ui", help="start the Dagster web UI on 127.0.0.1")
     s.add_argument("--host", default="127.0.0.1")

@@ -14,6 +14,7 @@ from assets.source_checks import build_source_checks
 from assets.sources import build_source_assets
 from assets.tokens import build_box_token_assets, build_depth_token_assets
 from assets.vqvae import build_vqvae_assets
+from pipelines.automation import evaluate_job, evaluate_new_adapter, nightly_evaluation
 from pipelines.io_manager import ParquetIOManagerFactory
 from pipelines.resources import BenchmarksResource, DatasetsResource, DepthTeacherResource, StorageResource
 from pipelines.settings import Settings, load_settings
@@ -88,6 +89,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ),
         dg.define_asset_job("finetune", selection=dg.AssetSelection.assets("lora_adapter"),
                             description="LoRA fine-tune of LLaVA on the curriculum (GPU pool)."),
+        evaluate_job,
         dg.define_asset_job("train_depth_tokenizer", selection=dg.AssetSelection.assets("depth_vqvae"),
                             description="Train and measure the VQ-VAE depth tokenizer."),
     ]
@@ -95,6 +97,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets=assets,
         asset_checks=checks,
         jobs=jobs,
+        schedules=[nightly_evaluation],
+        sensors=[evaluate_new_adapter],
         resources=build_resources(settings),
     )
 

@@ -106,6 +106,10 @@ class VQVAESettings(_Section):
 class CurriculumSettings(_Section):
     """Marked-point images, task pools and the schedule that orders them."""
 
+    # Aurora trains one adapter per skill (depth on ADE20K, counting on LVIS); pick the tasks here
+    tasks: list[Literal["depth_atomic", "depth_cot", "depth_direct", "count_atomic", "count_cot", "count_direct",
+                        "ground_atomic", "ground_depth"]] = [
+        "depth_atomic", "depth_cot", "depth_direct", "count_atomic", "count_cot", "count_direct", "ground_atomic", "ground_depth"]
     marked_fraction: float = Field(0.5, gt=0, le=1)  # share of images that get a marked-point version
     min_points: int = Field(2, ge=2, le=5)
     max_points: int = Field(5, ge=2, le=5)
@@ -131,6 +135,8 @@ class CurriculumSettings(_Section):
     def model_post_init(self, _context: Any) -> None:
         if self.min_points > self.max_points:
             raise ValueError(f"curriculum.min_points ({self.min_points}) > curriculum.max_points ({self.max_points})")
+        if not self.tasks:
+            raise ValueError("curriculum.tasks is empty")
         if self.schedule == "aurora" and len(self.percents) < self.epochs:
             raise ValueError(f"curriculum.percents has {len(self.percents)} values for {self.epochs} epochs")
 

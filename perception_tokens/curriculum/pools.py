@@ -62,6 +62,12 @@ class Pools:
     def reasoning(self) -> list[Sample]:
         return [s for t in sorted(self.samples) for s in self.samples[t] if s.kind != "atomic"]
 
+    def keep_only(self, tasks) -> None:
+        """Drop the pools of tasks not asked for (the curriculum's ``tasks`` setting)."""
+        for task in list(self.samples):
+            if task not in tasks:
+                del self.samples[task]
+
     def counts(self) -> dict[str, int]:
         return {t: len(v) for t, v in sorted(self.samples.items())}
 

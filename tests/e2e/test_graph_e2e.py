@@ -187,3 +187,35 @@ def test_evaluation_history_and_scores(world):
     assert rows == [(2,)]
     _, hist = catalog.query(settings.catalog_path, "select run_started_at from eval_scores order by run_started_at")
     assert len(hist) == 2 * len(scores)
+
+
+def test_cli_score_eval_report_export(world, tmp_path):
+    from pipelines import cli
+
+    workdir, settings, defs, instance = world
+    hb_root = settings.demo_root / "benchmarks" / "hardblink"
+    gold = {json.loads(l)["question_id"]: json.loads(l)["text"] for l in (hb_root / "answers" / "blink_3pointscenter_answers.jsonl").read_text().splitlines()}
+    qids = sorted(gold)
+    answers = tmp_path / "answers.jsonl"
+    # first half answered right in the forms models write, the rest wrong, plus one stray line
+    wrong = {"(A)": "(B)", "(B)": "(C)", "(C)": "(A)"}
+    lines = [{"question_id": q, "text": f"The answer is {gold[q]}." if i < len(qids) // 2 else wrong[gold[q]], "model_id": "x"}
+             for i, q in enumerate(qids)]
+    lines.append({"question_id": 999, "text": "(A)"})
+    answers.write_text("\n".join(json.dumps(l) for l in lines) + "\n")
+    assert cli.main(["score", "--benchmark", "hardblink", "--root", str(hb_root), "--answers", str(answers)]) == 0
+    _, rows = catalog.query(settings.catalog_path, "select subset, n, n_correct from eval_scores where model_kind = 'answers_file'")
+    assert rows == [("3points", len(qids), len(qids) // 2)]
+
+    assert cli.main(["eval", "--benchmark", "hardblink", "--root", str(hb_root), "--model", "tiny"]) == 0
+    _, rows = catalog.query(settings.catalog_path, "select distinct model_id, mode from eval_predictions where model_kind = 'base'")
+    assert {r[0] for r in rows} == {"tiny"} and {r[1] for r in rows} == {"direct", "cot"}
+
+    report = tmp_path / "report.html"
+    assert cli.main(["report", "--out", str(report)]) == 0
+    text = report.read_text()
+    assert "Latest evaluation" in text and "data:image/png;base64" in text and "depth_vqvae" in text
+
+    assert cli.main(["export-llava", str(tmp_path / "llava")]) == 0
+    records = read_llava_json(tmp_path / "llava" / "curriculum.json")
+    assert all((tmp_path / "llava" / "images" / r["image"]).is_file() for r in records)

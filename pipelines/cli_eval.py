@@ -1,0 +1,176 @@
+"""``ptok eval``, ``ptok score``, ``ptok report``, ``ptok export-llava``: evaluation and outputs
+outside the web UI, writing to the same tables the graph writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import re
+import shutil
+from pathlib import Path
+
+READERS = {
+    "hardblink": "read_hardblink", "blink": "read_blink", "cvbench": "read_cvbench",
+    "blink_counting": "read_blink_counting", "seed_counting": "read_seed_counting",
+}
+
+
+def read_benchmark(name: str, root: Path) -> tuple[list[dict], list]:
+    import evaluation.benchmarks as B
+
+    if name not in READERS:
+        raise ValueError(f"unknown benchmark {name!r}; expected one of {sorted(READERS)}")
+    rows, rejects = B.split_rows(getattr(B, READERS[name])(root))
+    if not rows:
+        raise ValueError(f"{root}: no usable {name} questions ({len(rejects)} rejected)")
+    return rows, rejects
+
+
+def latest_manifest(settings, asset: str) -> dict:
+    import pyarrow.parquet as pq
+
+    path = Path(settings.storage_root) / f"{asset}.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: materialize {asset} first (ptok materialize {asset})")
+    return pq.read_table(path).to_pylist()[0]
+
+
+def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | None, log=print) -> tuple[list[dict], list[dict]]:
+    from evaluation.generate import GenerationSettings
+    from evaluation.run import evaluate, limit_per_subset, new_identity, score_rows
+    from perception_tokens import schemas
+    from pipelines.history import append_outside_dagster
+    from pipelines.instance import get_instance
+    from training.llava.model import load_llava
+    from training.llava.train import reload_adapter
+
+    ev = settings.evaluation
+    rows, rejects = read_benchmark(benchmark, root)
+    rows = limit_per_subset(rows, ev.max_per_subset)
+    if model == "adapter":
+        path = adapter or latest_manifest(settings, "lora_adapter")["path"]
+        m, processor = reload_adapter(path)
+        model_id, kind = (Path(path).parent.name if adapter else latest_manifest(settings, "lora_adapter")["model_id"]), "adapter"
+    else:
+        m, processor = load_llava(model)
+        model_id, kind = model, "base"
+    m.eval()
+    ident = new_identity(model_id, kind)
+    base = GenerationSettings(constrained=ev.constrained, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, seed=ev.seed)
+    runs = [tuple(r) for r in ev.runs if r[1] not in ("oracle",)]  # oracle tokens need the graph's teacher + VQ-VAE
+    preds = evaluate(m, processor, rows, ident, runs=runs, base_settings=base, log=log)
+    scores = score_rows(preds)
+    lineage = {"source": "ptok eval", "benchmark": benchmark, "root": str(root), "model_id": model_id, "eval_run_id": ident.eval_run_id,
+               "rejects": len(rejects), "written_at": ident.run_started_at}
+    instance = get_instance()
+    append_outside_dagster(settings.storage_root, "eval_predictions", schemas.EVAL_PREDICTION_SCHEMA, preds, lineage, settings.catalog_path, instance)
+    append_outside_dagster(settings.storage_root, "eval_scores", schemas.EVAL_SCORE_SCHEMA, scores, lineage, settings.catalog_path, instance)
+    return preds, scores
+
+
+def run_score(settings, benchmark: str, root: Path, answers: Path) -> tuple[list[dict], list[dict], list]:
+    """Score an answers file (LLaVA model_vqa.py jsonl) against a benchmark, one subset at a time."""
+    from evaluation.run import EvalIdentity, score_rows
+    from evaluation.scoring import score_answers_file
+    from perception_tokens import schemas
+    from pipelines.history import append_outside_dagster
+    from pipelines.instance import get_instance
+
+    rows, _ = read_benchmark(benchmark, root)
+    subsets = sorted({r["subset"] for r in rows})
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    ident = EvalIdentity(model_id=f"answers:{answers.name}", model_kind="answers_file",
+                         eval_run_id="ans-" + re.sub(r"[^0-9]", "", now)[:14], run_started_at=now)
+    preds, rejects = [], []
+    for subset in subsets:
+        result = score_answers_file([r for r in rows if r["subset"] == subset], answers)
+        rejects += result.rejects
+        for p in result.predictions:
+            preds.append({
+                "eval_run_id": ident.eval_run_id, "run_started_at": now, "model_id": ident.model_id, "model_kind": ident.model_kind,
+                "benchmark": p["benchmark"], "subset": p["subset"], "question_id": str(p["question_id"]), "mode": "external",
+                "ablation": "none", "constrained": False, "prompt_text": p.get("prompt"), "raw_output": p["raw_output"],
+                "pred": p["pred"], "gold": str(p["gold"]), "correct": bool(p["correct"]), "answer_type": p.get("answer_type"),
+                "valid_letters": list(p.get("valid_letters") or []), "depth_spans": [], "depth_spans_valid": [], "n_boxes": 0,
+                "n_new_tokens": 0, "latency_s": 0.0, "error": None, "image_file": p.get("image_file"),
+                "extra_json": json.dumps({"missing_answer": p["missing_answer"], "answer_record": p["answer_record"]}, default=str),
+            })
+        if len(subsets) > 1:
+            break  # one answers file holds one subset's question ids (HardBLINK ids restart per subset)
+    scores = score_rows(preds)
+    lineage = {"source": "ptok score", "answers": str(answers), "benchmark": benchmark, "root": str(root), "written_at": now}
+    instance = get_instance()
+    append_outside_dagster(settings.storage_root, "eval_predictions", schemas.EVAL_PREDICTION_SCHEMA, preds, lineage, settings.catalog_path, instance)
+    append_outside_dagster(settings.storage_root, "eval_scores", schemas.EVAL_SCORE_SCHEMA, scores, lineage, settings.catalog_path, instance)
+    return preds, scores, rejects
+
+
+def export_llava(settings, dest: Path) -> Path:
+    folder = Path(settings.storage_root) / "curriculum" / "files" / "llava"
+    if not (folder / "curriculum.json").exists():
+        raise FileNotFoundError(f"{folder}/curriculum.json does not exist: materialize curriculum first")
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(folder / "curriculum.json", dest / "curriculum.json")
+    shutil.copytree(folder / "images", dest / "images", dirs_exist_ok=True)
+    return dest / "curriculum.json"
+
+
+def _md_to_html(text: str) -> str:
+    """Enough markdown for our metadata: tables (with embedded <img>), paragraphs."""
+    lines, out, table = text.splitlines(), [], []
+
+    def flush():
+        if table:
+            rows = [r.strip().strip("|").split("|") for r in table if not re.fullmatch(r"\|?(\s*-+\s*\|)+\s*-*\s*", r.strip())]
+            out.append("<table>" + "".join("<tr>" + "".join(f"<td>{c.strip()}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
+            table.clear()
+
+    for line in lines:
+        if line.strip().startswith("|"):
+            table.append(line)
+        else:
+            flush()
+            if line.strip():
+                out.append(f"<p>{line if '<img' in line else html.escape(line)}</p>")
+    flush()
+    return "\n".join(out)
+
+
+def write_report(settings, instance, out: Path) -> tuple[list[str], list[tuple]]:
+    """Self-contained HTML: latest eval scores, then each asset's latest metadata (pictures inline)."""
+    import dagster as dg
+
+    from pipelines import catalog
+
+    cols, rows = [], []
+    try:
+        cols, rows = catalog.query(settings.catalog_path,
+                                   "select benchmark, subset, mode, ablation, n, round(accuracy_pct, 1) acc, round(chance_pct, 1) chance, "
+                                   "paper_llava15_13b_pct, paper_aurora_pct from eval_scores where run_started_at = "
+                                   "(select max(run_started_at) from eval_scores) order by benchmark, subset, mode, ablation")
+    except Exception:  # no evaluation yet: the report still shows the stages
+        pass
+    parts = ["<html><head><meta charset='utf-8'><title>Perception Tokens report</title><style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
+             "table{border-collapse:collapse}td{border:1px solid #ccc;padding:3px 6px}h2{border-bottom:1px solid #888}</style></head><body>",
+             "<h1>Perception Tokens report</h1>", f"<p>{dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}</p>"]
+    if rows:
+        parts.append("<h2>Latest evaluation</h2><table><tr>" + "".join(f"<td><b>{c}</b></td>" for c in cols) + "</tr>"
+                     + "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>" for r in rows) + "</table>")
+    for name in ("pseudo_depth", "depth_vqvae", "marked_points", "curriculum", "lora_adapter", "eval_scores"):
+        event = instance.get_latest_materialization_event(dg.AssetKey(name))
+        if event is None:
+            continue
+        parts.append(f"<h2>{name}</h2>")
+        for key, value in event.asset_materialization.metadata.items():
+            if key in ("dagster/column_schema", "lineage", "preview"):
+                continue
+            v = value.value if hasattr(value, "value") else value
+            if isinstance(value, dg.MarkdownMetadataValue):
+                parts.append(f"<h3>{key}</h3>" + _md_to_html(v))
+            else:
+                parts.append(f"<p><b>{html.escape(key)}</b>: {html.escape(json.dumps(v, default=str) if isinstance(v, (dict, list)) else str(v))}</p>")
+    parts.append("</body></html>")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(parts))
+    return cols, rows

@@ -1,0 +1,44 @@
+"""History tables (eval_predictions, eval_scores): every evaluation appends its rows.
+
+The asset path streams old rows then new ones through ``emit_table``; ``ptok eval`` and
+``ptok score`` append the same way outside a run and record a runless materialization,
+so the history and its lineage stay in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator
+
+import pyarrow as pa
+from upath import UPath
+
+from pipelines import catalog
+from pipelines.tables import StagedTable, TableHandle, stage_table
+
+
+def history_rows(table_path: UPath, new_rows: Iterable[dict[str, Any]]) -> Iterator[Any]:
+    """Previous rows (as record batches) followed by the new ones."""
+    if table_path.exists():
+        yield from TableHandle([table_path]).iter_batches()
+    yield from new_rows
+
+
+def append_outside_dagster(storage_root: str, asset: str, schema: pa.Schema, new_rows: list[dict[str, Any]],
+                           lineage: dict[str, Any], catalog_path=None, instance=None) -> StagedTable:
+    root = UPath(storage_root)
+    path = root / f"{asset}.parquet"
+    staged = stage_table(root / ".staging" / asset, schema, history_rows(path, new_rows), lineage)
+    staged.commit(path)
+    if catalog_path is not None:
+        catalog.refresh_view(catalog_path, storage_root, asset)
+    if instance is not None:
+        import dagster as dg
+
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=asset,
+            description=f"appended {len(new_rows)} rows outside a run ({lineage.get('source', 'ptok')})",
+            metadata={"path": dg.MetadataValue.path(str(path)), "appended_rows": len(new_rows),
+                      "dagster/row_count": staged.num_rows, "lineage": dg.MetadataValue.json(lineage)},
+            tags={"dagster/data_version": staged.content_hash},
+        ))
+    return staged
