@@ -13,6 +13,7 @@ import numpy as np
 from upath import UPath
 
 from assets.versioning import code_version
+from pipelines.executors import gpu_op_tags
 from perception_tokens import schemas
 from perception_tokens.datasets.records import Reject
 from perception_tokens.depth import decode_png, label_images
@@ -62,6 +63,7 @@ def build_depth_assets(settings) -> list[dg.AssetsDefinition]:
         partitions_def=partitions,
         can_subset=False,
         pool="accelerator",
+        op_tags=gpu_op_tags(settings.execution),
     )
     def pseudo_depth(context: dg.AssetExecutionContext, storage: StorageResource, depth_teacher: DepthTeacherResource,
                      ade20k: TableHandle, lvis: TableHandle, refcoco: TableHandle):

@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.versioning import code_version
+from pipelines.executors import gpu_op_tags
 from perception_tokens import schemas
 from perception_tokens.datasets.records import Reject
 from pipelines.emit import RejectSink, emit_table
@@ -114,6 +115,7 @@ def build_evaluation_assets(settings) -> tuple[list, list]:
         group_name=GROUP,
         ins={"lora_adapter": dg.AssetIn(), "depth_vqvae": dg.AssetIn(), **{k: dg.AssetIn() for k in bench_keys}},
         pool="accelerator",
+        op_tags=gpu_op_tags(settings.execution),
     )
     def eval_predictions(context: dg.AssetExecutionContext, storage: StorageResource, depth_teacher: DepthTeacherResource,
                          benchmarks: BenchmarksResource, lora_adapter: TableHandle, depth_vqvae: TableHandle,

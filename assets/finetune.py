@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.versioning import code_version
+from pipelines.executors import gpu_op_tags
 from perception_tokens import schemas
 from perception_tokens.vocab import vocabulary_hash
 from pipelines.emit import emit_table
@@ -58,6 +59,7 @@ def build_finetune_assets(settings) -> list:
         group_name=GROUP,
         ins={"curriculum": dg.AssetIn()},
         pool="accelerator",
+        op_tags=gpu_op_tags(settings.execution),
     )
     def lora_adapter(context: dg.AssetExecutionContext, storage: StorageResource, pipes_subprocess_client: dg.PipesSubprocessClient,
                      curriculum: TableHandle):

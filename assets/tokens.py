@@ -3,6 +3,7 @@
 import dagster as dg
 
 from assets.versioning import code_version
+from pipelines.executors import gpu_op_tags
 from perception_tokens import schemas
 from perception_tokens.datasets.records import Reject
 from perception_tokens.vocab import TokenParseError, box_to_grid, encode_box
@@ -75,6 +76,7 @@ def build_depth_token_assets(settings, partitions: dg.PartitionsDefinition) -> l
         partitions_def=partitions,
         ins={"pseudo_depth": dg.AssetIn(), "depth_vqvae": dg.AssetIn()},
         pool="accelerator",
+        op_tags=gpu_op_tags(settings.execution),
     )
     def depth_tokens(context: dg.AssetExecutionContext, storage: StorageResource, pseudo_depth: TableHandle, depth_vqvae: TableHandle):
         import numpy as np

@@ -16,6 +16,7 @@ import numpy as np
 
 from assets.plots import line_plot_png
 from assets.versioning import code_version
+from pipelines.executors import gpu_op_tags
 from perception_tokens import schemas
 from perception_tokens.depth import decode_png
 from perception_tokens.sharding import shard_of
@@ -65,6 +66,7 @@ def build_vqvae_assets(settings) -> list:
         group_name=GROUP,
         ins={"pseudo_depth": dg.AssetIn()},
         pool="accelerator",
+        op_tags=gpu_op_tags(settings.execution),
     )
     def depth_vqvae(context: dg.AssetExecutionContext, storage: StorageResource, pseudo_depth: TableHandle):
         from training.vqvae import VQVAETrainConfig, evaluate_vqvae, load_vqvae, reconstruction_examples, train_vqvae

@@ -15,6 +15,7 @@ from assets.sources import build_source_assets
 from assets.tokens import build_box_token_assets, build_depth_token_assets
 from assets.vqvae import build_vqvae_assets
 from pipelines.automation import evaluate_job, evaluate_new_adapter, nightly_evaluation
+from pipelines.executors import build_executor
 from pipelines.io_manager import ParquetIOManagerFactory
 from pipelines.resources import BenchmarksResource, DatasetsResource, DepthTeacherResource, StorageResource
 from pipelines.settings import Settings, load_settings
@@ -100,6 +101,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         schedules=[nightly_evaluation],
         sensors=[evaluate_new_adapter],
         resources=build_resources(settings),
+        executor=build_executor(settings.execution),
     )
 
 

@@ -61,6 +61,7 @@ def materialize_graph(
     force: bool = False,
     log: Callable[[str], None] = print,
     raise_on_failure: bool = False,
+    console_log_level: str = "INFO",
 ) -> RunReport:
     graph = defs.resolve_asset_graph()
     if isinstance(selection, dg.AssetSelection):
@@ -98,6 +99,8 @@ def materialize_graph(
                 partition_key=pk,
                 raise_on_error=False,
                 tags={"ptok/launched_by": "ptok"},
+                # the console shows the stage's own messages; Dagster's step events stay in the instance (UI)
+                run_config={"loggers": {"console": {"config": {"log_level": console_log_level}}}},
             )
             seconds = time.perf_counter() - start
             if result.success:

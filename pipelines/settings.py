@@ -182,6 +182,16 @@ class EvaluationSettings(_Section):
     model: Literal["adapter", "base"] = "adapter"  # base: evaluate finetune.checkpoint without the adapter
 
 
+class ExecutionSettings(_Section):
+    """How runs launched from the UI execute: local processes, or one Kubernetes job per step."""
+
+    executor: Literal["multiprocess", "k8s"] = "multiprocess"
+    max_concurrent: int = Field(2, ge=1)  # multiprocess: steps at once (shards of pseudo_depth run side by side)
+    k8s_namespace: str = "default"
+    k8s_image: str | None = None  # image with this project installed (k8s executor)
+    gpu_per_step: int = Field(1, ge=0)  # nvidia.com/gpu for the accelerator-pool steps (depth, VQ-VAE, fine-tune, eval)
+
+
 class Settings(_Section):
     storage: StorageSettings = StorageSettings()
     demo: DemoSettings = DemoSettings()
@@ -191,6 +201,7 @@ class Settings(_Section):
     curriculum: CurriculumSettings = CurriculumSettings()
     finetune: FinetuneSettings = FinetuneSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
+    execution: ExecutionSettings = ExecutionSettings()
 
     # ----------------------------------------------------------------- derived paths
     def resolve(self, path: str | None) -> str | None:
