@@ -135,7 +135,7 @@ def build_evaluation_assets(settings) -> tuple[list, list]:
         tables = [benchmark_hardblink, benchmark_blink, benchmark_cvbench, benchmark_blink_counting, benchmark_seed_counting]
         rows = [r for t in tables for r in limit_per_subset(t.iter_rows(), ev.max_per_subset)]
         ident = new_identity(model_id, kind)
-        base = GenerationSettings(constrained=ev.constrained, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, seed=ev.seed)
+        base = GenerationSettings(constrained=ev.constrained and kind == "adapter", max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, seed=ev.seed)
         preds = evaluate(model, processor, rows, ident, runs=[tuple(r) for r in ev.runs], base_settings=base, oracle=oracle,
                          log=context.log.info)
         errors = defaultdict(int)

@@ -57,7 +57,9 @@ def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | No
         model_id, kind = model, "base"
     m.eval()
     ident = new_identity(model_id, kind)
-    base = GenerationSettings(constrained=ev.constrained, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, seed=ev.seed)
+    # a base checkpoint has no perception tokens, so there is nothing to constrain
+    base = GenerationSettings(constrained=ev.constrained and kind == "adapter", max_new_tokens=ev.max_new_tokens,
+                              batch_size=ev.batch_size, seed=ev.seed)
     runs = [tuple(r) for r in ev.runs if r[1] not in ("oracle",)]  # oracle tokens need the graph's teacher + VQ-VAE
     preds = evaluate(m, processor, rows, ident, runs=runs, base_settings=base, log=log)
     scores = score_rows(preds)
@@ -149,11 +151,15 @@ def write_report(settings, instance, out: Path) -> tuple[list[str], list[tuple]]
                                    "select benchmark, subset, mode, ablation, n, round(accuracy_pct, 1) acc, round(chance_pct, 1) chance, "
                                    "paper_llava15_13b_pct, paper_aurora_pct from eval_scores where run_started_at = "
                                    "(select max(run_started_at) from eval_scores) order by benchmark, subset, mode, ablation")
-    except Exception:  # no evaluation yet: the report still shows the stages
-        pass
+    except Exception as exc:  # no evaluation yet: the report still shows the stages, and says why
+        cols, rows, problem = [], [], str(exc)
+    else:
+        problem = None
     parts = ["<html><head><meta charset='utf-8'><title>Perception Tokens report</title><style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
              "table{border-collapse:collapse}td{border:1px solid #ccc;padding:3px 6px}h2{border-bottom:1px solid #888}</style></head><body>",
              "<h1>Perception Tokens report</h1>", f"<p>{dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}</p>"]
+    if problem:
+        parts.append(f"<p>No evaluation table: {html.escape(problem)}</p>")
     if rows:
         parts.append("<h2>Latest evaluation</h2><table><tr>" + "".join(f"<td><b>{c}</b></td>" for c in cols) + "</tr>"
                      + "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>" for r in rows) + "</table>")

@@ -7,6 +7,7 @@ filesystem (object storage, or the in-memory filesystem in tests).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
@@ -46,8 +47,15 @@ class StagedTable:
     lineage: dict[str, Any] = field(default_factory=dict)
 
     def commit(self, final_path: UPath) -> UPath:
-        final_path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_rename(self.staging_path, final_path)
+        """Move the staged file under its final name; if that fails (no permission, disk
+        gone) the staged file is deleted, so only the previous version remains."""
+        try:
+            final_path.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_rename(self.staging_path, final_path)
+        except BaseException:
+            with contextlib.suppress(OSError):  # the commit error is the one to report
+                self.discard()
+            raise
         return final_path
 
     def discard(self) -> None:
@@ -105,24 +113,27 @@ class TableWriter:
 
     def _flush(self) -> None:
         if self._pending:
-            self._writer.write_table(pa.Table.from_batches(self._pending, schema=self.schema), row_group_size=self.row_group_rows)
+            with _naming_file(self.path):
+                self._writer.write_table(pa.Table.from_batches(self._pending, schema=self.schema), row_group_size=self.row_group_rows)
             self._pending, self._pending_rows = [], 0
 
     def close(self) -> StagedTable:
         self._flush()
-        self._writer.close()
-        self._file.close()
+        with _naming_file(self.path):
+            self._writer.close()
+            self._file.close()
         return StagedTable(self.path, self._rows, self._hash.hexdigest()[:24], self.schema, self.lineage)
 
     def abort(self) -> None:
+        """Delete the partial file. Errors while closing it are ignored: the write already
+        failed (often with the same error, e.g. a full disk) and that is the one to report."""
+        for close in (self._writer.close, self._file.close):
+            with contextlib.suppress(Exception):
+                close()
         try:
-            self._writer.close()
-            self._file.close()
-        finally:
-            try:
-                self.path.unlink()
-            except FileNotFoundError:
-                pass
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
 
     def __enter__(self) -> "TableWriter":
         return self
@@ -217,6 +228,21 @@ def read_lineage(path: UPath) -> dict[str, Any]:
         meta = pq.ParquetFile(f).schema_arrow.metadata or {}
     raw = meta.get(LINEAGE_KEY)
     return json.loads(raw) if raw else {}
+
+
+@contextlib.contextmanager
+def _naming_file(path: UPath) -> Iterator[None]:
+    """Python reports a failed write (ENOSPC, EDQUOT, EIO) without the file's name; add it,
+    keeping the errno (and so the OSError subclass) for callers that check it. ``from None``:
+    the runner and the UI show a failure's innermost cause, which must be the named one."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        if exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+        raise OSError(f"{path}: {exc}") from None
 
 
 def _dumps(obj: Any) -> bytes:

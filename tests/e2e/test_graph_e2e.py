@@ -34,7 +34,6 @@ def world(tmp_path_factory):
     saved = {k: os.environ.get(k) for k in ("PTOK_WORKDIR", "DAGSTER_HOME")}
     os.environ["PTOK_WORKDIR"] = str(workdir)
     os.environ["DAGSTER_HOME"] = str(workdir / "dagster_home")
-    (workdir / "dagster_home").mkdir()
     try:
         settings = small_settings(
             workdir,
@@ -45,7 +44,9 @@ def world(tmp_path_factory):
             evaluation={"demo_scenes": 4, "max_per_subset": 2, "max_new_tokens": 120, "batch_size": 4},
         )
         defs = build_definitions(settings)
-        instance = dg.DagsterInstance.ephemeral()
+        from pipelines.instance import get_instance
+
+        instance = get_instance()  # persistent (SQLite under DAGSTER_HOME), as the CLI and UI see it
         report = materialize_graph(defs, instance, "*", log=lambda m: None)
         assert not report.failed, report.failed
         yield workdir, settings, defs, instance
@@ -189,10 +190,18 @@ def test_evaluation_history_and_scores(world):
     assert len(hist) == 2 * len(scores)
 
 
-def test_cli_score_eval_report_export(world, tmp_path):
+def test_cli_score_eval_report_export(world, tmp_path, monkeypatch):
+    import yaml
+
     from pipelines import cli
 
     workdir, settings, defs, instance = world
+    # the CLI reads its config file, as a user's shell would: the world's settings, written out
+    config = tmp_path / "world.yaml"
+    config.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
+    monkeypatch.setenv("PTOK_CONFIG", str(config))
+    monkeypatch.setenv("PTOK_WORKDIR", str(workdir))
+    monkeypatch.setenv("DAGSTER_HOME", str(workdir / "dagster_home"))
     hb_root = settings.demo_root / "benchmarks" / "hardblink"
     gold = {json.loads(l)["question_id"]: json.loads(l)["text"] for l in (hb_root / "answers" / "blink_3pointscenter_answers.jsonl").read_text().splitlines()}
     qids = sorted(gold)
