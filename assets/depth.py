@@ -127,6 +127,11 @@ def build_depth_assets(settings) -> list[dg.AssetsDefinition]:
         # emit_table consumes rows() fully, so timing and samples are filled before metadata is built
         out = emit_table(context, storage, schemas.PSEUDO_DEPTH_SCHEMA, rows(), output_name="pseudo_depth",
                          config=depth_teacher.model_dump())
+        if todo and timing["n"] == 0:
+            # every image failed: that is a broken teacher (missing GPU, bad weights), not bad images
+            out.value.discard()
+            first = sink.rejects[0]["reason"] if sink.rejects else "no output"
+            raise RuntimeError(f"depth teacher {teacher.identity} labelled none of the {len(todo)} images of {dataset} shard {shard}; first error: {first}")
         throughput = timing["n"] / timing["seconds"] if timing["seconds"] > 0 else 0.0
         out = out.with_metadata({
             **out.metadata,

@@ -18,10 +18,7 @@ from pipelines.resources import BenchmarksResource, DepthTeacherResource, Storag
 from pipelines.tables import TableHandle
 
 GROUP = "evaluation"
-READERS = {
-    "hardblink": "read_hardblink", "blink": "read_blink", "cvbench": "read_cvbench",
-    "blink_counting": "read_blink_counting", "seed_counting": "read_seed_counting",
-}
+from evaluation.benchmarks import READERS
 BENCH_FIELDS = [f.name for f in schemas.BENCHMARK_SCHEMA]
 
 
@@ -37,7 +34,7 @@ def build_benchmark_assets(settings) -> list:
     ev = settings.evaluation
     out = []
     for name, reader in READERS.items():
-        def make(name=name, reader=reader):
+        def make(name=name, reader=reader):  # bind the loop variables for the decorated function
             @dg.multi_asset(
                 name=f"benchmark_{name}",
                 outs={
@@ -51,11 +48,9 @@ def build_benchmark_assets(settings) -> list:
                 can_subset=False,
             )
             def _asset(context: dg.AssetExecutionContext, storage: StorageResource, benchmarks: BenchmarksResource):
-                import evaluation.benchmarks as B
-
                 root = benchmarks.root(name, context.log)
                 sink = RejectSink()
-                table = emit_table(context, storage, schemas.BENCHMARK_SCHEMA, _benchmark_rows(getattr(B, reader)(root), sink),
+                table = emit_table(context, storage, schemas.BENCHMARK_SCHEMA, _benchmark_rows(reader(root), sink),
                                    output_name=f"benchmark_{name}", config={"root": str(root)})
                 return table, sink.emit(context, storage, f"benchmark_{name}_rejects")
             return _asset

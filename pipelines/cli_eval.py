@@ -10,18 +10,12 @@ import re
 import shutil
 from pathlib import Path
 
-READERS = {
-    "hardblink": "read_hardblink", "blink": "read_blink", "cvbench": "read_cvbench",
-    "blink_counting": "read_blink_counting", "seed_counting": "read_seed_counting",
-}
-
-
 def read_benchmark(name: str, root: Path) -> tuple[list[dict], list]:
-    import evaluation.benchmarks as B
+    from evaluation.benchmarks import READERS, split_rows
 
     if name not in READERS:
         raise ValueError(f"unknown benchmark {name!r}; expected one of {sorted(READERS)}")
-    rows, rejects = B.split_rows(getattr(B, READERS[name])(root))
+    rows, rejects = split_rows(READERS[name](root))
     if not rows:
         raise ValueError(f"{root}: no usable {name} questions ({len(rejects)} rejected)")
     return rows, rejects

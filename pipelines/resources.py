@@ -27,8 +27,14 @@ class StorageResource(dg.ConfigurableResource):
         return UPath(self.root) / f"{asset_name}.parquet"
 
     def staging_dir(self, asset_name: str) -> UPath:
-        """Temporary files of an asset; same filesystem as the tables, so commit is a rename."""
-        return UPath(self.root) / ".staging" / asset_name
+        """Temporary files of an asset; same filesystem as the tables, so commit is a rename.
+
+        Files left by a killed writer are invisible to readers; ones older than a day are
+        removed here (younger ones may belong to a partition being written right now).
+        """
+        path = UPath(self.root) / ".staging" / asset_name
+        _remove_stale_staging(path, max_age_s=24 * 3600)
+        return path
 
     def local_files_dir(self, asset_name: str, *parts: str) -> Path:
         """A local folder for model files (training writes with ordinary file I/O). Beside the
@@ -93,6 +99,20 @@ class DatasetsResource(dg.ConfigurableResource):
                 image_size=(self.demo_width, self.demo_height),
                 show_progress=True,
             )
+
+
+def _remove_stale_staging(path: UPath, max_age_s: float) -> None:
+    import time
+
+    if path.protocol not in ("", "file", "local") or not path.exists():
+        return
+    now = time.time()
+    for f in Path(path.path).glob(".staging-*.parquet"):
+        try:
+            if now - f.stat().st_mtime > max_age_s:
+                f.unlink()
+        except OSError:
+            pass
 
 
 @contextmanager

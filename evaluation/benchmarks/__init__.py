@@ -12,7 +12,17 @@ from evaluation.benchmarks.cvbench import read_cvbench
 from evaluation.benchmarks.hardblink import read_hardblink
 from evaluation.benchmarks.records import ROW_FIELDS, Reject, split_rows
 
+# benchmark name (as in config and CLI) -> reader of its published layout
+READERS = {
+    "hardblink": read_hardblink,
+    "blink": read_blink,
+    "cvbench": read_cvbench,
+    "blink_counting": read_blink_counting,
+    "seed_counting": read_seed_counting,
+}
+
 __all__ = [
+    "READERS",
     "BLINK_SUBTASKS",
     "ROW_FIELDS",
     "Reject",

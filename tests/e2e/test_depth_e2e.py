@@ -50,3 +50,29 @@ def test_pseudo_depth_partitions_match_ground_truth_and_are_incremental(workdir)
     mat = [m for m in result.asset_materializations_for_node("pseudo_depth") if m.asset_key.path == ["pseudo_depth"]][0]
     assert mat.metadata["images_labelled"].value == 0
     assert mat.metadata["images_reused"].value == pq.read_metadata(str(storage / "pseudo_depth/ade20k/0.parquet")).num_rows
+
+
+def test_teacher_failing_on_every_image_fails_the_partition(workdir, monkeypatch):
+    from pipelines.resources import DepthTeacherResource
+
+    class BrokenTeacher:
+        identity = "broken"
+
+        def predict(self, images, ids):
+            raise RuntimeError("CUDA error: no kernel image is available")
+
+    settings = small_settings(workdir)
+    defs = build_definitions(settings)
+    instance = dg.DagsterInstance.ephemeral()
+    assert not materialize_graph(defs, instance, "group:sources", log=lambda m: None).failed
+    monkeypatch.setattr(DepthTeacherResource, "build", lambda self: BrokenTeacher())
+    pk = dg.MultiPartitionKey({"dataset": "ade20k", "shard": "0"})
+    result = dg.materialize(list(defs.assets), selection=["pseudo_depth", "pseudo_depth_rejects"], partition_key=pk,
+                            instance=instance, resources=defs.resources, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    err = failure.step_failure_data.error
+    while err.cause is not None:
+        err = err.cause
+    assert "labelled none of the" in err.message and "CUDA error" in err.message
+    assert not (workdir / "storage" / "pseudo_depth" / "ade20k" / "0.parquet").exists()

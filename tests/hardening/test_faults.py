@@ -285,13 +285,6 @@ def test_lora_sigkill_after_checkpoint_resumes_to_same_adapter(llava_kills):
     assert diff <= 1e-5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=FileNotFoundError,
-    reason="training/llava/train.py resumes from the newest checkpoint-N folder even when the kill hit "
-    "the Trainer while it was saving it (no trainer_state.json): resume then fails. Fix: resume from the "
-    "newest checkpoint that has trainer_state.json (the Trainer writes it last).",
-)
 def test_lora_sigkill_during_checkpoint_save_resumes_from_last_complete_one(llava_kills):
     k = llava_kills
     out = k.root / "in_save"

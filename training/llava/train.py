@@ -27,7 +27,6 @@ import torch
 from torch.utils.data import SequentialSampler
 from transformers import AutoProcessor, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_callback import PrinterCallback
-from transformers.trainer_utils import get_last_checkpoint
 
 from perception_tokens.vocab import TokenParseError, decode_depth, vocabulary_hash
 from training.llava.data import ConversationDataset, LlavaCollator, generation_prompt, open_image, safe_image_path
@@ -291,6 +290,18 @@ def _training_arguments(config: FinetuneConfig, checkpoint_dir: Path, on_gpu: bo
     return TrainingArguments(**kwargs)
 
 
+def last_complete_checkpoint(checkpoint_dir: Path) -> str | None:
+    """The newest checkpoint the Trainer finished writing.
+
+    ``trainer_state.json`` is written last, so a checkpoint folder without it was cut off
+    mid-save (a kill, a full disk): skip it and resume from the one before.
+    """
+    complete = [p for p in checkpoint_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file() and p.name.split("-")[-1].isdigit()]
+    if not complete:
+        return None
+    return str(max(complete, key=lambda p: int(p.name.split("-")[-1])))
+
+
 def run_finetune(
     config: FinetuneConfig,
     records: Sequence[dict[str, Any]] | str | os.PathLike,
@@ -351,7 +362,7 @@ def run_finetune(
         decoder=decoder,
     )
     trainer.remove_callback(PrinterCallback)  # MetricsForwarder reports instead (rank 0 only)
-    last = get_last_checkpoint(str(checkpoint_dir)) if (config.resume and checkpoint_dir.is_dir()) else None
+    last = last_complete_checkpoint(checkpoint_dir) if (config.resume and checkpoint_dir.is_dir()) else None
     if last:
         say(f"resuming from {last}")
     say(f"training on {len(dataset)} records, {'GPU' if on_gpu else 'CPU'}, world size {args.world_size}")
