@@ -30,6 +30,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -85,7 +86,7 @@ def _threads_label(threads: list[int]) -> str:
 # ---------------------------------------------------------------------------- 1. depth tokens
 
 
-def bench_depth_tokens(sizes=(("tiny", 256, 64), ("full", 32, 16)), seed: int = 0) -> dict:
+def bench_depth_tokens(sizes=(("tiny", 256, 64), ("full", 32, 16)), seed: int = 0, repeats: int = 2) -> dict:
     """VQ-VAE code extraction images/s: ``extract_codes`` (batched) vs ``extract_codes_one_by_one``.
 
     ``sizes``: (config name, number of maps, batch size[, torch threads]) per case; configs "tiny" (80 px)
@@ -99,13 +100,14 @@ def bench_depth_tokens(sizes=(("tiny", 256, 64), ("full", 32, 16)), seed: int = 
     for size, n, batch, *threads in sizes:
         say(f"depth_tokens: {size} VQ-VAE, {n} maps, batch {batch}{_threads_label(threads)}")
         with _torch_threads(threads):
-            rec = bench_extract(size, n, batch, torch.device("cpu"), seed)
+            rec = bench_extract(size, n, batch, torch.device("cpu"), seed, repeats)
         details.append(rec)
         rows.append(result_row(
             f"{size} VQ-VAE ({rec['image_size']} px), {rec['torch_threads']} thread(s)", rec["batched_images_per_s"],
             rec["one_by_one_images_per_s"],
             "images/s", "higher",
-            f"{rec['params'] / 1e6:.2f} M params, {n} maps, batch {batch}; code agreement {rec['code_agreement']:.4f}",
+            f"{rec['params'] / 1e6:.2f} M params, {n} maps, batch {batch}, best of {repeats} alternating; "
+            f"code agreement {rec['code_agreement']:.4f}",
             "batched extract_codes", "one by one (get_codes.py loop)"))
         say(f"  batched {rec['batched_images_per_s']:.1f} img/s, one by one {rec['one_by_one_images_per_s']:.1f} img/s")
     return {"rows": rows, "details": details}
@@ -115,7 +117,7 @@ def bench_depth_tokens(sizes=(("tiny", 256, 64), ("full", 32, 16)), seed: int = 
 
 
 def bench_pseudo_depth(models=(("tiny", 16, 8), ("vits", 8, 4)), input_size: int = 518,
-                       height: int = 480, width: int = 640) -> dict:
+                       height: int = 480, width: int = 640, repeats: int = 2) -> dict:
     """Depth Anything labelling images/s: ``label_images`` (batched) vs ``label_images_one_by_one``.
 
     ``models``: (encoder, number of images, batch size[, torch threads]); random weights, same model both ways.
@@ -128,12 +130,13 @@ def bench_pseudo_depth(models=(("tiny", 16, 8), ("vits", 8, 4)), input_size: int
             f"batch {batch}{_threads_label(threads)}")
         with _torch_threads(threads):
             rec = bench_model(encoder, images=n, batch_size=batch, input_size=input_size, height=height, width=width,
-                              device="cpu")
+                              device="cpu", repeats=repeats)
         details.append(rec)
         rows.append(result_row(
             f"Depth Anything V2 {encoder} ({rec['params_m']} M params), {rec['threads']} thread(s)", rec["batched_img_per_s"],
             rec["one_by_one_img_per_s"], "images/s", "higher",
-            f"random weights, {n} images {width}x{height} -> {input_size}x{input_size}, batch {batch}; "
+            f"random weights, {n} images {width}x{height} -> {input_size}x{input_size}, batch {batch}, "
+            f"best of {repeats} alternating; "
             "whole path: preprocess, forward, resize back, min-max, PNG",
             "batched label_images", "one by one (run.py loop)"))
         say(f"  batched {rec['batched_img_per_s']:.2f} img/s, one by one {rec['one_by_one_img_per_s']:.2f} img/s")
@@ -170,7 +173,11 @@ def bench_incremental(config: str | None = None, threads: int = 0) -> dict:
         path = quick_demo_config(tmp)
     else:
         path = Path(config) if config else DEMO_CONFIG
-    res = demo_twice(path, threads=threads)
+    try:
+        res = demo_twice(path, threads=threads)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     first, second = res["first"], res["second"]
     again = second["materialized_steps"]
     notes = (f"run 1: {first['n_materialized']} steps materialized; run 2: {second['n_materialized']} materialized, "
@@ -300,8 +307,8 @@ PRESETS: dict[str, dict[str, dict]] = {
         "scaling": {"sizes": (200, 2000)},
     },
     "quick": {
-        "depth_tokens": {"sizes": (("tiny", 16, 8), ("full", 4, 4))},
-        "pseudo_depth": {"models": (("tiny", 4, 2),), "input_size": 518},
+        "depth_tokens": {"sizes": (("tiny", 16, 8), ("full", 4, 4)), "repeats": 1},
+        "pseudo_depth": {"models": (("tiny", 4, 2),), "input_size": 518, "repeats": 1},
         "incremental": {"config": "quick"},
         "memory": {"sizes": (20, 200)},
         "evaluation": {"n_rows": 4, "max_new_tokens": 32, "batch_size": 2, "repeats": 1},
