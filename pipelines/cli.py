@@ -220,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    # Dagster flags data versions and Pipes as beta/preview; the CLI user cannot act on that
+    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview).*")
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
