@@ -61,6 +61,20 @@ def build_resources(settings: Settings) -> dict[str, object]:
     }
 
 
+# Who to ask about a stage (shown in the UI); teams rather than people so it survives turnover.
+OWNERS_BY_GROUP = {
+    "sources": "team:data", "depth": "team:perception", "tokens": "team:perception",
+    "curriculum": "team:data", "finetune": "team:training", "evaluation": "team:evaluation",
+}
+
+
+def with_owners(assets: list) -> list:
+    return list(dg.map_asset_specs(
+        lambda spec: spec.replace_attributes(owners=[OWNERS_BY_GROUP.get(spec.group_name or "", "team:perception-tokens")]),
+        assets,
+    ))
+
+
 def build_definitions(settings: Settings) -> dg.Definitions:
     shards = depth_partitions(settings.datasets.num_shards)
     vq_assets, vq_checks = build_vqvae_assets(settings)
@@ -79,6 +93,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         *build_benchmark_assets(settings),
         *ev_assets,
     ]
+    assets = with_owners(assets)
     checks = [*build_source_checks(settings.datasets.max_reject_fraction), *vq_checks, *tok_checks, *cur_checks, *ft_checks, *ev_checks]
     jobs = [
         dg.define_asset_job("sources", selection=dg.AssetSelection.groups("sources"), description="Read every dataset root."),

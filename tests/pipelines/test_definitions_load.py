@@ -22,6 +22,7 @@ def test_module_level_definitions_validate():
         assert node.description, f"{key} has no description"
         assert "parquet" in node.kinds, f"{key} is not marked as a parquet asset"
         assert node.code_version, f"{key} has no code version"
+        assert node.owners and node.owners[0].startswith("team:"), f"{key} has no owner"
     for job in repo.get_all_jobs():
         assert job.name
     check_names = {k.name for k in graph.asset_check_keys}
