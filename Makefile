@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 PORT ?= 3000
 export PTOK_WORKDIR ?= $(CURDIR)
 export DAGSTER_HOME ?= $(CURDIR)/.ptok/dagster_home
-export PTOK_CONFIG ?= configs/demo.yaml
+export PTOK_CONFIG ?= $(CURDIR)/configs/demo.yaml
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 

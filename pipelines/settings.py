@@ -248,15 +248,18 @@ def workdir() -> Path:
 
 
 def config_path() -> Path:
+    """PTOK_CONFIG (default configs/demo.yaml); a relative path is looked up in the working
+    directory first, then in the project (so `configs/real.yaml` works from either)."""
     p = Path(os.environ.get("PTOK_CONFIG", DEFAULT_CONFIG))
-    return p if p.is_absolute() else workdir() / p
+    if p.is_absolute():
+        return p
+    in_workdir = workdir() / p
+    return in_workdir if in_workdir.exists() or not (PROJECT_ROOT / p).exists() else PROJECT_ROOT / p
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
     """Read and validate the YAML config; errors name the file and the field."""
     path = Path(path) if path else config_path()
-    if not path.exists() and "PTOK_CONFIG" not in os.environ and path == config_path():
-        path = PROJECT_ROOT / DEFAULT_CONFIG  # run from another folder: the project's own demo config
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
     try:

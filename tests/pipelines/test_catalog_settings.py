@@ -45,3 +45,18 @@ def test_settings_resolve_demo_roots(tmp_path, monkeypatch):
     s2 = settings_from_dict({"demo": {"enabled": False}})
     with pytest.raises(ConfigError, match="ade20k_root"):
         s2.dataset_root("ade20k")
+
+
+def test_relative_config_is_found_in_workdir_or_project(tmp_path, monkeypatch):
+    from pipelines.settings import PROJECT_ROOT, config_path
+
+    monkeypatch.setenv("PTOK_WORKDIR", str(tmp_path))
+    monkeypatch.setenv("PTOK_CONFIG", "configs/demo.yaml")
+    assert config_path() == PROJECT_ROOT / "configs" / "demo.yaml"  # not in the workdir: the project's
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "demo.yaml").write_text("demo: {n_ade20k: 5}\n")
+    assert config_path() == tmp_path / "configs" / "demo.yaml"  # the workdir's own wins
+    assert load_settings().demo.n_ade20k == 5
+    monkeypatch.setenv("PTOK_CONFIG", "configs/nope.yaml")
+    with pytest.raises(ConfigError, match="nope.yaml"):
+        load_settings()
