@@ -19,9 +19,9 @@ from evaluation.benchmarks.records import (
     MissingBenchmarkFile,
     Reject,
     gold_number,
-    iter_jsonl,
+    iter_answered_questions,
+    read_answers_jsonl,
     read_image_file,
-    record_id,
 )
 
 BLINK_COUNT = ("BLINK-Count", "blink_count")
@@ -54,44 +54,17 @@ def read_counting_jsonl(root: str | Path, benchmark: str, name: str, subset: str
 
 
 def _rows(root, benchmark, name, subset, q_path, a_path, q_display, a_display) -> Iterator[dict | Reject]:
-    answers: dict[str, object] = {}
-    for item in iter_jsonl(a_path, benchmark, a_display):
-        if isinstance(item, Reject):
-            yield item
-            continue
-        line_no, obj = item
-        qid = record_id(obj, "question_id", line_no)
-        if qid is None:
-            yield Reject(benchmark, a_display, f"line {line_no}", "answer without a usable question_id")
-        elif qid in answers:
-            yield Reject(benchmark, a_display, qid, "duplicate answer for this question_id")
-        else:
-            answers[qid] = obj.get("text", obj.get("answer"))
+    answers, answer_rejects = read_answers_jsonl(a_path, benchmark, a_display)
+    yield from answer_rejects
     images_root = root / "images" / name
-    seen: set[str] = set()
-    for item in iter_jsonl(q_path, benchmark, q_display):
+    for item in iter_answered_questions(q_path, benchmark, q_display, answers, a_display):
         if isinstance(item, Reject):
             yield item
             continue
-        line_no, obj = item
-        qid = record_id(obj, "question_id", line_no)
-        if qid is None:
-            yield Reject(benchmark, q_display, f"line {line_no}", "question without a usable question_id")
-            continue
-        if qid in seen:
-            yield Reject(benchmark, q_display, qid, "duplicate question_id")
-            continue
-        seen.add(qid)
-        text = obj.get("text")
-        if not isinstance(text, str) or not text.strip():
-            yield Reject(benchmark, q_display, qid, "question without text")
-            continue
-        if qid not in answers:
-            yield Reject(benchmark, q_display, qid, "question without answer")
-            continue
-        gold = gold_number(answers[qid])
+        qid, obj, text, answer = item
+        gold = gold_number(answer)
         if gold is None:
-            yield Reject(benchmark, a_display, qid, f"answer {answers[qid]!r} is not a whole number")
+            yield Reject(benchmark, a_display, qid, f"answer {answer!r} is not a whole number")
             continue
         image_name = obj.get("image")
         image = read_image_file(images_root, image_name)
@@ -112,5 +85,3 @@ def _rows(root, benchmark, name, subset, q_path, a_path, q_display, a_display) -
             "answer_type": "number",
             "category": obj.get("category"),
         }
-    for qid in sorted(answers.keys() - seen):
-        yield Reject(benchmark, a_display, qid, "answer without question")

@@ -19,10 +19,10 @@ from evaluation.benchmarks.records import (
     MissingBenchmarkFile,
     Reject,
     gold_letter,
-    iter_jsonl,
+    iter_answered_questions,
     letters,
+    read_answers_jsonl,
     read_image_file,
-    record_id,
 )
 
 BENCHMARK = "HardBLINK"
@@ -57,21 +57,7 @@ def _read_answers(root: Path, n: int) -> tuple[dict[str, str], list[Reject]]:
     path = root / display
     if not path.is_file():
         raise MissingBenchmarkFile(BENCHMARK, "answers file", path)
-    answers: dict[str, str] = {}
-    rejects: list[Reject] = []
-    for item in iter_jsonl(path, BENCHMARK, display):
-        if isinstance(item, Reject):
-            rejects.append(item)
-            continue
-        line_no, obj = item
-        qid = record_id(obj, "question_id", line_no)
-        if qid is None:
-            rejects.append(Reject(BENCHMARK, display, f"line {line_no}", "answer without a usable question_id"))
-        elif qid in answers:
-            rejects.append(Reject(BENCHMARK, display, qid, "duplicate answer for this question_id"))
-        else:
-            answers[qid] = obj.get("text")
-    return answers, rejects
+    return read_answers_jsonl(path, BENCHMARK, display)
 
 
 def _read_one(root: Path, n: int) -> Iterator[dict | Reject]:
@@ -82,30 +68,14 @@ def _read_one(root: Path, n: int) -> Iterator[dict | Reject]:
     answers, answer_rejects = _read_answers(root, n)
     yield from answer_rejects
     valid = letters(n)
-    seen: set[str] = set()
-    for item in iter_jsonl(path, BENCHMARK, display):
+    for item in iter_answered_questions(path, BENCHMARK, display, answers, answers_file(n)):
         if isinstance(item, Reject):
             yield item
             continue
-        line_no, obj = item
-        qid = record_id(obj, "question_id", line_no)
-        if qid is None:
-            yield Reject(BENCHMARK, display, f"line {line_no}", "question without a usable question_id")
-            continue
-        if qid in seen:
-            yield Reject(BENCHMARK, display, qid, "duplicate question_id")
-            continue
-        seen.add(qid)
-        text = obj.get("text")
-        if not isinstance(text, str) or not text.strip():
-            yield Reject(BENCHMARK, display, qid, "question without text")
-            continue
-        if qid not in answers:
-            yield Reject(BENCHMARK, display, qid, "question without answer")
-            continue
-        gold = gold_letter(answers[qid], valid)
+        qid, obj, text, answer = item
+        gold = gold_letter(answer, valid)
         if gold is None:
-            yield Reject(BENCHMARK, answers_file(n), qid, f"answer {answers[qid]!r} is not one of {valid}")
+            yield Reject(BENCHMARK, answers_file(n), qid, f"answer {answer!r} is not one of {valid}")
             continue
         image_name = obj.get("image")
         # Images live in the subset's image folder: a name may not leave it.
@@ -129,6 +99,3 @@ def _read_one(root: Path, n: int) -> Iterator[dict | Reject]:
             "category": obj.get("category"),
             "n_points": n,
         }
-    # Answers whose question never appeared are reported, not silently dropped.
-    for qid in sorted(answers.keys() - seen):
-        yield Reject(BENCHMARK, answers_file(n), qid, "answer without question")

@@ -228,3 +228,58 @@ def format_choices_prompt(question: str, choices: list[str]) -> str:
     lines = [question.rstrip(), "Select from the following choices."]
     lines += [f"({letter}) {choice}" for letter, choice in zip(LETTERS, choices)]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- questions + answers jsonl
+
+
+def read_answers_jsonl(path: Path, benchmark: str, display: str) -> tuple[dict[str, Any], list[Reject]]:
+    """``question_id -> answer text`` from an answers jsonl (LLaVA layout), with rejects for
+    lines without a usable id and for duplicate answers."""
+    answers: dict[str, Any] = {}
+    rejects: list[Reject] = []
+    for item in iter_jsonl(path, benchmark, display):
+        if isinstance(item, Reject):
+            rejects.append(item)
+            continue
+        line_no, obj = item
+        qid = record_id(obj, "question_id", line_no)
+        if qid is None:
+            rejects.append(Reject(benchmark, display, f"line {line_no}", "answer without a usable question_id"))
+        elif qid in answers:
+            rejects.append(Reject(benchmark, display, qid, "duplicate answer for this question_id"))
+        else:
+            answers[qid] = obj.get("text", obj.get("answer"))
+    return answers, rejects
+
+
+def iter_answered_questions(
+    path: Path, benchmark: str, display: str, answers: dict[str, Any], answers_display: str
+) -> Iterator[Reject | tuple[str, dict, str, Any]]:
+    """Questions of a questions jsonl that have an id, text and an answer: yields
+    ``(question_id, record, text, answer)`` or a Reject; afterwards, one Reject per answer
+    whose question never appeared (reported, not silently dropped)."""
+    seen: set[str] = set()
+    for item in iter_jsonl(path, benchmark, display):
+        if isinstance(item, Reject):
+            yield item
+            continue
+        line_no, obj = item
+        qid = record_id(obj, "question_id", line_no)
+        if qid is None:
+            yield Reject(benchmark, display, f"line {line_no}", "question without a usable question_id")
+            continue
+        if qid in seen:
+            yield Reject(benchmark, display, qid, "duplicate question_id")
+            continue
+        seen.add(qid)
+        text = obj.get("text")
+        if not isinstance(text, str) or not text.strip():
+            yield Reject(benchmark, display, qid, "question without text")
+            continue
+        if qid not in answers:
+            yield Reject(benchmark, display, qid, "question without answer")
+            continue
+        yield qid, obj, text, answers[qid]
+    for qid in sorted(answers.keys() - seen):
+        yield Reject(benchmark, answers_display, qid, "answer without question")
