@@ -58,18 +58,6 @@ def build_benchmark_assets(settings) -> list:
     return out
 
 
-def load_model(ev, ft, adapter_manifest: dict | None):
-    """(model, processor, model_id, model_kind) for the configured evaluation target."""
-    from training.llava.model import load_llava
-    from training.llava.train import reload_adapter
-
-    if ev.model == "adapter":
-        model, processor = reload_adapter(adapter_manifest["path"])
-        return model, processor, adapter_manifest["model_id"], "adapter"
-    model, processor = load_llava(ft.checkpoint)
-    return model, processor, ft.checkpoint, "base"
-
-
 def oracle_tokens_fn(teacher, vqvae_model, depth_dir: Path | None):
     """Teacher depth -> VQ-VAE codes -> token string, for a benchmark row (the 'oracle' ablation).
     In demo mode the scenes' saved depth plays the teacher, as in pseudo_depth."""
@@ -116,13 +104,16 @@ def build_evaluation_assets(settings) -> tuple[list, list]:
                          benchmarks: BenchmarksResource, lora_adapter: TableHandle, depth_vqvae: TableHandle,
                          benchmark_hardblink: TableHandle, benchmark_blink: TableHandle, benchmark_cvbench: TableHandle,
                          benchmark_blink_counting: TableHandle, benchmark_seed_counting: TableHandle):
-        from evaluation.generate import GenerationSettings
-        from evaluation.run import evaluate, limit_per_subset, new_identity
+        from evaluation.run import evaluate, generation_settings, limit_per_subset, load_eval_model, new_identity
         from training.vqvae import load_vqvae
 
         adapter = lora_adapter.read().to_pylist()[0]
-        model, processor, model_id, kind = load_model(ev, ft, adapter)
-        model.eval()
+        if ev.model == "adapter":
+            model, processor, kind = load_eval_model(adapter["path"], None)
+            model_id = adapter["model_id"]
+        else:
+            model, processor, kind = load_eval_model(None, ft.checkpoint)
+            model_id = ft.checkpoint
         vq = load_vqvae(depth_vqvae.read().to_pylist()[0]["path"])
         teacher = None if depth_teacher.teacher == "ground_truth" else depth_teacher.build()
         oracle = oracle_tokens_fn(teacher, vq, benchmarks.demo_depth_dir if teacher is None else None)
@@ -130,7 +121,7 @@ def build_evaluation_assets(settings) -> tuple[list, list]:
         tables = [benchmark_hardblink, benchmark_blink, benchmark_cvbench, benchmark_blink_counting, benchmark_seed_counting]
         rows = [r for t in tables for r in limit_per_subset(t.iter_rows(), ev.max_per_subset)]
         ident = new_identity(model_id, kind)
-        base = GenerationSettings(constrained=ev.constrained and kind == "adapter", max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, seed=ev.seed)
+        base = generation_settings(ev, kind)
         preds = evaluate(model, processor, rows, ident, runs=[tuple(r) for r in ev.runs], base_settings=base, oracle=oracle,
                          log=context.log.info)
         errors = defaultdict(int)

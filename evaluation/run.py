@@ -95,3 +95,27 @@ def score_rows(predictions: Sequence[dict]) -> list[dict[str, Any]]:
         rows.append({k: s.get(k) for k in (*by, "n", "n_not_run", "n_correct", "n_unparsed", "accuracy_pct", "chance_pct",
                                            "majority_pct", "paper_llava15_13b_pct", "paper_aurora_pct")})
     return rows
+
+
+def load_eval_model(adapter_dir: str | None, base_checkpoint: str | None) -> tuple[Any, Any, str]:
+    """``(model, processor, model_kind)`` in eval mode: a fine-tuned adapter, or a base
+    checkpoint ("tiny", a local dir or hub id) as released, without perception tokens."""
+    from training.llava.model import load_llava
+    from training.llava.train import reload_adapter
+
+    if adapter_dir is not None:
+        model, processor = reload_adapter(adapter_dir)
+        kind = "adapter"
+    else:
+        model, processor = load_llava(base_checkpoint)
+        kind = "base"
+    model.eval()
+    return model, processor, kind
+
+
+def generation_settings(evaluation_settings: Any, model_kind: str) -> GenerationSettings:
+    """Generation settings from the config; a base checkpoint has no perception tokens, so
+    there is nothing to constrain."""
+    ev = evaluation_settings
+    return GenerationSettings(constrained=ev.constrained and model_kind == "adapter", max_new_tokens=ev.max_new_tokens,
+                              batch_size=ev.batch_size, seed=ev.seed)

@@ -31,29 +31,24 @@ def latest_manifest(settings, asset: str) -> dict:
 
 
 def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | None, log=print) -> tuple[list[dict], list[dict]]:
-    from evaluation.generate import GenerationSettings
-    from evaluation.run import evaluate, limit_per_subset, new_identity, score_rows
+    from evaluation.run import evaluate, generation_settings, limit_per_subset, load_eval_model, new_identity, score_rows
     from perception_tokens import schemas
     from pipelines.history import append_outside_dagster
     from pipelines.instance import get_instance
-    from training.llava.model import load_llava
-    from training.llava.train import reload_adapter
 
     ev = settings.evaluation
     rows, rejects = read_benchmark(benchmark, root)
     rows = limit_per_subset(rows, ev.max_per_subset)
     if model == "adapter":
-        path = adapter or latest_manifest(settings, "lora_adapter")["path"]
-        m, processor = reload_adapter(path)
-        model_id, kind = (Path(path).parent.name if adapter else latest_manifest(settings, "lora_adapter")["model_id"]), "adapter"
+        manifest = None if adapter else latest_manifest(settings, "lora_adapter")
+        path = adapter or manifest["path"]
+        model_id = Path(path).parent.name if adapter else manifest["model_id"]
+        m, processor, kind = load_eval_model(path, None)
     else:
-        m, processor = load_llava(model)
-        model_id, kind = model, "base"
-    m.eval()
+        m, processor, kind = load_eval_model(None, model)
+        model_id = model
     ident = new_identity(model_id, kind)
-    # a base checkpoint has no perception tokens, so there is nothing to constrain
-    base = GenerationSettings(constrained=ev.constrained and kind == "adapter", max_new_tokens=ev.max_new_tokens,
-                              batch_size=ev.batch_size, seed=ev.seed)
+    base = generation_settings(ev, kind)
     runs = [tuple(r) for r in ev.runs if r[1] not in ("oracle",)]  # oracle tokens need the graph's teacher + VQ-VAE
     preds = evaluate(m, processor, rows, ident, runs=runs, base_settings=base, log=log)
     scores = score_rows(preds)

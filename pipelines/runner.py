@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import dagster as dg
 from dagster import AssetKey, DagsterInstance
 
-from pipelines.staleness import needs_run
+from pipelines.staleness import StaleStatus, stale_resolver
 
 
 @dataclass
@@ -84,9 +84,12 @@ def materialize_graph(
         # name a step after its main asset, not its _rejects sibling
         ad_keys = sorted([k for k in ad.keys if k in keys] or list(ad.keys), key=lambda k: len(k.to_user_string()))
         partitions = ad.partitions_def.get_partition_keys() if ad.partitions_def else [None]
+        # one resolver per asset: it caches instance reads, and runs of this asset's own
+        # partitions do not change the status of its other partitions
+        resolver = stale_resolver(instance, graph)
         for pk in partitions:
             label = "/".join(ad_keys[0].path) + (f"[{pk}]" if pk else "")
-            if not force and not any(needs_run(instance, graph, k, pk) for k in ad.keys):
+            if not force and all(resolver.get_status(k, pk) == StaleStatus.FRESH for k in ad.keys):
                 report.steps.append(StepReport(label, pk, "skipped (fresh)", 0.0))
                 log(f"  = {label:45s} fresh, skipped")
                 continue

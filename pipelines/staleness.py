@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dagster import AssetKey, DagsterInstance
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
-from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus  # noqa: F401 (re-exported)
 from dagster._core.definitions.temporal_context import TemporalContext
 from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView
 from dagster._time import get_current_datetime
@@ -21,14 +21,6 @@ def stale_resolver(instance: DagsterInstance, asset_graph: AssetGraph) -> Cachin
         asset_graph=asset_graph,
     )
     return CachingStaleStatusResolver(instance=instance, asset_graph=asset_graph, loading_context=view)
-
-
-def needs_run(
-    instance: DagsterInstance, asset_graph: AssetGraph, key: AssetKey, partition_key: str | None = None
-) -> bool:
-    """True when the asset (partition) was never materialized or is stale."""
-    resolver = stale_resolver(instance, asset_graph)
-    return resolver.get_status(key, partition_key) != StaleStatus.FRESH
 
 
 def stale_keys(instance: DagsterInstance, asset_graph: AssetGraph, *, include_descendants: bool = False) -> set[AssetKey]:

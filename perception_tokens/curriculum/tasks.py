@@ -274,6 +274,25 @@ def _count_id(task: str, dataset: str, image_id: str, category_name: str) -> str
     return make_sample_id(task, dataset, image_id, clean_category_name(category_name).replace(" ", "_"))
 
 
+def _count_sample(
+    task: str, kind: str, question: str, answer: str, grid: Sequence[GridBox], *, dataset: str, image_id: str,
+    image_file: str, category_name: str, annotation_ids: Sequence[int], sample_id: str | None,
+) -> Sample:
+    """The Sample every counting builder returns; the count itself is the target."""
+    return Sample(
+        sample_id=sample_id or _count_id(task, dataset, image_id, category_name),
+        task=task,
+        kind=kind,
+        image=_image(dataset, image_id, image_file),
+        question=question,
+        answer=answer,
+        target=str(len(grid)),
+        dataset=dataset,
+        image_id=str(image_id),
+        annotation_ids=tuple(annotation_ids),
+    )
+
+
 def build_count_atomic(
     *,
     dataset: str,
@@ -302,17 +321,10 @@ def build_count_atomic(
     plural = pluralize(category_name)
     template = T.COUNT_ATOMIC_TEMPLATES[int(rng.integers(len(T.COUNT_ATOMIC_TEMPLATES)))]
     answer = "\n".join(encode_box(b) for b in grid) if grid else T.COUNT_NONE_ANSWER.format(plural=plural)
-    return Sample(
-        sample_id=sample_id or _count_id("count_atomic", dataset, image_id, category_name),
-        task="count_atomic",
-        kind="atomic",
-        image=_image(dataset, image_id, image_file),
-        question=template.format(plural=plural),
-        answer=answer,
-        target=str(len(grid)),
-        dataset=dataset,
-        image_id=str(image_id),
-        annotation_ids=tuple(annotation_ids),
+    return _count_sample(
+        "count_atomic", "atomic", template.format(plural=plural), answer, grid,
+        dataset=dataset, image_id=image_id, image_file=image_file, category_name=category_name,
+        annotation_ids=annotation_ids, sample_id=sample_id,
     )
 
 
@@ -336,17 +348,11 @@ def build_count_cot(
     )
     plural = pluralize(category_name)
     lines = [encode_box(b) for b in grid] + [count_sentence(len(grid), category_name)]
-    return Sample(
-        sample_id=sample_id or _count_id("count_cot", dataset, image_id, category_name),
-        task="count_cot",
-        kind="cot",
-        image=_image(dataset, image_id, image_file),
-        question=T.COUNT_QUESTION.format(plural=plural) + "\n" + T.COUNT_COT_INSTRUCTION.format(plural=plural),
-        answer="\n".join(lines),
-        target=str(len(grid)),
-        dataset=dataset,
-        image_id=str(image_id),
-        annotation_ids=tuple(annotation_ids),
+    question = T.COUNT_QUESTION.format(plural=plural) + "\n" + T.COUNT_COT_INSTRUCTION.format(plural=plural)
+    return _count_sample(
+        "count_cot", "cot", question, "\n".join(lines), grid,
+        dataset=dataset, image_id=image_id, image_file=image_file, category_name=category_name,
+        annotation_ids=annotation_ids, sample_id=sample_id,
     )
 
 
@@ -368,17 +374,10 @@ def build_count_direct(
     grid = _count_boxes(
         category_name, boxes, image_size, negative=negative, not_exhaustive=not_exhaustive, max_count=max_count
     )
-    return Sample(
-        sample_id=sample_id or _count_id("count_direct", dataset, image_id, category_name),
-        task="count_direct",
-        kind="direct",
-        image=_image(dataset, image_id, image_file),
-        question=T.COUNT_QUESTION.format(plural=pluralize(category_name)),
-        answer=str(len(grid)),
-        target=str(len(grid)),
-        dataset=dataset,
-        image_id=str(image_id),
-        annotation_ids=tuple(annotation_ids),
+    return _count_sample(
+        "count_direct", "direct", T.COUNT_QUESTION.format(plural=pluralize(category_name)), str(len(grid)), grid,
+        dataset=dataset, image_id=image_id, image_file=image_file, category_name=category_name,
+        annotation_ids=annotation_ids, sample_id=sample_id,
     )
 
 
