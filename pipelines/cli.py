@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -116,11 +115,16 @@ def cmd_generate_demo(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     from pipelines.instance import dagster_home
+    from pipelines.settings import PROJECT_ROOT, config_path, workdir
+    from pipelines.ui import dagster_dev_command, run_dagster_dev
 
-    dagster_home()
-    cmd = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)]
-    console.print(" ".join(cmd))
-    return subprocess.call(cmd)
+    # The web UI's processes must see the same workdir, config and DAGSTER_HOME as this
+    # command, wherever it was started from: pass them on as absolute paths.
+    env = dict(os.environ, PTOK_WORKDIR=str(workdir()), PTOK_CONFIG=str(config_path().resolve()),
+               DAGSTER_HOME=str(dagster_home()))
+    cmd = dagster_dev_command(PROJECT_ROOT, args.host, args.port)
+    say(" ".join(cmd))
+    return run_dagster_dev(cmd, env=env, log=say)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
