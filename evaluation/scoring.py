@@ -8,7 +8,6 @@ never inflated by dropping hard cases.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections import Counter, defaultdict
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from perception_tokens.paths import atomic_write_bytes
+from perception_tokens.safe_json import JsonInputError, parse_json_line
 
 from evaluation.benchmarks.records import Reject
 from evaluation.parsing import parse_answer
@@ -268,9 +268,9 @@ def score_answers_file(benchmark_rows: Iterable[dict], answers_jsonl_path: str |
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                rejects.append(Reject(bench, path.name, f"line {line_no}", f"malformed JSON line: {exc.msg}"))
+                rec = parse_json_line(line, path.name, line_no)
+            except JsonInputError as exc:  # malformed, nested too deep, a 5000-digit number: this line only
+                rejects.append(Reject(bench, path.name, f"line {line_no}", f"malformed JSON line: {exc.problem}"))
                 continue
             if not isinstance(rec, dict) or rec.get("question_id") is None:
                 rejects.append(Reject(bench, path.name, f"line {line_no}", "answer line without question_id"))

@@ -52,7 +52,8 @@ def safe_join(root: str | os.PathLike, relative: str) -> Path:
 
     Refused: empty names, NUL bytes, names the file system encoding cannot hold, absolute paths (POSIX or Windows), drive letters,
     backslash paths, ``..`` that climbs above ``root``, and symlinks whose target lies
-    outside ``root``. Returns the resolved path (it need not exist).
+    outside ``root``. Returns the resolved path (it need not exist). A path that cannot
+    be resolved at all (a symlink loop) raises :class:`UnusablePathError`.
     """
     rel = str(relative)
     if not rel or rel.strip() == "":
@@ -84,7 +85,13 @@ def safe_join(root: str | os.PathLike, relative: str) -> Path:
         elif part not in (".", ""):
             depth += 1
 
-    candidate = (root_resolved / rel).resolve()  # follows symlinks that exist
+    try:
+        candidate = (root_resolved / rel).resolve()  # follows symlinks that exist
+    except (RuntimeError, OSError) as exc:
+        # Python 3.11 raises RuntimeError("Symlink loop from ...") for a.jpg -> b.jpg -> a.jpg
+        # (later versions OSError ELOOP): one unusable record, never a failed run.
+        raise UnusablePathError(root_resolved / rel, "symlink loop" if "loop" in str(exc).lower()
+                                else f"cannot resolve: {exc}") from exc
     if candidate != root_resolved and root_resolved not in candidate.parents:
         raise UnsafePathError(rel, root, f"resolves outside the root (to {str(candidate)!r})")
     return candidate

@@ -4,6 +4,11 @@
 resolved against ``PTOK_WORKDIR`` (default: the current directory), so the same file works
 from the Makefile, the web UI and the tests. An invalid file fails at load time with the
 field's dotted name in the message.
+
+The file is read as UTF-8 with YAML aliases bounded (a 452-byte "billion laughs" file
+would otherwise expand to gigabytes when validated), and every key is checked: unknown
+keys, including those inside ``vqvae.overrides``, ``finetune.depth_losses`` and
+``curriculum.difficulties``, fail naming the key.
 """
 
 from __future__ import annotations
@@ -12,13 +17,23 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from dataclasses import fields as dataclass_fields
+from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 DEFAULT_CONFIG = "configs/demo.yaml"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Nodes a config may stand for once its YAML aliases are expanded: a real config has a
+# few hundred; this refuses alias bombs long before they cost memory.
+MAX_CONFIG_NODES = 100_000
+
+
+def _unknown_keys_problem(name: str, given: dict, known: list[str] | tuple[str, ...]) -> None:
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {name} key(s) {unknown}; known keys: {sorted(known)}")
 
 
 class _Section(BaseModel):
@@ -90,6 +105,15 @@ class VQVAESettings(_Section):
 
     preset: Literal["tiny", "aurora"] = "tiny"
     overrides: dict[str, Any] = {}  # any VQVAEConfig field, e.g. {code_dim: 256}
+
+    @field_validator("overrides")
+    @classmethod
+    def _known_override_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value:  # only then import the model module (torch)
+            from training.vqvae.model import VQVAEConfig
+
+            _unknown_keys_problem("VQVAEConfig", value, [f.name for f in dataclass_fields(VQVAEConfig)])
+        return value
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(1e-3, gt=0)
@@ -140,6 +164,12 @@ class CurriculumSettings(_Section):
         if self.schedule == "aurora" and len(self.percents) < self.epochs:
             raise ValueError(f"curriculum.percents has {len(self.percents)} values for {self.epochs} epochs")
 
+    @field_validator("difficulties")
+    @classmethod
+    def _known_task_keys(cls, value: dict[str, float]) -> dict[str, float]:
+        _unknown_keys_problem("task", value, get_args(get_args(cls.model_fields["tasks"].annotation)[0]))
+        return value
+
 
 class FinetuneSettings(_Section):
     """LoRA fine-tune of LLaVA with the perception-token vocabulary (training/llava)."""
@@ -160,6 +190,15 @@ class FinetuneSettings(_Section):
     lora_dropout: float = Field(0.05, ge=0, lt=1)
     new_token_mode: Literal["trainable_token_indices", "modules_to_save"] = "trainable_token_indices"
     depth_losses: dict[str, float] = {}  # marker / token / count weights (0 = off)
+
+    @field_validator("depth_losses")
+    @classmethod
+    def _known_loss_keys(cls, value: dict[str, float]) -> dict[str, float]:
+        if value:  # only then import the loss module (torch)
+            from training.llava.losses import DepthLossWeights
+
+            _unknown_keys_problem("depth loss", value, [f.name for f in dataclass_fields(DepthLossWeights)])
+        return value
     span_samples: int = Field(8, ge=0)  # atomic depth prompts to measure well-formed spans before/after
     seed: int = 0
     timeout_s: int = Field(24 * 3600, ge=60)
@@ -263,12 +302,65 @@ def load_settings(path: str | Path | None = None) -> Settings:
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text ({exc})") from exc
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from exc
+    try:
+        raw = load_yaml_bounded(text, str(path)) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
     return settings_from_dict(raw, source=str(path))
+
+
+def _expanded_nodes(root: yaml.Node, limit: int, source: str) -> int:
+    """Nodes ``root`` stands for with every alias copied out, counted once per distinct node."""
+    sizes: dict[int, int] = {}
+    open_ids: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        if isinstance(node, yaml.ScalarNode):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_ids:
+            raise ConfigError(f"config file {source}: a YAML alias refers to a node that contains it (line {node.start_mark.line + 1})")
+        open_ids.add(key)
+        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else node.value
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > limit:
+                raise ConfigError(
+                    f"config file {source}: YAML aliases expand to more than {limit} nodes "
+                    f"(line {node.start_mark.line + 1}); write the values out instead"
+                )
+        open_ids.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(root)
+
+
+def load_yaml_bounded(text: str, source: str = "<text>", max_nodes: int = MAX_CONFIG_NODES) -> Any:
+    """``yaml.safe_load`` that first counts what the document's aliases expand to.
+
+    The node graph is composed (aliases stay shared references, so this is cheap), its
+    expanded size counted once per distinct node, and only then are Python values built.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_nodes(node, max_nodes, source)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def settings_from_dict(raw: dict[str, Any], source: str = "<dict>") -> Settings:

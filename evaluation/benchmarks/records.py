@@ -20,12 +20,13 @@ be read becomes a :class:`Reject` with the reason; a whole input that is unusabl
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from perception_tokens.images import BadImageError, read_image_bytes
+from perception_tokens.safe_json import JsonInputError, parse_json_line
 from perception_tokens.paths import UnsafePathError, UnusablePathError, file_kind, printable_name, safe_join
 
 ROW_FIELDS = (
@@ -138,18 +139,19 @@ def read_image_file(root: Path, relative: Any) -> bytes | str:
         return f"image name is {relative!r}, not a file name"
     try:
         path = safe_join(root, relative)
+        kind = file_kind(path)
     except UnsafePathError as exc:
         return f"unsafe image path: {exc.why} ({relative!r})"
-    try:
-        kind = file_kind(path)
-    except UnusablePathError as exc:  # e.g. a name over 255 bytes: one bad record, not a failed run
+    except UnusablePathError as exc:  # a name over 255 bytes, a symlink loop: one bad record, not a failed run
         return f"unusable image path: {exc.why} ({relative!r})"
     if kind == "missing":
         return f"missing image {relative!r}"
     if kind != "file":
         return f"image {relative!r} is not a regular file"
     try:
-        data = path.read_bytes()
+        data = read_image_bytes(path)  # size checked before the read
+    except BadImageError as exc:
+        return f"cannot read image {relative!r}: {exc}"
     except OSError as exc:
         return f"cannot read image {relative!r}: {exc.strerror or exc}"
     if image_format(data) is None:
@@ -194,9 +196,9 @@ def iter_jsonl(path: Path, benchmark: str, display: str) -> Iterator[tuple[int, 
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield Reject(benchmark, display, f"line {line_no}", f"malformed JSON line: {exc.msg}")
+                obj = parse_json_line(line, display, line_no)
+            except JsonInputError as exc:  # malformed, nested too deep, a 5000-digit number: this line only
+                yield Reject(benchmark, display, f"line {line_no}", f"malformed JSON line: {exc.problem}")
                 continue
             if not isinstance(obj, dict):
                 yield Reject(benchmark, display, f"line {line_no}", f"JSON line is a {type(obj).__name__}, not an object")

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ..images import DEFAULT_MAX_PIXELS
+from ..images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 from ..paths import UnsafePathError, UnusablePathError, file_kind, printable_name, safe_join
 from .records import DatasetFormatError, Reject, read_image_file
 
@@ -22,7 +22,8 @@ STAGE = "ade20k_images"
 
 
 def iter_ade20k_images(
-    root: str | os.PathLike, splits: Iterable[str] = ADE20K_SPLITS, *, max_pixels: int = DEFAULT_MAX_PIXELS
+    root: str | os.PathLike, splits: Iterable[str] = ADE20K_SPLITS, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
 ) -> Iterator[dict | Reject]:
     """Stream image rows (or Rejects) for ``splits`` of an ADEChallengeData2016 folder.
 
@@ -62,7 +63,7 @@ def iter_ade20k_images(
             if image_id in seen:
                 yield Reject("ade20k", STAGE, shown, image_id, f"duplicate image id {image_id} (first kept)")
                 continue
-            got = read_image_file(root, rel, dataset="ade20k", stage=STAGE, record_id=image_id, max_pixels=max_pixels)
+            got = read_image_file(root, rel, dataset="ade20k", stage=STAGE, record_id=image_id, max_pixels=max_pixels, max_bytes=max_bytes)
             if isinstance(got, Reject):
                 yield got
                 continue

@@ -14,7 +14,7 @@ from typing import Iterator, Mapping
 
 from pycocotools.coco import COCO
 
-from ..images import DEFAULT_MAX_PIXELS
+from ..images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 from .coco_index import build_coco_index
 from .records import (
     Reject,
@@ -102,7 +102,8 @@ def image_relative_path(coco_url) -> str | None:
 
 
 def iter_lvis_images(
-    index: LvisIndex, image_root: str | os.PathLike, split: str, *, max_pixels: int = DEFAULT_MAX_PIXELS
+    index: LvisIndex, image_root: str | os.PathLike, split: str, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
 ) -> Iterator[dict | Reject]:
     """Stream LVIS image rows (or Rejects). ``image_root`` holds ``train2017/`` and ``val2017/``.
 
@@ -130,7 +131,7 @@ def iter_lvis_images(
             continue
         got = read_image_file(
             image_root, rel, dataset="lvis", stage=IMAGE_STAGE, record_id=image_id,
-            expected_size=(img["width"], img["height"]), max_pixels=max_pixels,
+            expected_size=(img["width"], img["height"]), max_pixels=max_pixels, max_bytes=max_bytes,
         )
         if isinstance(got, Reject):
             yield got

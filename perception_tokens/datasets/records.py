@@ -8,14 +8,14 @@ rows out + rejects = records in.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..images import DEFAULT_MAX_PIXELS, BadImageError, probe_image, sha256_bytes
+from ..images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, BadImageError, probe_image, read_image_bytes, sha256_bytes
+from ..safe_json import JsonInputError, load_json_file
 from ..paths import UnsafePathError, UnusablePathError, file_kind, printable_name, safe_join
 
 __all__ = [
@@ -89,14 +89,9 @@ def load_json_document(path: str | os.PathLike, required_top_level: Iterable[str
     if not path.is_file():
         raise DatasetFormatError(f"{path}: is not a regular file")
     try:
-        with path.open("rb") as fh:
-            doc = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise DatasetFormatError(
-            f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise DatasetFormatError(f"{path}: not UTF-8 text ({exc})") from exc
+        doc = load_json_file(path)
+    except JsonInputError as exc:  # malformed, not UTF-8, nested too deep, a 5000-digit number
+        raise DatasetFormatError(str(exc)) from exc
     except OSError as exc:
         raise DatasetFormatError(f"{path}: cannot read: {exc}") from exc
     if not isinstance(doc, dict):
@@ -162,13 +157,15 @@ def read_image_file(
     record_id: str,
     expected_size: tuple[int, int] | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
 ) -> dict | Reject:
     """Read and fully verify one image under ``image_root``.
 
     Returns the image-row fields (file_name, width, height, format, sha256, image_bytes)
-    or a Reject for an escaping path, a missing/unreadable file, bad bytes, an
-    unsupported format or (with ``expected_size`` = (w, h)) a size that disagrees with
-    the annotation file.
+    or a Reject for an escaping path (or a symlink loop), a missing/unreadable file, a
+    file over ``max_bytes`` (refused before it is read), bad bytes, an unsupported
+    format or (with ``expected_size`` = (w, h)) a size that disagrees with the
+    annotation file.
     """
     root_str = str(image_root)
     shown = str(Path(root_str) / relative) if isinstance(relative, str) else repr(relative)
@@ -182,6 +179,8 @@ def read_image_file(
         path = safe_join(image_root, relative)
     except UnsafePathError as exc:
         return reject(f"path escapes image root: {exc.why}")
+    except UnusablePathError as exc:  # e.g. a symlink loop: this record only, not the whole run
+        return reject(f"unusable image path: {exc.why}")
     try:
         kind = file_kind(path)
     except UnusablePathError as exc:
@@ -191,7 +190,9 @@ def read_image_file(
     if kind != "file":
         return reject("image path is not a regular file")
     try:
-        data = path.read_bytes()
+        data = read_image_bytes(path, max_bytes=max_bytes)
+    except BadImageError as exc:
+        return reject(f"bad image: {exc}")
     except OSError as exc:
         return reject(f"unreadable image file: {exc.strerror or exc}")
     try:
@@ -283,12 +284,24 @@ def dedupe_by_id(
 
 
 def check_category_table(categories: list, path: str | os.PathLike, required: Iterable[str]) -> dict[int, dict]:
-    """Categories are the label schema: any bad entry fails the whole file."""
+    """Categories are the label schema: any bad entry fails the whole file.
+
+    Every required field but ``id`` is text (``name``, ``synset``, ``frequency``) that
+    lands in string table columns: a number or null there fails here, naming the field,
+    instead of as an anonymous Arrow type error when the table is written.
+    """
+    required = tuple(required)
     out: dict[int, dict] = {}
     for pos, cat in enumerate(categories):
         problem = require_keys(cat, required)
         if problem is None:
             problem = int_problem("id", cat["id"])
+        if problem is None:
+            problem = next(
+                (f"field {k!r} is {type(cat[k]).__name__} {repr(cat[k])[:60]}, not a string"
+                 for k in required if k != "id" and not isinstance(cat[k], str)),
+                None,
+            )
         if problem is not None:
             raise DatasetFormatError(f"{path}: categories[{pos}]: {problem}")
         if cat["id"] in out:

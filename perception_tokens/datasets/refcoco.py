@@ -15,7 +15,7 @@ from typing import Iterator, Mapping
 
 from pycocotools.coco import COCO
 
-from ..images import DEFAULT_MAX_PIXELS
+from ..images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 from ..paths import UnsafePathError, UnusablePathError, file_kind, safe_join
 from ..safe_pickle import UnsafePickleError, load_restricted_pickle
 from .coco_index import build_coco_index
@@ -119,7 +119,8 @@ def _image_relative_path(image_root: str | os.PathLike, file_name: str) -> str:
 
 
 def iter_refcoco_images(
-    index: RefcocoIndex, image_root: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS
+    index: RefcocoIndex, image_root: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
 ) -> Iterator[dict | Reject]:
     """Stream image rows (or Rejects) for every image of ``instances.json``.
 
@@ -139,7 +140,7 @@ def iter_refcoco_images(
         rel = _image_relative_path(image_root, img["file_name"])
         got = read_image_file(
             image_root, rel, dataset="refcoco", stage=IMAGE_STAGE, record_id=image_id,
-            expected_size=(img["width"], img["height"]), max_pixels=max_pixels,
+            expected_size=(img["width"], img["height"]), max_pixels=max_pixels, max_bytes=max_bytes,
         )
         if isinstance(got, Reject):
             yield got

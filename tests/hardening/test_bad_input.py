@@ -98,6 +98,10 @@ IMAGE_REJECTS = {
     "img_directory_named_jpg": ("image path is not a regular file", None),
     "img_symlink_outside_root": ("path escapes image root: resolves outside the root", None),
     "img_wrong_extension": ("not an image file name", None),
+    # refused from its size before a byte is read (reading it cost 4.2 GB)
+    "img_huge_sparse_file": (f"bad image: file too large: {4 * 2**30} bytes > limit {64 * 2**20}", None),
+    # a.jpg -> a.jpg made safe_join raise RuntimeError and failed the whole asset
+    "img_symlink_loop": ("unusable image path: symlink loop", None),
 }
 
 
@@ -207,6 +211,10 @@ LVIS_ERRORS = {
     "lvis_top_level_list": ["top level must be a JSON object"],
     "lvis_not_utf8": ["not UTF-8"],
     "lvis_duplicate_category": ["categories[", "duplicate category id"],
+    # were: an ArrowTypeError naming nothing; a RecursionError; a ValueError without the file
+    "lvis_category_name_not_string": ["categories[0]", "field 'name' is int 5, not a string"],
+    "lvis_deep_nesting": ["line 2", "nested past 100 levels"],
+    "lvis_long_integer": ["line 2", "integer of 5000 digits"],
 }
 
 
@@ -322,6 +330,9 @@ def test_refs_pickle_that_calls_code_is_refused_without_running_it(make, name):
 REFCOCO_ERRORS = {
     "refcoco_pickle_truncated": "malformed pickle",
     "refcoco_pickle_not_list": "expected a list of refs, got dict",
+    # was: 48 s and 1.5 GB copying 2**24 lists out of a 181-byte file
+    "refcoco_pickle_shared_refs": "refused pickle: shared references stand for more than",
+    "refcoco_pickle_self_reference": "refused pickle: a list contains itself",
 }
 
 
@@ -428,6 +439,8 @@ HARDBLINK_REJECTS = {
     "bench_answer_not_a_letter": "answer '(E)' is not one of ['A', 'B', 'C']",
     "bench_duplicate_question_id": "duplicate question_id",
     "bench_question_without_text": "question without text",
+    "bench_image_symlink_loop": "unusable image path: symlink loop",
+    "bench_image_huge_sparse": f"file too large: {4 * 2**30} bytes",
 }
 
 
@@ -554,6 +567,13 @@ CONFIG_ERRORS = {
     "cfg_wrong_type": ["vqvae.epochs", "valid integer"],
     "cfg_bad_yaml": ["is not valid YAML"],
     "cfg_top_level_list": ["must hold a mapping"],
+    # were: 3.9 GB of expanded aliases; accepted typos; a UnicodeDecodeError without the file
+    "cfg_yaml_alias_bomb": ["YAML aliases expand to more than 100000 nodes"],
+    "cfg_yaml_recursive_alias": ["a YAML alias refers to a node that contains it"],
+    "cfg_unknown_override_key": ["vqvae.overrides", "unknown VQVAEConfig key(s) ['code_dimm']", "code_dim"],
+    "cfg_unknown_difficulty_task": ["curriculum.difficulties", "unknown task key(s) ['depth_atomc']"],
+    "cfg_unknown_depth_loss": ["finetune.depth_losses", "unknown depth loss key(s) ['makrer']"],
+    "cfg_not_utf8": ["is not UTF-8 text"],
 }
 
 
@@ -625,5 +645,10 @@ def test_every_corpus_case_is_exercised():
             "refcoco_pickle_calls_exec", "refcoco_long_file_name", "bench_malformed_json_line",
             "bench_missing_questions_file", "bench_image_long_name", "llava_not_utf8",
         }
+        | set(READER_LIMIT_CASES)
     )
     assert tested == set(corpus.CASES)
+
+
+# Cases with their own tests in test_reader_limits.py (one bad line of a benchmark).
+READER_LIMIT_CASES = ("bench_deep_json_line", "bench_long_integer_line")

@@ -270,7 +270,9 @@ def test_ui_binds_loopback_by_default(monkeypatch, tmp_path):
     assert args.host == "127.0.0.1"
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     launched = []
-    monkeypatch.setattr(cli.subprocess, "call", lambda cmd, *a, **k: launched.append(cmd) or 0)
+    from pipelines import ui
+
+    monkeypatch.setattr(ui, "run_dagster_dev", lambda cmd, *a, **k: launched.append(cmd) or 0)
     assert args.func(args) == 0
     (cmd,) = launched
     assert cmd[cmd.index("dagster") + 1] == "dev"

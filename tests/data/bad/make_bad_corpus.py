@@ -53,6 +53,10 @@ HARDBLINK_QUESTIONS = 3
 LONG_NAME_CHARS = 300  # longer than NAME_MAX (255) on every common Linux file system
 BOMB_SIDE = 7072  # 7072**2 = 50,013,184 pixels, just over the 50M default limit
 MARKER_NAME = "PAYLOAD_RAN"  # a pickle payload that ran would create this file
+HUGE_FILE_BYTES = 4 * 2**30  # `truncate -s 4G`: sparse, so it costs no disk, but reading it costs 4 GB
+SHARED_LIST_LEVELS = 24  # 2**24 lists once shared references are copied out
+LONG_INT_DIGITS = 5000  # past Python's 4300-digit int/str conversion limit
+DEEP_NESTING = 100_000  # far past the JSON parser's recursion limit
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -222,6 +226,21 @@ def _build_ade_symlink(base: Path, case_dir: Path) -> dict:
     _write_bytes(secret, _jpeg("secret"))
     os.symlink(secret, root / "images" / "training" / "ADE_link.jpg")
     return {"root": "ADEChallengeData2016", "bad_file": "images/training/ADE_link.jpg", "outside": "outside/secret.jpg"}
+
+
+def _build_ade_huge_sparse(base: Path, case_dir: Path) -> dict:
+    root = _copy_ade(base, case_dir)
+    path = root / "images" / "training" / "ADE_huge.jpg"
+    with open(path, "wb") as fh:
+        fh.write(_jpeg("huge"))  # a valid JPEG start, then a 4 GiB hole
+    os.truncate(path, HUGE_FILE_BYTES)
+    return {"root": "ADEChallengeData2016", "bad_file": "images/training/ADE_huge.jpg"}
+
+
+def _build_ade_symlink_loop(base: Path, case_dir: Path) -> dict:
+    root = _copy_ade(base, case_dir)
+    os.symlink("ADE_loop.jpg", root / "images" / "training" / "ADE_loop.jpg")  # points at itself
+    return {"root": "ADEChallengeData2016", "bad_file": "images/training/ADE_loop.jpg"}
 
 
 def _build_ade_no_images(base: Path, case_dir: Path) -> dict:
@@ -404,6 +423,26 @@ def _edit_nan_area(doc: dict) -> dict:
     return {"bad_id": str(a["id"]), "stage": "lvis_instances"}
 
 
+def _edit_category_name_not_string(doc: dict) -> dict:
+    doc["categories"][0]["name"] = 5
+    return {"field": "name", "position": 0}
+
+
+def _lvis_json_with(info_json: str) -> Callable[[Path, Path], dict]:
+    """The base LVIS file, one key per line, with ``"info"`` replaced by raw ``info_json``."""
+
+    def build(base: Path, case_dir: Path) -> dict:
+        doc = _lvis_doc(base)
+        doc = {"info": "@INFO@", **{k: v for k, v in doc.items() if k != "info"}}
+        lines = ["{"] + [f"{json.dumps(k)}: {json.dumps(v)}," for k, v in doc.items()]
+        lines[-1] = lines[-1].rstrip(",")
+        text = "\n".join(lines + ["}"]).replace('"@INFO@"', info_json)
+        _write_bytes(case_dir / "lvis" / "lvis_v1_train.json", text.encode())
+        return {"annotations": "lvis/lvis_v1_train.json", "image_root": f"../{BASE_DIR}/demo/coco", "bad_line": 2}
+
+    return build
+
+
 # ---------------------------------------------------------------------------- RefCOCO cases
 
 
@@ -461,6 +500,20 @@ def _refcoco_truncated_pickle(base: Path, case_dir: Path) -> dict:
     refs, inst = _refcoco_inputs(base)
     data = pickle.dumps(refs, protocol=2)
     return _refcoco_write(case_dir, data[: len(data) // 2], inst)
+
+
+def _refcoco_shared_lists(base: Path, case_dir: Path) -> dict:
+    _, inst = _refcoco_inputs(base)
+    nested: list = []
+    for _ in range(SHARED_LIST_LEVELS):
+        nested = [nested, nested]  # pickled once, referenced twice (the memo)
+    return _refcoco_write(case_dir, pickle.dumps([nested], protocol=2), inst)
+
+
+def _refcoco_self_reference(base: Path, case_dir: Path) -> dict:
+    refs, inst = _refcoco_inputs(base)
+    refs[0]["sentences"].append(refs[0]["sentences"])  # a list that holds itself
+    return _refcoco_write(case_dir, pickle.dumps(refs, protocol=2), inst)
 
 
 def _refcoco_refs_not_list(base: Path, case_dir: Path) -> dict:
@@ -524,6 +577,44 @@ def _hb_symlink_image(base: Path, case_dir: Path) -> dict:
     qs[0]["image"] = "evil.png"
     _write_jsonl(_hb_questions(root), qs)
     return {"root": "hardblink", "bad_id": str(qs[0]["question_id"])}
+
+
+def _hb_symlink_loop_image(base: Path, case_dir: Path) -> dict:
+    root = _hardblink_copy(base, case_dir)
+    os.symlink("loop.png", root / f"images/blink{HARDBLINK_POINTS}pointscenter/loop.png")
+    qs = _read_jsonl(_hb_questions(root))
+    qs[1]["image"] = "loop.png"
+    _write_jsonl(_hb_questions(root), qs)
+    return {"root": "hardblink", "bad_id": str(qs[1]["question_id"])}
+
+
+def _hb_huge_image(base: Path, case_dir: Path) -> dict:
+    root = _hardblink_copy(base, case_dir)
+    path = root / f"images/blink{HARDBLINK_POINTS}pointscenter/1.png"
+    os.truncate(path, HUGE_FILE_BYTES)  # the real PNG, then a 4 GiB hole
+    return {"root": "hardblink", "bad_id": "1"}
+
+
+def _hb_raw_question_line(qid: int, raw: Callable[[dict], str]) -> Callable[[Path, Path], dict]:
+    """Question ``qid``'s line replaced by ``raw(question)``, written verbatim."""
+
+    def build(base: Path, case_dir: Path) -> dict:
+        root = _hardblink_copy(base, case_dir)
+        qs = _read_jsonl(_hb_questions(root))
+        lines = [raw(q) if q["question_id"] == qid else json.dumps(q) for q in qs]
+        _hb_questions(root).write_text("\n".join(lines) + "\n")
+        return {"root": "hardblink", "bad_line": [q["question_id"] for q in qs].index(qid) + 1,
+                "orphan_answer": str(qid)}
+
+    return build
+
+
+def _deep_question(q: dict) -> str:
+    return json.dumps({**q, "text": "@"}).replace('"@"', "[" * DEEP_NESTING + "]" * DEEP_NESTING)
+
+
+def _long_int_question(q: dict) -> str:
+    return json.dumps({**q, "question_id": "@"}).replace('"@"', "7" * LONG_INT_DIGITS)
 
 
 def _hb_image_is_text(base: Path, case_dir: Path) -> dict:
@@ -604,6 +695,14 @@ _GOOD_LLAVA = {
 }
 
 
+def _yaml_alias_bomb() -> str:
+    """Under ``vqvae.overrides`` (a free-form mapping), so only the aliases are wrong."""
+    lines = ["vqvae:", "  overrides:", '    a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"    {name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
 def _llava(records: Any) -> str:
     return json.dumps(records)
 
@@ -637,6 +736,8 @@ _CASES = [
          _ade_add("ADE_notes.txt", b"notes\n")),
     Case("img_non_utf8_file_name", "ade20k_images", "valid JPEG whose file name is not UTF-8",
          _build_ade_non_utf8_name),
+    Case("img_huge_sparse_file", "ade20k_images", "a 4 GiB (sparse) file named .jpg", _build_ade_huge_sparse),
+    Case("img_symlink_loop", "ade20k_images", "an image name that is a symlink to itself", _build_ade_symlink_loop),
     Case("ade_root_without_images", "ade20k_images", "ADE20K root with no images/ folder", _build_ade_no_images),
     Case("img_gray_jpeg", "ade20k_images", "8-bit grayscale JPEG (accepted)", _ade_mode("gray_jpeg")),
     Case("img_gray_png", "ade20k_images", "8-bit grayscale PNG (accepted)", _ade_mode("gray_png")),
@@ -668,12 +769,21 @@ _CASES = [
          _lvis_edit(_edit_long_file_name)),
     Case("lvis_huge_annotation_id", "lvis_instances", "annotation id 2**70", _lvis_edit(_edit_huge_annotation_id)),
     Case("lvis_nan_area", "lvis_instances", "annotation area NaN", _lvis_edit(_edit_nan_area)),
+    Case("lvis_category_name_not_string", "lvis", "categories[0].name is the number 5",
+         _lvis_edit(_edit_category_name_not_string)),
+    Case("lvis_deep_nesting", "lvis", f"'info' nested {DEEP_NESTING} arrays deep",
+         _lvis_json_with("[" * DEEP_NESTING + "]" * DEEP_NESTING)),
+    Case("lvis_long_integer", "lvis", f"'info' is a {LONG_INT_DIGITS}-digit integer",
+         _lvis_json_with("9" * LONG_INT_DIGITS)),
     # RefCOCO
     Case("refcoco_pickle_calls_open", "refcoco", "refs pickle whose __reduce__ calls open()",
          _refcoco_payload("open")),
     Case("refcoco_pickle_calls_exec", "refcoco", "refs pickle with a nested exec() payload",
          _refcoco_payload("exec")),
     Case("refcoco_pickle_truncated", "refcoco", "refs pickle cut in half", _refcoco_truncated_pickle),
+    Case("refcoco_pickle_shared_refs", "refcoco", f"{SHARED_LIST_LEVELS} levels of shared lists (2**{SHARED_LIST_LEVELS} once expanded)",
+         _refcoco_shared_lists),
+    Case("refcoco_pickle_self_reference", "refcoco", "a sentence list that contains itself", _refcoco_self_reference),
     Case("refcoco_pickle_not_list", "refcoco", "refs pickle holding a dict", _refcoco_refs_not_list),
     Case("refcoco_ref_missing_annotation", "refcoco_refs", "ref naming an unknown ann_id",
          _refcoco_edit(_edit_ref_missing_ann)),
@@ -692,6 +802,12 @@ _CASES = [
     Case("bench_image_symlink_outside", "hardblink", "image is a symlink leaving the root", _hb_symlink_image),
     Case("bench_image_long_name", "hardblink", f"image name of {LONG_NAME_CHARS} chars",
          _hb_edit_question(3, image="x" * LONG_NAME_CHARS + ".png")),
+    Case("bench_image_symlink_loop", "hardblink", "image is a symlink to itself", _hb_symlink_loop_image),
+    Case("bench_image_huge_sparse", "hardblink", "image file of 4 GiB (sparse)", _hb_huge_image),
+    Case("bench_deep_json_line", "hardblink", f"question text nested {DEEP_NESTING} arrays deep",
+         _hb_raw_question_line(2, _deep_question)),
+    Case("bench_long_integer_line", "hardblink", f"question_id of {LONG_INT_DIGITS} digits",
+         _hb_raw_question_line(3, _long_int_question)),
     Case("bench_image_is_text", "hardblink", "image file holding text", _hb_image_is_text),
     Case("bench_question_without_answer", "hardblink", "no answer line for question 2", _hb_drop_answer),
     Case("bench_answer_null", "hardblink", "answer text null", _hb_null_answer),
@@ -729,6 +845,17 @@ _CASES = [
     Case("cfg_wrong_type", "config", "vqvae.epochs: many", _text("config.yaml", "vqvae:\n  epochs: many\n")),
     Case("cfg_bad_yaml", "config", "unclosed bracket", _text("config.yaml", "datasets: [num_shards: 2\n")),
     Case("cfg_top_level_list", "config", "a YAML list", _text("config.yaml", "- datasets\n- depth\n")),
+    Case("cfg_yaml_alias_bomb", "config", "nine levels of nine-fold YAML aliases (9**9 strings)",
+         _text("config.yaml", _yaml_alias_bomb())),
+    Case("cfg_yaml_recursive_alias", "config", "a YAML alias inside the node it names",
+         _text("config.yaml", "demo: &d\n  nested: *d\n")),
+    Case("cfg_unknown_override_key", "config", "vqvae.overrides.code_dimm (typo)",
+         _text("config.yaml", "vqvae:\n  overrides:\n    code_dimm: 256\n")),
+    Case("cfg_unknown_difficulty_task", "config", "curriculum.difficulties.depth_atomc (typo)",
+         _text("config.yaml", "curriculum:\n  difficulties:\n    depth_atomc: 1.0\n")),
+    Case("cfg_unknown_depth_loss", "config", "finetune.depth_losses.makrer (typo)",
+         _text("config.yaml", "finetune:\n  depth_losses:\n    makrer: 1.0\n")),
+    Case("cfg_not_utf8", "config", "config in Latin-1", _text("config.yaml", "demo:\n  root: caf\xe9\n".encode("latin1"))),
 ]
 
 
