@@ -17,7 +17,7 @@ from pycocotools.coco import COCO
 
 from ..images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 from ..paths import UnsafePathError, UnusablePathError, file_kind, safe_join
-from ..safe_pickle import UnsafePickleError, load_restricted_pickle
+from ..safe_pickle import PickleExpansionError, UnsafePickleError, load_restricted_pickle
 from .coco_index import build_coco_index
 from .records import (
     DatasetFormatError,
@@ -70,7 +70,7 @@ def read_refcoco(refs_pickle_path: str | os.PathLike, instances_json_path: str |
         raise DatasetFormatError(f"{refs_path}: refs pickle does not exist")
     try:
         refs = load_restricted_pickle(refs_path)
-    except UnsafePickleError as exc:
+    except (UnsafePickleError, PickleExpansionError) as exc:  # messages already name the file
         raise DatasetFormatError(str(exc)) from exc
     except (ValueError, OSError) as exc:
         raise DatasetFormatError(f"{refs_path}: cannot load refs pickle: {exc}") from exc
