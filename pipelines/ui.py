@@ -23,7 +23,7 @@ __all__ = ["GRACE_S", "KILL_WAIT_S", "dagster_dev_command", "run_dagster_dev", "
 
 # dagster dev's own orderly shutdown (webserver, daemon, code servers one after another)
 # took 22 s on a busy 2-core machine: it gets this long, then whatever is left is killed.
-GRACE_S = 5.0
+GRACE_S = 4.0
 KILL_WAIT_S = 2.0
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
