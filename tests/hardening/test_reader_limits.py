@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,64 @@ def test_yaml_alias_bound_counts_expanded_nodes():
     assert load_yaml_bounded(text, "c.yaml", max_nodes=16)["b"] == [["x"] * 3] * 2
     with pytest.raises(ConfigError, match="c.yaml: YAML aliases expand to more than 15 nodes"):
         load_yaml_bounded(text, "c.yaml", max_nodes=15)
+
+
+# ============================================================================ at the asset level
+
+
+def _hardblink_all_point_counts(corpus_dir: Path, dest: Path) -> Path:
+    """The corpus's 3-point HardBLINK set, copied for 4 and 5 points too (the asset reads all three)."""
+    base = corpus.build_base(corpus_dir) / "hardblink"
+    shutil.copytree(base, dest)
+    for n in (4, 5):
+        shutil.copytree(dest / "images/blink3pointscenter", dest / f"images/blink{n}pointscenter")
+        for kind in ("questions", "answers"):
+            shutil.copyfile(dest / f"{kind}/blink_3pointscenter_{kind}.jsonl", dest / f"{kind}/blink_{n}pointscenter_{kind}.jsonl")
+    return dest
+
+
+@pytest.mark.slow
+def test_source_and_benchmark_assets_finish_with_rejects_for_a_loop_a_huge_file_and_a_deep_line(tmp_path, monkeypatch):
+    import dagster as dg
+    import pyarrow.parquet as pq
+
+    from pipelines.definitions import build_definitions
+    from pipelines.runner import materialize_graph
+    from pipelines.settings import settings_from_dict
+
+    monkeypatch.setenv("PTOK_WORKDIR", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    case_dir, info = corpus.make_case("img_symlink_loop", tmp_path / "corpus")
+    ade_root = case_dir / info["root"]
+    with open(ade_root / "images" / "training" / "ADE_huge.jpg", "wb") as fh:
+        fh.truncate(corpus.HUGE_FILE_BYTES)  # sparse: no disk, but 4 GiB if read
+    hb = _hardblink_all_point_counts(tmp_path / "corpus", tmp_path / "hardblink")
+    os.symlink("loop.png", hb / "images/blink4pointscenter/loop.png")
+    questions = hb / "questions/blink_4pointscenter_questions.jsonl"
+    lines = questions.read_text().splitlines()
+    lines[0] = json.dumps({**json.loads(lines[0]), "image": "loop.png"})
+    lines[1] = "[" * corpus.DEEP_NESTING
+    questions.write_text("\n".join(lines) + "\n")
+
+    settings = settings_from_dict({
+        "storage": {"root": str(tmp_path / "storage")},
+        "demo": {"enabled": True, "root": str(tmp_path / "demo"), "n_ade20k": 2, "n_lvis": 2, "n_refcoco": 2,
+                 "width": 64, "height": 64},
+        "datasets": {"ade20k_root": str(ade_root), "num_shards": 1},
+        "evaluation": {"roots": {"hardblink": str(hb)}},
+    })
+    report = materialize_graph(build_definitions(settings), dg.DagsterInstance.ephemeral(),
+                               ["ade20k_images", "benchmark_hardblink"], log=lambda m: None)
+    assert not report.failed, report.failed
+
+    storage = tmp_path / "storage"
+    assert pq.read_table(storage / "ade20k_images.parquet").num_rows == corpus.DEMO_COUNTS["n_ade20k"]
+    ade_rejects = {r["record_id"]: r["reason"] for r in pq.read_table(storage / "ade20k_images_rejects.parquet").to_pylist()}
+    assert ade_rejects == {"ADE_loop": "unusable image path: symlink loop",
+                           "ADE_huge": f"bad image: file too large: {corpus.HUGE_FILE_BYTES} bytes > limit {64 * 2**20}"}
+
+    bench = pq.read_table(storage / "benchmark_hardblink.parquet").to_pylist()
+    assert len(bench) == 3 * corpus.HARDBLINK_QUESTIONS - 2  # 9 questions, 2 broken in the 4-point set
+    reasons = sorted(r["reason"] for r in pq.read_table(storage / "benchmark_hardblink_rejects.parquet").to_pylist())
+    assert reasons == ["answer without question", "malformed JSON line: arrays/objects nested past 100 levels",
+                       "unusable image path: symlink loop ('loop.png')"]
