@@ -23,11 +23,10 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pipelines.yaml_bounded import YamlExpansionError, load_yaml_bounded
+
 DEFAULT_CONFIG = "configs/demo.yaml"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-# Nodes a config may stand for once its YAML aliases are expanded: a real config has a
-# few hundred; this refuses alias bombs long before they cost memory.
-MAX_CONFIG_NODES = 100_000
 
 
 def _unknown_keys_problem(name: str, given: dict, known: list[str] | tuple[str, ...]) -> None:
@@ -308,59 +307,14 @@ def load_settings(path: str | Path | None = None) -> Settings:
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from exc
     try:
-        raw = load_yaml_bounded(text, str(path)) or {}
+        raw = load_yaml_bounded(text, f"config file {path}") or {}
+    except YamlExpansionError as exc:
+        raise ConfigError(str(exc)) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
     return settings_from_dict(raw, source=str(path))
-
-
-def _expanded_nodes(root: yaml.Node, limit: int, source: str) -> int:
-    """Nodes ``root`` stands for with every alias copied out, counted once per distinct node."""
-    sizes: dict[int, int] = {}
-    open_ids: set[int] = set()
-
-    def size(node: yaml.Node) -> int:
-        if isinstance(node, yaml.ScalarNode):
-            return 1
-        key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if key in open_ids:
-            raise ConfigError(f"config file {source}: a YAML alias refers to a node that contains it (line {node.start_mark.line + 1})")
-        open_ids.add(key)
-        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else node.value
-        total = 1
-        for child in children:
-            total += size(child)
-            if total > limit:
-                raise ConfigError(
-                    f"config file {source}: YAML aliases expand to more than {limit} nodes "
-                    f"(line {node.start_mark.line + 1}); write the values out instead"
-                )
-        open_ids.discard(key)
-        sizes[key] = total
-        return total
-
-    return size(root)
-
-
-def load_yaml_bounded(text: str, source: str = "<text>", max_nodes: int = MAX_CONFIG_NODES) -> Any:
-    """``yaml.safe_load`` that first counts what the document's aliases expand to.
-
-    The node graph is composed (aliases stay shared references, so this is cheap), its
-    expanded size counted once per distinct node, and only then are Python values built.
-    """
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _expanded_nodes(node, max_nodes, source)
-        return loader.construct_document(node)
-    finally:
-        loader.dispose()
 
 
 def settings_from_dict(raw: dict[str, Any], source: str = "<dict>") -> Settings:

@@ -26,7 +26,7 @@ from perception_tokens.images import BadImageError, read_image_bytes
 from perception_tokens.paths import UnusablePathError, safe_join
 from perception_tokens.safe_json import JsonInputError, loads_checked, parse_json_line
 from perception_tokens.safe_pickle import PickleExpansionError, loads_restricted, object_budget
-from pipelines.settings import ConfigError, load_yaml_bounded
+from pipelines.yaml_bounded import YamlExpansionError, load_yaml_bounded
 
 from test_bad_input import corpus  # noqa: E402  (the corpus module, loaded by path there)
 
@@ -167,7 +167,7 @@ def test_yaml_alias_bound_counts_expanded_nodes():
     # mapping 1 + key "a" 1 + [x, x, x] 4 + key "b" 1 + [*a, *a] (1 + 4 + 4) = 16 nodes expanded
     text = "a: &a [x, x, x]\nb: [*a, *a]\n"
     assert load_yaml_bounded(text, "c.yaml", max_nodes=16)["b"] == [["x"] * 3] * 2
-    with pytest.raises(ConfigError, match="c.yaml: YAML aliases expand to more than 15 nodes"):
+    with pytest.raises(YamlExpansionError, match="c.yaml: YAML aliases expand to more than 15 nodes"):
         load_yaml_bounded(text, "c.yaml", max_nodes=15)
 
 
@@ -230,3 +230,8 @@ def test_source_and_benchmark_assets_finish_with_rejects_for_a_loop_a_huge_file_
     reasons = sorted(r["reason"] for r in pq.read_table(storage / "benchmark_hardblink_rejects.parquet").to_pylist())
     assert reasons == ["answer without question", "malformed JSON line: arrays/objects nested past 100 levels",
                        "unusable image path: symlink loop ('loop.png')"]
+
+
+def test_deeply_nested_yaml_is_a_named_error_not_a_recursion_error():
+    with pytest.raises(YamlExpansionError, match="deep.yaml: YAML nested deeper than the parser can follow"):
+        load_yaml_bounded("a: " + "[" * 5000 + "]" * 5000 + "\n", "deep.yaml")
