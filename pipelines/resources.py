@@ -130,10 +130,13 @@ def _file_lock(path: Path) -> Iterator[None]:
 class DepthTeacherResource(dg.ConfigurableResource):
     """Which depth teacher labels the images (see perception_tokens.depth.build_teacher)."""
 
+    preset: str = "custom"  # already applied to the fields below by DepthSettings
     teacher: str = "ground_truth"
     checkpoint: str | None = None
     version: int = 2
     encoder: str = "vits"
+    implementation: str = "transformers"
+    resize: str = "square"
     repo_dir: str | None = None
     hub_repo: str | None = None
     hub_source: str = "local"
@@ -155,10 +158,10 @@ class DepthTeacherResource(dg.ConfigurableResource):
 
             fn = partial(load_ground_truth_depth, self.demo_root)
             return build_teacher("ground_truth", depth_fn=fn, name="demo_scenes")
-        common = {"input_size": self.input_size, "device": self.device}
+        common = {"input_size": self.input_size, "device": self.device, "resize": self.resize}
         if self.teacher == "depth_anything_hub":
             opts = {"checkpoint": self.checkpoint, "version": self.version, "encoder": self.encoder,
-                    "repo_dir": self.repo_dir, "hub_source": self.hub_source, **common}
+                    "implementation": self.implementation, "repo_dir": self.repo_dir, "hub_source": self.hub_source, **common}
             if self.hub_repo:
                 opts["hub_repo"] = self.hub_repo
             if self.hub_source == "github":

@@ -21,7 +21,7 @@ from perception_tokens.depth.checkpoints import (
     to_model_keys,
     to_official_keys,
 )
-from perception_tokens.depth.dpt_dinov2 import DepthAnythingV1, build_dpt_dinov2, parameter_count
+from perception_tokens.depth.dpt_dinov2 import DepthAnythingV1, build_dpt_dinov2, build_tiny_dpt_dinov2, parameter_count
 from perception_tokens.depth.hub import HUB_DIR
 from perception_tokens.depth.labeling import (
     DepthLabelError,
@@ -52,6 +52,7 @@ __all__ = [
     "DepthAnythingV1",
     "ImageFormat",
     "build_dpt_dinov2",
+    "build_tiny_dpt_dinov2",
     "lower_bound_size",
     "minmax_uint8_float32",
     "parameter_count",

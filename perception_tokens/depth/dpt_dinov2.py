@@ -36,7 +36,6 @@ from torch import nn
 from perception_tokens.depth.architectures import ENCODER_SPECS, PATCH_SIZE, check_version_encoder
 
 POS_EMBED_OFFSET = 0.1  # official DINOv2 interpolate_offset (vision_transformer.py:194)
-HEAD_HIDDEN = 32  # official head_features_2 (dpt.py:84)
 
 
 class PatchEmbed(nn.Module):
@@ -171,7 +170,7 @@ class FeatureFusionBlock(nn.Module):
 
 
 class DPTHead(nn.Module):
-    def __init__(self, in_channels: int, features: int, out_channels: tuple[int, int, int, int]):
+    def __init__(self, in_channels: int, features: int, out_channels: tuple[int, int, int, int], head_hidden: int):
         super().__init__()
         self.projects = nn.ModuleList(nn.Conv2d(in_channels, c, 1) for c in out_channels)
         self.resize_layers = nn.ModuleList([
@@ -187,9 +186,9 @@ class DPTHead(nn.Module):
             setattr(scratch, f"refinenet{i}", FeatureFusionBlock(features))
         scratch.output_conv1 = nn.Conv2d(features, features // 2, 3, padding=1)
         scratch.output_conv2 = nn.Sequential(
-            nn.Conv2d(features // 2, HEAD_HIDDEN, 3, padding=1),
+            nn.Conv2d(features // 2, head_hidden, 3, padding=1),
             nn.ReLU(True),
-            nn.Conv2d(HEAD_HIDDEN, 1, 1),
+            nn.Conv2d(head_hidden, 1, 1),
             nn.ReLU(True),
             nn.Identity(),
         )
@@ -221,7 +220,8 @@ class DepthAnythingV1(nn.Module):
         spec = ENCODER_SPECS[encoder]
         self.encoder = encoder
         self.pretrained = DinoVisionTransformer(spec.hidden_size, spec.num_layers, spec.num_heads, spec.image_size)
-        self.depth_head = DPTHead(spec.hidden_size, spec.fusion_hidden_size, spec.neck_hidden_sizes)
+        # head_hidden_size is 32 at every size, the official head_features_2 (dpt.py:84)
+        self.depth_head = DPTHead(spec.hidden_size, spec.fusion_hidden_size, spec.neck_hidden_sizes, spec.head_hidden_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
@@ -243,3 +243,30 @@ def build_dpt_dinov2(encoder: str = "vits", device: str | torch.device = "cpu") 
 def parameter_count(model: nn.Module) -> int:
     """All parameters, as the official ``run.py:36`` prints them (``mask_token`` included)."""
     return sum(p.numel() for p in model.parameters())
+
+
+def build_tiny_dpt_dinov2(seed: int = 0) -> DepthAnythingV1:
+    """The V1 network at the ``tiny`` test size with random weights that give a non-flat map.
+
+    Matrices and kernels ~ N(0, 1/fan_in), norms ~ 1 + N(0, 0.1), biases ~ N(0, 0.1), the
+    position embedding ~ N(0, 0.5) (so its interpolation shows in the output); the last
+    1x1 conv gets non-negative weights and bias 0.5, so the final ReLUs do not zero the map.
+    Deterministic for a given ``seed``; the caller's global RNG is left untouched.
+    """
+    model = DepthAnythingV1("tiny")
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        for name, param in model.named_parameters():
+            if name.endswith("pos_embed"):
+                param.normal_(0.0, 0.5)
+            elif param.ndim >= 2:
+                fan_in = param[0].numel()
+                param.normal_(0.0, fan_in ** -0.5)
+            elif ".norm" in name or name.startswith("pretrained.norm"):
+                param.normal_(1.0, 0.1) if name.endswith("weight") else param.normal_(0.0, 0.1)
+            else:
+                param.normal_(0.0, 0.1)
+        last = model.depth_head.scratch.output_conv2[2]
+        last.weight.abs_()
+        last.bias.fill_(0.5)
+    return model.eval()
