@@ -144,6 +144,7 @@ class DepthTeacherResource(dg.ConfigurableResource):
     input_size: int = 518
     batch_size: int = 8
     device: str = "auto"
+    autocast: bool = True
     demo_root: str | None = None  # ground_truth reads the demo scenes' depth from here
 
     def build(self):
@@ -158,7 +159,8 @@ class DepthTeacherResource(dg.ConfigurableResource):
 
             fn = partial(load_ground_truth_depth, self.demo_root)
             return build_teacher("ground_truth", depth_fn=fn, name="demo_scenes")
-        common = {"input_size": self.input_size, "device": self.device, "resize": self.resize}
+        common = {"input_size": self.input_size, "device": self.device, "resize": self.resize,
+                  "autocast": self.autocast}
         if self.teacher == "depth_anything_hub":
             opts = {"checkpoint": self.checkpoint, "version": self.version, "encoder": self.encoder,
                     "implementation": self.implementation, "repo_dir": self.repo_dir, "hub_source": self.hub_source, **common}

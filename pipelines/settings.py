@@ -70,6 +70,7 @@ AURORA_DEPTH = {
     "implementation": "dpt_dinov2",
     "resize": "keep_aspect",
     "input_size": 518,
+    "autocast": False,  # run.py runs the model in float32 (run.py:75-76)
 }
 
 
@@ -99,6 +100,7 @@ class DepthSettings(_Section):
     input_size: int = Field(518, ge=14)
     batch_size: int = Field(8, ge=1)
     device: str = "auto"
+    autocast: bool = True  # bf16 autocast on CUDA (never on CPU)
 
     def model_post_init(self, _context: Any) -> None:
         if self.preset == "aurora":

@@ -75,7 +75,7 @@ def test_minmax_is_float32_like_run_py():
     assert depth.tolist() == [[0, 51, 255], [127, 255, 25]]
     assert normalize_depth(raw)[0].tolist() == [[0, 50, 255], [127, 255, 25]]
     assert (low, high) == (0.0, 7.0)
-    assert minmax_uint8_float32(np.full((2, 2), 3.0)).__getitem__(0).tolist() == [[0, 0], [0, 0]]
+    assert minmax_uint8_float32(np.full((2, 2), 3.0))[0].tolist() == [[0, 0], [0, 0]]
     with pytest.raises(ValueError, match="non-finite"):
         minmax_uint8_float32(np.array([[0.0, np.nan]]))
 
@@ -160,6 +160,7 @@ def test_aurora_preset_is_v1_vits_through_run_py():
     depth = DepthSettings(preset="aurora", checkpoint="/models/depth_anything_vits14.pth")
     assert (depth.teacher, depth.version, depth.encoder) == ("depth_anything_hub", 1, "vits")
     assert (depth.implementation, depth.resize, depth.input_size) == ("dpt_dinov2", "keep_aspect", 518)
+    assert depth.autocast is False  # float32 like run.py, also on CUDA
     assert DepthSettings(preset="aurora", checkpoint="x", version=1).version == 1  # restating is fine
     with pytest.raises(ValueError, match=r"preset aurora fixes.*version=2 \(aurora: 1\).*encoder='vitl'"):
         DepthSettings(preset="aurora", checkpoint="x", version=2, encoder="vitl")
