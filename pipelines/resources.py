@@ -130,10 +130,13 @@ def _file_lock(path: Path) -> Iterator[None]:
 class DepthTeacherResource(dg.ConfigurableResource):
     """Which depth teacher labels the images (see perception_tokens.depth.build_teacher)."""
 
+    preset: str = "custom"  # already applied to the fields below by DepthSettings
     teacher: str = "ground_truth"
     checkpoint: str | None = None
     version: int = 2
     encoder: str = "vits"
+    implementation: str = "transformers"
+    resize: str = "square"
     repo_dir: str | None = None
     hub_repo: str | None = None
     hub_source: str = "local"
@@ -141,6 +144,7 @@ class DepthTeacherResource(dg.ConfigurableResource):
     input_size: int = 518
     batch_size: int = 8
     device: str = "auto"
+    autocast: bool = True
     demo_root: str | None = None  # ground_truth reads the demo scenes' depth from here
 
     def build(self):
@@ -155,10 +159,11 @@ class DepthTeacherResource(dg.ConfigurableResource):
 
             fn = partial(load_ground_truth_depth, self.demo_root)
             return build_teacher("ground_truth", depth_fn=fn, name="demo_scenes")
-        common = {"input_size": self.input_size, "device": self.device}
+        common = {"input_size": self.input_size, "device": self.device, "resize": self.resize,
+                  "autocast": self.autocast}
         if self.teacher == "depth_anything_hub":
             opts = {"checkpoint": self.checkpoint, "version": self.version, "encoder": self.encoder,
-                    "repo_dir": self.repo_dir, "hub_source": self.hub_source, **common}
+                    "implementation": self.implementation, "repo_dir": self.repo_dir, "hub_source": self.hub_source, **common}
             if self.hub_repo:
                 opts["hub_repo"] = self.hub_repo
             if self.hub_source == "github":

@@ -74,13 +74,39 @@ class DatasetSettings(_Section):
     num_shards: int = Field(2, ge=1, le=4096)  # shard count for per-image stages
 
 
-class DepthSettings(_Section):
-    """The depth teacher for ``pseudo_depth``."""
+# What Aurora's pseudo-depth was (Aurora-perception README.md:40-43): Depth Anything V1
+# ViT-S through the official run.py --grayscale. The dpt_dinov2 implementation and the
+# keep_aspect handling reproduce that network and run.py; see docs/FIDELITY.md.
+AURORA_DEPTH = {
+    "teacher": "depth_anything_hub",
+    "version": 1,
+    "encoder": "vits",
+    "implementation": "dpt_dinov2",
+    "resize": "keep_aspect",
+    "input_size": 518,
+    "autocast": False,  # run.py runs the model in float32 (run.py:75-76)
+}
 
+
+class DepthSettings(_Section):
+    """The depth teacher for ``pseudo_depth``.
+
+    ``preset: aurora`` is the teacher Aurora used (``AURORA_DEPTH``); give it the official
+    ``depth_anything_vits14.pth`` as ``checkpoint``. Fields the preset fixes may be left out;
+    setting one to another value is an error. ``preset: custom`` takes every field as given.
+    """
+
+    preset: Literal["custom", "aurora"] = "custom"
     teacher: Literal["ground_truth", "depth_anything_hub", "depth_anything_hf"] = "ground_truth"
     checkpoint: str | None = None  # depth_anything_hub: local .pth (official or transformers keys)
     version: Literal[1, 2] = 2
     encoder: Literal["vits", "vitb", "vitl", "tiny"] = "vits"
+    # depth_anything_hub network: transformers' classes, or (V1) our DPT_DINOv2 under the official
+    # key names with the official position-embedding rule for non-square inputs
+    implementation: Literal["transformers", "dpt_dinov2"] = "transformers"
+    # square: fixed input_size square, whole batches in one pass (the project's);
+    # keep_aspect: the official V1 run.py (short side >= input_size, multiples of 14)
+    resize: Literal["square", "keep_aspect"] = "square"
     repo_dir: str | None = None  # depth_anything_hub: optional official Depth-Anything-V2 clone
     hub_repo: str | None = None  # torch.hub repo (default: the project's hub dir); 'owner/repo:ref' with hub_source=github
     hub_source: Literal["local", "github"] = "local"
@@ -88,14 +114,27 @@ class DepthSettings(_Section):
     input_size: int = Field(518, ge=14)
     batch_size: int = Field(8, ge=1)
     device: str = "auto"
+    autocast: bool = True  # bf16 autocast on CUDA (never on CPU)
 
     def model_post_init(self, _context: Any) -> None:
+        if self.preset == "aurora":
+            conflicts = [
+                f"{name}={getattr(self, name)!r} (aurora: {value!r})"
+                for name, value in AURORA_DEPTH.items()
+                if name in self.model_fields_set and getattr(self, name) != value
+            ]
+            if conflicts:
+                raise ValueError(f"depth.preset aurora fixes these fields; remove or change: {', '.join(conflicts)}")
+            for name, value in AURORA_DEPTH.items():
+                setattr(self, name, value)
         if self.input_size % 14:
             raise ValueError(f"depth.input_size must be a multiple of 14, got {self.input_size}")
         if self.teacher == "depth_anything_hub" and not self.checkpoint:
             raise ValueError("depth.checkpoint is required for teacher depth_anything_hub")
         if self.teacher == "depth_anything_hf" and not self.model:
             raise ValueError("depth.model is required for teacher depth_anything_hf")
+        if self.implementation == "dpt_dinov2" and (self.teacher != "depth_anything_hub" or self.version != 1):
+            raise ValueError("depth.implementation dpt_dinov2 needs teacher depth_anything_hub and version 1")
 
 
 class VQVAESettings(_Section):

@@ -21,6 +21,7 @@ from perception_tokens.depth.checkpoints import (
     to_model_keys,
     to_official_keys,
 )
+from perception_tokens.depth.dpt_dinov2 import DepthAnythingV1, build_dpt_dinov2, build_tiny_dpt_dinov2, parameter_count
 from perception_tokens.depth.hub import HUB_DIR
 from perception_tokens.depth.labeling import (
     DepthLabelError,
@@ -29,6 +30,14 @@ from perception_tokens.depth.labeling import (
     label_images_one_by_one,
 )
 from perception_tokens.depth.preprocess import decode_png, encode_png, normalize_depth, preprocess_batch
+from perception_tokens.depth.run_py import (
+    PROJECT_FORMAT,
+    RUN_PY_FORMAT,
+    ImageFormat,
+    lower_bound_size,
+    minmax_uint8_float32,
+    preprocess_keep_aspect,
+)
 from perception_tokens.depth.teachers import (
     KINDS,
     DepthAnythingTeacher,
@@ -38,6 +47,16 @@ from perception_tokens.depth.teachers import (
 )
 
 __all__ = [
+    "PROJECT_FORMAT",
+    "RUN_PY_FORMAT",
+    "DepthAnythingV1",
+    "ImageFormat",
+    "build_dpt_dinov2",
+    "build_tiny_dpt_dinov2",
+    "lower_bound_size",
+    "minmax_uint8_float32",
+    "parameter_count",
+    "preprocess_keep_aspect",
     "ENCODERS",
     "HUB_DIR",
     "KINDS",

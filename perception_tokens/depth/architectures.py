@@ -49,8 +49,10 @@ ENCODER_SPECS: dict[str, EncoderSpec] = {
     "vits": EncoderSpec(384, 12, 6, 64, (48, 96, 192, 384), 32, (3, 6, 9, 12)),
     "vitb": EncoderSpec(768, 12, 12, 128, (96, 192, 384, 768), 32, (3, 6, 9, 12)),
     "vitl": EncoderSpec(1024, 24, 16, 256, (256, 512, 1024, 1024), 32, (5, 12, 18, 24)),
-    # Toy width, same topology: four encoder layers all feeding the neck.
-    "tiny": EncoderSpec(32, 4, 2, 16, (8, 16, 32, 32), 8, (1, 2, 3, 4), image_size=70),
+    # Toy width, same topology: four encoder layers all feeding the neck. The head's hidden
+    # width stays 32: the official DPTHead hard-codes it (head_features_2, dpt.py:84), so the
+    # official classes can be built at this size too (tests/depth/make_v1_golden.py).
+    "tiny": EncoderSpec(32, 4, 2, 16, (8, 16, 32, 32), 32, (1, 2, 3, 4), image_size=70),
 }
 
 

@@ -1,9 +1,12 @@
 """What the project's ``hubconf.py`` entries do: build a Depth Anything and load its checkpoint.
 
-Two implementations of the same network:
+Three implementations of the same network:
 
 * the official ``DepthAnythingV2`` class, when a clone of the official repository is given
   (``repo_dir`` containing the ``depth_anything_v2`` package) — bit-for-bit the reference;
+* ``implementation="dpt_dinov2"`` (V1 only): ``dpt_dinov2.DepthAnythingV1``, our module
+  under the official key names with the official DINOv2 position-embedding rule — what the
+  ``aurora`` preset labels with (equal to the official class on non-square inputs too);
 * otherwise transformers' ``DepthAnythingForDepthEstimation`` built from the architecture
   config for that version / encoder, with official checkpoint keys renamed on the fly.
 
@@ -27,6 +30,7 @@ from perception_tokens.depth.architectures import (
     check_version_encoder,
     depth_anything_config,
 )
+from perception_tokens.depth.dpt_dinov2 import DepthAnythingV1
 from perception_tokens.depth.checkpoints import (
     CheckpointError,
     is_official_layout,
@@ -44,6 +48,7 @@ def load_depth_anything(
     encoder: str = "vits",
     checkpoint: str | os.PathLike[str] | None = None,
     repo_dir: str | os.PathLike[str] | None = None,
+    implementation: str = "transformers",
 ) -> nn.Module:
     """Depth Anything ``version``/``encoder`` in eval mode, weights from ``checkpoint``.
 
@@ -54,6 +59,10 @@ def load_depth_anything(
     relative to the working directory, which we do not reproduce).
     """
     check_version_encoder(version, encoder)
+    if implementation == "dpt_dinov2":
+        return _load_dpt_dinov2(version, encoder, checkpoint, repo_dir)
+    if implementation != "transformers":
+        raise ValueError(f"implementation must be 'transformers' or 'dpt_dinov2', got {implementation!r}")
     if repo_dir is not None:
         return _load_official_v2(version, encoder, checkpoint, Path(repo_dir))
 
@@ -63,6 +72,21 @@ def load_depth_anything(
     if checkpoint is not None:
         state = read_checkpoint(checkpoint)
         load_into(model, to_model_keys(state, model, source=str(checkpoint)), source=str(checkpoint))
+    return model.eval()
+
+
+def _load_dpt_dinov2(version: int, encoder: str, checkpoint: str | os.PathLike[str] | None, repo_dir) -> nn.Module:
+    if version != 1 or repo_dir is not None:
+        raise ValueError("implementation 'dpt_dinov2' is Depth Anything V1 only (and takes no repo_dir)")
+    model = DepthAnythingV1(encoder)
+    if checkpoint is not None:
+        state = read_checkpoint(checkpoint)
+        if not is_official_layout(state):  # a transformers-layout V1 checkpoint
+            try:
+                state = to_official_keys(state)
+            except CheckpointError as exc:
+                raise CheckpointError(f"{checkpoint}: {exc}") from exc
+        load_into(model, state, source=str(checkpoint))
     return model.eval()
 
 

@@ -15,7 +15,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from perception_tokens.depth.preprocess import encode_png, normalize_depth, rgb_problem
+from perception_tokens.depth.preprocess import rgb_problem
+from perception_tokens.depth.run_py import PROJECT_FORMAT, ImageFormat
 from perception_tokens.depth.teachers import DepthTeacher
 
 Item = tuple[str, str, np.ndarray]  # (dataset, image_id, rgb uint8 HxWx3)
@@ -122,21 +123,24 @@ def _label_batch(teacher: DepthTeacher, batch: Sequence[Item], on_reject: OnReje
         return
     if len(predictions) != len(batch):
         raise RuntimeError(f"teacher {teacher.identity} returned {len(predictions)} maps for {len(batch)} images")
+    # a teacher may name its PNG convention (the aurora teacher: run.py --grayscale)
+    image_format = getattr(teacher, "image_format", PROJECT_FORMAT)
     for (dataset, image_id, image), raw in zip(batch, predictions):
-        result = _to_result(dataset, image_id, image, raw)
+        result = _to_result(dataset, image_id, image, raw, image_format)
         if isinstance(result, str):
             _reject(dataset, image_id, result, on_reject)
         else:
             yield result
 
 
-def _to_result(dataset: str, image_id: str, image: np.ndarray, raw: np.ndarray) -> DepthResult | str:
+def _to_result(dataset: str, image_id: str, image: np.ndarray, raw: np.ndarray,
+               image_format: ImageFormat) -> DepthResult | str:
     """The result for one prediction, or the reason it is unusable."""
     height, width = int(image.shape[0]), int(image.shape[1])
     if raw.shape != (height, width):
         return f"prediction shape {raw.shape} != image size {(height, width)}"
     try:
-        depth_u8, raw_min, raw_max = normalize_depth(raw)
+        png, raw_min, raw_max = image_format.to_png(raw)
     except ValueError as exc:
         return f"bad prediction: {exc}"
-    return DepthResult(dataset, image_id, encode_png(depth_u8), width, height, raw_min, raw_max)
+    return DepthResult(dataset, image_id, png, width, height, raw_min, raw_max)

@@ -100,9 +100,13 @@ def normalize_depth(raw: np.ndarray) -> tuple[np.ndarray, float, float]:
 
 
 def encode_png(depth_u8: np.ndarray) -> bytes:
-    """Lossless grayscale PNG of a uint8 HxW map (deterministic bytes for the same input)."""
-    if depth_u8.dtype != np.uint8 or depth_u8.ndim != 2:
-        raise ValueError(f"expected a 2-D uint8 map, got {depth_u8.dtype} {depth_u8.shape}")
+    """Lossless PNG of a uint8 HxW map, or of HxWx3 equal channels (run.py --grayscale);
+    deterministic bytes for the same input."""
+    three_equal = depth_u8.ndim == 3 and depth_u8.shape[2] == 3
+    if depth_u8.dtype != np.uint8 or not (depth_u8.ndim == 2 or three_equal):
+        raise ValueError(f"expected a uint8 HxW or HxWx3 map, got {depth_u8.dtype} {depth_u8.shape}")
+    if three_equal and not ((depth_u8[..., 0] == depth_u8[..., 1]).all() and (depth_u8[..., 0] == depth_u8[..., 2]).all()):
+        raise ValueError("a 3-channel depth map must have three equal channels")
     ok, buffer = cv2.imencode(".png", depth_u8)
     if not ok:
         raise RuntimeError("cv2.imencode failed to write a PNG")
@@ -110,8 +114,11 @@ def encode_png(depth_u8: np.ndarray) -> bytes:
 
 
 def decode_png(data: bytes) -> np.ndarray:
-    """Inverse of ``encode_png``: PNG bytes -> uint8 HxW map."""
+    """PNG bytes -> uint8 HxW map. A 3-channel PNG (run.py --grayscale) gives channel 0,
+    as the reference VQ-VAE reads it (the channels are equal)."""
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ValueError("bytes are not a decodable PNG")
+    if image.ndim == 3:
+        return np.ascontiguousarray(image[..., 0])
     return image

@@ -30,6 +30,13 @@ from perception_tokens.depth.architectures import (
 from perception_tokens.depth.checkpoints import directory_sha256, file_sha256
 from perception_tokens.depth.hub import HUB_DIR
 from perception_tokens.depth.preprocess import check_input_size, preprocess_batch, resize_predictions, rgb_problem
+from perception_tokens.depth.run_py import (
+    PROJECT_FORMAT,
+    RUN_PY_FORMAT,
+    lower_bound_size,
+    preprocess_keep_aspect,
+    resize_back,
+)
 
 ImageId = tuple[str, str]  # (dataset, image_id)
 DepthFn = Callable[[str, str], np.ndarray]  # (dataset, image_id) -> metric depth HxW
@@ -37,7 +44,11 @@ DepthFn = Callable[[str, str], np.ndarray]  # (dataset, image_id) -> metric dept
 
 @runtime_checkable
 class DepthTeacher(Protocol):
-    """Anything that labels images with relative inverse depth."""
+    """Anything that labels images with relative inverse depth.
+
+    A teacher may also carry ``image_format`` (``run_py.ImageFormat``): how its raw maps
+    become PNGs; without it the project's format (float64 min-max, one channel) is used.
+    """
 
     identity: str
 
@@ -63,11 +74,19 @@ def _check_batch(images: Sequence[np.ndarray], ids: Sequence[ImageId]) -> None:
             raise ValueError(f"{dataset}/{image_id}: {problem}")
 
 
-class DepthAnythingTeacher:
-    """A Depth Anything network (transformers' or the official class) behind the teacher API.
+RESIZE_MODES = ("square", "keep_aspect")
 
-    Batched forward at a fixed square ``input_size``, channels_last, ``torch.inference_mode``,
-    bf16 autocast on CUDA only (CPU bf16 is slow and changes results for nothing).
+
+class DepthAnythingTeacher:
+    """A Depth Anything network (transformers', the official class or ours) behind the teacher API.
+
+    ``resize="square"`` (the project's): every image to a fixed ``input_size`` square so a
+    batch is one forward pass; back with corners aligned; one-channel PNG, float64 min-max.
+    ``resize="keep_aspect"`` (the official V1 ``run.py``, see ``run_py.py``): short side at
+    least ``input_size``, multiples of 14; images of the same resized shape share a forward
+    pass; back without aligned corners; float32 min-max, three equal channels.
+    channels_last, ``torch.inference_mode``, bf16 autocast on CUDA only (CPU bf16 is slow
+    and changes results for nothing).
     """
 
     def __init__(
@@ -77,25 +96,45 @@ class DepthAnythingTeacher:
         input_size: int = DEFAULT_INPUT_SIZE,
         device: str | torch.device = "auto",
         autocast: bool = True,
+        resize: str = "square",
     ):
+        if resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
         self.input_size = check_input_size(input_size)
+        self.resize = resize
+        self.image_format = RUN_PY_FORMAT if resize == "keep_aspect" else PROJECT_FORMAT
         self.device = resolve_device(device)
         self.use_bf16 = bool(autocast) and self.device.type == "cuda"
         self.model = model.eval().to(self.device).to(memory_format=torch.channels_last)
-        self.identity = identity + (":bf16" if self.use_bf16 else "")
+        suffix = ":keep_aspect" if resize == "keep_aspect" else ""
+        self.identity = identity + suffix + (":bf16" if self.use_bf16 else "")
+
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        batch = batch.to(self.device, non_blocking=True)
+        with torch.inference_mode():
+            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
+                output = self.model(batch)
+        # transformers returns DepthEstimatorOutput, the official class and ours a (N, H, W) tensor
+        depth = output.predicted_depth if hasattr(output, "predicted_depth") else output
+        return depth.float()
 
     def predict(self, images: Sequence[np.ndarray], ids: Sequence[ImageId]) -> list[np.ndarray]:
         _check_batch(images, ids)
         if not images:
             return []
-        batch = preprocess_batch(images, self.input_size).to(self.device, non_blocking=True)
         sizes = [(int(im.shape[0]), int(im.shape[1])) for im in images]
-        with torch.inference_mode():
-            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
-                output = self.model(batch)
-            # transformers returns DepthEstimatorOutput, the official class a (N, H, W) tensor
-            depth = output.predicted_depth if hasattr(output, "predicted_depth") else output
-            return resize_predictions(depth.float(), sizes)
+        if self.resize == "square":
+            return resize_predictions(self._forward(preprocess_batch(images, self.input_size)), sizes)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for index, (height, width) in enumerate(sizes):
+            groups.setdefault(lower_bound_size(height, width, self.input_size), []).append(index)
+        out: list[np.ndarray | None] = [None] * len(images)
+        for members in groups.values():
+            batch = torch.from_numpy(np.stack([preprocess_keep_aspect(images[i], self.input_size) for i in members]))
+            depth = self._forward(batch.contiguous(memory_format=torch.channels_last))
+            for i, prediction in zip(members, depth):
+                out[i] = resize_back(prediction, sizes[i])
+        return out  # type: ignore[return-value]
 
 
 class GroundTruthTeacher:
@@ -129,11 +168,12 @@ class GroundTruthTeacher:
 # ----------------------------------------------------------------------------- factory
 
 KINDS = ("depth_anything_hub", "depth_anything_hf", "ground_truth")
-_MODEL_COMMON = {"input_size", "device", "autocast"}
+_MODEL_COMMON = {"input_size", "device", "autocast", "resize"}
+IMPLEMENTATIONS = ("transformers", "dpt_dinov2")
 _OPTIONS: dict[str, tuple[set[str], set[str]]] = {  # kind -> (required, optional)
     "depth_anything_hub": (
         {"checkpoint"},
-        {"version", "encoder", "repo_dir", "hub_repo", "hub_source", "trust_repo"} | _MODEL_COMMON,
+        {"version", "encoder", "implementation", "repo_dir", "hub_repo", "hub_source", "trust_repo"} | _MODEL_COMMON,
     ),
     "depth_anything_hf": ({"model"}, {"revision", "local_files_only"} | _MODEL_COMMON),
     "ground_truth": ({"depth_fn"}, {"name"}),
@@ -144,14 +184,17 @@ def build_teacher(kind: str, **options: Any) -> DepthTeacher:
     """Build a depth teacher from configuration; options are validated with clear errors.
 
     depth_anything_hub: checkpoint (file, required), version (1|2, default 2), encoder
-        (vits|vitb|vitl, default vits; 'tiny' = test model), repo_dir (official V2 clone),
+        (vits|vitb|vitl, default vits; 'tiny' = test model), implementation ('transformers',
+        default, or 'dpt_dinov2': V1 only, our module under the official key names with the
+        official position-embedding rule), repo_dir (official V2 clone),
         hub_repo (default: the project's hub dir), hub_source ('local'|'github'),
         trust_repo (must be True for 'github'), input_size, device, autocast.
     depth_anything_hf: model (local dir or hub id, required), revision, local_files_only,
         input_size, device, autocast.
     ground_truth: depth_fn ((dataset, image_id) -> metric depth HxW, required), name.
-    Common model options: input_size (multiple of 14, default 518), device ('auto'),
-    autocast (bf16 on CUDA, default True).
+    Common model options: input_size (multiple of 14, default 518; the short-side lower
+    bound with resize='keep_aspect'), device ('auto'), autocast (bf16 on CUDA, default True),
+    resize ('square', default, or 'keep_aspect': the official V1 run.py handling).
     """
     if kind not in _OPTIONS:
         raise ValueError(f"unknown depth teacher kind {kind!r}; expected one of {KINDS}")
@@ -169,7 +212,10 @@ def build_teacher(kind: str, **options: Any) -> DepthTeacher:
         "input_size": input_size,
         "device": options.get("device", "auto"),
         "autocast": options.get("autocast", True),
+        "resize": options.get("resize", "square"),
     }
+    if runtime["resize"] not in RESIZE_MODES:
+        raise ValueError(f"{kind}: resize must be one of {RESIZE_MODES}, got {runtime['resize']!r}")
     if kind == "depth_anything_hub":
         return _build_hub_teacher(options, runtime)
     return _build_hf_teacher(options, runtime)
@@ -179,6 +225,11 @@ def _build_hub_teacher(options: dict[str, Any], runtime: dict[str, Any]) -> Dept
     version = options.get("version", 2)
     encoder = options.get("encoder", "vits")
     check_version_encoder(version, encoder)
+    implementation = options.get("implementation", "transformers")
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"depth_anything_hub: implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
+    if implementation == "dpt_dinov2" and (version != 1 or options.get("repo_dir") is not None):
+        raise ValueError("depth_anything_hub: implementation 'dpt_dinov2' is Depth Anything V1 only, without repo_dir")
     checkpoint = Path(options["checkpoint"])
     if not checkpoint.is_file():
         raise FileNotFoundError(f"depth_anything_hub: checkpoint file not found: {checkpoint}")
@@ -205,12 +256,15 @@ def _build_hub_teacher(options: dict[str, Any], runtime: dict[str, Any]) -> Dept
     hub_kwargs: dict[str, Any] = {"encoder": encoder, "checkpoint": str(checkpoint)}
     if repo_dir is not None:
         hub_kwargs["repo_dir"] = str(repo_dir)
+    if implementation != "transformers":
+        hub_kwargs["implementation"] = implementation
     if source == "github":
         model = torch.hub.load(hub_repo, entry, source="github", trust_repo=True, **hub_kwargs)
     else:
         model = torch.hub.load(hub_repo, entry, source="local", **hub_kwargs)
 
-    implementation = "official" if repo_dir is not None else "transformers"
+    if repo_dir is not None:
+        implementation = "official"
     identity = (
         f"depth_anything_hub:v{version}:{encoder}:ckpt-{file_sha256(checkpoint)[:12]}"
         f":{implementation}:in{runtime['input_size']}"
