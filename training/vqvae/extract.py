@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from perception_tokens.vocab import encode_depth
-from training.vqvae.data import batched, depth_to_tensor
+from training.vqvae.data import batched, model_input
 from training.vqvae.model import DepthVQVAE
 
 
@@ -24,7 +24,7 @@ def _encode_rows(model: DepthVQVAE, maps: list[np.ndarray], device: torch.device
     model.eval()
     try:
         with torch.inference_mode():
-            x = depth_to_tensor(maps, model.config.image_size).to(device, non_blocking=True)
+            x = model_input(maps, model.config).to(device, non_blocking=True)
             codes = model.encode(x)
             return codes.reshape(len(maps), -1).to(torch.int16).cpu().numpy()
     finally:

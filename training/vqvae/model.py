@@ -9,6 +9,13 @@ row-major, which ``perception_tokens.vocab.encode_depth`` turns into the token s
 
 Inputs are depth maps as float tensors in [0, 1] (uint8 / 255, see ``data.py``); outputs
 are reconstructions on the same scale (not clamped: clamp when converting back to uint8).
+Inside, the network sees [-1, 1] (``input_range: minus_one_one``, the reference's
+``Normalize(0.5, 0.5)``) or [0, 1] - 0.5 (``zero_one``, the project's variant).
+
+Two architectures share this interface: ``architecture: aurora`` is the reference model
+layer for layer (``aurora.py``: its state-dict names, shapes, quantizer and init), and
+``project`` is this project's variant (pre-activation residual blocks, k-means codebook
+init, dead-code restarts) that the demo uses.
 """
 
 from __future__ import annotations
@@ -19,6 +26,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from training.vqvae.aurora import ReferenceEMAQuantizer, build_decoder, build_encoder, nearest_codes_exact
+
+ARCHITECTURES = ("project", "aurora")
+RESIZES = ("area", "nearest")  # cv2.INTER_AREA | PIL NEAREST (the reference's, custom.py:39)
+INPUT_RANGES = ("zero_one", "minus_one_one")  # [0, 1] - 0.5 | Normalize(0.5, 0.5) (custom.py:41)
 
 
 # ----------------------------------------------------------------------------- config
@@ -56,6 +69,9 @@ class VQVAEConfig:
     dead_code_window: int = 20
     kmeans_init: bool = True
     kmeans_iters: int = 10
+    architecture: str = "project"
+    resize: str = "area"
+    input_range: str = "zero_one"
 
     def __post_init__(self) -> None:
         if isinstance(self.num_downsamples, int) and self.num_downsamples >= 1 and not self.hidden_channels:
@@ -98,6 +114,21 @@ class VQVAEConfig:
         need(self.dead_code_threshold >= 0, f"dead_code_threshold must be >= 0, got {self.dead_code_threshold}")
         need(self.dead_code_window >= 1, f"dead_code_window must be >= 1, got {self.dead_code_window}")
         need(self.kmeans_iters >= 1, f"kmeans_iters must be >= 1, got {self.kmeans_iters}")
+        need(self.architecture in ARCHITECTURES, f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        need(self.resize in RESIZES, f"resize must be one of {RESIZES}, got {self.resize!r}")
+        need(self.input_range in INPUT_RANGES, f"input_range must be one of {INPUT_RANGES}, got {self.input_range!r}")
+        if self.architecture == "aurora":
+            # the reference can only express widths doubling from hidden_dim (VQVAE.py:245-248)
+            doubling = tuple(self.hidden_channels[0] * 2**i for i in range(len(self.hidden_channels))) if self.hidden_channels else ()
+            need(
+                self.hidden_channels == doubling,
+                f"architecture aurora needs hidden_channels doubling from the first (h, 2h, 4h, ...), got {self.hidden_channels}",
+            )
+            need(not self.kmeans_init, "kmeans_init applies to the project quantizer; set it false with architecture aurora")
+            need(
+                self.dead_code_threshold == 0,
+                "dead-code restarts apply to the project quantizer; set dead_code_threshold 0 with architecture aurora",
+            )
         if problems:
             raise ValueError("invalid VQVAEConfig: " + "; ".join(problems))
 
@@ -138,6 +169,31 @@ class VQVAEConfig:
             codebook_size=128,
             code_dim=64,
             dead_code_window=10,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+
+    @classmethod
+    def aurora(cls, **overrides: Any) -> "VQVAEConfig":
+        """The reference model (ait_depth_vqvae.py:1-15): 320 px, hidden_dim 16 doubling over
+        5 stride-2 convs (downsample_ratio 32), 2 ResBlock_v1, 128 codes of 512, EMA decay
+        0.99, commitment 0.25, PIL NEAREST resize, inputs on [-1, 1]; 7,689,201 parameters."""
+        values: dict[str, Any] = dict(
+            image_size=320,
+            num_downsamples=5,
+            hidden_channels=(16, 32, 64, 128, 256),
+            num_res_blocks=2,
+            codebook_size=128,
+            code_dim=512,
+            commitment_weight=0.25,
+            ema_decay=0.99,
+            ema_eps=1e-5,
+            dead_code_threshold=0.0,
+            kmeans_init=False,
+            architecture="aurora",
+            resize="nearest",
+            input_range="minus_one_one",
         )
         values.update(overrides)
         return cls(**values)
@@ -374,6 +430,19 @@ class DepthVQVAE(nn.Module):
     def __init__(self, config: VQVAEConfig) -> None:
         super().__init__()
         self.config = config
+        if config.architecture == "aurora":
+            # creation order = the reference's (VQVAE.py:241-297): same init for one seed
+            layout = (config.in_channels, config.hidden_channels, config.num_res_blocks, config.code_dim)
+            self.encoder = build_encoder(*layout)
+            self.decoder = build_decoder(*layout)
+            self._vq_vae = ReferenceEMAQuantizer(
+                config.codebook_size,
+                config.code_dim,
+                commitment_cost=config.commitment_weight,
+                decay=config.ema_decay,
+                eps=config.ema_eps,
+            )
+            return
         self.encoder = Encoder(config)
         self.quantizer = EMAVectorQuantizer(
             config.codebook_size,
@@ -387,6 +456,23 @@ class DepthVQVAE(nn.Module):
         )
         self.decoder = Decoder(config)
 
+    @property
+    def vq(self) -> nn.Module:
+        """The quantizer, whichever architecture (``_vq_vae`` in the reference's names)."""
+        return self._vq_vae if self.config.architecture == "aurora" else self.quantizer
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """[0, 1] input -> the network's scale."""
+        if self.config.input_range == "minus_one_one":
+            return (x - 0.5) / 0.5  # torchvision Normalize((0.5), (0.5)): sub_(mean).div_(std)
+        return x - self._INPUT_SHIFT
+
+    def denormalize(self, y: torch.Tensor) -> torch.Tensor:
+        """The network's output scale -> [0, 1]."""
+        if self.config.input_range == "minus_one_one":
+            return y * 0.5 + 0.5
+        return y + self._INPUT_SHIFT
+
     def _check_input(self, x: torch.Tensor) -> None:
         c, s = self.config.in_channels, self.config.image_size
         if x.ndim != 4 or x.shape[1] != c or x.shape[2] != s or x.shape[3] != s:
@@ -397,14 +483,17 @@ class DepthVQVAE(nn.Module):
     def encode_latents(self, x: torch.Tensor) -> torch.Tensor:
         """Continuous encoder output [B, code_dim, g, g] (before quantization)."""
         self._check_input(x)
-        return self.encoder(x - self._INPUT_SHIFT)
+        return self.encoder(self.normalize(x))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Depth [B, 1, S, S] -> codes LongTensor [B, g, g]; never updates the codebook."""
+        """Depth [B, 1, S, S] -> codes LongTensor [B, g, g]; never updates the codebook.
+
+        The nearest code is found in float64 per latent (``nearest_codes_exact``), so a
+        map's codes do not depend on which other maps share its batch."""
         z = self.encode_latents(x)
         b, d, h, w = z.shape
         flat = z.permute(0, 2, 3, 1).reshape(-1, d)
-        return self.quantizer.nearest_codes(flat).reshape(b, h, w)
+        return nearest_codes_exact(flat, self.vq.embedding).reshape(b, h, w)
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes [B, g, g] (or [B, g*g], row-major) -> reconstruction [B, 1, S, S]."""
@@ -416,14 +505,18 @@ class DepthVQVAE(nn.Module):
         codes = codes.long()
         if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= k):
             raise ValueError(f"codes must lie in 0..{k - 1}, got {int(codes.min())}..{int(codes.max())}")
-        z_q = self.quantizer.lookup(codes).permute(0, 3, 1, 2)
-        return self.decoder(z_q) + self._INPUT_SHIFT
+        z_q = self.vq.lookup(codes).permute(0, 3, 1, 2)
+        return self.denormalize(self.decoder(z_q))
 
     def forward(self, x: torch.Tensor) -> VQOutput:
-        z = self.encode_latents(x)
-        z_q, codes, commit_loss = self.quantizer(z)
-        recon = self.decoder(z_q) + self._INPUT_SHIFT
-        recon_loss = F.mse_loss(recon, x)
+        self._check_input(x)
+        x_in = self.normalize(x)
+        z_q, codes, commit_loss = self.vq(self.encoder(x_in))
+        out = self.decoder(z_q)
+        recon = self.denormalize(out)
+        # MSE on the network's scale: [-1, 1] for the reference (VQVAE.py:361 with
+        # custom.py:41's Normalize), [0, 1] for the project's variant
+        recon_loss = F.mse_loss(out, x_in) if self.config.input_range == "minus_one_one" else F.mse_loss(recon, x)
         loss = recon_loss + self.config.commitment_weight * commit_loss
         return VQOutput(recon=recon, codes=codes, loss=loss, recon_loss=recon_loss, commit_loss=commit_loss)
 

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from training.vqvae.checkpoint import CONFIG_NAME, atomic_write, save_vqvae, write_json
 from training.vqvae.checkpoint import load_vqvae as load_vqvae  # re-export: train + load in one place
-from training.vqvae.data import batched, buffered_shuffle, depth_to_tensor
+from training.vqvae.data import batched, buffered_shuffle, model_input
 from training.vqvae.metrics import CodeUsage
 from training.vqvae.model import DepthVQVAE, VQVAEConfig
 
@@ -284,7 +284,7 @@ def train_vqvae(
             if seen <= skip:  # done before the interruption
                 continue
             try:
-                x = depth_to_tensor(chunk, model_config.image_size).to(device)
+                x = model_input(chunk, model_config).to(device)
             except (TypeError, ValueError) as e:
                 raise type(e)(f"epoch {epoch}, batch {seen} (after shuffling): {e}") from e
             result = model(x)
@@ -303,7 +303,7 @@ def train_vqvae(
                 "lr": float(lr),
             }
             loss_history.append(row)
-            acc.add(row["loss"], row["recon"], row["commit"], result.codes, model.quantizer.last_restarted)
+            acc.add(row["loss"], row["recon"], row["commit"], result.codes, model.vq.last_restarted)
             bar.update(1)
             bar.set_postfix(loss=f"{row['loss']:.4f}", recon=f"{row['recon']:.4f}")
             if tc.checkpoint_every_steps and step % tc.checkpoint_every_steps == 0:
