@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Rows of latents per distance chunk when looking codes up: bounds memory of the
-# [rows, K, D] float64 difference tensor (256 x 128 x 512 x 8 B = 128 MiB at the full size).
-_LOOKUP_CHUNK_ROWS = 256
+# Codes re-ranked exactly per latent: float32 distances only shortlist them. The true
+# nearest code is missed only if this many others are within float32 rounding of it.
+_SHORTLIST = 8
 
 
 class ResBlockV1(nn.Module):
@@ -72,18 +72,19 @@ def nearest_codes_exact(flat: torch.Tensor, codebook: torch.Tensor) -> torch.Ten
 
     float32 matmul distances (``|x|^2 + |e|^2 - 2 x.e``, the reference's formula) depend in
     their last bits on how many rows are multiplied at once, which flips near-ties between
-    batch sizes. Here each distance is ``sum((x - e)^2)`` in float64 over one row's own
-    elements, a reduction whose order does not depend on the other rows; the float32
-    inputs are exact in float64, so the argmin is the true nearest code except for exact
-    float64 ties, which go to the lowest index (``argmin``'s rule).
+    batch sizes. Here those distances only shortlist the ``_SHORTLIST`` nearest codes; the
+    shortlist is re-ranked by ``sum((x - e)^2)`` in float64 over each row's own elements
+    (float32 inputs are exact in float64), candidates in index order, so the result is the
+    true nearest code and an exact tie goes to the lowest index, whatever else is in ``flat``.
     """
-    book = codebook.detach().to(torch.float64)
-    out = torch.empty(flat.shape[0], dtype=torch.long, device=flat.device)
-    for start in range(0, flat.shape[0], _LOOKUP_CHUNK_ROWS):
-        rows = flat[start : start + _LOOKUP_CHUNK_ROWS].detach().to(torch.float64)
-        dist = (rows.unsqueeze(1) - book.unsqueeze(0)).pow(2).sum(-1)
-        out[start : start + rows.shape[0]] = dist.argmin(dim=1)
-    return out
+    flat = flat.detach()
+    book = codebook.detach().to(flat.dtype)
+    k = min(_SHORTLIST, book.shape[0])
+    approx = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ book.t() + book.pow(2).sum(1).unsqueeze(0)
+    candidates = approx.topk(k, dim=1, largest=False).indices.sort(dim=1).values  # [N, k], ascending index
+    diff = flat.to(torch.float64).unsqueeze(1) - book.to(torch.float64)[candidates]  # [N, k, D]
+    exact = diff.pow(2).sum(-1)
+    return candidates.gather(1, exact.argmin(dim=1, keepdim=True)).squeeze(1)
 
 
 class ReferenceEMAQuantizer(nn.Module):
