@@ -488,8 +488,9 @@ class DepthVQVAE(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Depth [B, 1, S, S] -> codes LongTensor [B, g, g]; never updates the codebook.
 
-        The nearest code is found in float64 per latent (``nearest_codes_exact``), so a
-        map's codes do not depend on which other maps share its batch."""
+        The nearest code is exact (``nearest_codes_exact``); the latents themselves still
+        vary in their last bits with the batch's size, which ``extract.encode_batch_invariant``
+        removes by always encoding micro-batches of one size."""
         z = self.encode_latents(x)
         b, d, h, w = z.shape
         flat = z.permute(0, 2, 3, 1).reshape(-1, d)
