@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from training.vqvae.distributed import all_reduce_sum
+
 # Codes re-ranked exactly per latent: float32 distances only shortlist them. The true
 # nearest code is missed only if this many others are within float32 rounding of it.
 _SHORTLIST = 8
@@ -96,8 +98,11 @@ class ReferenceEMAQuantizer(nn.Module):
     restart (the reference has neither): ``last_restarted`` is always 0.
     """
 
-    def __init__(self, codebook_size: int, code_dim: int, *, commitment_cost: float, decay: float, eps: float) -> None:
+    def __init__(
+        self, codebook_size: int, code_dim: int, *, commitment_cost: float, decay: float, eps: float, sync_ranks: bool = False
+    ) -> None:
         super().__init__()
+        self.sync_ranks = sync_ranks  # False: the reference's DDP, each rank's own codebook
         self.codebook_size = codebook_size
         self.code_dim = code_dim
         self.commitment_cost = commitment_cost
@@ -131,11 +136,16 @@ class ReferenceEMAQuantizer(nn.Module):
 
     @torch.no_grad()
     def _ema_update(self, flat: torch.Tensor, encodings: torch.Tensor) -> None:
-        # VQVAE.py:114-127, expression by expression
-        cluster = self._ema_cluster_size * self.decay + (1 - self.decay) * torch.sum(encodings, 0)
+        # VQVAE.py:114-127, expression by expression; with sync_ranks the per-code counts
+        # and sums are summed over data-parallel ranks first (distributed.py)
+        counts = torch.sum(encodings, 0)
+        dw = torch.matmul(encodings.t(), flat)
+        if self.sync_ranks:
+            all_reduce_sum(counts)
+            all_reduce_sum(dw)
+        cluster = self._ema_cluster_size * self.decay + (1 - self.decay) * counts
         n = torch.sum(cluster)
         cluster = (cluster + self.eps) / (n + self.codebook_size * self.eps) * n
-        dw = torch.matmul(encodings.t(), flat)
         ema_w = self._ema_w * self.decay + (1 - self.decay) * dw
         self._ema_cluster_size.copy_(cluster)
         self._ema_w.copy_(ema_w)

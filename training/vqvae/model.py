@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.vqvae.aurora import ReferenceEMAQuantizer, build_decoder, build_encoder, nearest_codes_exact
+from training.vqvae.distributed import all_reduce_sum, broadcast_from_rank0, gather_rows, is_rank0, world_size
 
 ARCHITECTURES = ("project", "aurora")
 RESIZES = ("area", "nearest")  # cv2.INTER_AREA | PIL NEAREST (the reference's, custom.py:39)
@@ -72,6 +73,7 @@ class VQVAEConfig:
     architecture: str = "project"
     resize: str = "area"
     input_range: str = "zero_one"
+    sync_codebook: bool = True  # sum EMA statistics over data-parallel ranks (False: the reference's per-rank DDP)
 
     def __post_init__(self) -> None:
         if isinstance(self.num_downsamples, int) and self.num_downsamples >= 1 and not self.hidden_channels:
@@ -194,6 +196,9 @@ class VQVAEConfig:
             architecture="aurora",
             resize="nearest",
             input_range="minus_one_one",
+            # DDP with broadcast_buffers=False (train_depth_vqvae_dist.py:137): each rank's
+            # codebook follows its own shard; one process: no difference
+            sync_codebook=False,
         )
         values.update(overrides)
         return cls(**values)
@@ -219,7 +224,9 @@ class EMAVectorQuantizer(nn.Module):
     All state lives in buffers so ``state_dict`` / safetensors carry it.
     Updates happen only in training mode; ``eval()`` or inference only reads the codebook.
     Random choices (k-means seeds, dead-code restarts) use torch's global RNG, which the
-    trainer seeds and checkpoints. Single-process: no all-reduce of the statistics.
+    trainer seeds and checkpoints. Under torch.distributed (``sync_ranks``) counts and sums
+    are summed over ranks and random choices are made on rank 0 from the gathered global
+    batch (``distributed.py``), so N ranks train the codebook one process would.
     """
 
     def __init__(
@@ -233,8 +240,10 @@ class EMAVectorQuantizer(nn.Module):
         dead_code_window: int = 20,
         kmeans_init: bool = True,
         kmeans_iters: int = 10,
+        sync_ranks: bool = True,
     ) -> None:
         super().__init__()
+        self.sync_ranks = sync_ranks
         self.codebook_size = codebook_size
         self.code_dim = code_dim
         self.decay = decay
@@ -276,6 +285,18 @@ class EMAVectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def _kmeans_init(self, flat: torch.Tensor) -> None:
+        if self.sync_ranks and world_size() > 1:
+            flat = gather_rows(flat)
+            if is_rank0():
+                self._kmeans_fit(flat)
+            for buf in (self.embedding, self.cluster_size, self.embed_sum):
+                broadcast_from_rank0(buf)
+            self.initialized.fill_(True)
+            return
+        self._kmeans_fit(flat)
+
+    @torch.no_grad()
+    def _kmeans_fit(self, flat: torch.Tensor) -> None:
         n = flat.shape[0]
         k = self.codebook_size
         idx = torch.randperm(n, device=flat.device)[:k] if n >= k else torch.randint(0, n, (k,), device=flat.device)
@@ -299,6 +320,9 @@ class EMAVectorQuantizer(nn.Module):
         onehot = self._one_hot(codes, flat.dtype)
         counts = onehot.sum(0)
         sums = onehot.t() @ flat
+        if self.sync_ranks:
+            all_reduce_sum(counts)
+            all_reduce_sum(sums)
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.embed_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         total = self.cluster_size.sum()
@@ -314,13 +338,20 @@ class EMAVectorQuantizer(nn.Module):
             return 0
         dead = self.window_counts < self.dead_code_threshold
         n_dead = int(dead.sum())
-        if n_dead:
+        if n_dead:  # window_counts are global (summed counts): every rank finds the same dead codes
+            sync = self.sync_ranks and world_size() > 1
+            if sync:
+                flat = gather_rows(flat)
             n = flat.shape[0]
-            if n >= n_dead:
-                idx = torch.randperm(n, device=flat.device)[:n_dead]
-            else:
-                idx = torch.randint(0, n, (n_dead,), device=flat.device)
-            fresh = flat[idx]
+            fresh = flat.new_zeros((n_dead, flat.shape[1]))
+            if not sync or is_rank0():
+                if n >= n_dead:
+                    idx = torch.randperm(n, device=flat.device)[:n_dead]
+                else:
+                    idx = torch.randint(0, n, (n_dead,), device=flat.device)
+                fresh = flat[idx]
+            if sync:
+                fresh = broadcast_from_rank0(fresh.contiguous())
             self.embedding[dead] = fresh
             self.embed_sum[dead] = fresh
             self.cluster_size[dead] = 1.0
@@ -441,6 +472,7 @@ class DepthVQVAE(nn.Module):
                 commitment_cost=config.commitment_weight,
                 decay=config.ema_decay,
                 eps=config.ema_eps,
+                sync_ranks=config.sync_codebook,
             )
             return
         self.encoder = Encoder(config)
@@ -453,6 +485,7 @@ class DepthVQVAE(nn.Module):
             dead_code_window=config.dead_code_window,
             kmeans_init=config.kmeans_init,
             kmeans_iters=config.kmeans_iters,
+            sync_ranks=config.sync_codebook,
         )
         self.decoder = Decoder(config)
 
