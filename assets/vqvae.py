@@ -48,11 +48,26 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def vqvae_model_config(vq):
+def vqvae_model_config(vq, init_config=None):
+    """The preset's model config (``aurora``: the reference model) with ``overrides`` applied;
+    with an init checkpoint, that checkpoint's architecture instead of the preset's."""
     from training.vqvae import VQVAEConfig
 
-    base = VQVAEConfig.tiny() if vq.preset == "tiny" else VQVAEConfig()
+    if init_config is not None:
+        base = init_config
+    else:
+        base = VQVAEConfig.tiny() if vq.preset == "tiny" else VQVAEConfig.aurora()
     return VQVAEConfig.from_dict({**base.to_dict(), **vq.overrides})
+
+
+def read_init_checkpoint(vq, path: str):
+    """(model config, state dict, sha256) of ``vqvae.init_checkpoint`` (reference .pt or project dir)."""
+    from training.vqvae.checkpoint import resolve_weights
+    from training.vqvae.reference_format import is_project_checkpoint, read_any_checkpoint
+
+    init_config, state = read_any_checkpoint(path, vq.overrides.get("image_size"))
+    weights = resolve_weights(path)[0] if is_project_checkpoint(path) else Path(path)
+    return vqvae_model_config(vq, init_config), state, sha256_file(weights)
 
 
 def build_vqvae_assets(settings) -> list:
@@ -72,34 +87,48 @@ def build_vqvae_assets(settings) -> list:
         from training.vqvae import VQVAETrainConfig, evaluate_vqvae, load_vqvae, reconstruction_examples, train_vqvae
         from training.vqvae.metrics import examples_to_grid
 
-        model_cfg = vqvae_model_config(vq)
+        init_path = settings.resolve(vq.init_checkpoint)
+        init_state, init_sha = None, None
+        if init_path:
+            model_cfg, init_state, init_sha = read_init_checkpoint(vq, init_path)
+            context.log.info(f"initial weights from {init_path} (sha256 {init_sha[:16]}): {'adopted' if vq.epochs == 0 else 'fine-tuned'}")
+        else:
+            model_cfg = vqvae_model_config(vq)
         train_cfg = VQVAETrainConfig(
             epochs=vq.epochs, batch_size=vq.batch_size, lr=vq.lr, lr_decay_gamma=vq.lr_decay_gamma, seed=vq.seed,
+            lr_decay_every=vq.lr_decay_every, drop_last=vq.drop_last,
             checkpoint_every_steps=vq.checkpoint_every_steps, device=vq.device,
         )
         inputs = input_data_versions(context, context.asset_key)
-        run_key = hashlib.sha256(json.dumps([model_cfg.to_dict(), train_cfg.to_dict(), inputs], sort_keys=True, default=str).encode()).hexdigest()[:16]
+        run_key = hashlib.sha256(json.dumps([model_cfg.to_dict(), train_cfg.to_dict(), inputs, init_sha], sort_keys=True, default=str).encode()).hexdigest()[:16]
         out_dir = Path(storage.local_files_dir("depth_vqvae", run_key))
         context.log.info(f"training VQ-VAE in {out_dir} (resumes if a checkpoint is there)")
 
         result = train_vqvae(
             model_cfg, train_cfg,
             lambda: depth_maps(pseudo_depth, holdout=False, fraction=vq.holdout_fraction),
-            out_dir, log=context.log.info, resume=True,
+            out_dir, log=context.log.info, resume=True, init_state=init_state,
         )
         model = load_vqvae(out_dir)
-        metrics = evaluate_vqvae(model, depth_maps(pseudo_depth, holdout=True, fraction=vq.holdout_fraction), seed=vq.seed)
+        # holdout_fraction 0 (aurora trains on every map): quality is measured on all maps
+        held_out = vq.holdout_fraction > 0
+        metrics = evaluate_vqvae(model, depth_maps(pseudo_depth, holdout=held_out, fraction=vq.holdout_fraction), seed=vq.seed)
         metrics = {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in metrics.items()}
         metrics["usage_fraction"] = metrics["usage"] / model_cfg.codebook_size
         context.log.info(f"held-out metrics: {metrics}")
 
-        examples = reconstruction_examples(model, depth_maps(pseudo_depth, holdout=True, fraction=vq.holdout_fraction), n=4)
+        examples = reconstruction_examples(model, depth_maps(pseudo_depth, holdout=held_out, fraction=vq.holdout_fraction), n=4)
         grid = examples_to_grid(examples, size=96) if examples else None
         losses = [h["loss"] for h in result.loss_history if "loss" in h]
         curve = line_plot_png({"loss": losses}, "step", "loss", "VQ-VAE training loss", log_y=True)
 
         weights = Path(result.weights_path)
         digest = sha256_file(weights)
+        reference_file = None
+        if model_cfg.architecture == "aurora":  # the reference's own file format beside ours
+            from training.vqvae.reference_format import save_reference_checkpoint
+
+            reference_file = save_reference_checkpoint(model, out_dir / "vae-final.pt")
         row = {
             "model_id": digest[:16], "kind": "depth_vqvae", "path": str(out_dir), "weights_file": weights.name,
             "sha256": digest, "config_json": json.dumps({"model": model_cfg.to_dict(), "train": train_cfg.to_dict()}),
@@ -114,7 +143,12 @@ def build_vqvae_assets(settings) -> list:
             "resumed_from_step": dg.MetadataValue.int(int(result.resumed_from_step or 0)),
             "loss_curve": dg.MetadataValue.md(png_markdown(curve, "loss curve")),
             "weights": dg.MetadataValue.path(str(weights)),
+            "quality_measured_on": dg.MetadataValue.text("held-out maps" if held_out else "all maps (no hold-out)"),
         }
+        if reference_file is not None:
+            meta["reference_checkpoint"] = dg.MetadataValue.path(str(reference_file))
+        if init_path:
+            meta["init_checkpoint"] = dg.MetadataValue.path(init_path)
         if grid is not None:
             meta["reconstructions"] = dg.MetadataValue.md(
                 "input | reconstruction | abs error\n\n" + png_markdown(cv2.imencode(".png", grid)[1].tobytes(), "reconstructions")

@@ -216,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dir")
     s.set_defaults(func=cmd_export_llava)
 
+    from pipelines.cli_depth_codes import add_depth_codes_parser
+
+    add_depth_codes_parser(sub)
+
     s = sub.add_parser("ui", help="start the Dagster web UI on 127.0.0.1")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=3000)

@@ -21,7 +21,7 @@ from dataclasses import fields as dataclass_fields
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines.yaml_bounded import YamlExpansionError, load_yaml_bounded
 
@@ -137,9 +137,24 @@ class DepthSettings(_Section):
             raise ValueError("depth.implementation dpt_dinov2 needs teacher depth_anything_hub and version 1")
 
 
+# Training defaults per preset; a value set in the YAML file wins. ``aurora`` is the
+# reference's schedule (ait_depth_vqvae.py:26-31, train_depth_vqvae_dist.py:116,168):
+# Adam 3e-4, x0.98 every 500 batches, 20 epochs of batch 8, all maps (no hold-out).
+VQVAE_PRESET_TRAINING: dict[str, dict[str, Any]] = {
+    "tiny": dict(epochs=30, batch_size=32, lr=1e-3, lr_decay_gamma=0.98, lr_decay_every=0, drop_last=False,
+                 holdout_fraction=0.15),
+    "aurora": dict(epochs=20, batch_size=8, lr=3e-4, lr_decay_gamma=0.98, lr_decay_every=500, drop_last=True,
+                   holdout_fraction=0.0),
+}
+
+
 class VQVAESettings(_Section):
-    """The depth tokenizer: AiT's VQ-VAE (``aurora``: 320 px, 5 downsamples, 128 x 512 codes)
-    or the same architecture at ``tiny`` size (80 px, 3 downsamples, 128 x 64 codes)."""
+    """The depth tokenizer: the reference AiT VQ-VAE (``aurora``: 320 px, hidden_dim 16 doubling
+    over 5 stride-2 convs, 128 x 512 EMA codebook, the reference's training schedule) or the
+    project's variant at ``tiny`` size (80 px, 3 downsamples, 128 x 64 codes, k-means init,
+    dead-code restarts). Unset training fields take the preset's values
+    (``VQVAE_PRESET_TRAINING``). ``init_checkpoint``: a reference ``vae-final.pt`` (or a
+    project checkpoint directory) whose weights are adopted (``epochs: 0``) or fine-tuned."""
 
     preset: Literal["tiny", "aurora"] = "tiny"
     overrides: dict[str, Any] = {}  # any VQVAEConfig field, e.g. {code_dim: 256}
@@ -152,17 +167,33 @@ class VQVAESettings(_Section):
 
             _unknown_keys_problem("VQVAEConfig", value, [f.name for f in dataclass_fields(VQVAEConfig)])
         return value
-    epochs: int = Field(30, ge=1)
+
+    init_checkpoint: str | None = None
+    epochs: int = Field(30, ge=0)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(1e-3, gt=0)
     lr_decay_gamma: float = Field(0.98, gt=0, le=1)
+    lr_decay_every: int = Field(0, ge=0)  # 0: once per epoch; N: after batches 0, N, 2N, ... of each epoch
+    drop_last: bool = False
     seed: int = 0
     device: str = "auto"
     checkpoint_every_steps: int = Field(50, ge=0)
-    holdout_fraction: float = Field(0.15, gt=0, lt=1)  # images held out (by id hash) for quality
+    holdout_fraction: float = Field(0.15, ge=0, lt=1)  # images held out (by id hash) for quality; 0: measured on all
     min_closest_point_agreement: float = Field(0.95, ge=0, le=1)
     min_codebook_usage: float = Field(0.5, ge=0, le=1)  # fraction of codes used on held-out maps
     extract_batch_size: int = Field(64, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_training_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            preset = data.get("preset", "tiny")
+            data = {**VQVAE_PRESET_TRAINING.get(preset, {}), **data}
+        return data
+
+    def model_post_init(self, _context: Any) -> None:
+        if self.epochs == 0 and not self.init_checkpoint:
+            raise ValueError("vqvae.epochs 0 trains nothing: set vqvae.init_checkpoint to adopt a checkpoint")
 
 
 class CurriculumSettings(_Section):

@@ -1,7 +1,11 @@
 """Depth VQ-VAE tokenizer (Aurora / AiT style): depth map -> 10x10 grid of codes in 0..127.
 
 Modules, one job each:
-  model      config dataclass, encoder/decoder, EMA vector quantizer
+  model      config dataclass (``VQVAEConfig.aurora()``: the reference model), encoder/decoder,
+             the project's EMA vector quantizer
+  aurora     the reference AiT layers and EMA quantizer, exact nearest-code lookup
+  reference_format  the reference's ``{'weights': state_dict}`` file: read strictly, write back
+  depth_codes       depth PNG folder -> JSON lines of codes (get_codes.py; ``ptok depth-codes``)
   data       uint8 depth maps <-> model tensors, batching of streams
   checkpoint save/load weights (safetensors + config.json), atomic writes
   train      seeded, resumable trainer

@@ -47,6 +47,29 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
     return atomic_write(path, _write)
 
 
+def load_state_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    """Load ``state`` into ``model`` with every key and shape matched, or raise ValueError
+    naming ``where`` and each missing key, unexpected key and shape mismatch."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys {missing}")
+    if unexpected:
+        problems.append(f"unexpected keys {unexpected}")
+    if shapes:
+        problems.append(f"shape mismatches [{'; '.join(shapes)}]")
+    if problems:
+        raise ValueError(f"{where}: weights do not match the model: " + "; ".join(problems))
+    model.load_state_dict(state, strict=True)
+
+
 def save_vqvae(model: DepthVQVAE, out_dir: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
     """Write ``model.safetensors`` and ``config.json`` into ``out_dir``; returns the weights path."""
     out = Path(out_dir)
@@ -78,8 +101,5 @@ def load_vqvae(dir_or_weights_path: str | os.PathLike, device: str | torch.devic
         raise ValueError(f"{config_path}: not a valid VQ-VAE config: {e}") from e
     model = DepthVQVAE(config)
     state = load_file(str(weights), device="cpu")
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise ValueError(f"{weights}: weights do not match {config_path}: {e}") from e
+    load_state_strict(model, state, f"{weights} (config {config_path})")
     return model.to(device).eval()

@@ -1,8 +1,10 @@
 """uint8 depth maps <-> model tensors, and batching of (possibly streamed) map sequences.
 
 Depth maps follow Depth Anything's convention: relative inverse depth min-max normalised
-to uint8 (larger = nearer), any HxW. The model sees them as float [0, 1] = uint8 / 255,
-resized to S x S with cv2.INTER_AREA.
+to uint8 (larger = nearer), any HxW. The model sees them as float [0, 1] = uint8 / 255
+(torchvision's ToTensor, custom.py:40 of the reference), resized to S x S with
+cv2.INTER_AREA (``resize="area"``, the project's) or PIL NEAREST (``resize="nearest"``,
+the reference's ``T.Resize(crop_size, InterpolationMode.NEAREST)``, custom.py:39).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Iterable, Iterator, Sequence, TypeVar
 import cv2
 import numpy as np
 import torch
+from PIL import Image
 
 T = TypeVar("T")
 
@@ -41,20 +44,35 @@ def as_depth_map(depth: np.ndarray, where: str = "depth map") -> np.ndarray:
     return depth
 
 
-def resize_depth(depth: np.ndarray, image_size: int) -> np.ndarray:
-    """Resize a uint8 map to image_size x image_size with INTER_AREA (no-op when already that size)."""
+def resize_depth(depth: np.ndarray, image_size: int, resize: str = "area") -> np.ndarray:
+    """Resize a uint8 map to image_size x image_size (no-op when already that size).
+
+    ``area``: cv2.INTER_AREA. ``nearest``: PIL's NEAREST on ``Image.fromarray``, which is
+    what torchvision's Resize does to the reference's PIL image (the pixel picked for an
+    output pixel is PIL's, not cv2's INTER_NEAREST, whose rounding differs).
+    """
     if depth.shape == (image_size, image_size):
         return depth
+    if resize == "nearest":
+        return np.asarray(Image.fromarray(depth).resize((image_size, image_size), Image.Resampling.NEAREST))
+    if resize != "area":
+        raise ValueError(f"resize must be 'area' or 'nearest', got {resize!r}")
     return cv2.resize(depth, (image_size, image_size), interpolation=cv2.INTER_AREA)
 
 
-def depth_to_tensor(maps: Iterable[np.ndarray], image_size: int) -> torch.Tensor:
-    """uint8 depth maps (any HxW each) -> FloatTensor [B, 1, S, S] in [0, 1]."""
-    resized = [resize_depth(as_depth_map(m, f"depth map #{i}"), image_size) for i, m in enumerate(maps)]
+def depth_to_tensor(maps: Iterable[np.ndarray], image_size: int, resize: str = "area") -> torch.Tensor:
+    """uint8 depth maps (any HxW each) -> FloatTensor [B, 1, S, S] in [0, 1] (uint8 / 255)."""
+    resized = [resize_depth(as_depth_map(m, f"depth map #{i}"), image_size, resize) for i, m in enumerate(maps)]
     if not resized:
         raise ValueError("depth_to_tensor: no depth maps given")
-    batch = np.stack(resized)[:, None].astype(np.float32) / 255.0
+    # ToTensor: uint8 -> float32, then .div(255) (correctly rounded, as numpy's float32 division)
+    batch = np.stack(resized)[:, None].astype(np.float32) / np.float32(255.0)
     return torch.from_numpy(batch)
+
+
+def model_input(maps: Iterable[np.ndarray], config) -> torch.Tensor:
+    """Depth maps -> the [B, 1, S, S] tensor a model of ``config`` (a VQVAEConfig) takes."""
+    return depth_to_tensor(maps, config.image_size, config.resize)
 
 
 def tensor_to_depth_uint8(
@@ -80,11 +98,11 @@ def tensor_to_depth_uint8(
 
 
 def iter_depth_batches(
-    maps: Iterable[np.ndarray], image_size: int, batch_size: int
+    maps: Iterable[np.ndarray], image_size: int, batch_size: int, resize: str = "area"
 ) -> Iterator[tuple[list[np.ndarray], torch.Tensor]]:
     """Stream of maps -> (the batch's original maps, their [B, 1, S, S] tensor)."""
     for chunk in batched(maps, batch_size):
-        yield chunk, depth_to_tensor(chunk, image_size)
+        yield chunk, depth_to_tensor(chunk, image_size, resize)
 
 
 def buffered_shuffle(items: Iterable[T], buffer_size: int, rng: np.random.Generator) -> Iterator[T]:

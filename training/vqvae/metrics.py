@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from training.vqvae.data import as_depth_map, batched, depth_to_tensor, tensor_to_depth_uint8
+from training.vqvae.data import as_depth_map, batched, model_input, tensor_to_depth_uint8
 from training.vqvae.model import DepthVQVAE
 
 Point = tuple[int, int]  # (row y, column x)
@@ -180,7 +180,7 @@ def reconstruct(model: DepthVQVAE, maps: Sequence[np.ndarray]) -> tuple[list[np.
     model.eval()
     try:
         with torch.inference_mode():
-            x = depth_to_tensor(maps, model.config.image_size).to(_device_of(model))
+            x = model_input(maps, model.config).to(_device_of(model))
             codes = model.encode(x)
             recon = model.decode_codes(codes)
     finally:

@@ -9,6 +9,13 @@ row-major, which ``perception_tokens.vocab.encode_depth`` turns into the token s
 
 Inputs are depth maps as float tensors in [0, 1] (uint8 / 255, see ``data.py``); outputs
 are reconstructions on the same scale (not clamped: clamp when converting back to uint8).
+Inside, the network sees [-1, 1] (``input_range: minus_one_one``, the reference's
+``Normalize(0.5, 0.5)``) or [0, 1] - 0.5 (``zero_one``, the project's variant).
+
+Two architectures share this interface: ``architecture: aurora`` is the reference model
+layer for layer (``aurora.py``: its state-dict names, shapes, quantizer and init), and
+``project`` is this project's variant (pre-activation residual blocks, k-means codebook
+init, dead-code restarts) that the demo uses.
 """
 
 from __future__ import annotations
@@ -19,6 +26,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from training.vqvae.aurora import ReferenceEMAQuantizer, build_decoder, build_encoder, nearest_codes_exact
+from training.vqvae.distributed import all_reduce_sum, broadcast_from_rank0, gather_rows, is_rank0, world_size
+
+ARCHITECTURES = ("project", "aurora")
+RESIZES = ("area", "nearest")  # cv2.INTER_AREA | PIL NEAREST (the reference's, custom.py:39)
+INPUT_RANGES = ("zero_one", "minus_one_one")  # [0, 1] - 0.5 | Normalize(0.5, 0.5) (custom.py:41)
 
 
 # ----------------------------------------------------------------------------- config
@@ -56,6 +70,10 @@ class VQVAEConfig:
     dead_code_window: int = 20
     kmeans_init: bool = True
     kmeans_iters: int = 10
+    architecture: str = "project"
+    resize: str = "area"
+    input_range: str = "zero_one"
+    sync_codebook: bool = True  # sum EMA statistics over data-parallel ranks (False: the reference's per-rank DDP)
 
     def __post_init__(self) -> None:
         if isinstance(self.num_downsamples, int) and self.num_downsamples >= 1 and not self.hidden_channels:
@@ -98,6 +116,21 @@ class VQVAEConfig:
         need(self.dead_code_threshold >= 0, f"dead_code_threshold must be >= 0, got {self.dead_code_threshold}")
         need(self.dead_code_window >= 1, f"dead_code_window must be >= 1, got {self.dead_code_window}")
         need(self.kmeans_iters >= 1, f"kmeans_iters must be >= 1, got {self.kmeans_iters}")
+        need(self.architecture in ARCHITECTURES, f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        need(self.resize in RESIZES, f"resize must be one of {RESIZES}, got {self.resize!r}")
+        need(self.input_range in INPUT_RANGES, f"input_range must be one of {INPUT_RANGES}, got {self.input_range!r}")
+        if self.architecture == "aurora":
+            # the reference can only express widths doubling from hidden_dim (VQVAE.py:245-248)
+            doubling = tuple(self.hidden_channels[0] * 2**i for i in range(len(self.hidden_channels))) if self.hidden_channels else ()
+            need(
+                self.hidden_channels == doubling,
+                f"architecture aurora needs hidden_channels doubling from the first (h, 2h, 4h, ...), got {self.hidden_channels}",
+            )
+            need(not self.kmeans_init, "kmeans_init applies to the project quantizer; set it false with architecture aurora")
+            need(
+                self.dead_code_threshold == 0,
+                "dead-code restarts apply to the project quantizer; set dead_code_threshold 0 with architecture aurora",
+            )
         if problems:
             raise ValueError("invalid VQVAEConfig: " + "; ".join(problems))
 
@@ -143,6 +176,34 @@ class VQVAEConfig:
         return cls(**values)
 
 
+    @classmethod
+    def aurora(cls, **overrides: Any) -> "VQVAEConfig":
+        """The reference model (ait_depth_vqvae.py:1-15): 320 px, hidden_dim 16 doubling over
+        5 stride-2 convs (downsample_ratio 32), 2 ResBlock_v1, 128 codes of 512, EMA decay
+        0.99, commitment 0.25, PIL NEAREST resize, inputs on [-1, 1]; 7,689,201 parameters."""
+        values: dict[str, Any] = dict(
+            image_size=320,
+            num_downsamples=5,
+            hidden_channels=(16, 32, 64, 128, 256),
+            num_res_blocks=2,
+            codebook_size=128,
+            code_dim=512,
+            commitment_weight=0.25,
+            ema_decay=0.99,
+            ema_eps=1e-5,
+            dead_code_threshold=0.0,
+            kmeans_init=False,
+            architecture="aurora",
+            resize="nearest",
+            input_range="minus_one_one",
+            # DDP with broadcast_buffers=False (train_depth_vqvae_dist.py:137): each rank's
+            # codebook follows its own shard; one process: no difference
+            sync_codebook=False,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+
 def tiny_config(**overrides: Any) -> VQVAEConfig:
     """Shorthand for :meth:`VQVAEConfig.tiny`."""
     return VQVAEConfig.tiny(**overrides)
@@ -163,7 +224,9 @@ class EMAVectorQuantizer(nn.Module):
     All state lives in buffers so ``state_dict`` / safetensors carry it.
     Updates happen only in training mode; ``eval()`` or inference only reads the codebook.
     Random choices (k-means seeds, dead-code restarts) use torch's global RNG, which the
-    trainer seeds and checkpoints. Single-process: no all-reduce of the statistics.
+    trainer seeds and checkpoints. Under torch.distributed (``sync_ranks``) counts and sums
+    are summed over ranks and random choices are made on rank 0 from the gathered global
+    batch (``distributed.py``), so N ranks train the codebook one process would.
     """
 
     def __init__(
@@ -177,8 +240,10 @@ class EMAVectorQuantizer(nn.Module):
         dead_code_window: int = 20,
         kmeans_init: bool = True,
         kmeans_iters: int = 10,
+        sync_ranks: bool = True,
     ) -> None:
         super().__init__()
+        self.sync_ranks = sync_ranks
         self.codebook_size = codebook_size
         self.code_dim = code_dim
         self.decay = decay
@@ -220,6 +285,18 @@ class EMAVectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def _kmeans_init(self, flat: torch.Tensor) -> None:
+        if self.sync_ranks and world_size() > 1:
+            flat = gather_rows(flat)
+            if is_rank0():
+                self._kmeans_fit(flat)
+            for buf in (self.embedding, self.cluster_size, self.embed_sum):
+                broadcast_from_rank0(buf)
+            self.initialized.fill_(True)
+            return
+        self._kmeans_fit(flat)
+
+    @torch.no_grad()
+    def _kmeans_fit(self, flat: torch.Tensor) -> None:
         n = flat.shape[0]
         k = self.codebook_size
         idx = torch.randperm(n, device=flat.device)[:k] if n >= k else torch.randint(0, n, (k,), device=flat.device)
@@ -243,6 +320,9 @@ class EMAVectorQuantizer(nn.Module):
         onehot = self._one_hot(codes, flat.dtype)
         counts = onehot.sum(0)
         sums = onehot.t() @ flat
+        if self.sync_ranks:
+            all_reduce_sum(counts)
+            all_reduce_sum(sums)
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.embed_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         total = self.cluster_size.sum()
@@ -258,13 +338,20 @@ class EMAVectorQuantizer(nn.Module):
             return 0
         dead = self.window_counts < self.dead_code_threshold
         n_dead = int(dead.sum())
-        if n_dead:
+        if n_dead:  # window_counts are global (summed counts): every rank finds the same dead codes
+            sync = self.sync_ranks and world_size() > 1
+            if sync:
+                flat = gather_rows(flat)
             n = flat.shape[0]
-            if n >= n_dead:
-                idx = torch.randperm(n, device=flat.device)[:n_dead]
-            else:
-                idx = torch.randint(0, n, (n_dead,), device=flat.device)
-            fresh = flat[idx]
+            fresh = flat.new_zeros((n_dead, flat.shape[1]))
+            if not sync or is_rank0():
+                if n >= n_dead:
+                    idx = torch.randperm(n, device=flat.device)[:n_dead]
+                else:
+                    idx = torch.randint(0, n, (n_dead,), device=flat.device)
+                fresh = flat[idx]
+            if sync:
+                fresh = broadcast_from_rank0(fresh.contiguous())
             self.embedding[dead] = fresh
             self.embed_sum[dead] = fresh
             self.cluster_size[dead] = 1.0
@@ -374,6 +461,20 @@ class DepthVQVAE(nn.Module):
     def __init__(self, config: VQVAEConfig) -> None:
         super().__init__()
         self.config = config
+        if config.architecture == "aurora":
+            # creation order = the reference's (VQVAE.py:241-297): same init for one seed
+            layout = (config.in_channels, config.hidden_channels, config.num_res_blocks, config.code_dim)
+            self.encoder = build_encoder(*layout)
+            self.decoder = build_decoder(*layout)
+            self._vq_vae = ReferenceEMAQuantizer(
+                config.codebook_size,
+                config.code_dim,
+                commitment_cost=config.commitment_weight,
+                decay=config.ema_decay,
+                eps=config.ema_eps,
+                sync_ranks=config.sync_codebook,
+            )
+            return
         self.encoder = Encoder(config)
         self.quantizer = EMAVectorQuantizer(
             config.codebook_size,
@@ -384,8 +485,26 @@ class DepthVQVAE(nn.Module):
             dead_code_window=config.dead_code_window,
             kmeans_init=config.kmeans_init,
             kmeans_iters=config.kmeans_iters,
+            sync_ranks=config.sync_codebook,
         )
         self.decoder = Decoder(config)
+
+    @property
+    def vq(self) -> nn.Module:
+        """The quantizer, whichever architecture (``_vq_vae`` in the reference's names)."""
+        return self._vq_vae if self.config.architecture == "aurora" else self.quantizer
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """[0, 1] input -> the network's scale."""
+        if self.config.input_range == "minus_one_one":
+            return (x - 0.5) / 0.5  # torchvision Normalize((0.5), (0.5)): sub_(mean).div_(std)
+        return x - self._INPUT_SHIFT
+
+    def denormalize(self, y: torch.Tensor) -> torch.Tensor:
+        """The network's output scale -> [0, 1]."""
+        if self.config.input_range == "minus_one_one":
+            return y * 0.5 + 0.5
+        return y + self._INPUT_SHIFT
 
     def _check_input(self, x: torch.Tensor) -> None:
         c, s = self.config.in_channels, self.config.image_size
@@ -397,14 +516,18 @@ class DepthVQVAE(nn.Module):
     def encode_latents(self, x: torch.Tensor) -> torch.Tensor:
         """Continuous encoder output [B, code_dim, g, g] (before quantization)."""
         self._check_input(x)
-        return self.encoder(x - self._INPUT_SHIFT)
+        return self.encoder(self.normalize(x))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Depth [B, 1, S, S] -> codes LongTensor [B, g, g]; never updates the codebook."""
+        """Depth [B, 1, S, S] -> codes LongTensor [B, g, g]; never updates the codebook.
+
+        The nearest code is exact (``nearest_codes_exact``); the latents themselves still
+        vary in their last bits with the batch's size, which ``extract.encode_batch_invariant``
+        removes by always encoding micro-batches of one size."""
         z = self.encode_latents(x)
         b, d, h, w = z.shape
         flat = z.permute(0, 2, 3, 1).reshape(-1, d)
-        return self.quantizer.nearest_codes(flat).reshape(b, h, w)
+        return nearest_codes_exact(flat, self.vq.embedding).reshape(b, h, w)
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes [B, g, g] (or [B, g*g], row-major) -> reconstruction [B, 1, S, S]."""
@@ -416,14 +539,18 @@ class DepthVQVAE(nn.Module):
         codes = codes.long()
         if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= k):
             raise ValueError(f"codes must lie in 0..{k - 1}, got {int(codes.min())}..{int(codes.max())}")
-        z_q = self.quantizer.lookup(codes).permute(0, 3, 1, 2)
-        return self.decoder(z_q) + self._INPUT_SHIFT
+        z_q = self.vq.lookup(codes).permute(0, 3, 1, 2)
+        return self.denormalize(self.decoder(z_q))
 
     def forward(self, x: torch.Tensor) -> VQOutput:
-        z = self.encode_latents(x)
-        z_q, codes, commit_loss = self.quantizer(z)
-        recon = self.decoder(z_q) + self._INPUT_SHIFT
-        recon_loss = F.mse_loss(recon, x)
+        self._check_input(x)
+        x_in = self.normalize(x)
+        z_q, codes, commit_loss = self.vq(self.encoder(x_in))
+        out = self.decoder(z_q)
+        recon = self.denormalize(out)
+        # MSE on the network's scale: [-1, 1] for the reference (VQVAE.py:361 with
+        # custom.py:41's Normalize), [0, 1] for the project's variant
+        recon_loss = F.mse_loss(out, x_in) if self.config.input_range == "minus_one_one" else F.mse_loss(recon, x)
         loss = recon_loss + self.config.commitment_weight * commit_loss
         return VQOutput(recon=recon, codes=codes, loss=loss, recon_loss=recon_loss, commit_loss=commit_loss)
 

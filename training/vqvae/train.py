@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from training.vqvae.checkpoint import CONFIG_NAME, atomic_write, save_vqvae, write_json
+from training.vqvae.checkpoint import CONFIG_NAME, atomic_write, load_state_strict, save_vqvae, write_json
 from training.vqvae.checkpoint import load_vqvae as load_vqvae  # re-export: train + load in one place
-from training.vqvae.data import batched, buffered_shuffle, depth_to_tensor
+from training.vqvae.data import batched, buffered_shuffle, model_input
 from training.vqvae.metrics import CodeUsage
 from training.vqvae.model import DepthVQVAE, VQVAEConfig
 
@@ -42,8 +42,14 @@ _RESUMABLE_CHANGES = {"epochs", "checkpoint_every_steps", "device"}
 
 @dataclass
 class VQVAETrainConfig:
-    """Optimisation settings. ``lr`` decays by ``lr_decay_gamma`` after every epoch
-    (ExponentialLR). ``checkpoint_every_steps`` = 0 checkpoints only at epoch ends.
+    """Optimisation settings. ``lr`` decays by ``lr_decay_gamma`` (ExponentialLR): after
+    every epoch when ``lr_decay_every`` is 0 (the project's schedule), else after the
+    batches of each epoch whose 0-based index is a multiple of ``lr_decay_every`` (the
+    reference's ``if iter % schedule_step == 0: sched.step()``, train_depth_vqvae_dist.py:116,
+    which also decays after each epoch's first batch). ``drop_last`` skips an epoch's last
+    short batch (the reference's DataLoader, train_depth_vqvae_dist.py:168). ``epochs`` may
+    be 0 only with initial weights (the model is adopted as is).
+    ``checkpoint_every_steps`` = 0 checkpoints only at epoch ends.
     ``shuffle_buffer`` bounds the memory of the per-epoch shuffle (a full shuffle when the
     data set fits). ``device``: "cpu", "cuda", "cuda:1", ... or "auto"."""
 
@@ -52,6 +58,8 @@ class VQVAETrainConfig:
     lr: float = 3e-4
     weight_decay: float = 0.0
     lr_decay_gamma: float = 0.98
+    lr_decay_every: int = 0
+    drop_last: bool = False
     seed: int = 0
     checkpoint_every_steps: int = 0
     shuffle_buffer: int = 4096
@@ -59,8 +67,10 @@ class VQVAETrainConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.epochs < 1:
-            problems.append(f"epochs must be >= 1, got {self.epochs}")
+        if self.epochs < 0:
+            problems.append(f"epochs must be >= 0, got {self.epochs}")
+        if self.lr_decay_every < 0:
+            problems.append(f"lr_decay_every must be >= 0, got {self.lr_decay_every}")
         if self.batch_size < 1:
             problems.append(f"batch_size must be >= 1, got {self.batch_size}")
         if not self.lr > 0:
@@ -199,6 +209,7 @@ def train_vqvae(
     log: Callable[[str], None] = print,
     resume: bool = True,
     progress: bool = True,
+    init_state: dict[str, torch.Tensor] | None = None,
 ) -> VQVAETrainResult:
     """Train a DepthVQVAE on uint8 depth maps; returns where the weights are and the curves.
 
@@ -206,7 +217,9 @@ def train_vqvae(
     order each time (the trainer shuffles them). With ``resume`` and an existing
     ``train_state.pt`` in ``out_dir`` training continues from it (the model config and the
     train config except epochs / checkpoint_every_steps / device must match); without
-    ``resume`` any previous state there is overwritten.
+    ``resume`` any previous state there is overwritten. ``init_state`` (a state dict of
+    this architecture, e.g. a reference ``vae-final.pt``'s weights) replaces the seeded
+    initial weights, keys matched strictly; with ``epochs`` 0 the model is saved as is.
     """
     tc = train_config
     out = Path(out_dir)
@@ -214,8 +227,13 @@ def train_vqvae(
     state_path = out / STATE_NAME
     device = resolve_device(tc.device)
 
+    if tc.epochs == 0 and init_state is None:
+        raise ValueError("epochs 0 trains nothing: give initial weights (init_state) to adopt, or epochs >= 1")
     torch.manual_seed(tc.seed)
-    model = DepthVQVAE(model_config).to(device)
+    model = DepthVQVAE(model_config)
+    if init_state is not None:
+        load_state_strict(model, init_state, "initial weights")
+    model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=tc.lr_decay_gamma)
     acc = _EpochAccumulator(model_config.codebook_size)
@@ -280,20 +298,24 @@ def train_vqvae(
         seen = 0
         bar = tqdm(desc=f"vqvae epoch {epoch + 1}/{tc.epochs}", unit="batch", initial=skip, disable=not progress)
         for chunk in batched(stream, tc.batch_size):
+            if tc.drop_last and len(chunk) < tc.batch_size:
+                break
             seen += 1
             if seen <= skip:  # done before the interruption
                 continue
             try:
-                x = depth_to_tensor(chunk, model_config.image_size).to(device)
+                x = model_input(chunk, model_config).to(device)
             except (TypeError, ValueError) as e:
                 raise type(e)(f"epoch {epoch}, batch {seen} (after shuffling): {e}") from e
             result = model(x)
             optimizer.zero_grad(set_to_none=True)
             result.loss.backward()
+            lr = optimizer.param_groups[0]["lr"]  # the rate this step used
             optimizer.step()
+            if tc.lr_decay_every and (seen - 1) % tc.lr_decay_every == 0:
+                scheduler.step()
             step += 1
             batches_in_epoch += 1
-            lr = optimizer.param_groups[0]["lr"]
             row = {
                 "step": step,
                 "epoch": epoch,
@@ -303,14 +325,15 @@ def train_vqvae(
                 "lr": float(lr),
             }
             loss_history.append(row)
-            acc.add(row["loss"], row["recon"], row["commit"], result.codes, model.quantizer.last_restarted)
+            acc.add(row["loss"], row["recon"], row["commit"], result.codes, model.vq.last_restarted)
             bar.update(1)
             bar.set_postfix(loss=f"{row['loss']:.4f}", recon=f"{row['recon']:.4f}")
             if tc.checkpoint_every_steps and step % tc.checkpoint_every_steps == 0:
                 checkpoint()
         bar.close()
         if seen == 0:
-            raise ValueError("train_maps() yielded no depth maps for this epoch")
+            short = f" (drop_last: fewer than batch_size {tc.batch_size} maps)" if tc.drop_last else ""
+            raise ValueError(f"train_maps() yielded no depth maps for this epoch{short}")
 
         summary = {"epoch": epoch, "step": step, "lr": float(optimizer.param_groups[0]["lr"]), **acc.summary()}
         epoch_metrics.append(summary)
@@ -319,7 +342,8 @@ def train_vqvae(
             f"commit {summary['commit']:.5f} usage {summary['usage']}/{model_config.codebook_size} "
             f"perplexity {summary['perplexity']:.1f} restarts {summary['dead_code_restarts']} lr {summary['lr']:.2e}"
         )
-        scheduler.step()
+        if not tc.lr_decay_every:
+            scheduler.step()
         epoch += 1
         batches_in_epoch = 0
         acc = _EpochAccumulator(model_config.codebook_size)
