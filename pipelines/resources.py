@@ -101,18 +101,27 @@ class DatasetsResource(dg.ConfigurableResource):
             )
 
 
-def _remove_stale_staging(path: UPath, max_age_s: float) -> None:
+def _remove_stale_staging(path: UPath, max_age_s: float, now: float | None = None) -> None:
+    """Delete ``.staging-*.parquet`` files older than ``max_age_s`` that this user wrote.
+
+    Only regular files owned by this user are judged, by ``lstat``: a symlink (or a device,
+    a folder) is never followed, so its target's age cannot make it look stale and nothing
+    outside the staging folder is ever touched.
+    """
+    import stat
     import time
 
     if path.protocol not in ("", "file", "local") or not path.exists():
         return
-    now = time.time()
+    now = time.time() if now is None else now
+    uid = os.getuid()
     for f in Path(path.path).glob(".staging-*.parquet"):
         try:
-            if now - f.stat().st_mtime > max_age_s:
+            st = f.lstat()
+            if stat.S_ISREG(st.st_mode) and st.st_uid == uid and now - st.st_mtime > max_age_s:
                 f.unlink()
         except OSError:
-            pass
+            pass  # gone already, or not ours to delete: a stale file only costs disk space
 
 
 @contextmanager
