@@ -19,6 +19,7 @@ from pipelines.tables import TableHandle
 
 GROUP = "evaluation"
 from evaluation.benchmarks import READERS
+COUNTING_SETS = ("blink_counting", "seed_counting")  # released without images: their folder comes apart
 BENCH_FIELDS = [f.name for f in schemas.BENCHMARK_SCHEMA]
 
 
@@ -40,7 +41,7 @@ def build_benchmark_assets(settings) -> list:
                 outs={
                     f"benchmark_{name}": dg.AssetOut(
                         description=f"{name} questions read from the published format: prompt, choices, gold answer, image bytes.",
-                        code_version=code_version("1", ev.roots.get(name)), kinds={"parquet"}, group_name=GROUP),
+                        code_version=code_version("2", ev.roots.get(name), ev.images.get(name)), kinds={"parquet"}, group_name=GROUP),
                     f"benchmark_{name}_rejects": dg.AssetOut(
                         description=f"{name} records that could not be used (missing image, path leaving the root, no answer...).",
                         code_version=code_version("1"), kinds={"parquet"}, group_name=GROUP),
@@ -49,9 +50,11 @@ def build_benchmark_assets(settings) -> list:
             )
             def _asset(context: dg.AssetExecutionContext, storage: StorageResource, benchmarks: BenchmarksResource):
                 root = benchmarks.root(name, context.log)
+                images = benchmarks.images_dir(name)
+                items = reader(root, images=images) if name in COUNTING_SETS else reader(root)
                 sink = RejectSink()
-                table = emit_table(context, storage, schemas.BENCHMARK_SCHEMA, _benchmark_rows(reader(root), sink),
-                                   output_name=f"benchmark_{name}", config={"root": str(root)})
+                table = emit_table(context, storage, schemas.BENCHMARK_SCHEMA, _benchmark_rows(items, sink),
+                                   output_name=f"benchmark_{name}", config={"root": str(root), "images": str(images)})
                 return table, sink.emit(context, storage, f"benchmark_{name}_rejects")
             return _asset
         out.append(make())

@@ -136,7 +136,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from pipelines.cli_eval import run_score
 
-    preds, scores, rejects = run_score(_settings(), args.benchmark, Path(args.root), Path(args.answers))
+    preds, scores, rejects = run_score(_settings(), args.benchmark, Path(args.root), Path(args.answers), subset=args.subset,
+                                       images=Path(args.images) if args.images else None)
     print_table(["benchmark", "subset", "n", "correct", "unparsed", "accuracy %"],
                 [(s["benchmark"], s["subset"], s["n"], s["n_correct"], s["n_unparsed"], s["accuracy_pct"]) for s in scores],
                 title=f"{args.answers}: {len(preds)} questions, {len(rejects)} answer line(s) rejected")
@@ -202,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--benchmark", required=True, choices=["hardblink", "blink", "cvbench", "blink_counting", "seed_counting"])
     s.add_argument("--root", required=True)
     s.add_argument("--answers", required=True)
+    s.add_argument("--subset", help="score against this subset only (4points, Relative_Depth, Count, ...); "
+                                    "required for HardBLINK, whose question ids repeat across subsets")
+    s.add_argument("--images", help="image folder of a counting set (released apart from its jsonl files); "
+                                    "default: evaluation.images in the config, else <root>/images")
     s.set_defaults(func=cmd_score)
 
     s = sub.add_parser("report", help="latest eval scores and stage metrics; writes a self-contained HTML report")

@@ -60,35 +60,39 @@ def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | No
     return preds, scores
 
 
-def run_score(settings, benchmark: str, root: Path, answers: Path) -> tuple[list[dict], list[dict], list]:
-    """Score an answers file (LLaVA model_vqa.py jsonl) against a benchmark, one subset at a time."""
+def run_score(settings, benchmark: str, root: Path, answers: Path, subset: str | None = None,
+              images: Path | None = None) -> tuple[list[dict], list[dict], list]:
+    """Score an answers file (LLaVA model_vqa.py jsonl) against a benchmark: against ``subset``,
+    or against every subset present whose question ids occur in it (each its own score row)."""
+    from evaluation.answer_files import score_answers_by_subset
+    from evaluation.benchmarks import split_rows
+    from evaluation.benchmarks.subsets import IDS_REPEAT_ACROSS_SUBSETS, read_subsets
     from evaluation.run import EvalIdentity, score_rows
-    from evaluation.scoring import score_answers_file
     from perception_tokens import schemas
     from pipelines.history import append_outside_dagster
     from pipelines.instance import get_instance
 
-    rows, _ = read_benchmark(benchmark, root)
-    subsets = sorted({r["subset"] for r in rows})
+    if images is None and benchmark in settings.evaluation.images:
+        images = Path(settings.resolve(settings.evaluation.images[benchmark]))
+    rows, _ = split_rows(read_subsets(benchmark, root, subset, images=images))
+    if not rows:
+        raise ValueError(f"{root}: no usable {benchmark} questions" + (f" in subset {subset!r}" if subset else ""))
+    result = score_answers_by_subset(rows, answers, subset, ids_repeat=benchmark in IDS_REPEAT_ACROSS_SUBSETS)
+    rejects = result.rejects
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     ident = EvalIdentity(model_id=f"answers:{answers.name}", model_kind="answers_file",
                          eval_run_id="ans-" + re.sub(r"[^0-9]", "", now)[:14], run_started_at=now)
-    preds, rejects = [], []
-    for subset in subsets:
-        result = score_answers_file([r for r in rows if r["subset"] == subset], answers)
-        rejects += result.rejects
-        for p in result.predictions:
-            preds.append({
-                "eval_run_id": ident.eval_run_id, "run_started_at": now, "model_id": ident.model_id, "model_kind": ident.model_kind,
-                "benchmark": p["benchmark"], "subset": p["subset"], "question_id": str(p["question_id"]), "mode": "external",
-                "ablation": "none", "constrained": False, "prompt_text": p.get("prompt"), "raw_output": p["raw_output"],
-                "pred": p["pred"], "gold": str(p["gold"]), "correct": bool(p["correct"]), "answer_type": p.get("answer_type"),
-                "valid_letters": list(p.get("valid_letters") or []), "depth_spans": [], "depth_spans_valid": [], "n_boxes": 0,
-                "n_new_tokens": 0, "latency_s": 0.0, "error": None, "image_file": p.get("image_file"),
-                "extra_json": json.dumps({"missing_answer": p["missing_answer"], "answer_record": p["answer_record"]}, default=str),
-            })
-        if len(subsets) > 1:
-            break  # one answers file holds one subset's question ids (HardBLINK ids restart per subset)
+    preds = []
+    for p in result.predictions:
+        preds.append({
+            "eval_run_id": ident.eval_run_id, "run_started_at": now, "model_id": ident.model_id, "model_kind": ident.model_kind,
+            "benchmark": p["benchmark"], "subset": p["subset"], "question_id": str(p["question_id"]), "mode": "external",
+            "ablation": "none", "constrained": False, "prompt_text": p.get("prompt"), "raw_output": p["raw_output"],
+            "pred": p["pred"], "gold": str(p["gold"]), "correct": bool(p["correct"]), "answer_type": p.get("answer_type"),
+            "valid_letters": list(p.get("valid_letters") or []), "depth_spans": [], "depth_spans_valid": [], "n_boxes": 0,
+            "n_new_tokens": 0, "latency_s": 0.0, "error": None, "image_file": p.get("image_file"),
+            "extra_json": json.dumps({"missing_answer": p["missing_answer"], "answer_record": p["answer_record"]}, default=str),
+        })
     scores = score_rows(preds)
     lineage = {"source": "ptok score", "answers": str(answers), "benchmark": benchmark, "root": str(root), "written_at": now}
     instance = get_instance()

@@ -176,13 +176,24 @@ class DepthTeacherResource(dg.ConfigurableResource):
         return build_teacher("depth_anything_hf", model=self.model, **common)
 
 
-BENCHMARK_LAYOUT = {"hardblink": "hardblink", "blink": "blink", "cvbench": "cvbench", "blink_counting": "counting", "seed_counting": "counting"}
+BENCHMARK_LAYOUT = {"hardblink": "hardblink", "blink": "blink", "cvbench": "cvbench", "blink_counting": "blink_counting", "seed_counting": "seedbench"}
+# the counting sets' images come apart from their jsonl files (as Aurora releases them)
+DEMO_IMAGES_LAYOUT = {"blink_counting": "counting_images/blink_counting", "seed_counting": "counting_images/seedbench"}
+
+
+# bumped when the demo sets' layout changes, so an older demo folder is rewritten
+DEMO_BENCHMARKS_LAYOUT_VERSION = "released-counting-layout-1"
+
+
+def _demo_current(marker: Path) -> bool:
+    return marker.is_file() and marker.read_text().strip() == DEMO_BENCHMARKS_LAYOUT_VERSION
 
 
 class BenchmarksResource(dg.ConfigurableResource):
     """Benchmark roots; in demo mode small sets in the published formats stand in for unset ones."""
 
     roots: dict[str, str] = {}
+    images: dict[str, str] = {}
     demo_enabled: bool = True
     demo_root: str = ".ptok/demo_data/benchmarks"
     demo_scenes: int = 24
@@ -196,6 +207,14 @@ class BenchmarksResource(dg.ConfigurableResource):
         self.ensure_demo(log)
         return Path(self.demo_root) / BENCHMARK_LAYOUT[name]
 
+    def images_dir(self, name: str) -> Path | None:
+        """The image folder of a counting set: configured, the demo's, or None (the reader's default)."""
+        if name in self.images:
+            return Path(self.images[name])
+        if name not in self.roots and self.demo_enabled and name in DEMO_IMAGES_LAYOUT:
+            return Path(self.demo_root) / DEMO_IMAGES_LAYOUT[name]
+        return None
+
     @property
     def demo_depth_dir(self) -> Path:
         return Path(self.demo_root) / "depth"
@@ -203,10 +222,10 @@ class BenchmarksResource(dg.ConfigurableResource):
     def ensure_demo(self, log=None) -> None:
         root = Path(self.demo_root)
         marker = root / ".complete"
-        if marker.exists():
+        if _demo_current(marker):
             return
         with _file_lock(root.parent / f".{root.name}.lock"):
-            if marker.exists():
+            if _demo_current(marker):
                 return
             import numpy as np
 
@@ -218,4 +237,4 @@ class BenchmarksResource(dg.ConfigurableResource):
             rng = np.random.default_rng(self.demo_seed)
             scenes = [generate_scene(rng, 320, 240) for _ in range(self.demo_scenes)]
             write_demo_benchmarks(root, scenes, seed=self.demo_seed, depth_dir=self.demo_depth_dir)
-            marker.write_text("ok\n")
+            marker.write_text(DEMO_BENCHMARKS_LAYOUT_VERSION + "\n")

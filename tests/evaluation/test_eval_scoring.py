@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from evaluation.answer_files import score_answers_file
 from evaluation.scoring import (
     PUBLISHED,
     cvbench_official,
     plot_scores,
     score,
-    score_answers_file,
     scores_markdown,
 )
 
