@@ -51,12 +51,39 @@ def _fmt(v) -> str:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from pipelines import catalog
+    from pipelines import catalog, sql_output
 
     settings = _settings()
-    cols, rows = catalog.query(settings.catalog_path, args.query)
-    print_table(cols, rows)
+    allowed = [settings.storage_root, str(settings.catalog_path.parent)]
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() == ".parquet":
+        table = catalog.query_arrow(settings.catalog_path, args.query, allowed)
+        sql_output.write_out(out, table.column_names, [], arrow_table=table)
+        say(f"{table.num_rows} rows -> {out}")
+        return 0
+    cols, rows = catalog.query(settings.catalog_path, args.query, allowed)
+    cols, rows = _with_descriptions(args.query, cols, rows)
+    if out is not None:
+        sql_output.write_out(out, cols, rows)
+        say(f"{len(rows)} rows -> {out}")
+        return 0
+    fmt = args.format or sql_output.default_format(sys.stdout)
+    if fmt == "table":
+        print_table(cols, rows)
+    else:
+        sys.stdout.write(sql_output.render(cols, rows, fmt))
     return 0
+
+
+def _with_descriptions(query: str, cols: list[str], rows: list[tuple]) -> tuple[list[str], list[tuple]]:
+    """``describe <table>``: add each column's description from the table's schema."""
+    from perception_tokens.column_docs import describe_table_name, column_description
+
+    table = describe_table_name(query)
+    if table is None or "column_name" not in cols:
+        return cols, rows
+    i = cols.index("column_name")
+    return [*cols, "description"], [(*r, column_description(table, str(r[i])) or "") for r in rows]
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
@@ -182,8 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="recompute even fresh assets")
     s.set_defaults(func=cmd_materialize)
 
-    s = sub.add_parser("sql", help="run a DuckDB query over the materialized tables")
-    s.add_argument("query")
+    s = sub.add_parser("sql", help="run a read-only DuckDB query over the materialized tables")
+    s.add_argument("query", help="SELECT / DESCRIBE / SHOW / SUMMARIZE / EXPLAIN; nothing that writes")
+    s.add_argument("--format", choices=["table", "csv", "json", "markdown"],
+                   help="default: table on a terminal, csv when piped (csv/json/markdown never shorten values)")
+    s.add_argument("--out", help="write the result to FILE (.csv, .json, .parquet) instead of printing it")
     s.set_defaults(func=cmd_sql)
 
     s = sub.add_parser("generate-demo", help="write demo datasets in the real ADE20K/LVIS/RefCOCO formats")
