@@ -131,7 +131,7 @@ def build_evaluation_assets(settings) -> tuple[list, list]:
         for p in preds:
             if p["error"]:
                 errors[p["error"][:60]] += 1
-        return emit_table(context, storage, schemas.EVAL_PREDICTION_SCHEMA, history_rows(storage.table_path("eval_predictions"), preds),
+        return emit_table(context, storage, schemas.EVAL_PREDICTION_SCHEMA, history_rows(storage.table_path("eval_predictions"), preds, schemas.EVAL_PREDICTION_SCHEMA),
                           config=ev.model_dump(), metadata={
                               "eval_run_id": dg.MetadataValue.text(ident.eval_run_id),
                               "model_id": dg.MetadataValue.text(model_id),
@@ -168,6 +168,6 @@ def build_evaluation_assets(settings) -> tuple[list, list]:
             chart = Path(storage.local_files_dir("eval_scores")) / "scores.png"
             plot_scores([s for s in latest_scores if s["ablation"] in ("normal", "none")], chart)
             meta["chart"] = dg.MetadataValue.md(png_markdown(chart.read_bytes(), "accuracy vs baselines"))
-        return emit_table(context, storage, schemas.EVAL_SCORE_SCHEMA, history_rows(storage.table_path("eval_scores"), new), metadata=meta)
+        return emit_table(context, storage, schemas.EVAL_SCORE_SCHEMA, history_rows(storage.table_path("eval_scores"), new, schemas.EVAL_SCORE_SCHEMA), metadata=meta)
 
     return [eval_predictions, eval_scores], []

@@ -16,6 +16,8 @@ from typing import Any, Iterable, Sequence
 
 from perception_tokens.paths import atomic_write_bytes
 
+from evaluation.stats import bootstrap_accuracy_ci, bootstrap_stratified_ci
+
 
 # Published accuracies (%) from Aurora, arXiv 2412.03548 ("Perception Tokens Enhance
 # Visual Reasoning in Multimodal Language Models"): Table 1 for relative depth (BLINK
@@ -40,7 +42,7 @@ CVBENCH_2D_SOURCES = ("ADE20K", "COCO")
 CVBENCH_3D_SOURCE = "Omni3D"
 
 SCORE_FIELDS = (
-    "benchmark", "subset", "n", "n_not_run", "n_correct", "n_unparsed", "accuracy_pct", "chance_pct",
+    "benchmark", "subset", "n", "n_not_run", "n_correct", "n_unparsed", "accuracy_pct", "ci_low_pct", "ci_high_pct", "chance_pct",
     "majority_pct", "paper_llava15_13b_pct", "paper_aurora_pct",
 )
 
@@ -75,12 +77,15 @@ def _summary(all_rows: Sequence[dict]) -> dict[str, Any]:
     rows = [r for r in all_rows if not r.get("error")]
     n = len(rows)
     correct = sum(is_correct(r) for r in rows)
+    ci_low, ci_high = bootstrap_accuracy_ci(correct, n)
     return {
         "n_not_run": len(all_rows) - n,
         "n": n,
         "n_correct": correct,
         "n_unparsed": sum(r.get("pred") is None for r in rows),
         "accuracy_pct": _pct(correct, n),
+        "ci_low_pct": ci_low,
+        "ci_high_pct": ci_high,
         "chance_pct": _chance(rows) if n else math.nan,
         "majority_pct": _majority(rows),
     }
@@ -148,6 +153,10 @@ def _cvbench_rows(groups: dict[tuple, list[dict]], by: Sequence[str]) -> list[di
         fields["subset"] = CVBENCH_OFFICIAL_SUBSET
         summary = _summary(rows)
         summary["accuracy_pct"] = official
+        # the interval of the official score: each source resampled on its own, then the formula
+        order = [*CVBENCH_2D_SOURCES, CVBENCH_3D_SOURCE]
+        summary["ci_low_pct"], summary["ci_high_pct"] = bootstrap_stratified_ci(
+            [(per[s]["n_correct"], per[s]["n"]) for s in order], lambda a: ((a[0] + a[1]) / 2.0 + a[2]) / 2.0)
         summary["chance_pct"] = cvbench_official({s: v["chance_pct"] for s, v in per.items()})
         summary["majority_pct"] = cvbench_official({s: v["majority_pct"] for s, v in per.items()})
         row = {k: fields.get(k) for k in by}

@@ -129,7 +129,6 @@ COLUMN_DOCS: dict[str, str] = {
     "majority_pct": "accuracy of always giving the most frequent gold answer, percent",
     "paper_llava15_13b_pct": "LLaVA-1.5-13B accuracy published in the Aurora paper, percent",
     "paper_aurora_pct": "LLaVA-Aurora accuracy published in the Aurora paper, percent",
-    "rule": "answer-matching rule (ptok, lmms_eval, vlmevalkit)",
 }
 
 _DESCRIBE_RE = re.compile(r"^\s*(?:describe|desc)\s+(?:table\s+)?\"?([A-Za-z_][A-Za-z0-9_]*)\"?\s*;?\s*$", re.I)

@@ -154,10 +154,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from pipelines.cli_eval import run_eval
 
     preds, scores = run_eval(_settings(), args.benchmark, Path(args.root), args.model, args.adapter, log=say)
-    print_table(["benchmark", "subset", "mode", "ablation", "n", "accuracy %"],
-                [(s["benchmark"], s["subset"], s["mode"], s["ablation"], s["n"], s["accuracy_pct"]) for s in scores],
+    print_table(["benchmark", "subset", "mode", "ablation", "n", "accuracy %", "95% CI"],
+                [(s["benchmark"], s["subset"], s["mode"], s["ablation"], s["n"], s["accuracy_pct"], _ci(s)) for s in scores],
                 title=f"{len(preds)} predictions appended to eval_predictions")
     return 0
+
+
+def _ci(score: dict) -> str:
+    lo, hi = score.get("ci_low_pct"), score.get("ci_high_pct")
+    return "" if lo is None or lo != lo else f"{lo:.1f}-{hi:.1f}"
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -165,11 +170,29 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     preds, scores, rejects = run_score(_settings(), args.benchmark, Path(args.root), Path(args.answers), subset=args.subset,
                                        images=Path(args.images) if args.images else None)
-    print_table(["benchmark", "subset", "n", "correct", "unparsed", "accuracy %"],
-                [(s["benchmark"], s["subset"], s["n"], s["n_correct"], s["n_unparsed"], s["accuracy_pct"]) for s in scores],
+    print_table(["benchmark", "subset", "n", "correct", "unparsed", "accuracy %", "95% CI"],
+                [(s["benchmark"], s["subset"], s["n"], s["n_correct"], s["n_unparsed"], s["accuracy_pct"], _ci(s)) for s in scores],
                 title=f"{args.answers}: {len(preds)} questions, {len(rejects)} answer line(s) rejected")
     for r in rejects[:10]:
         say(f"  rejected {r.record_id}: {r.reason}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from pipelines.cli_eval import run_compare
+
+    rows, only_a, only_b = run_compare(_settings(), args.run_a, args.run_b, match_mode=not args.any_mode)
+    if not rows:
+        say(f"{args.run_a} and {args.run_b} share no (benchmark, subset, mode, ablation); try --any-mode")
+        return 1
+    print_table(["benchmark", "subset", "mode", "ablation", "n paired", "A %", "B %", "B - A", "only A right", "only B right",
+                 "McNemar p"],
+                [(r["benchmark"], r["subset"], r["mode"], r["ablation"], r["n_paired"], f"{r['acc_a_pct']:.1f}",
+                  f"{r['acc_b_pct']:.1f}", f"{r['diff_pct']:+.1f}", r["only_a"], r["only_b"], f"{r['p_value']:.3g}") for r in rows],
+                title=f"A = {args.run_a}, B = {args.run_b} (exact McNemar test on the paired questions)")
+    for what, groups in (("only in A", only_a), ("only in B", only_b)):
+        if groups:
+            say(f"  {what} (not compared): " + ", ".join("/".join(g) for g in groups))
     return 0
 
 
@@ -238,6 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--images", help="image folder of a counting set (released apart from its jsonl files); "
                                     "default: evaluation.images in the config, else <root>/images")
     s.set_defaults(func=cmd_score)
+
+    s = sub.add_parser("compare", help="per-subset accuracy difference of two eval runs with an exact McNemar test")
+    s.add_argument("run_a", help="eval_run_id of the first run (see: ptok sql \"select distinct eval_run_id, model_id from eval_scores\")")
+    s.add_argument("run_b", help="eval_run_id of the second run")
+    s.add_argument("--any-mode", action="store_true", help="pair by benchmark and subset only (e.g. an answers file vs a model's run)")
+    s.set_defaults(func=cmd_compare)
 
     s = sub.add_parser("report", help="latest eval scores and stage metrics; writes a self-contained HTML report")
     s.add_argument("--out", help="HTML file (default: <storage>/../report.html)")

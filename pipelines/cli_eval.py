@@ -8,6 +8,7 @@ import html
 import json
 import re
 import shutil
+import uuid
 from pathlib import Path
 
 def read_benchmark(name: str, root: Path) -> tuple[list[dict], list]:
@@ -80,8 +81,9 @@ def run_score(settings, benchmark: str, root: Path, answers: Path, subset: str |
     result = score_answers_by_subset(rows, answers, subset, ids_repeat=benchmark in IDS_REPEAT_ACROSS_SUBSETS)
     rejects = result.rejects
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    # time for a reader, random for uniqueness: two scorings in one second stay two runs
     ident = EvalIdentity(model_id=f"answers:{answers.name}", model_kind="answers_file",
-                         eval_run_id="ans-" + re.sub(r"[^0-9]", "", now)[:14], run_started_at=now)
+                         eval_run_id="ans-" + re.sub(r"[^0-9]", "", now)[:14] + "-" + uuid.uuid4().hex[:6], run_started_at=now)
     preds = []
     for p in result.predictions:
         preds.append({
@@ -141,7 +143,8 @@ def write_report(settings, instance, out: Path) -> tuple[list[str], list[tuple]]
     cols, rows = [], []
     try:
         cols, rows = catalog.query(settings.catalog_path,
-                                   "select benchmark, subset, mode, ablation, n, round(accuracy_pct, 1) acc, round(chance_pct, 1) chance, "
+                                   "select benchmark, subset, mode, ablation, n, round(accuracy_pct, 1) acc, round(ci_low_pct, 1) ci_low, "
+                                   "round(ci_high_pct, 1) ci_high, round(chance_pct, 1) chance, "
                                    "paper_llava15_13b_pct, paper_aurora_pct from eval_scores where run_started_at = "
                                    "(select max(run_started_at) from eval_scores) order by benchmark, subset, mode, ablation")
     except Exception as exc:  # no evaluation yet: the report still shows the stages, and says why
@@ -173,3 +176,25 @@ def write_report(settings, instance, out: Path) -> tuple[list[str], list[tuple]]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(parts))
     return cols, rows
+
+
+def run_compare(settings, run_a: str, run_b: str, match_mode: bool = True) -> tuple[list[dict], list[tuple], list[tuple]]:
+    """Paired comparison of two evaluation runs from eval_predictions (see evaluation.compare)."""
+    from evaluation.compare import compare_runs, unmatched_groups
+    from pipelines import catalog
+
+    cols = ["eval_run_id", "benchmark", "subset", "mode", "ablation", "question_id", "correct", "error"]
+    ids = ", ".join("'" + r.replace("'", "''") + "'" for r in (run_a, run_b))
+    names, rows = catalog.query(settings.catalog_path, f"select {', '.join(cols)} from eval_predictions where eval_run_id in ({ids})",
+                                [settings.storage_root, str(settings.catalog_path.parent)])
+    preds = [dict(zip(names, r)) for r in rows]
+    by_run = {run: [p for p in preds if p["eval_run_id"] == run] for run in (run_a, run_b)}
+    missing = [run for run, ps in by_run.items() if not ps]
+    if missing:
+        _, recent = catalog.query(settings.catalog_path, "select eval_run_id, any_value(model_id), count(*) from eval_predictions "
+                                  "group by 1 order by max(run_started_at) desc limit 8", [settings.storage_root, str(settings.catalog_path.parent)])
+        raise ValueError(f"no predictions for eval run(s) {missing} in eval_predictions; recent runs: "
+                         + ", ".join(f"{r[0]} ({r[1]}, {r[2]} rows)" for r in recent))
+    rows_out = compare_runs(by_run[run_a], by_run[run_b], match_mode=match_mode)
+    only_a, only_b = unmatched_groups(by_run[run_a], by_run[run_b]) if match_mode else ([], [])
+    return rows_out, only_a, only_b

@@ -114,3 +114,17 @@ def test_stale_staging_cleanup_judges_only_its_own_regular_files_by_lstat(tmp_pa
 
     assert sorted(p.name for p in staging.iterdir()) == [".staging-folder.parquet", ".staging-link.parquet", ".staging-young.parquet"]
     assert target.read_bytes() == b"keep" and os.path.islink(link)
+
+
+def test_history_keeps_old_rows_when_a_column_is_added(tmp_path):
+    """eval_scores gained ci_low_pct / ci_high_pct: appending to an older history widens it with nulls."""
+    import pyarrow as pa
+
+    from pipelines.history import append_outside_dagster
+
+    old = pa.schema([("run", pa.string()), ("acc", pa.float64())])
+    new = pa.schema([("run", pa.string()), ("acc", pa.float64()), ("ci_low", pa.float64())])
+    append_outside_dagster(str(tmp_path), "scores", old, [{"run": "r1", "acc": 50.0}], {"source": "test"})
+    append_outside_dagster(str(tmp_path), "scores", new, [{"run": "r2", "acc": 60.0, "ci_low": 41.5}], {"source": "test"})
+    assert pq.read_table(str(tmp_path / "scores.parquet")).to_pylist() == [
+        {"run": "r1", "acc": 50.0, "ci_low": None}, {"run": "r2", "acc": 60.0, "ci_low": 41.5}]
