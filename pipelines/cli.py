@@ -168,13 +168,21 @@ def _ci(score: dict) -> str:
 def cmd_score(args: argparse.Namespace) -> int:
     from pipelines.cli_eval import run_score
 
-    preds, scores, rejects = run_score(_settings(), args.benchmark, Path(args.root), Path(args.answers), subset=args.subset,
-                                       images=Path(args.images) if args.images else None)
+    preds, scores, rejects, compat = run_score(_settings(), args.benchmark, Path(args.root), Path(args.answers), subset=args.subset,
+                                               images=Path(args.images) if args.images else None, compat=args.compat)
     print_table(["benchmark", "subset", "n", "correct", "unparsed", "accuracy %", "95% CI"],
                 [(s["benchmark"], s["subset"], s["n"], s["n_correct"], s["n_unparsed"], s["accuracy_pct"], _ci(s)) for s in scores],
                 title=f"{args.answers}: {len(preds)} questions, {len(rejects)} answer line(s) rejected")
     for r in rejects[:10]:
         say(f"  rejected {r.record_id}: {r.reason}")
+    if compat:
+        def pct(v):
+            return "n/a" if v is None else f"{v:.1f}"
+
+        print_table(["benchmark", "subset", "n", "ptok %", "lmms-eval %", "VLMEvalKit %"],
+                    [(c["benchmark"], c["subset"], c["n"], pct(c["ptok_pct"]), pct(c["lmms_eval_pct"]), pct(c["vlmevalkit_pct"]))
+                     for c in compat],
+                    title="the same answers under each harness's matching rule (per question: eval_predictions.extra_json.compat)")
     return 0
 
 
@@ -260,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "required for HardBLINK, whose question ids repeat across subsets")
     s.add_argument("--images", help="image folder of a counting set (released apart from its jsonl files); "
                                     "default: evaluation.images in the config, else <root>/images")
+    s.add_argument("--compat", action="store_true", help="also score with lmms-eval's and VLMEvalKit's answer matching, side by side")
     s.set_defaults(func=cmd_score)
 
     s = sub.add_parser("compare", help="per-subset accuracy difference of two eval runs with an exact McNemar test")

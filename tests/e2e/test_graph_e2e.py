@@ -222,7 +222,11 @@ def test_cli_score_eval_report_export(world, tmp_path, monkeypatch):
     # all right this time; ptok compare pairs the two runs question by question
     all_right = tmp_path / "all_right.jsonl"
     all_right.write_text("".join(json.dumps({"question_id": q, "text": gold[q]}) + "\n" for q in qids))
-    assert cli.main(["score", "--benchmark", "hardblink", "--root", str(hb_root), "--answers", str(all_right), "--subset", "3points"]) == 0
+    assert cli.main(["score", "--benchmark", "hardblink", "--root", str(hb_root), "--answers", str(all_right), "--subset", "3points",
+                     "--compat"]) == 0
+    _, extra = catalog.query(settings.catalog_path, "select extra_json from eval_predictions where model_id = 'answers:all_right.jsonl'")
+    compat = [json.loads(e[0])["compat"] for e in extra]
+    assert len(compat) == len(qids) and all(c["ptok"]["correct"] and c["lmms_eval"]["correct"] and c["vlmevalkit"]["correct"] for c in compat)
     _, runs = catalog.query(settings.catalog_path, "select eval_run_id from eval_scores where model_kind = 'answers_file' order by model_id")  # all_right, then answers
     from pipelines.cli_eval import run_compare
 
