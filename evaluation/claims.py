@@ -16,6 +16,7 @@ than for any corpus:
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -69,12 +70,14 @@ def _sentences(text: str) -> list[tuple[int, int]]:
 def claims_in(text: str, mentions: Sequence[Mention]) -> list[Claim]:
     """Every closer/closest claim in ``text`` about an option named by ``mentions``."""
     out: list[Claim] = []
+    mentions = sorted(mentions, key=lambda m: m.start)
+    starts = [m.start for m in mentions]
     for s_start, s_end in _sentences(text):
-        ms = [m for m in mentions if s_start <= m.start < s_end]
+        ms = mentions[bisect_left(starts, s_start) : bisect_left(starts, s_end)]
         if not ms or text[s_start:s_end].rstrip().endswith("?"):
             continue  # a question (the prompt echoed) asserts nothing
         for comp in _COMPARATIVE_RE.finditer(text, s_start, s_end):
-            if _CONDITIONAL_RE.search(text, s_start, comp.start()):
+            if _CONDITIONAL_RE.search(text, max(s_start, comp.start() - 2 * _SUBJECT_WINDOW), comp.start()):
                 continue  # "if A is closer, ...", "whether B is closer": not asserted
             superlative = comp.group(1).lower() in _SUPERLATIVE
             claim = _subject_first(text, s_start, ms, comp) or _comparative_first(text, s_end, ms, comp)
@@ -83,30 +86,34 @@ def claims_in(text: str, mentions: Sequence[Mention]) -> list[Claim]:
     return out
 
 
+_SUBJECT_WINDOW = 160  # characters between a subject and its comparative, at most
+_TARGET_WINDOW = 80  # characters between a leading comparative and the option it names, at most
+
+
 def _subject_first(text: str, s_start: int, ms: Sequence[Mention], comp: re.Match) -> tuple[str, bool] | None:
     """``<option> [clauses] <verb> [not] closer``: the option right before the comparative."""
-    before = [m for m in ms if m.end <= comp.start()]
+    before = [m for m in ms if comp.start() - _SUBJECT_WINDOW <= m.start and m.end <= comp.start()]
     if not before:
         return None
     subject = before[-1]
     between = text[subject.end : comp.start()]
     if not _LINK_VERB_RE.search(between) or _FARTHER_RE.search(between):
         return None
-    if re.search(r"\bthan\b", between, re.I) or len(between) > 160:
+    if re.search(r"\bthan\b", between, re.I) or len(between) > _SUBJECT_WINDOW:
         return None  # the comparative belongs to another clause
     lead = text[max(s_start, subject.start - 40) : subject.start]
     if _JOINED_RE.search(lead):
         return AMBIGUOUS, False  # "A or B is closer", "A and B are closer", "either A ..."
     if _COMPARED_BEFORE_RE.search(lead):
         return None  # "than B is ...", "whether B": not a subject of its own
-    if _OR_AFTER_RE.match(text[comp.end() :]):
+    if _OR_AFTER_RE.match(text[comp.end() : comp.end() + _SUBJECT_WINDOW]):
         return AMBIGUOUS, False  # "A might be closer, or maybe B"
     return subject.letter, bool(_NEGATION_RE.search(between))
 
 
 def _comparative_first(text: str, s_end: int, ms: Sequence[Mention], comp: re.Match) -> tuple[str, bool] | None:
     """``the point closest to the camera is (point) C``: the first option after "is" / ":"."""
-    after = [m for m in ms if m.start >= comp.end()]
+    after = [m for m in ms if comp.end() <= m.start <= comp.end() + _TARGET_WINDOW]
     if not after:
         return None
     target = after[0]
@@ -114,9 +121,9 @@ def _comparative_first(text: str, s_end: int, ms: Sequence[Mention], comp: re.Ma
     head = re.sub(r"\(\s*$", "", between)
     head = re.sub(r"\b(?:the\s+|a\s+|an\s+)?(?:point|option|letter|marker|one|object)?\s*$", "", head.rstrip(), flags=re.I)
     head = re.sub(r"\b(?:the|a|an)\s*$", "", head.rstrip(), flags=re.I)
-    if not _IS_THEN_RE.search(head) or len(between) > 80 or re.search(r"\bthan\b", between, re.I):
+    if not _IS_THEN_RE.search(head) or len(between) > _TARGET_WINDOW or re.search(r"\bthan\b", between, re.I):
         return None
-    rest = text[target.end : s_end]
+    rest = text[target.end : min(s_end, target.end + _TARGET_WINDOW)]
     if re.match(r"\s*(?:,?\s*(?:or|and)\b)", rest, re.I):
         return AMBIGUOUS, False  # "the closest is A or B"
     return target.letter, bool(_NEGATION_RE.search(between))
