@@ -11,12 +11,13 @@ import shutil
 import uuid
 from pathlib import Path
 
-def read_benchmark(name: str, root: Path) -> tuple[list[dict], list]:
+def read_benchmark(name: str, root: Path, images: Path | None = None) -> tuple[list[dict], list]:
     from evaluation.benchmarks import READERS, split_rows
 
     if name not in READERS:
         raise ValueError(f"unknown benchmark {name!r}; expected one of {sorted(READERS)}")
-    rows, rejects = split_rows(READERS[name](root))
+    reader = READERS[name]
+    rows, rejects = split_rows(reader(root, images=images) if name in ("blink_counting", "seed_counting") else reader(root))
     if not rows:
         raise ValueError(f"{root}: no usable {name} questions ({len(rejects)} rejected)")
     return rows, rejects
@@ -38,7 +39,8 @@ def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | No
     from pipelines.instance import get_instance
 
     ev = settings.evaluation
-    rows, rejects = read_benchmark(benchmark, root)
+    images = Path(settings.resolve(ev.images[benchmark])) if benchmark in ev.images else None
+    rows, rejects = read_benchmark(benchmark, root, images)
     rows = limit_per_subset(rows, ev.max_per_subset)
     if model == "adapter":
         manifest = None if adapter else latest_manifest(settings, "lora_adapter")
