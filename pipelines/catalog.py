@@ -131,6 +131,11 @@ def _read_only_connection(db_path: Path, allowed_dirs: list[str] | None) -> duck
     return con
 
 
+def allowed_dirs_for(settings) -> list[str]:
+    """The folders a catalog query may read: the tables' storage root and the catalog's folder."""
+    return [settings.storage_root, str(settings.catalog_path.parent)]
+
+
 def query(db_path: Path, sql: str, allowed_dirs: list[str] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run a read-only query; returns column names and rows.
 

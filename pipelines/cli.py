@@ -54,7 +54,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from pipelines import catalog, sql_output
 
     settings = _settings()
-    allowed = [settings.storage_root, str(settings.catalog_path.parent)]
+    allowed = catalog.allowed_dirs_for(settings)
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() == ".parquet":
         table = catalog.query_arrow(settings.catalog_path, args.query, allowed)
@@ -103,7 +103,7 @@ def summary(settings) -> None:
     rows = []
     for name in names:
         try:
-            _, r = catalog.query(settings.catalog_path, f'select count(*) from "{catalog.view_name(name)}"')
+            _, r = catalog.query(settings.catalog_path, f'select count(*) from "{catalog.view_name(name)}"', catalog.allowed_dirs_for(settings))
             rows.append((name, r[0][0], f"{settings.storage_root}/{name}/"))
         except Exception as exc:  # a view over an empty folder: say so rather than hide it
             rows.append((name, f"error: {exc}", ""))

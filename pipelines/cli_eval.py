@@ -158,7 +158,8 @@ def write_report(settings, instance, out: Path) -> tuple[list[str], list[tuple]]
                                    "select benchmark, subset, mode, ablation, n, round(accuracy_pct, 1) acc, round(ci_low_pct, 1) ci_low, "
                                    "round(ci_high_pct, 1) ci_high, round(chance_pct, 1) chance, "
                                    "paper_llava15_13b_pct, paper_aurora_pct from eval_scores where run_started_at = "
-                                   "(select max(run_started_at) from eval_scores) order by benchmark, subset, mode, ablation")
+                                   "(select max(run_started_at) from eval_scores) order by benchmark, subset, mode, ablation",
+                                   catalog.allowed_dirs_for(settings))
     except Exception as exc:  # no evaluation yet: the report still shows the stages, and says why
         cols, rows, problem = [], [], str(exc)
     else:
@@ -198,13 +199,13 @@ def run_compare(settings, run_a: str, run_b: str, match_mode: bool = True) -> tu
     cols = ["eval_run_id", "benchmark", "subset", "mode", "ablation", "question_id", "correct", "error"]
     ids = ", ".join("'" + r.replace("'", "''") + "'" for r in (run_a, run_b))
     names, rows = catalog.query(settings.catalog_path, f"select {', '.join(cols)} from eval_predictions where eval_run_id in ({ids})",
-                                [settings.storage_root, str(settings.catalog_path.parent)])
+                                catalog.allowed_dirs_for(settings))
     preds = [dict(zip(names, r)) for r in rows]
     by_run = {run: [p for p in preds if p["eval_run_id"] == run] for run in (run_a, run_b)}
     missing = [run for run, ps in by_run.items() if not ps]
     if missing:
         _, recent = catalog.query(settings.catalog_path, "select eval_run_id, any_value(model_id), count(*) from eval_predictions "
-                                  "group by 1 order by max(run_started_at) desc limit 8", [settings.storage_root, str(settings.catalog_path.parent)])
+                                  "group by 1 order by max(run_started_at) desc limit 8", catalog.allowed_dirs_for(settings))
         raise ValueError(f"no predictions for eval run(s) {missing} in eval_predictions; recent runs: "
                          + ", ".join(f"{r[0]} ({r[1]}, {r[2]} rows)" for r in recent))
     rows_out = compare_runs(by_run[run_a], by_run[run_b], match_mode=match_mode)
