@@ -26,8 +26,9 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/ptok demo
 
+# UTF-8 text I/O whatever the machine's locale; the suite itself pins no clock, zone, port or core count
 test: install
-	$(PY) -m pytest -q -p no:cacheprovider
+	PYTHONUTF8=1 $(PY) -m pytest -q -p no:cacheprovider
 
 ui: install
 	$(VENV)/bin/ptok ui --port $(PORT)

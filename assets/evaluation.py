@@ -19,6 +19,7 @@ from pipelines.tables import TableHandle
 
 GROUP = "evaluation"
 from evaluation.benchmarks import READERS
+COUNTING_SETS = ("blink_counting", "seed_counting")  # released without images: their folder comes apart
 BENCH_FIELDS = [f.name for f in schemas.BENCHMARK_SCHEMA]
 
 
@@ -40,7 +41,7 @@ def build_benchmark_assets(settings) -> list:
                 outs={
                     f"benchmark_{name}": dg.AssetOut(
                         description=f"{name} questions read from the published format: prompt, choices, gold answer, image bytes.",
-                        code_version=code_version("1", ev.roots.get(name)), kinds={"parquet"}, group_name=GROUP),
+                        code_version=code_version("2", ev.roots.get(name), ev.images.get(name)), kinds={"parquet"}, group_name=GROUP),
                     f"benchmark_{name}_rejects": dg.AssetOut(
                         description=f"{name} records that could not be used (missing image, path leaving the root, no answer...).",
                         code_version=code_version("1"), kinds={"parquet"}, group_name=GROUP),
@@ -49,9 +50,11 @@ def build_benchmark_assets(settings) -> list:
             )
             def _asset(context: dg.AssetExecutionContext, storage: StorageResource, benchmarks: BenchmarksResource):
                 root = benchmarks.root(name, context.log)
+                images = benchmarks.images_dir(name)
+                items = reader(root, images=images) if name in COUNTING_SETS else reader(root)
                 sink = RejectSink()
-                table = emit_table(context, storage, schemas.BENCHMARK_SCHEMA, _benchmark_rows(reader(root), sink),
-                                   output_name=f"benchmark_{name}", config={"root": str(root)})
+                table = emit_table(context, storage, schemas.BENCHMARK_SCHEMA, _benchmark_rows(items, sink),
+                                   output_name=f"benchmark_{name}", config={"root": str(root), "images": str(images)})
                 return table, sink.emit(context, storage, f"benchmark_{name}_rejects")
             return _asset
         out.append(make())
@@ -128,7 +131,7 @@ def build_evaluation_assets(settings) -> tuple[list, list]:
         for p in preds:
             if p["error"]:
                 errors[p["error"][:60]] += 1
-        return emit_table(context, storage, schemas.EVAL_PREDICTION_SCHEMA, history_rows(storage.table_path("eval_predictions"), preds),
+        return emit_table(context, storage, schemas.EVAL_PREDICTION_SCHEMA, history_rows(storage.table_path("eval_predictions"), preds, schemas.EVAL_PREDICTION_SCHEMA),
                           config=ev.model_dump(), metadata={
                               "eval_run_id": dg.MetadataValue.text(ident.eval_run_id),
                               "model_id": dg.MetadataValue.text(model_id),
@@ -165,6 +168,6 @@ def build_evaluation_assets(settings) -> tuple[list, list]:
             chart = Path(storage.local_files_dir("eval_scores")) / "scores.png"
             plot_scores([s for s in latest_scores if s["ablation"] in ("normal", "none")], chart)
             meta["chart"] = dg.MetadataValue.md(png_markdown(chart.read_bytes(), "accuracy vs baselines"))
-        return emit_table(context, storage, schemas.EVAL_SCORE_SCHEMA, history_rows(storage.table_path("eval_scores"), new), metadata=meta)
+        return emit_table(context, storage, schemas.EVAL_SCORE_SCHEMA, history_rows(storage.table_path("eval_scores"), new, schemas.EVAL_SCORE_SCHEMA), metadata=meta)
 
     return [eval_predictions, eval_scores], []

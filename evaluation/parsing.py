@@ -3,11 +3,12 @@
 Both parsers look for the *final committed* answer, in order of how explicit it is:
 
 1. an answer phrase ("the answer is (B)", "Answer: 3", "there are 3 ...") — the last one
-   wins, and the clause right after it must name exactly one answer;
-2. (options only) "point B is closer/closest/nearer/nearest";
-3. otherwise the last sentence that mentions a candidate, which must name exactly one.
+   wins, and the clause right after it (up to "because ...") must name exactly one answer;
+2. (options only) sentences naming an option as closer / closest, with clauses in between
+   (:mod:`evaluation.claims`), and a letter given first ("(B) because ..."), which must agree;
+3. otherwise a short last sentence that names exactly one option ("I'd say B.").
 
-Anything ambiguous ("A or B", "3 or 4") or absent gives ``None`` ("unparsed"), which
+Anything ambiguous ("A or B", "3 or 4"), negated ("not A"), refused or absent gives ``None`` ("unparsed"), which
 scoring counts as wrong and reports separately. Perception tokens (depth spans, pixel
 boxes) are removed first so their numbers are never read as answers.
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import re
 from typing import Sequence
+
+from evaluation.claims import AMBIGUOUS, Mention, claims_in, decide
 
 __all__ = ["clean_text", "parse_option", "parse_count", "parse_answer"]
 
@@ -26,6 +29,7 @@ _STRAY_TOKEN_RE = re.compile(r"<(?:DEPTH|PIXEL)_[A-Za-z0-9_]*>")
 
 # A clause ends at , ; ! ? newline, or a full stop that is not a decimal point.
 _CLAUSE_END_RE = re.compile(r"[,;!?\n]|\.(?!\d)")
+_REASON_RE = re.compile(r"\b(?:because|since|as|given\s+that|due\s+to|which|while|whereas)\b", re.I)
 _SENTENCE_END_RE = re.compile(r"[!?\n]|\.(?!\d)")
 
 # A single capital letter standing alone (not part of a word or "X-ray").
@@ -44,11 +48,17 @@ _OPTION_ANSWER_RE = re.compile(
     r"|my\s+(?:choice|pick)\s*(?:is|:))",
     re.I,
 )
-_CLOSER_RE = re.compile(
-    r"\(?\b([A-Z])\b\)?\s+(?:is|appears\s+to\s+be|seems\s+to\s+be|looks)\s+(?:the\s+)?"
-    r"(?:closest|closer|nearest|nearer)\b"
+# "(B)", "B.", "B)", "B:" or "B," first, or the whole text: the model answered before explaining
+_LEADING_LETTER_RE = re.compile(r"^\s*\(?([A-Z])(?:\)|\.(?!\w)|:|,|\s*$)")
+_NEGATION_WORD_RE = re.compile(r"\b(?:not|never|neither|nor|no)\b|n't\b", re.I)
+_NEGATED_CLAUSE_RE = re.compile(r"\s*(?:not|never|neither|none)\b", re.I)
+_REFUSAL_RE = re.compile(
+    r"\b(?:cannot|can't|can not|unable to|impossible to|not possible to|no way to|hard to|difficult to)\s+"
+    r"(?:be\s+)?(?:determine|determined|tell|say|know|answer|judge|decide)"
+    r"|\bnot\s+(?:sure|certain|clear)\b|\bI\s+(?:don't|do not)\s+know\b|\bsorry\b",
+    re.I,
 )
-_NEGATED_BEFORE_RE = re.compile(r"\b(?:or|and|nor|not|neither|either|between)\s*(?:point\s+)?$", re.I)
+_SHORT_SENTENCE_WORDS = 5  # a longer sentence that merely mentions a point ("Point A is circled in red") is no answer
 
 _NUMBER_WORDS = {
     "zero": 0, "none": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
@@ -105,6 +115,9 @@ def _letter_mentions(text: str) -> list[tuple[int, str]]:
 
 def _clause_after(text: str, pos: int) -> str:
     m = _CLAUSE_END_RE.search(text, pos)
+    reason = _REASON_RE.search(text, pos, m.start() if m else len(text))
+    if reason:
+        return text[pos : reason.start()]  # "the answer is B because point A is farther": the reason names other points
     # A letter right before a full stop ("... is B.") belongs to the clause.
     return text[pos : m.start() if m else len(text)]
 
@@ -153,11 +166,13 @@ def parse_option(text: str | None, valid_letters: Sequence[str], choices: Sequen
     if not body:
         return None
 
-    # 1. Explicit answer phrase: the last one decides.
+    # 1. Explicit answer phrase: the last one decides; "the answer is not A" commits to nothing.
     explicit = list(_OPTION_ANSWER_RE.finditer(body))
     if explicit:
         clause = _clause_after(body, explicit[-1].end())
         letters_in = {letter for _, letter in _letter_mentions(clause)}
+        if _NEGATED_CLAUSE_RE.match(clause):
+            return None
         if len(letters_in) == 1:
             letter = letters_in.pop()
             return letter if letter in valid else None
@@ -167,22 +182,28 @@ def parse_option(text: str | None, valid_letters: Sequence[str], choices: Sequen
         if by_text:
             return by_text
 
-    # 2. "point B is closer / the closest".
-    closer = [m for m in _CLOSER_RE.finditer(body) if not _NEGATED_BEFORE_RE.search(body[: m.start()])]
-    if closer:
-        m = closer[-1]
-        if m.group(1) == "I" and not re.search(r"point\s+\(?$", body[: m.start(1)], re.I):
-            pass  # "I is closer" is not English; fall through
-        else:
-            letter = m.group(1)
-            return letter if letter in valid else None
+    # 2. Sentences naming an option as closer / closest (see evaluation.claims), and an
+    #    answer given first ("(B) because ..."): they must agree on one option.
+    mentions = [Mention(p, p + 1, letter) for p, letter in _letter_mentions(body)] + _choice_mentions(body, choices, valid)
+    verdict = decide(claims_in(body, mentions))
+    leading = _LEADING_LETTER_RE.match(body)
+    if leading and verdict not in (None, leading.group(1)):
+        return None
+    if verdict == AMBIGUOUS:
+        return None
+    committed = verdict or (leading.group(1) if leading else None)
+    if committed:
+        return committed if committed in valid else None
+    if _REFUSAL_RE.search(body):
+        return None  # "I cannot determine ...": a refusal, even if it names the points
 
-    # 3. The last sentence that names a letter must name exactly one.
-    mentions = _letter_mentions(body)
-    if mentions:
-        start, end = _last_sentence_with(body, [p for p, _ in mentions])
-        letters_in = {letter for p, letter in mentions if start <= p < end}
-        if len(letters_in) == 1:
+    # 3. A short last sentence naming exactly one option ("I'd say B.", "Point C").
+    letter_mentions = _letter_mentions(body)
+    if letter_mentions:
+        start, end = _last_sentence_with(body, [p for p, _ in letter_mentions])
+        letters_in = {letter for p, letter in letter_mentions if start <= p < end}
+        sentence = body[start:end]
+        if len(letters_in) == 1 and len(sentence.split()) <= _SHORT_SENTENCE_WORDS and not _NEGATION_WORD_RE.search(sentence):
             letter = letters_in.pop()
             return letter if letter in valid else None
         return None
@@ -193,6 +214,20 @@ def parse_option(text: str | None, valid_letters: Sequence[str], choices: Sequen
         if count is not None:
             by_text = _match_choice([str(count)], choices, valid)
     return by_text
+
+
+def _choice_mentions(body: str, choices: Sequence[str] | None, valid: Sequence[str]) -> list[Mention]:
+    """Where an option's text ("the lamp") is named in the answer, as a mention of its letter."""
+    if not choices:
+        return []
+    out = []
+    for letter, choice in zip(valid, choices):
+        name = _normalise(choice)
+        if len(name) < 2 or name.isdigit() or len(name) == 1:
+            continue
+        words = r"\s+".join(re.escape(w) for w in name.split())
+        out += [Mention(m.start(), m.end(), letter) for m in re.finditer(rf"(?<![A-Za-z0-9]){words}(?![A-Za-z0-9])", body, re.I)]
+    return sorted(out, key=lambda m: m.start)
 
 
 # ---------------------------------------------------------------------------- counts

@@ -92,7 +92,7 @@ def score_rows(predictions: Sequence[dict]) -> list[dict[str, Any]]:
     by = ("eval_run_id", "run_started_at", "model_id", "model_kind", "mode", "ablation", "benchmark", "subset")
     rows = []
     for s in score(predictions, by=by):
-        rows.append({k: s.get(k) for k in (*by, "n", "n_not_run", "n_correct", "n_unparsed", "accuracy_pct", "chance_pct",
+        rows.append({k: s.get(k) for k in (*by, "n", "n_not_run", "n_correct", "n_unparsed", "accuracy_pct", "ci_low_pct", "ci_high_pct", "chance_pct",
                                            "majority_pct", "paper_llava15_13b_pct", "paper_aurora_pct")})
     return rows
 

@@ -11,15 +11,13 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from perception_tokens.paths import atomic_write_bytes
-from perception_tokens.safe_json import JsonInputError, parse_json_line
 
-from evaluation.benchmarks.records import Reject
-from evaluation.parsing import parse_answer
+from evaluation.stats import bootstrap_accuracy_ci, bootstrap_stratified_ci
+
 
 # Published accuracies (%) from Aurora, arXiv 2412.03548 ("Perception Tokens Enhance
 # Visual Reasoning in Multimodal Language Models"): Table 1 for relative depth (BLINK
@@ -44,7 +42,7 @@ CVBENCH_2D_SOURCES = ("ADE20K", "COCO")
 CVBENCH_3D_SOURCE = "Omni3D"
 
 SCORE_FIELDS = (
-    "benchmark", "subset", "n", "n_not_run", "n_correct", "n_unparsed", "accuracy_pct", "chance_pct",
+    "benchmark", "subset", "n", "n_not_run", "n_correct", "n_unparsed", "accuracy_pct", "ci_low_pct", "ci_high_pct", "chance_pct",
     "majority_pct", "paper_llava15_13b_pct", "paper_aurora_pct",
 )
 
@@ -79,12 +77,15 @@ def _summary(all_rows: Sequence[dict]) -> dict[str, Any]:
     rows = [r for r in all_rows if not r.get("error")]
     n = len(rows)
     correct = sum(is_correct(r) for r in rows)
+    ci_low, ci_high = bootstrap_accuracy_ci(correct, n)
     return {
         "n_not_run": len(all_rows) - n,
         "n": n,
         "n_correct": correct,
         "n_unparsed": sum(r.get("pred") is None for r in rows),
         "accuracy_pct": _pct(correct, n),
+        "ci_low_pct": ci_low,
+        "ci_high_pct": ci_high,
         "chance_pct": _chance(rows) if n else math.nan,
         "majority_pct": _majority(rows),
     }
@@ -152,6 +153,10 @@ def _cvbench_rows(groups: dict[tuple, list[dict]], by: Sequence[str]) -> list[di
         fields["subset"] = CVBENCH_OFFICIAL_SUBSET
         summary = _summary(rows)
         summary["accuracy_pct"] = official
+        # the interval of the official score: each source resampled on its own, then the formula
+        order = [*CVBENCH_2D_SOURCES, CVBENCH_3D_SOURCE]
+        summary["ci_low_pct"], summary["ci_high_pct"] = bootstrap_stratified_ci(
+            [(per[s]["n_correct"], per[s]["n"]) for s in order], lambda a: ((a[0] + a[1]) / 2.0 + a[2]) / 2.0)
         summary["chance_pct"] = cvbench_official({s: v["chance_pct"] for s, v in per.items()})
         summary["majority_pct"] = cvbench_official({s: v["majority_pct"] for s, v in per.items()})
         row = {k: fields.get(k) for k in by}
@@ -224,78 +229,3 @@ def plot_scores(rows: Sequence[dict], path: str | os.PathLike, title: str = "Acc
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return atomic_write_bytes(path, buf.getvalue(), fsync=False)
-
-
-# ---------------------------------------------------------------------------- answer files
-
-
-@dataclass
-class AnswerFileScore:
-    """Predictions joined from an answers file, their scores, and what could not be joined."""
-
-    predictions: list[dict]
-    scores: list[dict]
-    rejects: list[Reject] = field(default_factory=list)
-
-
-def score_answers_file(benchmark_rows: Iterable[dict], answers_jsonl_path: str | os.PathLike) -> AnswerFileScore:
-    """Score an answers file in LLaVA's ``model_vqa.py`` format against benchmark rows.
-
-    Each line is a JSON object with ``question_id`` and ``text`` (the model's output);
-    other fields (``answer_id``, ``model_id``, ``prompt``...) are kept on the prediction
-    row under ``answer_record``. ``benchmark_rows`` must have unique question ids (pass
-    one subset at a time: HardBLINK ids restart at 0 in each subset). A benchmark row
-    with no answer counts as unparsed (``missing_answer=True``); an answer with no
-    question, a duplicate answer or a malformed line becomes a Reject.
-    """
-    path = Path(answers_jsonl_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"answers file not found: {path}")
-    rows_by_id: dict[str, dict] = {}
-    for row in benchmark_rows:
-        qid = str(row["question_id"])
-        if qid in rows_by_id:
-            raise ValueError(
-                f"question_id {qid!r} appears twice in the benchmark rows "
-                f"({rows_by_id[qid]['subset']!r}, {row['subset']!r}); score one subset per answers file"
-            )
-        rows_by_id[qid] = row
-    bench = next(iter(rows_by_id.values()))["benchmark"] if rows_by_id else "?"
-    answers: dict[str, dict] = {}
-    rejects: list[Reject] = []
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = parse_json_line(line, path.name, line_no)
-            except JsonInputError as exc:  # malformed, nested too deep, a 5000-digit number: this line only
-                rejects.append(Reject(bench, path.name, f"line {line_no}", f"malformed JSON line: {exc.problem}"))
-                continue
-            if not isinstance(rec, dict) or rec.get("question_id") is None:
-                rejects.append(Reject(bench, path.name, f"line {line_no}", "answer line without question_id"))
-                continue
-            qid = str(rec["question_id"])
-            if qid not in rows_by_id:
-                rejects.append(Reject(bench, path.name, qid, "answer without question"))
-            elif qid in answers:
-                rejects.append(Reject(bench, path.name, qid, "duplicate answer"))
-            else:
-                answers[qid] = rec
-    predictions = []
-    for qid, row in rows_by_id.items():
-        rec = answers.get(qid)
-        text = rec.get("text") if rec else None
-        text = text if isinstance(text, str) else None
-        pred = parse_answer(text, row)
-        predictions.append(
-            {
-                **{k: v for k, v in row.items() if k not in ("image_bytes", "extra_image_bytes")},
-                "raw_output": text,
-                "pred": pred,
-                "correct": pred is not None and pred == str(row["gold"]),
-                "missing_answer": rec is None,
-                "answer_record": {k: v for k, v in (rec or {}).items() if k not in ("question_id", "text")},
-            }
-        )
-    return AnswerFileScore(predictions=predictions, scores=score(predictions), rejects=rejects)

@@ -248,6 +248,8 @@ EVAL_SCORE_SCHEMA = pa.schema(
         ("n_correct", pa.int64()),
         ("n_unparsed", pa.int64()),
         ("accuracy_pct", pa.float64()),
+        ("ci_low_pct", pa.float64()),  # 95% bootstrap interval of accuracy_pct (10,000 resamples, seed 0)
+        ("ci_high_pct", pa.float64()),
         ("chance_pct", pa.float64()),
         ("majority_pct", pa.float64()),
         ("paper_llava15_13b_pct", pa.float64()),

@@ -78,14 +78,86 @@ def refresh_all(db_path: Path, storage_root: str) -> list[str]:
     return sorted(names)
 
 
-def query(db_path: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run one query read-only; returns column names and rows."""
+# What a catalog query may be: reading only. DESCRIBE / SHOW / SUMMARIZE parse as SELECT.
+READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN"}
+
+
+class ReadOnlyQueryError(ValueError):
+    """A catalog query tried to do more than read the pipeline's tables."""
+
+
+def _sandbox(con: duckdb.DuckDBPyConnection, allowed_dirs: list[str]) -> None:
+    """Confine file access to the tables' folders, then lock the settings so SQL cannot undo it.
+
+    DuckDB only takes ``allowed_directories`` on a running database, so the order matters:
+    allow the folders, turn external access off, lock the configuration.
+    """
+    dirs = ", ".join("'" + str(d).rstrip("/").replace("'", "''") + "/'" for d in allowed_dirs)
+    con.execute(f"SET allowed_directories = [{dirs}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Refuse every statement that is not a read (COPY, ATTACH, CREATE, SET, INSTALL, LOAD...):
+    even inside the allowed folders, ``COPY ... TO`` could overwrite a pipeline table."""
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ReadOnlyQueryError(f"cannot parse the query: {exc}") from exc
+    if not statements:
+        raise ReadOnlyQueryError("empty query")
+    for st in statements:
+        kind = st.type.name
+        if kind not in READ_ONLY_STATEMENTS:
+            raise ReadOnlyQueryError(
+                f"{kind} statements are not allowed: the catalog is read-only (SELECT, DESCRIBE, SHOW, SUMMARIZE, "
+                f"EXPLAIN); write results with --out FILE")
+
+
+def _read_only_connection(db_path: Path, allowed_dirs: list[str] | None) -> duckdb.DuckDBPyConnection:
     if not Path(db_path).exists():
         raise FileNotFoundError(f"DuckDB catalog {db_path} does not exist yet: materialize an asset first")
+    if allowed_dirs is None:
+        allowed_dirs = [str(Path(db_path).parent)]
+    # the views name their files as written; a resolved form too in case a folder is a symlink
+    allowed = sorted({str(d) for d in allowed_dirs} | {str(Path(d).resolve()) for d in allowed_dirs if "://" not in str(d)})
     con = _connect(Path(db_path), read_only=True)
     try:
+        _sandbox(con, allowed)
+    except Exception:
+        con.close()
+        raise
+    return con
+
+
+def allowed_dirs_for(settings) -> list[str]:
+    """The folders a catalog query may read: the tables' storage root and the catalog's folder."""
+    return [settings.storage_root, str(settings.catalog_path.parent)]
+
+
+def query(db_path: Path, sql: str, allowed_dirs: list[str] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run a read-only query; returns column names and rows.
+
+    The connection opens the catalog read-only, may read files only under ``allowed_dirs``
+    (default: the catalog's folder, where the tables live unless configured apart) and runs
+    reading statements only.
+    """
+    con = _read_only_connection(Path(db_path), allowed_dirs)
+    try:
+        check_read_only(con, sql)
         cur = con.execute(sql)
         cols = [d[0] for d in cur.description] if cur.description else []
         return cols, cur.fetchall()
+    finally:
+        con.close()
+
+
+def query_arrow(db_path: Path, sql: str, allowed_dirs: list[str] | None = None):
+    """Like :func:`query`, as an Arrow table (exact types, for writing Parquet)."""
+    con = _read_only_connection(Path(db_path), allowed_dirs)
+    try:
+        check_read_only(con, sql)
+        return con.sql(sql).to_arrow_table()
     finally:
         con.close()

@@ -50,12 +50,39 @@ def _fmt(v) -> str:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from pipelines import catalog
+    from pipelines import catalog, sql_output
 
     settings = _settings()
-    cols, rows = catalog.query(settings.catalog_path, args.query)
-    print_table(cols, rows)
+    allowed = catalog.allowed_dirs_for(settings)
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() == ".parquet":
+        table = catalog.query_arrow(settings.catalog_path, args.query, allowed)
+        sql_output.write_out(out, table.column_names, [], arrow_table=table)
+        say(f"{table.num_rows} rows -> {out}")
+        return 0
+    cols, rows = catalog.query(settings.catalog_path, args.query, allowed)
+    cols, rows = _with_descriptions(args.query, cols, rows)
+    if out is not None:
+        sql_output.write_out(out, cols, rows)
+        say(f"{len(rows)} rows -> {out}")
+        return 0
+    fmt = args.format or sql_output.default_format(sys.stdout)
+    if fmt == "table":
+        print_table(cols, rows)
+    else:
+        sys.stdout.write(sql_output.render(cols, rows, fmt))
     return 0
+
+
+def _with_descriptions(query: str, cols: list[str], rows: list[tuple]) -> tuple[list[str], list[tuple]]:
+    """``describe <table>``: add each column's description from the table's schema."""
+    from perception_tokens.column_docs import describe_table_name, column_description
+
+    table = describe_table_name(query)
+    if table is None or "column_name" not in cols:
+        return cols, rows
+    i = cols.index("column_name")
+    return [*cols, "description"], [(*r, column_description(table, str(r[i])) or "") for r in rows]
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
@@ -75,7 +102,7 @@ def summary(settings) -> None:
     rows = []
     for name in names:
         try:
-            _, r = catalog.query(settings.catalog_path, f'select count(*) from "{catalog.view_name(name)}"')
+            _, r = catalog.query(settings.catalog_path, f'select count(*) from "{catalog.view_name(name)}"', catalog.allowed_dirs_for(settings))
             rows.append((name, r[0][0], f"{settings.storage_root}/{name}/"))
         except Exception as exc:  # a view over an empty folder: say so rather than hide it
             rows.append((name, f"error: {exc}", ""))
@@ -131,21 +158,53 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from pipelines.cli_eval import run_eval
 
     preds, scores = run_eval(_settings(), args.benchmark, Path(args.root), args.model, args.adapter, log=say)
-    print_table(["benchmark", "subset", "mode", "ablation", "n", "accuracy %"],
-                [(s["benchmark"], s["subset"], s["mode"], s["ablation"], s["n"], s["accuracy_pct"]) for s in scores],
+    print_table(["benchmark", "subset", "mode", "ablation", "n", "accuracy %", "95% CI"],
+                [(s["benchmark"], s["subset"], s["mode"], s["ablation"], s["n"], s["accuracy_pct"], _ci(s)) for s in scores],
                 title=f"{len(preds)} predictions appended to eval_predictions")
     return 0
+
+
+def _ci(score: dict) -> str:
+    lo, hi = score.get("ci_low_pct"), score.get("ci_high_pct")
+    return "" if lo is None or lo != lo else f"{lo:.1f}-{hi:.1f}"
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     from pipelines.cli_eval import run_score
 
-    preds, scores, rejects = run_score(_settings(), args.benchmark, Path(args.root), Path(args.answers))
-    print_table(["benchmark", "subset", "n", "correct", "unparsed", "accuracy %"],
-                [(s["benchmark"], s["subset"], s["n"], s["n_correct"], s["n_unparsed"], s["accuracy_pct"]) for s in scores],
+    preds, scores, rejects, compat = run_score(_settings(), args.benchmark, Path(args.root), Path(args.answers), subset=args.subset,
+                                               images=Path(args.images) if args.images else None, compat=args.compat)
+    print_table(["benchmark", "subset", "n", "correct", "unparsed", "accuracy %", "95% CI"],
+                [(s["benchmark"], s["subset"], s["n"], s["n_correct"], s["n_unparsed"], s["accuracy_pct"], _ci(s)) for s in scores],
                 title=f"{args.answers}: {len(preds)} questions, {len(rejects)} answer line(s) rejected")
     for r in rejects[:10]:
         say(f"  rejected {r.record_id}: {r.reason}")
+    if compat:
+        def pct(v):
+            return "n/a" if v is None else f"{v:.1f}"
+
+        print_table(["benchmark", "subset", "n", "ptok %", "lmms-eval %", "VLMEvalKit %"],
+                    [(c["benchmark"], c["subset"], c["n"], pct(c["ptok_pct"]), pct(c["lmms_eval_pct"]), pct(c["vlmevalkit_pct"]))
+                     for c in compat],
+                    title="the same answers under each harness's matching rule (per question: eval_predictions.extra_json.compat)")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from pipelines.cli_eval import run_compare
+
+    rows, only_a, only_b = run_compare(_settings(), args.run_a, args.run_b, match_mode=not args.any_mode)
+    if not rows:
+        say(f"{args.run_a} and {args.run_b} share no (benchmark, subset, mode, ablation); try --any-mode")
+        return 1
+    print_table(["benchmark", "subset", "mode", "ablation", "n paired", "A %", "B %", "B - A", "only A right", "only B right",
+                 "McNemar p"],
+                [(r["benchmark"], r["subset"], r["mode"], r["ablation"], r["n_paired"], f"{r['acc_a_pct']:.1f}",
+                  f"{r['acc_b_pct']:.1f}", f"{r['diff_pct']:+.1f}", r["only_a"], r["only_b"], f"{r['p_value']:.3g}") for r in rows],
+                title=f"A = {args.run_a}, B = {args.run_b} (exact McNemar test on the paired questions)")
+    for what, groups in (("only in A", only_a), ("only in B", only_b)):
+        if groups:
+            say(f"  {what} (not compared): " + ", ".join("/".join(g) for g in groups))
     return 0
 
 
@@ -185,8 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="recompute even fresh assets")
     s.set_defaults(func=cmd_materialize)
 
-    s = sub.add_parser("sql", help="run a DuckDB query over the materialized tables")
-    s.add_argument("query")
+    s = sub.add_parser("sql", help="run a read-only DuckDB query over the materialized tables")
+    s.add_argument("query", help="SELECT / DESCRIBE / SHOW / SUMMARIZE / EXPLAIN; nothing that writes")
+    s.add_argument("--format", choices=["table", "csv", "json", "markdown"],
+                   help="default: table on a terminal, csv when piped (csv/json/markdown never shorten values)")
+    s.add_argument("--out", help="write the result to FILE (.csv, .json, .parquet) instead of printing it")
     s.set_defaults(func=cmd_sql)
 
     s = sub.add_parser("generate-demo", help="write demo datasets in the real ADE20K/LVIS/RefCOCO formats")
@@ -206,7 +268,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--benchmark", required=True, choices=["hardblink", "blink", "cvbench", "blink_counting", "seed_counting"])
     s.add_argument("--root", required=True)
     s.add_argument("--answers", required=True)
+    s.add_argument("--subset", help="score against this subset only (4points, Relative_Depth, Count, ...); "
+                                    "required for HardBLINK, whose question ids repeat across subsets")
+    s.add_argument("--images", help="image folder of a counting set (released apart from its jsonl files); "
+                                    "default: evaluation.images in the config, else <root>/images")
+    s.add_argument("--compat", action="store_true", help="also score with lmms-eval's and VLMEvalKit's answer matching, side by side")
     s.set_defaults(func=cmd_score)
+
+    s = sub.add_parser("compare", help="per-subset accuracy difference of two eval runs with an exact McNemar test")
+    s.add_argument("run_a", help="eval_run_id of the first run (see: ptok sql \"select distinct eval_run_id, model_id from eval_scores\")")
+    s.add_argument("run_b", help="eval_run_id of the second run")
+    s.add_argument("--any-mode", action="store_true", help="pair by benchmark and subset only (e.g. an answers file vs a model's run)")
+    s.set_defaults(func=cmd_compare)
 
     s = sub.add_parser("report", help="latest eval scores and stage metrics; writes a self-contained HTML report")
     s.add_argument("--out", help="HTML file (default: <storage>/../report.html)")

@@ -8,14 +8,16 @@ import html
 import json
 import re
 import shutil
+import uuid
 from pathlib import Path
 
-def read_benchmark(name: str, root: Path) -> tuple[list[dict], list]:
+def read_benchmark(name: str, root: Path, images: Path | None = None) -> tuple[list[dict], list]:
     from evaluation.benchmarks import READERS, split_rows
 
     if name not in READERS:
         raise ValueError(f"unknown benchmark {name!r}; expected one of {sorted(READERS)}")
-    rows, rejects = split_rows(READERS[name](root))
+    reader = READERS[name]
+    rows, rejects = split_rows(reader(root, images=images) if name in ("blink_counting", "seed_counting") else reader(root))
     if not rows:
         raise ValueError(f"{root}: no usable {name} questions ({len(rejects)} rejected)")
     return rows, rejects
@@ -37,7 +39,8 @@ def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | No
     from pipelines.instance import get_instance
 
     ev = settings.evaluation
-    rows, rejects = read_benchmark(benchmark, root)
+    images = Path(settings.resolve(ev.images[benchmark])) if benchmark in ev.images else None
+    rows, rejects = read_benchmark(benchmark, root, images)
     rows = limit_per_subset(rows, ev.max_per_subset)
     if model == "adapter":
         manifest = None if adapter else latest_manifest(settings, "lora_adapter")
@@ -60,41 +63,56 @@ def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | No
     return preds, scores
 
 
-def run_score(settings, benchmark: str, root: Path, answers: Path) -> tuple[list[dict], list[dict], list]:
-    """Score an answers file (LLaVA model_vqa.py jsonl) against a benchmark, one subset at a time."""
+def run_score(settings, benchmark: str, root: Path, answers: Path, subset: str | None = None,
+              images: Path | None = None, compat: bool = False) -> tuple[list[dict], list[dict], list, list[dict]]:
+    """Score an answers file (LLaVA model_vqa.py jsonl) against a benchmark: against ``subset``,
+    or against every subset present whose question ids occur in it (each its own score row).
+
+    ``compat``: also read every answer with lmms-eval's and VLMEvalKit's matching rules; each
+    prediction's ``extra_json`` holds them under ``compat``, and the per-subset accuracy under
+    each rule is returned (4th value; empty without ``compat``)."""
+    from evaluation.compat import compat_results, compat_table
+    from evaluation.answer_files import score_answers_by_subset
+    from evaluation.benchmarks import split_rows
+    from evaluation.benchmarks.subsets import IDS_REPEAT_ACROSS_SUBSETS, read_subsets
     from evaluation.run import EvalIdentity, score_rows
-    from evaluation.scoring import score_answers_file
     from perception_tokens import schemas
     from pipelines.history import append_outside_dagster
     from pipelines.instance import get_instance
 
-    rows, _ = read_benchmark(benchmark, root)
-    subsets = sorted({r["subset"] for r in rows})
+    if images is None and benchmark in settings.evaluation.images:
+        images = Path(settings.resolve(settings.evaluation.images[benchmark]))
+    rows, _ = split_rows(read_subsets(benchmark, root, subset, images=images))
+    if not rows:
+        raise ValueError(f"{root}: no usable {benchmark} questions" + (f" in subset {subset!r}" if subset else ""))
+    result = score_answers_by_subset(rows, answers, subset, ids_repeat=benchmark in IDS_REPEAT_ACROSS_SUBSETS)
+    rejects = result.rejects
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    # time for a reader, random for uniqueness: two scorings in one second stay two runs
     ident = EvalIdentity(model_id=f"answers:{answers.name}", model_kind="answers_file",
-                         eval_run_id="ans-" + re.sub(r"[^0-9]", "", now)[:14], run_started_at=now)
-    preds, rejects = [], []
-    for subset in subsets:
-        result = score_answers_file([r for r in rows if r["subset"] == subset], answers)
-        rejects += result.rejects
-        for p in result.predictions:
-            preds.append({
-                "eval_run_id": ident.eval_run_id, "run_started_at": now, "model_id": ident.model_id, "model_kind": ident.model_kind,
-                "benchmark": p["benchmark"], "subset": p["subset"], "question_id": str(p["question_id"]), "mode": "external",
-                "ablation": "none", "constrained": False, "prompt_text": p.get("prompt"), "raw_output": p["raw_output"],
-                "pred": p["pred"], "gold": str(p["gold"]), "correct": bool(p["correct"]), "answer_type": p.get("answer_type"),
-                "valid_letters": list(p.get("valid_letters") or []), "depth_spans": [], "depth_spans_valid": [], "n_boxes": 0,
-                "n_new_tokens": 0, "latency_s": 0.0, "error": None, "image_file": p.get("image_file"),
-                "extra_json": json.dumps({"missing_answer": p["missing_answer"], "answer_record": p["answer_record"]}, default=str),
-            })
-        if len(subsets) > 1:
-            break  # one answers file holds one subset's question ids (HardBLINK ids restart per subset)
+                         eval_run_id="ans-" + re.sub(r"[^0-9]", "", now)[:14] + "-" + uuid.uuid4().hex[:6], run_started_at=now)
+    per_rule = compat_results(result.predictions) if compat else [None] * len(result.predictions)
+    preds = []
+    for p, rules in zip(result.predictions, per_rule):
+        extra = {"missing_answer": p["missing_answer"], "answer_record": p["answer_record"]}
+        if rules is not None:
+            extra["compat"] = rules
+        preds.append({
+            "eval_run_id": ident.eval_run_id, "run_started_at": now, "model_id": ident.model_id, "model_kind": ident.model_kind,
+            "benchmark": p["benchmark"], "subset": p["subset"], "question_id": str(p["question_id"]), "mode": "external",
+            "ablation": "none", "constrained": False, "prompt_text": p.get("prompt"), "raw_output": p["raw_output"],
+            "pred": p["pred"], "gold": str(p["gold"]), "correct": bool(p["correct"]), "answer_type": p.get("answer_type"),
+            "valid_letters": list(p.get("valid_letters") or []), "depth_spans": [], "depth_spans_valid": [], "n_boxes": 0,
+            "n_new_tokens": 0, "latency_s": 0.0, "error": None, "image_file": p.get("image_file"),
+            "extra_json": json.dumps(extra, default=str),
+        })
     scores = score_rows(preds)
+    compat_rows = compat_table(result.predictions, per_rule) if compat else []
     lineage = {"source": "ptok score", "answers": str(answers), "benchmark": benchmark, "root": str(root), "written_at": now}
     instance = get_instance()
     append_outside_dagster(settings.storage_root, "eval_predictions", schemas.EVAL_PREDICTION_SCHEMA, preds, lineage, settings.catalog_path, instance)
     append_outside_dagster(settings.storage_root, "eval_scores", schemas.EVAL_SCORE_SCHEMA, scores, lineage, settings.catalog_path, instance)
-    return preds, scores, rejects
+    return preds, scores, rejects, compat_rows
 
 
 def export_llava(settings, dest: Path) -> Path:
@@ -137,9 +155,11 @@ def write_report(settings, instance, out: Path) -> tuple[list[str], list[tuple]]
     cols, rows = [], []
     try:
         cols, rows = catalog.query(settings.catalog_path,
-                                   "select benchmark, subset, mode, ablation, n, round(accuracy_pct, 1) acc, round(chance_pct, 1) chance, "
+                                   "select benchmark, subset, mode, ablation, n, round(accuracy_pct, 1) acc, round(ci_low_pct, 1) ci_low, "
+                                   "round(ci_high_pct, 1) ci_high, round(chance_pct, 1) chance, "
                                    "paper_llava15_13b_pct, paper_aurora_pct from eval_scores where run_started_at = "
-                                   "(select max(run_started_at) from eval_scores) order by benchmark, subset, mode, ablation")
+                                   "(select max(run_started_at) from eval_scores) order by benchmark, subset, mode, ablation",
+                                   catalog.allowed_dirs_for(settings))
     except Exception as exc:  # no evaluation yet: the report still shows the stages, and says why
         cols, rows, problem = [], [], str(exc)
     else:
@@ -169,3 +189,25 @@ def write_report(settings, instance, out: Path) -> tuple[list[str], list[tuple]]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(parts))
     return cols, rows
+
+
+def run_compare(settings, run_a: str, run_b: str, match_mode: bool = True) -> tuple[list[dict], list[tuple], list[tuple]]:
+    """Paired comparison of two evaluation runs from eval_predictions (see evaluation.compare)."""
+    from evaluation.compare import compare_runs, unmatched_groups
+    from pipelines import catalog
+
+    cols = ["eval_run_id", "benchmark", "subset", "mode", "ablation", "question_id", "correct", "error"]
+    ids = ", ".join("'" + r.replace("'", "''") + "'" for r in (run_a, run_b))
+    names, rows = catalog.query(settings.catalog_path, f"select {', '.join(cols)} from eval_predictions where eval_run_id in ({ids})",
+                                catalog.allowed_dirs_for(settings))
+    preds = [dict(zip(names, r)) for r in rows]
+    by_run = {run: [p for p in preds if p["eval_run_id"] == run] for run in (run_a, run_b)}
+    missing = [run for run, ps in by_run.items() if not ps]
+    if missing:
+        _, recent = catalog.query(settings.catalog_path, "select eval_run_id, any_value(model_id), count(*) from eval_predictions "
+                                  "group by 1 order by max(run_started_at) desc limit 8", catalog.allowed_dirs_for(settings))
+        raise ValueError(f"no predictions for eval run(s) {missing} in eval_predictions; recent runs: "
+                         + ", ".join(f"{r[0]} ({r[1]}, {r[2]} rows)" for r in recent))
+    rows_out = compare_runs(by_run[run_a], by_run[run_b], match_mode=match_mode)
+    only_a, only_b = unmatched_groups(by_run[run_a], by_run[run_b]) if match_mode else ([], [])
+    return rows_out, only_a, only_b

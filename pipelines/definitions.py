@@ -48,6 +48,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         ),
         "benchmarks": BenchmarksResource(
             roots={k: str(settings.resolve(v)) for k, v in settings.evaluation.roots.items()},
+            images={k: str(settings.resolve(v)) for k, v in settings.evaluation.images.items()},
             demo_enabled=settings.demo.enabled,
             demo_root=str(settings.demo_root / "benchmarks"),
             demo_scenes=settings.evaluation.demo_scenes,

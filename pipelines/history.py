@@ -16,18 +16,31 @@ from pipelines import catalog
 from pipelines.tables import StagedTable, TableHandle, stage_table
 
 
-def history_rows(table_path: UPath, new_rows: Iterable[dict[str, Any]]) -> Iterator[Any]:
-    """Previous rows (as record batches) followed by the new ones."""
+def history_rows(table_path: UPath, new_rows: Iterable[dict[str, Any]], schema: pa.Schema | None = None) -> Iterator[Any]:
+    """Previous rows (as record batches) followed by the new ones.
+
+    With ``schema``, old rows written before a column was added get that column as nulls
+    (e.g. eval_scores' confidence interval), so the history survives a schema change.
+    """
     if table_path.exists():
-        yield from TableHandle([table_path]).iter_batches()
+        for batch in TableHandle([table_path]).iter_batches():
+            yield batch if schema is None else _widen(batch, schema)
     yield from new_rows
+
+
+def _widen(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    names = set(batch.schema.names)
+    if all(f.name in names for f in schema):
+        return batch
+    arrays = [batch.column(f.name) if f.name in names else pa.nulls(batch.num_rows, f.type) for f in schema]
+    return pa.RecordBatch.from_arrays(arrays, names=schema.names)
 
 
 def append_outside_dagster(storage_root: str, asset: str, schema: pa.Schema, new_rows: list[dict[str, Any]],
                            lineage: dict[str, Any], catalog_path=None, instance=None) -> StagedTable:
     root = UPath(storage_root)
     path = root / f"{asset}.parquet"
-    staged = stage_table(root / ".staging" / asset, schema, history_rows(path, new_rows), lineage)
+    staged = stage_table(root / ".staging" / asset, schema, history_rows(path, new_rows, schema), lineage)
     staged.commit(path)
     if catalog_path is not None:
         catalog.refresh_view(catalog_path, storage_root, asset)

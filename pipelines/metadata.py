@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import dagster as dg
 import pyarrow as pa
 
+from perception_tokens.column_docs import column_description
 from pipelines.tables import TableHandle
 
 PREVIEW_ROWS = 5
@@ -36,7 +37,7 @@ def table_metadata(handle: TableHandle) -> dict[str, Any]:
     return {
         "dagster/row_count": dg.MetadataValue.int(handle.num_rows),
         "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in schema]
+            columns=[dg.TableColumn(name=f.name, type=str(f.type), description=column_description(None, f.name)) for f in schema]
         ),
         "path": dg.MetadataValue.path(str(handle.paths[0]) if len(handle.paths) == 1 else str(handle.paths)),
         "preview": dg.MetadataValue.md(preview_markdown(preview)),

@@ -101,18 +101,27 @@ class DatasetsResource(dg.ConfigurableResource):
             )
 
 
-def _remove_stale_staging(path: UPath, max_age_s: float) -> None:
+def _remove_stale_staging(path: UPath, max_age_s: float, now: float | None = None) -> None:
+    """Delete ``.staging-*.parquet`` files older than ``max_age_s`` that this user wrote.
+
+    Only regular files owned by this user are judged, by ``lstat``: a symlink (or a device,
+    a folder) is never followed, so its target's age cannot make it look stale and nothing
+    outside the staging folder is ever touched.
+    """
+    import stat
     import time
 
     if path.protocol not in ("", "file", "local") or not path.exists():
         return
-    now = time.time()
+    now = time.time() if now is None else now
+    uid = os.getuid()
     for f in Path(path.path).glob(".staging-*.parquet"):
         try:
-            if now - f.stat().st_mtime > max_age_s:
+            st = f.lstat()
+            if stat.S_ISREG(st.st_mode) and st.st_uid == uid and now - st.st_mtime > max_age_s:
                 f.unlink()
         except OSError:
-            pass
+            pass  # gone already, or not ours to delete: a stale file only costs disk space
 
 
 @contextmanager
@@ -172,13 +181,24 @@ class DepthTeacherResource(dg.ConfigurableResource):
         return build_teacher("depth_anything_hf", model=self.model, **common)
 
 
-BENCHMARK_LAYOUT = {"hardblink": "hardblink", "blink": "blink", "cvbench": "cvbench", "blink_counting": "counting", "seed_counting": "counting"}
+BENCHMARK_LAYOUT = {"hardblink": "hardblink", "blink": "blink", "cvbench": "cvbench", "blink_counting": "blink_counting", "seed_counting": "seedbench"}
+# the counting sets' images come apart from their jsonl files (as Aurora releases them)
+DEMO_IMAGES_LAYOUT = {"blink_counting": "counting_images/blink_counting", "seed_counting": "counting_images/seedbench"}
+
+
+# bumped when the demo sets' layout changes, so an older demo folder is rewritten
+DEMO_BENCHMARKS_LAYOUT_VERSION = "released-counting-layout-1"
+
+
+def _demo_current(marker: Path) -> bool:
+    return marker.is_file() and marker.read_text().strip() == DEMO_BENCHMARKS_LAYOUT_VERSION
 
 
 class BenchmarksResource(dg.ConfigurableResource):
     """Benchmark roots; in demo mode small sets in the published formats stand in for unset ones."""
 
     roots: dict[str, str] = {}
+    images: dict[str, str] = {}
     demo_enabled: bool = True
     demo_root: str = ".ptok/demo_data/benchmarks"
     demo_scenes: int = 24
@@ -192,6 +212,14 @@ class BenchmarksResource(dg.ConfigurableResource):
         self.ensure_demo(log)
         return Path(self.demo_root) / BENCHMARK_LAYOUT[name]
 
+    def images_dir(self, name: str) -> Path | None:
+        """The image folder of a counting set: configured, the demo's, or None (the reader's default)."""
+        if name in self.images:
+            return Path(self.images[name])
+        if name not in self.roots and self.demo_enabled and name in DEMO_IMAGES_LAYOUT:
+            return Path(self.demo_root) / DEMO_IMAGES_LAYOUT[name]
+        return None
+
     @property
     def demo_depth_dir(self) -> Path:
         return Path(self.demo_root) / "depth"
@@ -199,10 +227,10 @@ class BenchmarksResource(dg.ConfigurableResource):
     def ensure_demo(self, log=None) -> None:
         root = Path(self.demo_root)
         marker = root / ".complete"
-        if marker.exists():
+        if _demo_current(marker):
             return
         with _file_lock(root.parent / f".{root.name}.lock"):
-            if marker.exists():
+            if _demo_current(marker):
                 return
             import numpy as np
 
@@ -214,4 +242,4 @@ class BenchmarksResource(dg.ConfigurableResource):
             rng = np.random.default_rng(self.demo_seed)
             scenes = [generate_scene(rng, 320, 240) for _ in range(self.demo_scenes)]
             write_demo_benchmarks(root, scenes, seed=self.demo_seed, depth_dir=self.demo_depth_dir)
-            marker.write_text("ok\n")
+            marker.write_text(DEMO_BENCHMARKS_LAYOUT_VERSION + "\n")

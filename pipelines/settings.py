@@ -278,6 +278,8 @@ class EvaluationSettings(_Section):
 
     # benchmark -> folder in its published layout; unset ones use demo sets (when demo.enabled)
     roots: dict[Literal["hardblink", "blink", "cvbench", "blink_counting", "seed_counting"], str] = {}
+    # counting set -> its image folder (released apart from the jsonl files); default <root>/images
+    images: dict[Literal["blink_counting", "seed_counting"], str] = {}
     demo_scenes: int = Field(24, ge=1)
     demo_seed: int = 1000  # held-out scenes: a seed stream the training demo data never uses
     max_per_subset: int | None = Field(8, ge=1)  # None: every question

@@ -13,6 +13,7 @@ from typing import Iterable, Iterator
 
 from evaluation.benchmarks._parquet import find_parquet_files, iter_parquet_rows
 from evaluation.benchmarks.records import (
+    MissingBenchmarkFile,
     Reject,
     format_choices_prompt,
     gold_letter,
@@ -32,17 +33,38 @@ REQUIRED_COLUMNS = ("idx", "question", "choices", "answer", "image_1")
 EXTRA_IMAGE_COLUMNS = ("image_2", "image_3", "image_4")
 
 
-def read_blink(
-    root: str | Path, subtasks: Iterable[str] = DEFAULT_SUBTASKS, split: str = "val"
-) -> Iterator[dict | Reject]:
-    """Rows (or Rejects) of the given BLINK subtasks and split (``val`` has answers)."""
+def present_subtasks(root: str | Path, split: str = "val", candidates: Iterable[str] = BLINK_SUBTASKS) -> list[str]:
+    """The ``candidates`` that have ``<Subtask>/<split>-*.parquet`` under ``root`` (a user may
+    download one subtask only)."""
     root = Path(root)
+    return [s for s in candidates if any(p.is_file() for p in root.glob(f"{s}/{split}-*.parquet"))]
+
+
+def read_blink(
+    root: str | Path, subtasks: Iterable[str] | None = None, split: str = "val"
+) -> Iterator[dict | Reject]:
+    """Rows (or Rejects) of the given BLINK subtasks and split (``val`` has answers).
+
+    ``subtasks=None`` reads those of :data:`DEFAULT_SUBTASKS` that are present and fails only
+    when none is; a subtask asked for by name must be present.
+    """
+    root = Path(root)
+    if subtasks is None:
+        subtasks = present_subtasks(root, split, DEFAULT_SUBTASKS)
+        if not subtasks:
+            raise MissingBenchmarkFile(
+                BENCHMARK, f"{split} split of any of {list(DEFAULT_SUBTASKS)} (<Subtask>/{split}-*.parquet)", root)
     for subtask in subtasks:
-        if "/" in subtask or "\\" in subtask or subtask in ("", ".", ".."):
-            raise ValueError(f"BLINK subtask name {subtask!r} is not a plain config name")
+        _check_name(subtask)
+    for subtask in subtasks:
         files = find_parquet_files(root, [f"{subtask}/{split}-*.parquet"], BENCHMARK, f"{subtask} {split} split")
         for path in files:
             yield from _read_file(root, subtask, path)
+
+
+def _check_name(subtask: str) -> None:
+    if "/" in subtask or "\\" in subtask or subtask in ("", ".", ".."):
+        raise ValueError(f"BLINK subtask name {subtask!r} is not a plain config name")
 
 
 def _read_file(root: Path, subtask: str, path: Path) -> Iterator[dict | Reject]:

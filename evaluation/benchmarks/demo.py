@@ -7,7 +7,9 @@ this writes, under one root:
 - ``blink/``: BLINK ``Relative_Depth`` (2 points, labels beside) and ``Counting`` Parquet;
 - ``cvbench/``: CV-Bench ``test_2d.parquet`` (Count, sources ADE20K/COCO alternating)
   and ``test_3d.parquet`` (Depth, source Omni3D, red/blue boxes);
-- ``counting/``: Aurora-style open-ended ``blink_count`` and ``seed_count`` jsonl sets.
+- ``blink_counting/``, ``seedbench/``: Aurora's open-ended counting sets in their released flat
+  layout (integer ids and ``N.png``; string ids and ``.jpg``, answers without category), their
+  images apart under ``counting_images/<set>/`` as the release distributes them separately.
 
 Each set is then readable by the matching reader in :mod:`evaluation.benchmarks`.
 The function returns the answer key so a test (or a check) can compare what the
@@ -34,7 +36,7 @@ from perception_tokens.markers import PointSamplingError, choose_points, closest
 from perception_tokens.paths import atomic_write_bytes, atomic_write_text
 from perception_tokens.vocab import PIXEL_GRID
 
-from evaluation.benchmarks import hardblink
+from evaluation.benchmarks import counting, hardblink
 from evaluation.benchmarks.counting import BLINK_COUNT, SEED_COUNT
 from evaluation.benchmarks.records import LETTERS, format_choices_prompt
 
@@ -46,6 +48,12 @@ CVBENCH_DEPTH_QUESTION = (
 CVBENCH_COUNT_SOURCES = ("ADE20K", "COCO")
 HARDBLINK_CATEGORY = "count"  # what the released HardBLINK files carry in "category"
 RED, BLUE = (255, 0, 0), (0, 0, 255)
+# counting set -> (its folder, its image folder) under the demo root
+COUNTING_DEMO_LAYOUT = {
+    BLINK_COUNT[1]: ("blink_counting", "counting_images/blink_counting"),
+    SEED_COUNT[1]: ("seedbench", "counting_images/seedbench"),
+}
+SEED_DEMO_FIRST_ID = 100000  # SEED-Bench ids are strings of large numbers
 
 _IMAGE_STRUCT = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 
@@ -148,6 +156,13 @@ def _write_parquet(path: Path, rows: list[dict], schema: pa.Schema) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
     tmp.replace(path)
+
+
+def _encode_jpeg(rgb: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
 
 
 def _write_jsonl(path: Path, records: list[dict]) -> None:
@@ -270,18 +285,27 @@ def write_demo_benchmarks(
                 _cvbench_row(None, "3D", "Depth", question, names, LETTERS[nearer], encode_png(boxed), "Omni3D", i)
             )
 
-        # Aurora's open-ended counting sets.
+        # Aurora's open-ended counting sets, as released: BLINK integer ids and N.png with a
+        # category on answers; SEED string ids, .jpg images, answers without category.
         for name in open_counts:
             category = sorted(by_category)[int(rng.integers(len(by_category)))]
             questions, answers = open_counts[name]
-            qid = len(questions)
-            atomic_write_bytes(root / "counting" / "images" / name / f"{qid}.png", image_png, fsync=False)
-            questions.append(
-                {"question_id": qid, "image": f"{qid}.png", "text": COUNT_QUESTION.format(plural=pluralize(category)), "category": category}
-            )
-            answers.append({"question_id": qid, "text": str(by_category[category])})
+            folder, image_folder = COUNTING_DEMO_LAYOUT[name]
+            text = COUNT_QUESTION.format(plural=pluralize(category))
+            gold = str(by_category[category])
+            if name == BLINK_COUNT[1]:
+                qid: int | str = len(questions)
+                image_name, image_bytes = f"{qid}.png", image_png
+                questions.append({"question_id": qid, "image": image_name, "text": text, "category": "count"})
+                answers.append({"question_id": qid, "text": gold, "category": "count"})
+            else:
+                qid = str(SEED_DEMO_FIRST_ID + len(questions))
+                image_name, image_bytes = f"{qid}_{i}.jpg", _encode_jpeg(rgb)
+                questions.append({"question_id": qid, "text": text, "category": "count", "image": image_name})
+                answers.append({"question_id": qid, "text": gold})
+            atomic_write_bytes(root / image_folder / image_name, image_bytes, fsync=False)
             benchmark = BLINK_COUNT[0] if name == BLINK_COUNT[1] else SEED_COUNT[0]
-            manifest.answers[(benchmark, "count", str(qid))] = str(by_category[category])
+            manifest.answers[(benchmark, "count", str(qid))] = gold
 
     # CV-Bench idx is global across the 2D and 3D files.
     for k, row in enumerate(cv3d):
@@ -297,8 +321,9 @@ def write_demo_benchmarks(
     _write_parquet(root / "cvbench" / "test_2d.parquet", cv2d, _CVBENCH_SCHEMA)
     _write_parquet(root / "cvbench" / "test_3d.parquet", cv3d, _CVBENCH_SCHEMA)
     for name, (questions, answers) in open_counts.items():
-        _write_jsonl(root / "counting" / "questions" / f"{name}_questions.jsonl", questions)
-        _write_jsonl(root / "counting" / "answers" / f"{name}_answers.jsonl", answers)
+        folder = root / COUNTING_DEMO_LAYOUT[name][0]
+        _write_jsonl(folder / counting.questions_file(name), questions)
+        _write_jsonl(folder / counting.answers_file(name), answers)
     return manifest
 
 

@@ -45,9 +45,22 @@ def subset_name(n_points: int) -> str:
     return f"{n_points}points"
 
 
-def read_hardblink(root: str | Path, point_counts: Iterable[int] = POINT_COUNTS) -> Iterator[dict | Reject]:
-    """Rows (or Rejects) of HardBLINK for each number of points in ``point_counts``."""
+def present_point_counts(root: str | Path) -> list[int]:
+    """The point counts whose questions file is under ``root``."""
+    return [n for n in POINT_COUNTS if (Path(root) / questions_file(n)).is_file()]
+
+
+def read_hardblink(root: str | Path, point_counts: Iterable[int] | None = None) -> Iterator[dict | Reject]:
+    """Rows (or Rejects) of HardBLINK for each number of points in ``point_counts``.
+
+    ``None`` reads every subset present and fails only when none is; a subset asked for must
+    be present (its questions, answers and image folder).
+    """
     root = Path(root)
+    if point_counts is None:
+        point_counts = present_point_counts(root)
+        if not point_counts:
+            raise MissingBenchmarkFile(BENCHMARK, f"questions file of any subset ({questions_file(3)}, ...)", root)
     for n in point_counts:
         yield from _read_one(root, int(n))
 

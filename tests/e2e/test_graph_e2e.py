@@ -212,9 +212,27 @@ def test_cli_score_eval_report_export(world, tmp_path, monkeypatch):
              for i, q in enumerate(qids)]
     lines.append({"question_id": 999, "text": "(A)"})
     answers.write_text("\n".join(json.dumps(l) for l in lines) + "\n")
-    assert cli.main(["score", "--benchmark", "hardblink", "--root", str(hb_root), "--answers", str(answers)]) == 0
-    _, rows = catalog.query(settings.catalog_path, "select subset, n, n_correct from eval_scores where model_kind = 'answers_file'")
-    assert rows == [("3points", len(qids), len(qids) // 2)]
+    # HardBLINK ids repeat across subsets: without --subset the CLI refuses and says why
+    assert cli.main(["score", "--benchmark", "hardblink", "--root", str(hb_root), "--answers", str(answers)]) == 2
+    assert cli.main(["score", "--benchmark", "hardblink", "--root", str(hb_root), "--answers", str(answers), "--subset", "3points"]) == 0
+    _, rows = catalog.query(settings.catalog_path, "select subset, n, n_correct, ci_low_pct < 50 and 50 < ci_high_pct "
+                            "from eval_scores where model_kind = 'answers_file'")
+    assert rows == [("3points", len(qids), len(qids) // 2, True)]
+
+    # all right this time; ptok compare pairs the two runs question by question
+    all_right = tmp_path / "all_right.jsonl"
+    all_right.write_text("".join(json.dumps({"question_id": q, "text": gold[q]}) + "\n" for q in qids))
+    assert cli.main(["score", "--benchmark", "hardblink", "--root", str(hb_root), "--answers", str(all_right), "--subset", "3points",
+                     "--compat"]) == 0
+    _, extra = catalog.query(settings.catalog_path, "select extra_json from eval_predictions where model_id = 'answers:all_right.jsonl'")
+    compat = [json.loads(e[0])["compat"] for e in extra]
+    assert len(compat) == len(qids) and all(c["ptok"]["correct"] and c["lmms_eval"]["correct"] and c["vlmevalkit"]["correct"] for c in compat)
+    _, runs = catalog.query(settings.catalog_path, "select eval_run_id from eval_scores where model_kind = 'answers_file' order by model_id")  # all_right, then answers
+    from pipelines.cli_eval import run_compare
+
+    (cmp,), _, _ = run_compare(settings, runs[1][0], runs[0][0])
+    assert (cmp["subset"], cmp["n_paired"], cmp["only_a"], cmp["only_b"]) == ("3points", len(qids), 0, len(qids) - len(qids) // 2)
+    assert cli.main(["compare", runs[1][0], runs[0][0]]) == 0
 
     assert cli.main(["eval", "--benchmark", "hardblink", "--root", str(hb_root), "--model", "tiny"]) == 0
     _, rows = catalog.query(settings.catalog_path, "select distinct model_id, mode from eval_predictions where model_kind = 'base'")

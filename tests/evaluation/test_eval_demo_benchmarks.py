@@ -30,11 +30,17 @@ def test_every_set_reads_back_with_its_answers(demo):
     root, scenes, manifest = demo
     readers = [
         (read_hardblink, "hardblink"), (read_blink, "blink"), (read_cvbench, "cvbench"),
-        (read_blink_counting, "counting"), (read_seed_counting, "counting"),
     ]
     seen = {}
     for reader, folder in readers:
         rows, rejects = split_rows(reader(root / folder))
+        assert rejects == []
+        for r in rows:
+            seen[(r["benchmark"], r["subset"], r["question_id"])] = r
+    # Aurora's counting sets: released flat layout, images in a folder of their own
+    for reader, folder, images in [(read_blink_counting, "blink_counting", "counting_images/blink_counting"),
+                                   (read_seed_counting, "seedbench", "counting_images/seedbench")]:
+        rows, rejects = split_rows(reader(root / folder, images=root / images))
         assert rejects == []
         for r in rows:
             seen[(r["benchmark"], r["subset"], r["question_id"])] = r
@@ -52,12 +58,25 @@ def test_every_set_reads_back_with_its_answers(demo):
     assert sources == {"ADE20K", "COCO", "Omni3D"}
 
 
-def test_counting_answers_match_the_scene_objects(demo):
+def test_counting_sets_use_the_released_layout_and_answers_match_the_scenes(demo):
+    import json
+
+    from perception_tokens.curriculum.plurals import clean_category_name, pluralize
+
     root, scenes, manifest = demo
-    rows, _ = split_rows(read_seed_counting(root / "counting"))
+    assert sorted(p.name for p in (root / "blink_counting").iterdir()) == ["blinkcounting_answers.jsonl", "blinkcounting_questions.jsonl"]
+    assert sorted(p.name for p in (root / "seedbench").iterdir()) == ["seedbench_answers.jsonl", "seedbench_questions.jsonl"]
+    blink_q = json.loads((root / "blink_counting" / "blinkcounting_questions.jsonl").read_text().splitlines()[0])
+    seed_q = json.loads((root / "seedbench" / "seedbench_questions.jsonl").read_text().splitlines()[0])
+    seed_a = json.loads((root / "seedbench" / "seedbench_answers.jsonl").read_text().splitlines()[0])
+    assert blink_q["question_id"] == 0 and blink_q["image"] == "0.png" and blink_q["category"] == "count"
+    assert isinstance(seed_q["question_id"], str) and seed_q["image"].endswith(".jpg") and set(seed_a) == {"question_id", "text"}
+    rows, _ = split_rows(read_seed_counting(root / "seedbench", images=root / "counting_images" / "seedbench"))
+    assert rows and all(r["image_bytes"][:3] == b"\xff\xd8\xff" for r in rows)  # JPEG, as released
     for row in rows:
-        scene = scenes[int(row["question_id"])]
-        expected = sum(o.category.replace("_", " ") == row["category"] for o in scene.objects)
+        scene = scenes[int(row["image_file"].rsplit("_", 1)[1].removesuffix(".jpg"))]
+        expected = sum(row["question"] == f"How many {pluralize(clean_category_name(o.category))} are in the image?"
+                       for o in scene.objects)
         assert row["gold"] == str(expected) and expected >= 1
 
 

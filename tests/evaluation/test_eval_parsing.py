@@ -27,6 +27,24 @@ OPTION_CASES = [
      "point B is the closest to the camera, so the answer is (B).", AB, "B"),
     ("Let me think. Point A looks near, but C is the closest. Answer: C", ABC, "C"),
     ("First I thought (A). The answer is (C).", ABC, "C"),
+    # free-form sentences (issue 11): a point named as closer / closest, clauses in between
+    ("Point A, which is circled on the dome of the building, appears to be closer to the camera than point B.", AB, "A"),
+    ("Based on the perspective, point A appears closer.", AB, "A"),
+    ("Point B seems to be nearer to the camera compared to point A.", AB, "B"),
+    ("After analyzing, I conclude that point C is closest.", ABC, "C"),
+    ("The nearest point is probably A.", AB, "A"),
+    ("Point A is closer than point B, and point B is closer than point C, so A is the closest.", ABC, "A"),
+    ("The answer is B because point A is farther from the camera than point B.", AB, "B"),
+    ("**Answer: B**", AB, "B"),
+    # refused: two options asserted, negated, hedged, refused, merely mentioned
+    ("Point A looks closer at first, but point B is actually closer.", AB, None),
+    ("Point A might be closer, or maybe B.", AB, None),
+    ("A and B are closer than C.", ABC, None),
+    ("The answer is not A.", AB, None),
+    ("Not A.", AB, None),
+    ("I cannot determine which of points A and B is closer.", AB, None),
+    ("Point A is circled in red on the left side of the image.", AB, None),
+    ("Which point is closer to the camera, A or B?", AB, None),
     # unparsed: ambiguous, absent, outside the valid letters, the article "A"
     ("A or B", AB, None),
     ("The answer is A or B.", AB, None),
@@ -52,6 +70,9 @@ def test_parse_option_maps_choice_text_and_numeric_choices():
     assert parse_option("There are 3 cups.", list("ABCD"), ["1", "2", "3", "4"]) == "C"
     assert parse_option("the lamp", AB, ["lamp", "chair"]) == "A"
     assert parse_option("the sofa", AB, ["lamp", "chair"]) is None
+    # the option's text as the subject of a sentence (CV-Bench depth)
+    assert parse_option("The chair (highlighted by a blue box) appears to be closer to the camera than the lamp.", AB, ["lamp", "chair"]) == "B"
+    assert parse_option("The lamp is farther away than the chair.", AB, ["lamp", "chair"]) is None
 
 
 COUNT_CASES = [

@@ -11,6 +11,7 @@ import pytest
 from evaluation.benchmarks import (
     Reject,
     read_blink,
+    read_blink_counting,
     read_cvbench,
     read_hardblink,
     read_seed_counting,
@@ -205,27 +206,54 @@ def test_cvbench_missing_columns_named(tmp_path: Path):
 
 
 def test_seed_counting_rows_and_rejects(tmp_path: Path):
-    root = tmp_path / "counting"
-    (root / "images" / "seed_count").mkdir(parents=True)
-    (root / "images" / "seed_count" / "a.png").write_bytes(png(3))
-    q = lambda i, image="a.png": {"question_id": i, "image": image, "text": "How many cups are in the image?"}  # noqa: E731
-    write_jsonl(root / "questions" / "seed_count_questions.jsonl",
-                [q(0), q(1), q(2), q(3, "../a.png"), q(4, "nope.png"), q(5), "[1, 2]"])
-    write_jsonl(root / "answers" / "seed_count_answers.jsonl",
-                [{"question_id": 0, "text": "3"}, {"question_id": 1, "text": 4}, {"question_id": 2, "text": "three"},
-                 {"question_id": 3, "text": "1"}, {"question_id": 4, "text": "1"}])
-    rows, rejects = split_rows(read_seed_counting(root))
+    """The released flat layout (Aurora Data/evals/seedbench): string ids, answers without category,
+    images in a folder given apart."""
+    root, images = tmp_path / "seedbench", tmp_path / "seed_images"
+    images.mkdir()
+    (images / "a.jpg").write_bytes(png(3))
+    q = lambda i, image="a.jpg": {"question_id": str(i), "text": "How many cups are in the image?", "category": "count", "image": image}  # noqa: E731
+    write_jsonl(root / "seedbench_questions.jsonl",
+                [q(100), q(101), q(102), q(103, "../a.jpg"), q(104, "nope.jpg"), q(105), "[1, 2]"])
+    write_jsonl(root / "seedbench_answers.jsonl",
+                [{"question_id": "100", "text": "3"}, {"question_id": "101", "text": 4}, {"question_id": "102", "text": "three"},
+                 {"question_id": "103", "text": "1"}, {"question_id": "104", "text": "1"}])
+    rows, rejects = split_rows(read_seed_counting(root, images=images))
     assert [(r["question_id"], r["gold"], r["answer_type"], r["valid_letters"]) for r in rows] == [
-        ("0", "3", "number", []), ("1", "4", "number", [])]
+        ("100", "3", "number", []), ("101", "4", "number", [])]
+    assert rows[0]["image_bytes"] == png(3) and rows[0]["image_file"] == "seed_images/a.jpg"
     why = reasons(rejects)
-    assert "not a whole number" in why["2"]
-    assert "unsafe image path" in why["3"]
-    assert why["4"].startswith("missing image")
-    assert why["5"] == "question without answer"
+    assert "not a whole number" in why["102"]
+    assert "unsafe image path" in why["103"]
+    assert why["104"].startswith("missing image")
+    assert why["105"] == "question without answer"
     assert "not an object" in why["line 7"]
+    assert len(rows) + len(rejects) == 7
+
+
+def test_released_blink_counting_files_read_as_they_are(tmp_path: Path):
+    """The first lines of Aurora's released blink_counting files, verbatim; images 0..2 present."""
+    root, images = tmp_path / "blink_counting", tmp_path / "imgs"
+    images.mkdir()
+    for i in range(3):
+        (images / f"{i}.png").write_bytes(png(i))
+    write_jsonl(root / "blinkcounting_questions.jsonl", [
+        '{"question_id": 0, "image": "0.png", "text": "How many blue floats are there?", "category": "count"}',
+        '{"question_id": 1, "image": "1.png", "text": "How many black toilets are there?", "category": "count"}',
+        '{"question_id": 2, "image": "2.png", "text": "How many tvs are hung up on the wall?", "category": "count"}',
+        '{"question_id": 3, "image": "3.png", "text": "How many people are in purple?", "category": "count"}'])
+    write_jsonl(root / "blinkcounting_answers.jsonl", [
+        '{"question_id": 0, "text": "1", "category": "count"}', '{"question_id": 1, "text": "0", "category": "count"}',
+        '{"question_id": 2, "text": "0", "category": "count"}', '{"question_id": 3, "text": "1", "category": "count"}'])
+    rows, rejects = split_rows(read_blink_counting(root, images=images))
+    assert [(r["benchmark"], r["subset"], r["question_id"], r["gold"]) for r in rows] == [
+        ("BLINK-Count", "count", "0", "1"), ("BLINK-Count", "count", "1", "0"), ("BLINK-Count", "count", "2", "0")]
+    assert reasons(rejects) == {"3": "missing image '3.png'"}
+    # default image folder: <root>/images; absent, the error names it and the option
+    with pytest.raises(MissingBenchmarkFile, match="--images"):
+        read_blink_counting(root)
 
 
 def test_counting_missing_answers_file_names_it(tmp_path: Path):
-    write_jsonl(tmp_path / "questions" / "seed_count_questions.jsonl", [])
-    with pytest.raises(MissingBenchmarkFile, match="seed_count_answers.jsonl"):
-        read_seed_counting(tmp_path)
+    write_jsonl(tmp_path / "seedbench_questions.jsonl", [])
+    with pytest.raises(MissingBenchmarkFile, match="seedbench_answers.jsonl"):
+        read_seed_counting(tmp_path, images=tmp_path)

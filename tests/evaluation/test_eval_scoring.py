@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from evaluation.answer_files import score_answers_file
 from evaluation.scoring import (
     PUBLISHED,
     cvbench_official,
     plot_scores,
     score,
-    score_answers_file,
     scores_markdown,
 )
 
@@ -84,8 +84,8 @@ def test_markdown_and_plot(tmp_path: Path):
     md = scores_markdown(rows)
     lines = md.strip().splitlines()
     assert lines[0].startswith("| benchmark | subset | n |")
-    assert "| HardBLINK | 3points | 1 | 0 | 1 | 0 | 100.0 | 33.3 | 100.0 | 35.5 | 66.9 |" in md
-    assert "| SEED-Count | count | 1 | 0 | 0 | 0 | 0.0 | — | 100.0 | — | 62.5 |" in md
+    assert "| HardBLINK | 3points | 1 | 0 | 1 | 0 | 100.0 | 100.0 | 100.0 | 33.3 | 100.0 | 35.5 | 66.9 |" in md
+    assert "| SEED-Count | count | 1 | 0 | 0 | 0 | 0.0 | 0.0 | 0.0 | — | 100.0 | — | 62.5 |" in md
     path = plot_scores(rows, tmp_path / "plots" / "scores.png")
     data = path.read_bytes()
     assert data.startswith(b"\x89PNG") and len(data) > 5000

@@ -19,7 +19,7 @@ import pytest
 
 from evaluation.benchmarks.hardblink import read_hardblink
 from evaluation.benchmarks.records import split_rows as bench_split_rows
-from evaluation.scoring import score_answers_file
+from evaluation.answer_files import score_answers_file
 from perception_tokens.datasets.records import DatasetFormatError
 from perception_tokens.datasets.refcoco import read_refcoco
 from perception_tokens.images import BadImageError, read_image_bytes

@@ -246,7 +246,8 @@ def test_torchrun_two_processes_gloo(data, tmp_path):
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [str(torchrun), "--nproc_per_node=2", "--master_port=29561", "-m", "training.llava.launch",
+        [str(torchrun), "--standalone", "--nproc_per_node=2",  # standalone: a free port, none fixed
+         "-m", "training.llava.launch",
          "--config", str(tmp_path / "config.json"), "--records", str(tmp_path / "records.json"),
          "--image-dir", str(image_dir), "--out", str(tmp_path / "out"), "--metrics-jsonl", str(tmp_path / "m.jsonl")],
         capture_output=True, text=True, env=env, cwd=REPO, timeout=300,

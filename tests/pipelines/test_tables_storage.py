@@ -81,3 +81,50 @@ def test_memory_filesystem_roundtrip():
     h = TableHandle([final])
     assert h.num_rows == 6
     assert read_lineage(final)["run_id"] == "m"
+
+
+def test_stale_staging_cleanup_judges_only_its_own_regular_files_by_lstat(tmp_path):
+    """Ages are set relative to a fixed ``now``: the result must not depend on uptime or the clock."""
+    import os
+
+    from pipelines.resources import _remove_stale_staging
+
+    now = 2_000_000_000.0
+    day = 24 * 3600
+    staging = tmp_path / ".staging" / "asset"
+    staging.mkdir(parents=True)
+    old_file, young_file = staging / ".staging-old.parquet", staging / ".staging-young.parquet"
+    old_file.write_bytes(b"x")
+    young_file.write_bytes(b"y")
+    os.utime(old_file, (now - 2 * day, now - 2 * day))
+    os.utime(young_file, (now - 60, now - 60))
+    # a link whose target is ancient (like /dev/full, dated at boot): never followed, never deleted
+    target = tmp_path / "ancient-target.parquet"
+    target.write_bytes(b"keep")
+    os.utime(target, (now - 30 * day, now - 30 * day))
+    link = staging / ".staging-link.parquet"
+    os.symlink(target, link)
+    os.utime(link, (now - 30 * day, now - 30 * day), follow_symlinks=False)  # even an old link stays
+    # a folder with a staging-like name is not a file to delete either
+    folder = staging / ".staging-folder.parquet"
+    folder.mkdir()
+    os.utime(folder, (now - 30 * day, now - 30 * day))
+
+    _remove_stale_staging(UPath(staging), max_age_s=day, now=now)
+
+    assert sorted(p.name for p in staging.iterdir()) == [".staging-folder.parquet", ".staging-link.parquet", ".staging-young.parquet"]
+    assert target.read_bytes() == b"keep" and os.path.islink(link)
+
+
+def test_history_keeps_old_rows_when_a_column_is_added(tmp_path):
+    """eval_scores gained ci_low_pct / ci_high_pct: appending to an older history widens it with nulls."""
+    import pyarrow as pa
+
+    from pipelines.history import append_outside_dagster
+
+    old = pa.schema([("run", pa.string()), ("acc", pa.float64())])
+    new = pa.schema([("run", pa.string()), ("acc", pa.float64()), ("ci_low", pa.float64())])
+    append_outside_dagster(str(tmp_path), "scores", old, [{"run": "r1", "acc": 50.0}], {"source": "test"})
+    append_outside_dagster(str(tmp_path), "scores", new, [{"run": "r2", "acc": 60.0, "ci_low": 41.5}], {"source": "test"})
+    assert pq.read_table(str(tmp_path / "scores.parquet")).to_pylist() == [
+        {"run": "r1", "acc": 50.0, "ci_low": None}, {"run": "r2", "acc": 60.0, "ci_low": 41.5}]

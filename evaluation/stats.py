@@ -1,0 +1,75 @@
+"""Uncertainty of benchmark accuracies: bootstrap confidence intervals and McNemar's exact test.
+
+A benchmark subset holds a few hundred questions, so two models (or two runs) often differ by
+less than the sampling noise. Every score row carries a 95% percentile-bootstrap interval;
+comparing two runs on the same questions uses McNemar's exact (binomial) test on the
+questions where exactly one run is right.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+BOOTSTRAP_RESAMPLES = 10_000
+BOOTSTRAP_SEED = 0
+CONFIDENCE = 0.95
+
+
+def _bounds(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(samples, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
+def bootstrap_accuracy_ci(
+    n_correct: int, n: int, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of an accuracy in percent, ``(nan, nan)`` when n = 0.
+
+    Resampling n right/wrong outcomes with replacement gives a number correct that is
+    Binomial(n, n_correct / n); drawing that directly is the same bootstrap distribution
+    without materialising resamples x n indices. Fixed seed: the same counts, the same interval.
+    """
+    if n <= 0:
+        return math.nan, math.nan
+    if not 0 <= n_correct <= n:
+        raise ValueError(f"n_correct={n_correct} is not within 0..n={n}")
+    rng = np.random.default_rng(seed)
+    samples = 100.0 * rng.binomial(n, n_correct / n, size=resamples) / n
+    return _bounds(samples, confidence)
+
+
+def bootstrap_stratified_ci(
+    strata: Sequence[tuple[int, int]], combine, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float]:
+    """Interval of a score computed from several groups' accuracies (CV-Bench's official formula):
+    each group ``(n_correct, n)`` is resampled on its own, ``combine(list of accuracy arrays)``
+    gives the score of each resample."""
+    if not strata or any(n <= 0 for _, n in strata):
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    accs = [100.0 * rng.binomial(n, k / n, size=resamples) / n for k, n in strata]
+    return _bounds(np.asarray(combine(accs), dtype=float), confidence)
+
+
+def mcnemar_exact(a_correct: Sequence[bool], b_correct: Sequence[bool]) -> dict:
+    """McNemar's exact test on paired outcomes (same questions, same order).
+
+    ``b`` = questions only A got right, ``c`` = only B got right; under "no difference" each
+    discordant question is a fair coin, so the two-sided p-value is a binomial test of b out
+    of b + c at 0.5 (1.0 when there is no discordant question).
+    """
+    if len(a_correct) != len(b_correct):
+        raise ValueError(f"paired outcomes differ in length: {len(a_correct)} vs {len(b_correct)}")
+    only_a = sum(1 for x, y in zip(a_correct, b_correct) if x and not y)
+    only_b = sum(1 for x, y in zip(a_correct, b_correct) if y and not x)
+    discordant = only_a + only_b
+    # Binomial(d, 1/2) is symmetric: the two-sided p is twice the smaller tail, at most 1
+    tail = sum(math.comb(discordant, k) for k in range(min(only_a, only_b) + 1)) / 2.0**discordant
+    p = min(1.0, 2.0 * tail)
+    return {"n": len(a_correct), "only_a": only_a, "only_b": only_b, "p_value": p}

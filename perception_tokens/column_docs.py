@@ -1,0 +1,145 @@
+"""What every column of the pipeline's tables means, for the Dagster UI's column list and
+``ptok sql "describe <table>"``. One description per column name: a name means the same
+thing in every table that has it (the schemas in :mod:`perception_tokens.schemas` keep to that)."""
+
+from __future__ import annotations
+
+import re
+
+COLUMN_DOCS: dict[str, str] = {
+    # provenance, shared by the source tables
+    "dataset": "source dataset (ade20k, lvis, refcoco) or benchmark the row comes from",
+    "stage": "pipeline stage that rejected the record",
+    "file": "file the rejected record came from, relative to its dataset root",
+    "record_id": "id of the rejected record within its file (image id, annotation id, line number)",
+    "reason": "why the record could not be used",
+    "split": "dataset split (training / validation, train / val)",
+    "image_id": "image id as the dataset names it (string)",
+    "file_name": "image file, relative to the dataset root",
+    "width": "image width in pixels",
+    "height": "image height in pixels",
+    "format": "image encoding (png, jpeg)",
+    "sha256": "SHA-256 of the file's bytes",
+    "image_bytes": "the encoded image exactly as stored on disk",
+    "annotation_file": "ADE20K segmentation PNG of the image, relative to the root",
+    "coco_url": "LVIS: the image's COCO URL (identifies the COCO file)",
+    "neg_category_ids": "LVIS: categories verified absent from the image",
+    "neg_category_names": "LVIS: names of the categories verified absent",
+    "not_exhaustive_category_ids": "LVIS: categories whose instances are not all annotated",
+    "annotation_id": "annotation id in the source dataset",
+    "category_id": "category id in the source dataset",
+    "category_name": "category name in the source dataset",
+    "synset": "LVIS: WordNet synset of the category",
+    "frequency": "LVIS: category frequency group (r, c, f)",
+    "bbox_x": "box left edge, pixels of the original image",
+    "bbox_y": "box top edge, pixels of the original image",
+    "bbox_w": "box width, pixels of the original image",
+    "bbox_h": "box height, pixels of the original image",
+    "image_width": "width of the image the box belongs to, pixels",
+    "image_height": "height of the image the box belongs to, pixels",
+    "area": "LVIS: segmentation area in pixels",
+    "category_exhaustive": "LVIS: whether every instance of this category is annotated in the image",
+    "ref_id": "RefCOCO referring-expression id",
+    "ann_id": "RefCOCO: COCO annotation id the expression refers to",
+    "sentence_id": "RefCOCO sentence id",
+    "sentence": "RefCOCO referring expression",
+    # depth and tokens
+    "image_sha256": "SHA-256 of the image the row was computed from (ties it to the exact pixels)",
+    "teacher": "depth teacher that produced the map (ground_truth, depth_anything_hub, depth_anything_hf)",
+    "depth_png": "relative inverse depth, min-max scaled to 8-bit grayscale PNG (larger = nearer)",
+    "raw_min": "teacher output minimum before scaling",
+    "raw_max": "teacher output maximum before scaling",
+    "x1": "box left edge on the 336 pixel-token grid",
+    "y1": "box top edge on the 336 pixel-token grid",
+    "x2": "box right edge on the 336 pixel-token grid",
+    "y2": "box bottom edge on the 336 pixel-token grid",
+    "box_tokens": "the box as (<PIXEL_x1>,<PIXEL_y1>,<PIXEL_x2>,<PIXEL_y2>)",
+    "vqvae_version": "data version of the VQ-VAE that encoded the depth map",
+    "codes": "100 VQ-VAE codebook indices, row-major 10x10",
+    "depth_tokens": "<DEPTH_START> + 100 <DEPTH_k> + <DEPTH_END>",
+    # model manifests
+    "model_id": "model (adapter, checkpoint or answers file) the row is about",
+    "kind": "kind of model file, or of curriculum sample (atomic, cot, direct)",
+    "path": "folder of the model files",
+    "weights_file": "weights file inside the folder",
+    "config_json": "the settings the model was trained with (JSON)",
+    "metrics_json": "training and held-out metrics (JSON)",
+    "inputs_json": "data versions of the inputs it was trained on (JSON)",
+    "created_at": "when it was written (UTC, ISO 8601)",
+    # marked points and curriculum
+    "marked_id": "id of the marked-point image",
+    "variant": "marker style (center labels above the circles, beside labels)",
+    "n_points": "number of circled points",
+    "letters": "the points' letters in order",
+    "xs": "points' x on the image, pixels",
+    "ys": "points' y on the image, pixels",
+    "depth_values": "depth at each point (larger = nearer)",
+    "answer": "correct answer",
+    "labels_inside": "whether every label lies inside the image",
+    "marked_png": "the image with circled, lettered points (PNG)",
+    "position": "place of the sample in the training order",
+    "epoch": "virtual epoch of the curriculum schedule",
+    "sample_id": "curriculum sample id (the LLaVA record id)",
+    "task": "task of the row (depth, counting, grounding; CV-Bench: Count, Depth, ...)",
+    "question": "the question as written",
+    "target": "the answer the model is trained to give",
+    "annotation_ids": "annotations the sample was built from",
+    "depth_token_version": "data version of the depth tokens used",
+    "image_dataset": "dataset of the sample's image",
+    "image_image_id": "image id of the sample's image",
+    "image_file": "where the image came from, relative to the dataset or benchmark root",
+    "conversations": "LLaVA conversations JSON (human / gpt turns)",
+    # benchmarks and evaluation
+    "benchmark": "benchmark name (HardBLINK, BLINK, CV-Bench, BLINK-Count, SEED-Count)",
+    "subset": "benchmark subset (3points, Relative_Depth, Count, count, ...)",
+    "question_id": "question id as the benchmark names it (string)",
+    "prompt": "text given to the model",
+    "choices": "option texts, in letter order (empty when the options are the marked points)",
+    "valid_letters": "letters an answer may take (empty for numeric answers)",
+    "gold": "correct answer: a letter, or a whole number as text",
+    "answer_type": "letter or number",
+    "category": "category field of the released benchmark record",
+    "source": "CV-Bench image source (ADE20K, COCO, Omni3D)",
+    "type": "CV-Bench question type (2D, 3D)",
+    "eval_run_id": "one evaluation run (all its rows share it)",
+    "run_started_at": "when the evaluation run started (UTC, ISO 8601)",
+    "model_kind": "adapter, base checkpoint, or answers_file",
+    "mode": "prompting: direct, cot (perception tokens first), or external (an answers file)",
+    "ablation": "tokens fed in CoT: normal (generated), oracle (teacher's), random; none when direct",
+    "constrained": "whether decoding was constrained to well-formed perception tokens",
+    "prompt_text": "the exact prompt sent",
+    "raw_output": "the model's output text as generated (or as in the answers file)",
+    "pred": "answer parsed from the output; empty when unparsed (counted wrong)",
+    "correct": "pred equals gold",
+    "depth_spans": "depth-token spans found in the output",
+    "depth_spans_valid": "whether each span is well formed (100 codes)",
+    "n_boxes": "pixel-token boxes found in the output",
+    "n_new_tokens": "tokens generated",
+    "latency_s": "generation time for the question, seconds",
+    "error": "why the question could not be run (e.g. no oracle tokens); such rows are not scored",
+    "extra_json": "anything else about the prediction (JSON): answer record, per-rule compat results",
+    "n": "questions scored",
+    "n_not_run": "questions that could not be run (not scored)",
+    "n_correct": "questions answered correctly",
+    "n_unparsed": "answers the parser could not read (counted wrong)",
+    "accuracy_pct": "accuracy, percent",
+    "ci_low_pct": "95% bootstrap confidence interval of the accuracy, lower end (10,000 resamples, seed 0)",
+    "ci_high_pct": "95% bootstrap confidence interval of the accuracy, upper end",
+    "chance_pct": "accuracy of guessing uniformly among the options, percent",
+    "majority_pct": "accuracy of always giving the most frequent gold answer, percent",
+    "paper_llava15_13b_pct": "LLaVA-1.5-13B accuracy published in the Aurora paper, percent",
+    "paper_aurora_pct": "LLaVA-Aurora accuracy published in the Aurora paper, percent",
+}
+
+_DESCRIBE_RE = re.compile(r"^\s*(?:describe|desc)\s+(?:table\s+)?\"?([A-Za-z_][A-Za-z0-9_]*)\"?\s*;?\s*$", re.I)
+
+
+def column_description(table: str | None, column: str) -> str | None:
+    """The description of ``column`` (``table`` reserved for a table-specific meaning)."""
+    return COLUMN_DOCS.get(column)
+
+
+def describe_table_name(sql: str) -> str | None:
+    """The table of a plain ``describe <table>`` query, else None."""
+    m = _DESCRIBE_RE.match(sql)
+    return m.group(1) if m else None
