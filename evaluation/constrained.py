@@ -140,7 +140,7 @@ class DepthSpanLogitsProcessor(LogitsProcessor):
         self._closer_set = frozenset(self.closer_ids)
         self._keys = self._all_keys()
         self._key_index = {k: n for n, k in enumerate(self._keys)}
-        self._tables: dict[tuple[int, torch.device], torch.Tensor] = {}
+        self._tables: dict[tuple, torch.Tensor] = {}
         self.prompt_length = prompt_length
 
     @property
@@ -298,8 +298,19 @@ class DepthSpanLogitsProcessor(LogitsProcessor):
         self._last = [row[-1] for row in tail]
         return self._states
 
+    def _drop_table(self, vocab: int, device: torch.device) -> torch.Tensor:
+        """``~_table``: which ids each state removes (kept so a step does no inversion)."""
+        key = ("drop", vocab, device)
+        if key not in self._tables:
+            self._tables[key] = ~self._table(vocab, device)
+        return self._tables[key]
+
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         states = self._states_for(input_ids)
-        table = self._table(scores.shape[-1], scores.device)
-        index = torch.tensor([self._key_index[self.state_key(st)] for st in states], device=scores.device)
-        return scores.masked_fill(~table[index], torch.finfo(scores.dtype).min)
+        drop = self._drop_table(scores.shape[-1], scores.device)
+        index = [self._key_index[self.state_key(st)] for st in states]
+        if all(i == index[0] for i in index):
+            mask = drop[index[0]]  # every row in the same state (common): broadcast one row
+        else:
+            mask = drop[torch.tensor(index, device=scores.device)]
+        return scores.masked_fill(mask, torch.finfo(scores.dtype).min)
