@@ -128,3 +128,20 @@ def test_a_batch_that_keeps_failing_names_its_first_item(cluster):
 
     with pytest.raises(RuntimeError, match="starting with int.*teacher exploded"):
         list(map_batches(make, range(12), batch_size=3, engine=RAY))
+
+
+def test_depth_codes_on_ray_equal_the_inprocess_codes(cluster, tmp_path):
+    import torch
+
+    from training.vqvae import DepthVQVAE, save_vqvae, tiny_config
+    from training.vqvae.on_engine import code_batches
+
+    torch.manual_seed(0)
+    save_vqvae(DepthVQVAE(tiny_config()), tmp_path / "vq")
+    rng = np.random.default_rng(1)
+    maps = [rng.integers(0, 256, size=(40 + i, 50), dtype=np.uint8) for i in range(19)]
+    local = list(code_batches(INPROCESS, str(tmp_path / "vq"), maps, batch_size=4))
+    remote = list(code_batches(RAY, str(tmp_path / "vq"), maps, batch_size=4))
+    assert [a.shape for a in remote] == [a.shape for a in local] == [(4, 100)] * 4 + [(3, 100)]
+    assert all(np.array_equal(a, b) for a, b in zip(remote, local))
+    assert len({int(c) for a in local for c in a.ravel()}) > 1  # real codes, not one constant
