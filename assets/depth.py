@@ -114,7 +114,7 @@ def build_depth_assets(settings) -> list[dg.AssetsDefinition]:
         def rows():
             yield from reused
             start = time.perf_counter()
-            for res in label_images_on(engine, depth_teacher.build, items(), batch_size=depth_teacher.batch_size,
+            for res in label_images_on(engine, depth_teacher.factory(), items(), batch_size=depth_teacher.batch_size,
                                        on_reject=on_reject, teacher=teacher, total=len(todo)):
                 m = meta_by_id.pop(res.image_id)
                 if res.image_id in thumbs:

@@ -146,10 +146,10 @@ def to_markdown(rows: list[dict]) -> str:
     total = sum(DATASET_IMAGES.values())
     lines += ["", f"ADE20K + LVIS + RefCOCO = {total:,} images; wall time on N GPUs from the per-image GPU estimates "
               f"({', '.join(f'{k} {v} ms' for k, v in GPU_ESTIMATES_MS.items())}; FLOP-count estimates, not measured):", "",
-              "| GPUs | pseudo_depth (h) | depth_tokens (h) |", "| --- | --- | --- |"]
+              "| GPUs | pseudo_depth (min) | depth_tokens (min) |", "| --- | --- | --- |"]
     for g in (1, 8, 64):
         e = extrapolate(g)
-        lines.append(f"| {g} | {e['pseudo_depth']:.2f} | {e['depth_tokens']:.2f} |")
+        lines.append(f"| {g} | {60 * e['pseudo_depth']:.1f} | {60 * e['depth_tokens']:.1f} |")
     return "\n".join(lines) + "\n"
 
 
