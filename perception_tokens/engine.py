@@ -91,7 +91,9 @@ def ensure_ray(engine: EngineSettings):
         raise ImportError("execution.engine: ray needs Ray; pip install 'perception-tokens[scale]'") from exc
     if not ray.is_initialized():
         if engine.address:
-            ray.init(address=engine.address, include_dashboard=False, log_to_driver=False)
+            # An existing cluster keeps its own settings (dashboard, object store, auth);
+            # Ray Client ("ray://") accepts only a few init arguments anyway.
+            ray.init(address=engine.address)
         else:
             ray.init(num_cpus=engine.num_cpus, object_store_memory=engine.object_store_mb * 2**20,
                      include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
