@@ -4,6 +4,7 @@ Parquet (one row per sample, training order) and as LLaVA JSON with an image fol
 import json
 import shutil
 import uuid
+from functools import partial
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -18,8 +19,8 @@ from perception_tokens.curriculum.llava_json import validate_answer_tokens, writ
 from perception_tokens.curriculum.schedules import aurora_schedule, annealed_schedule, mix_by_epoch, plot_mix_by_epoch
 from perception_tokens.datasets.records import Reject
 from perception_tokens.depth import decode_png
-from perception_tokens.images import decode_rgb
-from perception_tokens.markers import PointSamplingError, choose_points, closest_point, draw_markers
+from perception_tokens.curriculum.marking import MarkingOptions, MarkingWorker, to_grid
+from perception_tokens.engine import map_batches
 from perception_tokens.sharding import shard_of
 from pipelines.emit import RejectSink, emit_table
 from pipelines.metadata import image_grid_markdown, png_markdown
@@ -27,20 +28,13 @@ from pipelines.resources import StorageResource
 from pipelines.tables import TableHandle
 
 GROUP = "curriculum"
-GRID = 336
 IMAGE_TABLES = {"ade20k": "ade20k_images", "lvis": "lvis_images", "refcoco": "refcoco_images"}
-
-
-def to_grid(array: np.ndarray, interpolation=cv2.INTER_AREA) -> np.ndarray:
-    return cv2.resize(array, (GRID, GRID), interpolation=interpolation)
-
-
-def image_seed(seed: int, image_id: str) -> int:
-    return seed * 1_000_003 + shard_of(image_id, 2**31 - 1)
 
 
 def build_curriculum_assets(settings) -> tuple[list, list]:
     cur = settings.curriculum
+    engine = settings.execution.engine_settings()  # where the marking runs; not in the version: same rows either way
+    opts = MarkingOptions(seed=cur.seed, min_points=cur.min_points, max_points=cur.max_points, variants=tuple(cur.variants))
 
     @dg.multi_asset(
         outs={
@@ -65,32 +59,23 @@ def build_curriculum_assets(settings) -> tuple[list, list]:
         sink = RejectSink()
         examples = []
 
-        def rows():
+        def chosen_images():
             for dataset, table in (("ade20k", ade20k), ("lvis", lvis), ("refcoco", refcoco)):
                 for img in table.iter_rows(columns=["image_id", "split", "image_bytes"]):
                     key = (dataset, img["image_id"])
-                    if key not in chosen:
+                    if key in chosen:
+                        yield dataset, img, chosen.pop(key)
+
+        def rows():
+            # The per-image work runs on execution.engine (in-process or Ray); rows come back in input order.
+            for outcomes in map_batches(partial(MarkingWorker, opts), chosen_images(), batch_size=16, engine=engine):
+                for dataset, image_id, row in outcomes:
+                    if isinstance(row, str):
+                        sink.rejects.append(Reject(dataset, "marked_points", image_id, image_id, row).as_row())
                         continue
-                    rng = np.random.default_rng(image_seed(cur.seed, img["image_id"]))
-                    depth = to_grid(decode_png(chosen.pop(key)), cv2.INTER_LINEAR)
-                    n = int(rng.integers(cur.min_points, cur.max_points + 1))
-                    variant = cur.variants[int(rng.integers(len(cur.variants)))]
-                    try:
-                        points = choose_points(depth, n, rng)
-                    except PointSamplingError as exc:
-                        sink.rejects.append(Reject(dataset, "marked_points", img["image_id"], img["image_id"], f"no valid points: {exc.reason}").as_row())
-                        continue
-                    marked, labels = draw_markers(to_grid(decode_rgb(img["image_bytes"])), points, variant=variant)
-                    png = cv2.imencode(".png", cv2.cvtColor(marked, cv2.COLOR_RGB2BGR))[1].tobytes()
                     if len(examples) < 4:
-                        examples.append((f"{img['image_id']} -> {closest_point(points)}", png))
-                    yield {
-                        "marked_id": f"{dataset}:{img['image_id']}:{variant}{n}", "dataset": dataset, "split": img["split"],
-                        "image_id": img["image_id"], "variant": variant, "n_points": n,
-                        "letters": [p.letter for p in points], "xs": [p.x for p in points], "ys": [p.y for p in points],
-                        "depth_values": [int(p.depth_value) for p in points], "answer": closest_point(points),
-                        "labels_inside": all(b.inside(GRID, GRID) for b in labels), "marked_png": png,
-                    }
+                        examples.append((f"{image_id} -> {row['answer']}", row["marked_png"]))
+                    yield row
 
         out = emit_table(context, storage, schemas.MARKED_POINTS_SCHEMA, rows(), output_name="marked_points")
         out = out.with_metadata({**out.metadata, "examples": dg.MetadataValue.md(image_grid_markdown([examples], width=200))})

@@ -16,7 +16,8 @@ from assets.versioning import code_version
 from pipelines.executors import gpu_op_tags
 from perception_tokens import schemas
 from perception_tokens.datasets.records import Reject
-from perception_tokens.depth import decode_png, label_images
+from perception_tokens.depth import decode_png
+from perception_tokens.depth.on_engine import label_images_on
 from perception_tokens.images import BadImageError, decode_rgb
 from perception_tokens.sharding import shard_of
 from pipelines.emit import RejectSink, emit_table
@@ -46,6 +47,7 @@ def _previous_rows(path: UPath, current: dict[str, str], teacher: str):
 def build_depth_assets(settings) -> list[dg.AssetsDefinition]:
     partitions = depth_partitions(settings.datasets.num_shards)
     version = code_version("1", settings.depth, {"num_shards": settings.datasets.num_shards})
+    engine = settings.execution.engine_settings()  # where the labelling runs; not in the version: same rows either way
 
     @dg.multi_asset(
         outs={
@@ -112,7 +114,8 @@ def build_depth_assets(settings) -> list[dg.AssetsDefinition]:
         def rows():
             yield from reused
             start = time.perf_counter()
-            for res in label_images(teacher, items(), batch_size=depth_teacher.batch_size, on_reject=on_reject, total=len(todo)):
+            for res in label_images_on(engine, depth_teacher.factory(), items(), batch_size=depth_teacher.batch_size,
+                                       on_reject=on_reject, teacher=teacher, total=len(todo)):
                 m = meta_by_id.pop(res.image_id)
                 if res.image_id in thumbs:
                     samples.append((res.image_id, thumbs.pop(res.image_id), res.depth_png))

@@ -66,6 +66,7 @@ def build_box_token_assets() -> list[dg.AssetsDefinition]:
 
 def build_depth_token_assets(settings, partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     vq = settings.vqvae
+    engine = settings.execution.engine_settings()  # where the encoding runs; not in the version: same rows either way
 
     @dg.asset(
         description="100 VQ-VAE codes per image (row-major 10x10) and the token string "
@@ -84,7 +85,8 @@ def build_depth_token_assets(settings, partitions: dg.PartitionsDefinition) -> l
 
         from perception_tokens.depth import decode_png
         from perception_tokens.vocab import encode_depth
-        from training.vqvae import extract_codes, load_vqvae
+        from training.vqvae import load_vqvae
+        from training.vqvae.on_engine import code_batches
 
         manifest = depth_vqvae.read().to_pylist()[0]
         vq_version = manifest["model_id"]
@@ -111,7 +113,7 @@ def build_depth_token_assets(settings, partitions: dg.PartitionsDefinition) -> l
             yield from reused
             n_todo = len(current) - len(done)
             with tqdm(total=n_todo, unit="img", desc="depth tokens") as bar:
-                for codes in extract_codes(model, maps(), batch_size=vq.extract_batch_size):
+                for codes in code_batches(engine, manifest["path"], maps(), batch_size=vq.extract_batch_size, model=model):
                     batch_meta, todo_rows[:] = todo_rows[: len(codes)], todo_rows[len(codes):]
                     for meta, c in zip(batch_meta, codes):
                         yield {**meta, "vqvae_version": vq_version, "codes": c.astype(np.int16).tolist(), "depth_tokens": encode_depth(c.tolist())}

@@ -20,6 +20,16 @@ Boxes ``(<PIXEL_x1>,<PIXEL_y1>,<PIXEL_x2>,<PIXEL_y2>)`` and points ``(<PIXEL_x>,
 Which ids are commas, openers and closers is read from the tokenizer's vocabulary
 (token strings, with the SentencePiece ``▁`` / byte-level ``Ġ`` space markers
 stripped), so the rules follow the tokenizer rather than assume ids.
+
+Cost: O(1) per row per step. Each row's :class:`RowState` is kept between calls and
+advanced by the one new token (a rescan of the row happens only when the batch is not the
+continuation of the previous call: a new ``generate`` call, a new ``prompt_length``, or
+rows reordered as beam search does). Every state maps to one of a few hundred "keep"
+masks over the vocabulary, built once per (vocabulary size, device); a step is one
+gather of those masks and one ``masked_fill`` for the whole batch.
+
+The same rules as a grammar over token ids (llguidance / vLLM): see
+:mod:`evaluation.constraint_grammar`.
 """
 
 from __future__ import annotations
@@ -47,14 +57,14 @@ _SPACE_MARKERS = ("\u2581", "\u0120", " ")  # SentencePiece ▁, byte-level Ġ, 
 
 @dataclass
 class RowState:
-    """Where one row stands, recomputed from its generated ids at every step."""
+    """Where one row stands; advanced one token at a time (:meth:`DepthSpanLogitsProcessor.advance`)."""
 
     in_span: bool = False
     codes_in_span: int = 0
     spans_closed: int = 0
     in_box: bool = False
     pixels_in_box: int = 0
-    coords: tuple[int, ...] = ()  # pixel values of the open group so far
+    coords: tuple[int, ...] = ()  # pixel values of the open group so far (at most 4)
     last_was_comma: bool = False  # inside a box
     last_opens_box: bool = False  # last token's text ends with "("
 
@@ -90,7 +100,8 @@ class DepthSpanLogitsProcessor(LogitsProcessor):
     row (e.g. when an answer prefix of different lengths was appended to each prompt;
     the prefix counts as answer so its depth span is seen). ``None`` takes the length of
     ``input_ids`` at the first call, i.e. everything before generation is prompt; use a
-    fresh processor for each ``generate`` call in that case.
+    fresh processor for each ``generate`` call in that case. Setting ``prompt_length``
+    drops the kept row states (the next call rescans).
     """
 
     def __init__(
@@ -122,125 +133,184 @@ class DepthSpanLogitsProcessor(LogitsProcessor):
         if self.constrain_boxes and (not self.comma_ids or not self.closer_ids or not self.opener_ids):
             raise ValueError("tokenizer has no ',' / '(' / ')' tokens; cannot constrain boxes")
 
-        self.prompt_length = prompt_length
         self._depth_code_set = frozenset(self.depth_code_ids)
         self._pixel_set = frozenset(self.pixel_ids)
         self._pixel_value = {i: v for v, i in enumerate(self.pixel_ids)}
         self._comma_set = frozenset(self.comma_ids)
         self._closer_set = frozenset(self.closer_ids)
-        self._masks: dict[tuple[int, torch.device], dict[str, torch.Tensor]] = {}
+        self._keys = self._all_keys()
+        self._key_index = {k: n for n, k in enumerate(self._keys)}
+        self._tables: dict[tuple, torch.Tensor] = {}
+        self.prompt_length = prompt_length
+
+    @property
+    def prompt_length(self) -> int | Sequence[int] | None:
+        return self._prompt_length
+
+    @prompt_length.setter
+    def prompt_length(self, value: int | Sequence[int] | None) -> None:
+        self._prompt_length = value
+        self._reset()
+
+    def _reset(self) -> None:
+        self._states: list[RowState] | None = None
+        self._seen = 0  # input_ids length at the last call
+        self._last: list[int] = []  # each row's last token at the last call
 
     # ------------------------------------------------------------------ state
+
+    def advance(self, st: RowState, tok: int) -> None:
+        """Move ``st`` past one generated token (in place, O(1))."""
+        if st.in_span:
+            if tok in self._depth_code_set:
+                st.codes_in_span += 1
+            elif tok == self.depth_end_id:
+                st.in_span, st.spans_closed = False, st.spans_closed + 1
+            return
+        if tok == self.depth_start_id:
+            st.in_span, st.codes_in_span = True, 0
+            st.last_opens_box = False
+            return
+        if not self.constrain_boxes:
+            return
+        if tok in self._pixel_set:
+            if st.in_box:
+                st.pixels_in_box += 1
+                st.coords += (self._pixel_value[tok],)
+            elif st.last_opens_box:
+                st.in_box, st.pixels_in_box = True, 1
+                st.coords = (self._pixel_value[tok],)
+            st.last_was_comma = False
+        elif st.in_box and tok in self._comma_set:
+            st.last_was_comma = True
+        elif st.in_box:
+            # A closer ends the group; anything else is only reachable when generation
+            # was not constrained: leave the group either way.
+            st.in_box, st.pixels_in_box, st.last_was_comma, st.coords = False, 0, False, ()
+        st.last_opens_box = tok in self.opener_ids
 
     def row_state(self, generated: Sequence[int]) -> RowState:
         """Scan one row's generated ids and say where it stands."""
         st = RowState()
         for tok in generated:
-            tok = int(tok)
-            if st.in_span:
-                if tok in self._depth_code_set:
-                    st.codes_in_span += 1
-                elif tok == self.depth_end_id:
-                    st.in_span, st.spans_closed = False, st.spans_closed + 1
-                continue
-            if tok == self.depth_start_id:
-                st.in_span, st.codes_in_span = True, 0
-                st.last_opens_box = False
-                continue
-            if self.constrain_boxes:
-                if tok in self._pixel_set:
-                    if st.in_box:
-                        st.pixels_in_box += 1
-                        st.coords += (self._pixel_value[tok],)
-                    elif st.last_opens_box:
-                        st.in_box, st.pixels_in_box = True, 1
-                        st.coords = (self._pixel_value[tok],)
-                    st.last_was_comma = False
-                elif st.in_box and tok in self._comma_set:
-                    st.last_was_comma = True
-                elif st.in_box and tok in self._closer_set:
-                    st.in_box, st.pixels_in_box, st.last_was_comma, st.coords = False, 0, False, ()
-                elif st.in_box:
-                    # Only reachable when generation was not constrained: leave the box.
-                    st.in_box, st.pixels_in_box, st.last_was_comma, st.coords = False, 0, False, ()
-                st.last_opens_box = tok in self.opener_ids
+            self.advance(st, int(tok))
         return st
 
     # ------------------------------------------------------------------ masks
 
-    def _mask_set(self, vocab: int, device: torch.device) -> dict[str, torch.Tensor]:
+    def state_key(self, st: RowState) -> tuple:
+        """Which keep-mask applies to a row in state ``st`` (one of :meth:`_all_keys`)."""
+        if self.constrain_depth and st.in_span:
+            return ("codes",) if st.codes_in_span < DEPTH_SPAN else ("end",)
+        if self.constrain_boxes and st.in_box:
+            n = st.pixels_in_box
+            if st.last_was_comma:
+                # x2 > x1 and y2 > y1: a box never collapses (GridBox refuses that).
+                return ("above", st.coords[n - POINT_COORDS]) if n >= POINT_COORDS else ("pixels",)
+            if n == POINT_COORDS:
+                x1, y1 = st.coords
+                if x1 >= PIXEL_GRID - 1 or y1 >= PIXEL_GRID - 1:
+                    return ("closer",)  # no room for a box: it is a point
+                return ("comma_or_closer",)  # a point may close here
+            return ("comma",) if n < BOX_COORDS else ("closer",)
+        closed = self.constrain_depth and st.spans_closed >= 1
+        pixels_ok = not self.constrain_boxes or st.last_opens_box
+        return ("outside", closed, pixels_ok)
+
+    def _all_keys(self) -> list[tuple]:
+        keys: list[tuple] = [("codes",), ("end",), ("pixels",), ("comma",), ("closer",), ("comma_or_closer",)]
+        keys += [("above", v) for v in range(PIXEL_GRID)]
+        keys += [("outside", c, p) for c in (False, True) for p in (False, True)]
+        return keys
+
+    def _table(self, vocab: int, device: torch.device) -> torch.Tensor:
+        """``[len(keys), vocab]`` bool: which ids each state keeps."""
         key = (vocab, device)
-        if key not in self._masks:
-            def mask(ids: Sequence[int]) -> torch.Tensor:
-                m = torch.zeros(vocab, dtype=torch.bool, device=device)
+        if key not in self._tables:
+            def ids_mask(ids: Sequence[int]) -> torch.Tensor:
+                m = torch.zeros(vocab, dtype=torch.bool)
                 ids = [i for i in ids if 0 <= i < vocab]
                 if ids:
-                    m[torch.tensor(ids, device=device)] = True
+                    m[torch.tensor(ids)] = True
                 return m
 
-            self._masks[key] = {
-                "codes": mask(self.depth_code_ids),
-                "end": mask([self.depth_end_id]),
-                "start": mask([self.depth_start_id]),
-                "pixels": mask(self.pixel_ids),
-                "comma": mask(self.comma_ids),
-                "closer": mask(self.closer_ids),
-            }
-        return self._masks[key]
+            codes, pixels = ids_mask(self.depth_code_ids), ids_mask(self.pixel_ids)
+            comma, closer = ids_mask(self.comma_ids), ids_mask(self.closer_ids)
+            start, end = ids_mask([self.depth_start_id]), ids_mask([self.depth_end_id])
+            value = torch.full((vocab,), -1, dtype=torch.long)  # pixel value of each id, -1 if none
+            for v, i in enumerate(self.pixel_ids):
+                if i < vocab:
+                    value[i] = v
+            rows = []
+            for k in self._keys:
+                if k[0] == "above":
+                    rows.append(value > k[1])
+                elif k[0] == "outside":
+                    _, closed, pixels_ok = k
+                    banned = torch.zeros(vocab, dtype=torch.bool)
+                    if self.constrain_depth:
+                        banned |= codes | end
+                        if closed:
+                            banned |= start
+                    if not pixels_ok:
+                        banned |= pixels
+                    rows.append(~banned)
+                else:
+                    rows.append({"codes": codes, "end": end, "pixels": pixels, "comma": comma,
+                                 "closer": closer, "comma_or_closer": comma | closer}[k[0]])
+            self._tables[key] = torch.stack(rows).to(device)
+        return self._tables[key]
 
-    def _pixels_above(self, value: int, masks: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Mask of pixel tokens whose value is greater than ``value``."""
-        m = torch.zeros_like(masks["pixels"])
-        ids = [i for i in self.pixel_ids[value + 1 :] if i < m.shape[0]]
-        if ids:
-            m[torch.tensor(ids, device=m.device)] = True
-        return m
+    def keep_mask(self, st: RowState, vocab: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The ids a row in state ``st`` may generate next (bool, ``[vocab]``)."""
+        return self._table(vocab, torch.device(device))[self._key_index[self.state_key(st)]]
 
-    def allowed_and_banned(self, st: RowState, masks: dict[str, torch.Tensor]) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """``(allowed, banned)`` masks for a row: ``allowed`` (if not None) is the only set
-        permitted; ``banned`` is removed in any case."""
-        banned = torch.zeros_like(masks["codes"])
-        if self.constrain_depth:
-            if st.in_span:
-                return (masks["codes"] if st.codes_in_span < DEPTH_SPAN else masks["end"]), banned
-            banned |= masks["codes"] | masks["end"]
-            if st.spans_closed >= 1:
-                banned |= masks["start"]
-        if self.constrain_boxes:
-            if st.in_box:
-                if st.last_was_comma:
-                    if st.pixels_in_box >= POINT_COORDS:
-                        # x2 > x1 and y2 > y1: a box never collapses (GridBox refuses that).
-                        return self._pixels_above(st.coords[st.pixels_in_box - POINT_COORDS], masks), banned
-                    return masks["pixels"], banned
-                if st.pixels_in_box == POINT_COORDS:
-                    x1, y1 = st.coords
-                    if x1 >= PIXEL_GRID - 1 or y1 >= PIXEL_GRID - 1:
-                        return masks["closer"], banned  # no room for a box: it is a point
-                    return masks["comma"] | masks["closer"], banned  # a point may close here
-                return (masks["comma"] if st.pixels_in_box < BOX_COORDS else masks["closer"]), banned
-            if not st.last_opens_box:
-                banned |= masks["pixels"]
-        return None, banned
+    # ------------------------------------------------------------------ call
+
+    def _states_for(self, input_ids: torch.LongTensor) -> list[RowState]:
+        """Row states after every id in ``input_ids``: advanced by the one new column when
+        this call continues the last one, else rescanned from each row's answer start."""
+        batch, width = input_ids.shape
+        tail = input_ids[:, -2:].tolist()  # one device->host copy of two columns
+        continues = (
+            self._states is not None
+            and len(self._states) == batch
+            and width == self._seen + 1
+            and width >= 2
+            and all(row[0] == last for row, last in zip(tail, self._last))
+        )
+        if continues:
+            for st, row in zip(self._states, tail):
+                self.advance(st, row[1])
+        else:
+            if self._prompt_length is None:
+                self._prompt_length = width
+            starts = (
+                [int(self._prompt_length)] * batch
+                if isinstance(self._prompt_length, int)
+                else [int(s) for s in self._prompt_length]
+            )
+            if len(starts) != batch:
+                raise ValueError(f"{len(starts)} prompt lengths for a batch of {batch}")
+            rows = input_ids.tolist()
+            self._states = [self.row_state(row[start:]) for row, start in zip(rows, starts)]
+        self._seen = width
+        self._last = [row[-1] for row in tail]
+        return self._states
+
+    def _drop_table(self, vocab: int, device: torch.device) -> torch.Tensor:
+        """``~_table``: which ids each state removes (kept so a step does no inversion)."""
+        key = ("drop", vocab, device)
+        if key not in self._tables:
+            self._tables[key] = ~self._table(vocab, device)
+        return self._tables[key]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        if self.prompt_length is None:
-            self.prompt_length = int(input_ids.shape[1])
-        starts = (
-            [int(self.prompt_length)] * input_ids.shape[0]
-            if isinstance(self.prompt_length, int)
-            else [int(s) for s in self.prompt_length]
-        )
-        if len(starts) != input_ids.shape[0]:
-            raise ValueError(f"{len(starts)} prompt lengths for a batch of {input_ids.shape[0]}")
-        masks = self._mask_set(scores.shape[-1], scores.device)
-        scores = scores.clone()
-        neg = torch.finfo(scores.dtype).min
-        rows = input_ids.tolist()
-        for i, (row, start) in enumerate(zip(rows, starts)):
-            allowed, banned = self.allowed_and_banned(self.row_state(row[start:]), masks)
-            if allowed is not None:
-                scores[i] = scores[i].masked_fill(~allowed, neg)
-            if banned.any():
-                scores[i] = scores[i].masked_fill(banned, neg)
-        return scores
+        states = self._states_for(input_ids)
+        drop = self._drop_table(scores.shape[-1], scores.device)
+        index = [self._key_index[self.state_key(st)] for st in states]
+        if all(i == index[0] for i in index):
+            mask = drop[index[0]]  # every row in the same state (common): broadcast one row
+        else:
+            mask = drop[torch.tensor(index, device=scores.device)]
+        return scores.masked_fill(mask, torch.finfo(scores.dtype).min)

@@ -157,28 +157,39 @@ class DepthTeacherResource(dg.ConfigurableResource):
     demo_root: str | None = None  # ground_truth reads the demo scenes' depth from here
 
     def build(self):
-        from perception_tokens.depth import build_teacher
+        return build_depth_teacher(self.model_dump())
 
-        if self.teacher == "ground_truth":
-            if not self.demo_root:
-                raise ValueError("depth.teacher ground_truth needs the demo data (demo.enabled: true)")
-            from functools import partial
+    def factory(self):
+        """A picklable zero-argument teacher builder (for Ray workers: the resource itself
+        holds a logger and cannot be pickled)."""
+        from functools import partial
 
-            from perception_tokens.demo import load_ground_truth_depth
+        return partial(build_depth_teacher, self.model_dump())
 
-            fn = partial(load_ground_truth_depth, self.demo_root)
-            return build_teacher("ground_truth", depth_fn=fn, name="demo_scenes")
-        common = {"input_size": self.input_size, "device": self.device, "resize": self.resize,
-                  "autocast": self.autocast}
-        if self.teacher == "depth_anything_hub":
-            opts = {"checkpoint": self.checkpoint, "version": self.version, "encoder": self.encoder,
-                    "implementation": self.implementation, "repo_dir": self.repo_dir, "hub_source": self.hub_source, **common}
-            if self.hub_repo:
-                opts["hub_repo"] = self.hub_repo
-            if self.hub_source == "github":
-                opts["trust_repo"] = True
-            return build_teacher("depth_anything_hub", **{k: v for k, v in opts.items() if v is not None})
-        return build_teacher("depth_anything_hf", model=self.model, **common)
+
+def build_depth_teacher(c: dict):
+    """The teacher a ``DepthTeacherResource`` with config ``c`` (its model_dump) describes."""
+    from perception_tokens.depth import build_teacher
+
+    if c["teacher"] == "ground_truth":
+        if not c.get("demo_root"):
+            raise ValueError("depth.teacher ground_truth needs the demo data (demo.enabled: true)")
+        from functools import partial
+
+        from perception_tokens.demo import load_ground_truth_depth
+
+        fn = partial(load_ground_truth_depth, c["demo_root"])
+        return build_teacher("ground_truth", depth_fn=fn, name="demo_scenes")
+    common = {"input_size": c["input_size"], "device": c["device"], "resize": c["resize"], "autocast": c["autocast"]}
+    if c["teacher"] == "depth_anything_hub":
+        opts = {"checkpoint": c["checkpoint"], "version": c["version"], "encoder": c["encoder"],
+                "implementation": c["implementation"], "repo_dir": c["repo_dir"], "hub_source": c["hub_source"], **common}
+        if c.get("hub_repo"):
+            opts["hub_repo"] = c["hub_repo"]
+        if c["hub_source"] == "github":
+            opts["trust_repo"] = True
+        return build_teacher("depth_anything_hub", **{k: v for k, v in opts.items() if v is not None})
+    return build_teacher("depth_anything_hf", model=c["model"], **common)
 
 
 BENCHMARK_LAYOUT = {"hardblink": "hardblink", "blink": "blink", "cvbench": "cvbench", "blink_counting": "blink_counting", "seed_counting": "seedbench"}

@@ -292,14 +292,39 @@ class EvaluationSettings(_Section):
     model: Literal["adapter", "base"] = "adapter"  # base: evaluate finetune.checkpoint without the adapter
 
 
+class RaySettings(_Section):
+    """The Ray cluster for ``execution.engine: ray`` (see perception_tokens.engine.EngineSettings)."""
+
+    address: str | None = None  # None: a local cluster; "auto": this node's cluster; "ray://head:10001": KubeRay
+    num_workers: int = Field(2, ge=1)  # actors, each holding one model
+    num_cpus_per_worker: float = Field(1.0, gt=0)
+    num_gpus_per_worker: float = Field(0.0, ge=0)  # 1 on a GPU cluster
+    max_in_flight_per_worker: int = Field(2, ge=1)
+    max_restarts: int = Field(3, ge=0)  # a killed worker is restarted and its batch rerun this many times
+    num_cpus: int = Field(2, ge=1)  # local cluster only
+    object_store_mb: int = Field(256, ge=64)  # local cluster only
+
+
 class ExecutionSettings(_Section):
-    """How runs launched from the UI execute: local processes, or one Kubernetes job per step."""
+    """How runs launched from the UI execute: local processes, or one Kubernetes job per step.
+
+    ``engine`` is where the per-image work of pseudo_depth, depth_tokens and marked_points
+    runs inside a step: in the step's process, or mapped over a Ray cluster (``ray``)."""
+
+    engine: Literal["inprocess", "ray"] = "inprocess"
+    ray: RaySettings = RaySettings()
 
     executor: Literal["multiprocess", "k8s"] = "multiprocess"
     max_concurrent: int = Field(2, ge=1)  # multiprocess: steps at once (shards of pseudo_depth run side by side)
     k8s_namespace: str = "default"
     k8s_image: str | None = None  # image with this project installed (k8s executor)
     gpu_per_step: int = Field(1, ge=0)  # nvidia.com/gpu for the accelerator-pool steps (depth, VQ-VAE, fine-tune, eval)
+
+    def engine_settings(self):
+        """The pure-code view of ``engine`` + ``ray`` (perception_tokens.engine.EngineSettings)."""
+        from perception_tokens.engine import EngineSettings
+
+        return EngineSettings(kind=self.engine, **self.ray.model_dump())
 
 
 class Settings(_Section):

@@ -197,3 +197,90 @@ def test_unconstrained_adversarial_logits_are_malformed():
     seq = [int((torch.randn(V, generator=gen) * 3 + bias).argmax()) for _ in range(400)]
     with pytest.raises(AssertionError):
         _well_formed([inverse[i] for i in seq])
+
+
+def _random_rows(gen: torch.Generator, n_rows: int, length: int) -> torch.Tensor:
+    """Rows of random pieces: text, full or broken depth spans, points and boxes, stray tokens."""
+    def rand(n: int) -> int:
+        return int(torch.randint(n, (1,), generator=gen))
+
+    def piece() -> list[int]:
+        kind = rand(4)
+        if kind == 0:
+            return [[ID("Ġthe"), ID("Ġ("), ID(")."), ID(","), ID("A")][rand(5)] for _ in range(1 + rand(4))]
+        if kind == 1:
+            return [START] + [CODES[rand(128)] for _ in range(98 + rand(4))] + [END]
+        if kind == 2:
+            out = [ID("Ġ(")]
+            for j in range(1 + rand(5)):
+                out += ([ID(",")] if j else []) + [PIX[rand(336)]]
+            return out + [ID(")")]
+        return [[START, END, CODES[3], PIX[7]][rand(4)]]
+
+    rows = []
+    for _ in range(n_rows):
+        row: list[int] = []
+        while len(row) < length:
+            row += piece()
+        rows.append(row[:length])
+    return torch.tensor(rows)
+
+
+def seen_keys(rows: torch.Tensor, start: int) -> set:
+    proc = DepthSpanLogitsProcessor(TOK)
+    keys = set()
+    for row in rows.tolist():
+        st = proc.row_state([])
+        for tok in row[start:]:
+            proc.advance(st, tok)
+            keys.add(proc.state_key(st)[:1])
+    return keys
+
+
+def test_incremental_states_equal_a_fresh_rescan_at_every_step():
+    """The kept per-row states give the same masks as rescanning each row from scratch."""
+    gen = torch.Generator().manual_seed(3)
+    rows = torch.cat([torch.tensor([PROMPT] * 6), _random_rows(gen, 6, 240)], dim=1)
+    incremental = DepthSpanLogitsProcessor(TOK, prompt_length=len(PROMPT))
+    for width in range(len(PROMPT), rows.shape[1] + 1):
+        got = incremental(rows[:, :width], torch.zeros(6, V))
+        fresh = DepthSpanLogitsProcessor(TOK, prompt_length=len(PROMPT))(rows[:, :width], torch.zeros(6, V))
+        assert torch.equal(got, fresh), width
+    # The rows went through spans, full spans and groups (so every rule was compared).
+    assert {("end",), ("codes",), ("comma",), ("above",)} <= seen_keys(rows, len(PROMPT))
+
+
+def test_a_batch_that_does_not_continue_the_last_call_is_rescanned():
+    """New prompt_length, reordered rows (beam search), or a new batch: no stale state."""
+    gen = torch.Generator().manual_seed(4)
+    rows = torch.cat([torch.tensor([PROMPT] * 4), _random_rows(gen, 4, 150)], dim=1)
+    proc = DepthSpanLogitsProcessor(TOK, prompt_length=len(PROMPT))
+    for width in range(len(PROMPT), 120):
+        proc(rows[:, :width], torch.zeros(4, V))
+    reordered = rows[[2, 0, 3, 1], :121]
+    fresh = DepthSpanLogitsProcessor(TOK, prompt_length=len(PROMPT))
+    assert torch.equal(proc(reordered, torch.zeros(4, V)), fresh(reordered, torch.zeros(4, V)))
+    # Same width and same previous tokens, but the answer now starts later: setting
+    # prompt_length drops the kept states.
+    proc.prompt_length = 60
+    later = DepthSpanLogitsProcessor(TOK, prompt_length=60)
+    assert torch.equal(proc(reordered[:, :122], torch.zeros(4, V)), later(reordered[:, :122], torch.zeros(4, V)))
+
+
+def test_one_step_touches_only_the_new_token():
+    """O(1) per row per step: after the first call, advance() runs once per row per step."""
+    gen = torch.Generator().manual_seed(5)
+    rows = torch.cat([torch.tensor([PROMPT] * 3), _random_rows(gen, 3, 400)], dim=1)
+    proc = DepthSpanLogitsProcessor(TOK, prompt_length=len(PROMPT))
+    calls = 0
+    advance = proc.advance
+
+    def counting(st, tok):
+        nonlocal calls
+        calls += 1
+        advance(st, tok)
+
+    proc.advance = counting
+    for width in range(len(PROMPT), rows.shape[1] + 1):
+        proc(rows[:, :width], torch.zeros(3, V))
+    assert calls == 3 * 400  # a rescan per step would be 3 * (0 + 1 + ... + 400)

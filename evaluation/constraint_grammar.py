@@ -1,0 +1,115 @@
+"""The perception-token constraint as a grammar over token ids, for grammar engines.
+
+:class:`~evaluation.constrained.DepthSpanLogitsProcessor` is the constraint inside
+``transformers.generate``. Serving stacks (vLLM, SGLang, llama.cpp) constrain with a
+grammar engine instead; :func:`lark_grammar` writes the same rules in llguidance's Lark
+dialect, where ``<[12,40-52]>`` matches one token whose id is in the set and
+``<[^...]>`` one whose id is not. Every terminal is a token id, so the grammar says
+nothing about text and matches exactly what the processor allows, token by token
+(tests/evaluation/test_eval_constraint_grammar.py checks both on 1,000 random sequences).
+
+Shape (ids read from the processor, i.e. from the tokenizer's vocabulary)::
+
+    start : items (span items)?          # at most one depth map
+    span  : START CODE{100} END
+    items : (PLAIN | OPENER group?)*      # pixels only right after a "("-ending token
+    group : x1 "," y1 ("," x2 "," y2)? (CLOSER | CLOSER_OPENER group?)
+            with x2 > x1 and y2 > y1
+
+The corner order makes the grammar large: ``x1 .. y1 .. x2 .. y2`` are crossing
+dependencies, so the rules hold one alternative per (x1, y1) pair (225k alternatives on
+the 336 grid, 1.8 MB of text; llguidance compiles it in about 2 s on one CPU core). Each
+literal is a named rule used by reference, which keeps the grammar under llguidance's
+65k-symbol limit.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from evaluation.constrained import BOX_COORDS, DepthSpanLogitsProcessor
+from perception_tokens.vocab import DEPTH_SPAN, PIXEL_GRID
+
+assert BOX_COORDS == 4  # the group rule below spells out x1, y1, x2, y2
+
+
+def _id_set(ids: Iterable[int], *, negate: bool = False) -> str:
+    """``<[a,b-c]>`` (or ``<[^...]>``) for a set of token ids, runs folded into ranges."""
+    ids = sorted(set(int(i) for i in ids))
+    if not ids:
+        raise ValueError("empty token-id set")
+    parts, lo = [], ids[0]
+    for prev, cur in zip(ids, ids[1:] + [None]):
+        if cur != prev + 1:
+            parts.append(str(lo) if lo == prev else f"{lo}-{prev}")
+            lo = cur
+    return "<[" + ("^" if negate else "") + ",".join(parts) + "]>"
+
+
+def lark_grammar(processor: DepthSpanLogitsProcessor) -> str:
+    """The processor's rules as an llguidance Lark grammar with token-id literals.
+
+    Prefix semantics match the processor's: a sequence is allowed token by token; the
+    grammar accepts (may stop) wherever the processor would allow end-of-sequence, i.e.
+    outside a depth span and outside a point/box group.
+    """
+    if not processor.constrain_depth:
+        raise ValueError("grammar export covers the default constraint (constrain_depth=True)")
+    start, end = processor.depth_start_id, processor.depth_end_id
+    perception = {start, end, *processor.depth_code_ids, *processor.pixel_ids}
+    lines = [
+        "start: items (span items)?",
+        f"span: {_id_set([start])} {_id_set(processor.depth_code_ids)}{{{DEPTH_SPAN}}} {_id_set([end])}",
+    ]
+    if not processor.constrain_boxes:
+        lines.append(f"items: {_id_set(perception, negate=True)}*")
+        return "\n".join(lines) + "\n"
+
+    openers = set(processor.opener_ids)
+    closers = set(processor.closer_ids)
+    plain_closers, opening_closers = closers - openers, closers & openers
+    lines.append(f"items: ({_id_set(perception | openers, negate=True)} | {_id_set(openers)} group?)*")
+    close = []
+    if plain_closers:
+        close.append(_id_set(plain_closers))
+    if opening_closers:
+        close.append(f"{_id_set(opening_closers)} group?")  # e.g. ")(" closes one group and opens the next
+    lines.append(f"group: body ({' | '.join(close)})")
+
+    # Each distinct literal is named once (llguidance gives every literal occurrence its
+    # own symbol, and a grammar may hold fewer than 65k symbols).
+    pix = processor.pixel_ids
+    last = PIXEL_GRID - 1
+    lines.append(f"comma: {_id_set(processor.comma_ids)}")
+    lines.append(f"pixel: {_id_set(pix)}")
+    lines += [f"p{v}: {_id_set([pix[v]])}" for v in range(PIXEL_GRID)]
+    lines += [f"a{v}: {_id_set(pix[v + 1:])}" for v in range(last)]  # pixels above v
+    lines.append("body: " + " | ".join(f"p{k} comma y{k}" for k in range(PIXEL_GRID)))
+    for k in range(PIXEL_GRID):
+        # y1 = m; a point may close after it; a box goes on with x2 > k and y2 > m. The
+        # alternatives start with disjoint token sets: llguidance's lexer commits to one
+        # lexeme per token, so overlapping literals in one place would drop a branch.
+        if k == last:
+            lines.append(f"y{k}: pixel")
+        else:
+            # (Spelled "p | p x a", not "p (x a)?": each inline group would be one more symbol.)
+            alts = [alt for m in range(last) for alt in (f"p{m}", f"p{m} x{k} a{m}")]
+            lines.append(f"y{k}: " + " | ".join(alts + [f"p{last}"]))
+    lines += [f"x{k}: comma a{k} comma" for k in range(last)]  # ", x2 ," with x2 > x1
+    return "\n".join(lines) + "\n"
+
+
+def llguidance_matcher(tokenizer, grammar: str):
+    """An ``llguidance.LLMatcher`` for ``grammar`` over a Hugging Face fast tokenizer.
+
+    Raises ``ValueError`` with llguidance's message when the grammar does not compile."""
+    try:
+        import llguidance
+        import llguidance.hf
+    except ImportError as exc:  # an optional extra: pip install '.[serve]'
+        raise ImportError("llguidance is not installed; pip install 'perception-tokens[serve]'") from exc
+    lltok = llguidance.hf.from_tokenizer(tokenizer, n_vocab=len(tokenizer))
+    matcher = llguidance.LLMatcher(lltok, grammar, log_level=0)
+    if matcher.is_error():
+        raise ValueError(f"grammar does not compile: {matcher.get_error()}")
+    return matcher
