@@ -11,6 +11,7 @@ What trains (everything else is frozen, the ViT blocks included):
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -52,7 +53,9 @@ def build_lora_config(token_map: TokenMap, settings: LoraSettings, *, tied: bool
 
 def apply_lora(model: torch.nn.Module, token_map: TokenMap, settings: LoraSettings) -> PeftModel:
     """Wrap ``model`` (perception tokens already added) into a trainable PeftModel; checks the ViT is frozen."""
-    with quiet_peft():
+    with quiet_peft(), warnings.catch_warnings():
+        # peft warns that no tied module is in modules_to_save; the tie we need is the token rows', which it applies
+        warnings.filterwarnings("ignore", message=".*ensure_weight_tying.*", category=UserWarning)
         peft_model = get_peft_model(model, build_lora_config(token_map, settings, tied=heads_tied(model)))
     upcast_trainable_parameters(peft_model)
     for name, param in peft_model.named_parameters():
