@@ -115,7 +115,7 @@ def build_evaluation_assets(settings) -> tuple[list, list]:
             model, processor, kind = load_eval_model(adapter["path"], None)
             model_id = adapter["model_id"]
         else:
-            model, processor, kind = load_eval_model(None, ft.checkpoint)
+            model, processor, kind = load_eval_model(None, ft.checkpoint, ft.family)
             model_id = ft.checkpoint
         vq = load_vqvae(depth_vqvae.read().to_pylist()[0]["path"])
         teacher = None if depth_teacher.teacher == "ground_truth" else depth_teacher.build()

@@ -250,9 +250,11 @@ def generate_predictions(
         question, mode_used = build_question(row, mode)
         prefix, error = answer_prefix(row, settings.ablation, settings.seed)
         prompt = build_prompt(processor, question)
+        separator = answer_separator(prompt)
         if prefix:
-            prompt = prompt + " " + prefix
-        prepared.append({"row": row, "prompt": prompt, "prefix": prefix, "mode_used": mode_used, "error": error})
+            prompt = prompt + separator + prefix
+        prepared.append({"row": row, "prompt": prompt, "prefix": prefix, "separator": separator, "mode_used": mode_used,
+                         "error": error})
 
     results: dict[int, dict] = {}
     runnable = [i for i, p in enumerate(prepared) if p["error"] is None]
@@ -289,7 +291,7 @@ def generate_predictions(
             processors = LogitsProcessorList(list(extra_logits_processors))
             if constraint is not None:
                 # The prefix is part of the answer: its depth span counts for "one map per answer".
-                constraint.prompt_length = [width - _prefix_length(tokenizer, p["prefix"]) for p in items]
+                constraint.prompt_length = [width - _prefix_length(tokenizer, p["prefix"], p["separator"]) for p in items]
                 processors.append(constraint)
             t0 = time.perf_counter()
             out = model.generate(
@@ -313,10 +315,16 @@ def generate_predictions(
     return [results[i] for i in range(len(prepared))]
 
 
-def _prefix_length(tokenizer, prefix: str) -> int:
+def answer_separator(prompt: str) -> str:
+    """What comes between a prompt and an answer: a space after LLaVA's "ASSISTANT:", nothing after
+    Qwen's "<|im_start|>assistant\n" (as in training)."""
+    return "" if prompt.endswith("\n") else " "
+
+
+def _prefix_length(tokenizer, prefix: str, separator: str = " ") -> int:
     if not prefix:
         return 0
-    return len(tokenizer(" " + prefix, add_special_tokens=False)["input_ids"])
+    return len(tokenizer(separator + prefix, add_special_tokens=False)["input_ids"])
 
 
 def _output(p: dict, generated: str, n_new: int, latency: float, batch_latency: float, meta: dict) -> dict:

@@ -97,17 +97,16 @@ def score_rows(predictions: Sequence[dict]) -> list[dict[str, Any]]:
     return rows
 
 
-def load_eval_model(adapter_dir: str | None, base_checkpoint: str | None) -> tuple[Any, Any, str]:
-    """``(model, processor, model_kind)`` in eval mode: a fine-tuned adapter, or a base
-    checkpoint ("tiny", a local dir or hub id) as released, without perception tokens."""
-    from training.llava.model import load_llava
-    from training.llava.train import reload_adapter
+def load_eval_model(adapter_dir: str | None, base_checkpoint: str | None, family: str | None = None) -> tuple[Any, Any, str]:
+    """``(model, processor, model_kind)`` in eval mode: a fine-tuned adapter (its recorded family), or a
+    base checkpoint ("tiny", a local dir or hub id) of ``family`` as released, without perception tokens."""
+    from training.backends import load_base, reload_adapter
 
     if adapter_dir is not None:
         model, processor = reload_adapter(adapter_dir)
         kind = "adapter"
     else:
-        model, processor = load_llava(base_checkpoint)
+        model, processor = load_base(base_checkpoint, family)
         kind = "base"
     model.eval()
     return model, processor, kind

@@ -48,7 +48,7 @@ def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | No
         model_id = Path(path).parent.name if adapter else manifest["model_id"]
         m, processor, kind = load_eval_model(path, None)
     else:
-        m, processor, kind = load_eval_model(None, model)
+        m, processor, kind = load_eval_model(None, model, settings.finetune.family)
         model_id = model
     ident = new_identity(model_id, kind)
     base = generation_settings(ev, kind)

@@ -244,6 +244,8 @@ class FinetuneSettings(_Section):
     """LoRA fine-tune of LLaVA with the perception-token vocabulary (training/llava)."""
 
     checkpoint: str = "tiny"  # "tiny" | "random-7b" | "random-13b" | local dir | hub id (llava-hf/llava-1.5-13b-hf)
+    # model family (a folder of training/backends: llava, qwen2_5_vl); None: detected from the checkpoint's config.json
+    family: str | None = None
     nproc_per_node: int = Field(1, ge=1)  # > 1: torchrun (gloo on CPU, nccl on GPU)
     epochs: float = Field(1.0, gt=0)
     max_steps: int = -1
@@ -271,6 +273,12 @@ class FinetuneSettings(_Section):
     span_samples: int = Field(8, ge=0)  # atomic depth prompts to measure well-formed spans before/after
     seed: int = 0
     timeout_s: int = Field(24 * 3600, ge=60)
+
+    def model_post_init(self, _context: Any) -> None:
+        from training.backends import families  # cheap: lists folders, imports no model code
+
+        if self.family is not None and self.family not in families():
+            raise ValueError(f"finetune.family {self.family!r} is not one of {families()}")
 
 
 class EvaluationSettings(_Section):
