@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipelines.profiles import PROFILES, apply_profile
 
 DEFAULT_CONFIG = "configs/demo.yaml"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -114,7 +116,19 @@ class CurriculumSettings(_Section):
     min_points: int = Field(2, ge=2, le=5)
     max_points: int = Field(5, ge=2, le=5)
     variants: list[Literal["beside", "center"]] = ["beside", "center"]
+    # "aurora": the reference notebooks' marked points (PIL, x/y in 0..300, 20 px / 20 depth apart, ADE20K
+    # only), depth CoT wording, and counting selection + wording; "project": this project's own (see FIDELITY.md)
+    style: Literal["project", "aurora"] = "project"
+    marked_max_images: int | None = Field(None, ge=1)  # aurora: 500 (ADE_500files.npy); None: every chosen image
+    count_atomic_images: int | None = Field(None, ge=1)  # aurora style: 5000 (Bbox/train_ids.npy)
+    count_cot_images: int | None = Field(None, ge=1)  # aurora style: 250 (Bbox/cot_ids.npy), disjoint from the above
+    count_image_ids: str | None = None  # folder with Aurora's train_ids.npy / cot_ids.npy (int arrays) to use instead
+    max_per_count: int = Field(1000, ge=1)  # aurora style: images per count value
+    plurals_file: str | None = None  # JSON {"category name": "plural"} (Aurora's GPT-4o table); default: rule-based
     schedule: Literal["aurora", "annealed"] = "aurora"
+    # aurora schedule: "shuffled" mixes atomic and reasoning samples inside an epoch (project); "sequential" is
+    # the notebooks' block: sampled atomic samples, then the reasoning list (direct before CoT) in fixed order
+    mixing: Literal["shuffled", "sequential"] = "shuffled"
     epochs: int = Field(10, ge=1)
     percents: list[float] = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
     epoch_size: int | None = Field(None, ge=1)  # default: the atomic pool's size
@@ -163,6 +177,14 @@ class FinetuneSettings(_Section):
     span_samples: int = Field(8, ge=0)  # atomic depth prompts to measure well-formed spans before/after
     seed: int = 0
     timeout_s: int = Field(24 * 3600, ge=60)
+    # aurora: images squashed to 336x336 (nearest) before the processor; project: the processor's resize + centre crop
+    image_resize: Literal["processor", "squash336_nearest"] = "processor"
+    # aurora: LLaVA's llava_v1 template with its system prompt (train and eval); project: plain "USER: ... ASSISTANT:"
+    conversation: Literal["plain", "llava_v1"] = "plain"
+    # aurora: every row of embed_tokens and lm_head trains; project: only the new tokens' rows
+    embedding_rows: Literal["new", "all"] = "new"
+    # aurora: only the trained skill's tokens are added (depth: <DEPTH_START>, <DEPTH_END>, <DEPTH_k>); project: both skills
+    vocabulary: Literal["joint", "per_skill"] = "joint"
 
 
 class EvaluationSettings(_Section):
@@ -176,7 +198,8 @@ class EvaluationSettings(_Section):
     runs: list[tuple[Literal["direct", "cot"], Literal["none", "normal", "oracle", "random"]]] = [
         ("direct", "none"), ("cot", "normal"), ("cot", "oracle"), ("cot", "random")]
     constrained: bool = True
-    max_new_tokens: int = Field(160, ge=1)
+    max_new_tokens: int = Field(160, ge=1)  # aurora: 1024 (model_vqa.py)
+    count_cot_instruction: Literal["project", "aurora"] = "project"  # aurora: the counting CoT prompt of its data
     batch_size: int = Field(8, ge=1)
     seed: int = 0
     model: Literal["adapter", "base"] = "adapter"  # base: evaluate finetune.checkpoint without the adapter
@@ -193,6 +216,9 @@ class ExecutionSettings(_Section):
 
 
 class Settings(_Section):
+    # "aurora": every stage uses the reference implementation's settings (pipelines/profiles.py, FIDELITY.md);
+    # "project": this project's defaults. Values set in the file always win over the profile's.
+    profile: Literal["project", "aurora"] = "project"
     storage: StorageSettings = StorageSettings()
     demo: DemoSettings = DemoSettings()
     datasets: DatasetSettings = DatasetSettings()
@@ -202,6 +228,13 @@ class Settings(_Section):
     finetune: FinetuneSettings = FinetuneSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
     execution: ExecutionSettings = ExecutionSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and raw.get("profile", "project") in PROFILES:
+            return apply_profile(raw)
+        return raw
 
     # ----------------------------------------------------------------- derived paths
     def resolve(self, path: str | None) -> str | None:

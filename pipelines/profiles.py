@@ -1,0 +1,57 @@
+"""Profiles: named sets of defaults that sit under the config file's own values.
+
+``profile: aurora`` gives every stage the reference implementation's settings (the
+Aurora-perception repository; each value with its file:line in docs/FIDELITY.md).
+``profile: project`` (the default) keeps this project's own defaults. A value written in
+the config file always wins over its profile's, so a researcher can start from ``aurora``
+and change one thing, and the change shows in that section's fingerprint.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+AURORA: dict[str, dict[str, Any]] = {
+    # train splits only: ADE_train_*, lvis_v1_train, COCO train2017 (add_marks_ade.ipynb, create_bbox_annealing_data.ipynb cell 1)
+    "datasets": {"ade20k_splits": ["training"], "lvis_splits": ["train"]},
+    "curriculum": {
+        "style": "aurora",
+        # one skill per run: the depth model (create_depth_annealing_data.ipynb); counting is
+        # [count_atomic, count_cot, count_direct] (create_bbox_annealing_data.ipynb)
+        "tasks": ["depth_atomic", "depth_cot", "depth_direct"],
+        "mixing": "sequential",
+        "schedule": "aurora",
+        "epochs": 10,
+        "percents": [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1],
+        "min_points": 2,
+        "max_points": 5,
+        "marked_max_images": 500,
+        "count_atomic_images": 5000,
+        "count_cot_images": 250,
+        "max_per_count": 1000,
+        "seed": 0,
+    },
+    "finetune": {
+        "image_resize": "squash336_nearest",
+        "conversation": "llava_v1",
+        "embedding_rows": "all",
+        "vocabulary": "per_skill",
+    },
+    "evaluation": {"max_new_tokens": 1024, "count_cot_instruction": "aurora"},
+}
+
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {"project": {}, "aurora": AURORA}
+
+
+def apply_profile(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with its profile's defaults filled in under every section (file values win)."""
+    defaults = PROFILES[raw.get("profile", "project")]
+    out = dict(raw)
+    for section, values in defaults.items():
+        given = out.get(section)
+        if given is None:
+            out[section] = copy.deepcopy(values)
+        elif isinstance(given, dict):
+            out[section] = {**copy.deepcopy(values), **given}
+    return out
