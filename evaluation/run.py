@@ -118,4 +118,6 @@ def generation_settings(evaluation_settings: Any, model_kind: str) -> Generation
     there is nothing to constrain."""
     ev = evaluation_settings
     return GenerationSettings(constrained=ev.constrained and model_kind == "adapter", max_new_tokens=ev.max_new_tokens,
-                              batch_size=ev.batch_size, seed=ev.seed)
+                              batch_size=ev.batch_size, seed=ev.seed,
+                              count_cot_instruction=getattr(ev, "count_cot_instruction", "project"),
+                              conversation=getattr(ev, "conversation", "adapter"))

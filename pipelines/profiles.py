@@ -34,11 +34,11 @@ AURORA: dict[str, dict[str, Any]] = {
     },
     "finetune": {
         "image_resize": "squash336_nearest",
-        "conversation": "llava_v1",
-        "embedding_rows": "all",
+        "conversation": "vicuna_v1",  # --version v1 (finetune_task_lora_depth_annealing.sh:11)
+        "new_token_mode": "modules_to_save",  # all embed_tokens / lm_head rows train (train.py:980-991)
         "vocabulary": "per_skill",
     },
-    "evaluation": {"max_new_tokens": 1024, "count_cot_instruction": "aurora"},
+    "evaluation": {"max_new_tokens": 1024, "count_cot_instruction": "aurora", "conversation": "llava_v1"},
 }
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {"project": {}, "aurora": AURORA}

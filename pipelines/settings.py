@@ -179,10 +179,8 @@ class FinetuneSettings(_Section):
     timeout_s: int = Field(24 * 3600, ge=60)
     # aurora: images squashed to 336x336 (nearest) before the processor; project: the processor's resize + centre crop
     image_resize: Literal["processor", "squash336_nearest"] = "processor"
-    # aurora: LLaVA's llava_v1 template with its system prompt (train and eval); project: plain "USER: ... ASSISTANT:"
-    conversation: Literal["plain", "llava_v1"] = "plain"
-    # aurora: every row of embed_tokens and lm_head trains; project: only the new tokens' rows
-    embedding_rows: Literal["new", "all"] = "new"
+    # aurora: LLaVA's vicuna_v1 template with its system prompt (--version v1); project: the processor's own template
+    conversation: Literal["plain", "vicuna_v1", "llava_v1"] = "plain"
     # aurora: only the trained skill's tokens are added (depth: <DEPTH_START>, <DEPTH_END>, <DEPTH_k>); project: both skills
     vocabulary: Literal["joint", "per_skill"] = "joint"
 
@@ -200,6 +198,8 @@ class EvaluationSettings(_Section):
     constrained: bool = True
     max_new_tokens: int = Field(160, ge=1)  # aurora: 1024 (model_vqa.py)
     count_cot_instruction: Literal["project", "aurora"] = "project"  # aurora: the counting CoT prompt of its data
+    # prompt template at evaluation: "adapter" = the one saved with the adapter's processor; aurora: llava_v1 (model_vqa.py)
+    conversation: Literal["adapter", "plain", "vicuna_v1", "llava_v1"] = "adapter"
     batch_size: int = Field(8, ge=1)
     seed: int = 0
     model: Literal["adapter", "base"] = "adapter"  # base: evaluate finetune.checkpoint without the adapter

@@ -49,9 +49,9 @@ COUNT_ATOMIC_HEADER = "Here are the bounding boxes for the {plural}:\n"
 COUNT_BOX_LINE = "Bounding box {i}: (<PIXEL_{x1}>,<PIXEL_{y1}>,<PIXEL_{x2}>,<PIXEL_{y2}>)\n"
 COUNT_NONE = "There are no {plural} in the image."
 COUNT_QUESTION = "How many {plural} are in the image?"
-COUNT_COT_QUESTION = ("How many {plural} are in the image?.\n To solve this, let\u2019s carefully analyze the image. "
-                      "First, identify the bounding boxes associated with the {plural}. After that, count how many "
-                      "distinct bounding boxes correspond to {plural}.")
+COUNT_COT_SUFFIX = (".\n To solve this, let\u2019s carefully analyze the image. First, identify the bounding boxes "
+                    "associated with the {plural}. After that, count how many distinct bounding boxes correspond to {plural}.")
+COUNT_COT_QUESTION = COUNT_QUESTION + COUNT_COT_SUFFIX
 COUNT_COT_HEADER = "Based on the analysis, here are the bounding boxes for the {plural}:\n"
 COUNT_COT_CONCLUSION = "Since there are {num} distinct bounding boxes and masks, we conclude there are {num} {plural}."
 COUNT_COT_NONE = "There are no {plural} in the image. We conclude there are {num} {plural}."

@@ -32,6 +32,7 @@ from perception_tokens.vocab import TokenParseError, decode_depth, vocabulary_ha
 from training.llava.data import ConversationDataset, LlavaCollator, generation_prompt, open_image, safe_image_path
 from training.llava.lora import LoraSettings, apply_lora, param_groups, quiet_peft, trainable_summary
 from training.llava.losses import DepthLossWeights, DepthTokenIds, depth_losses
+from perception_tokens.llava_conversation import TEMPLATES, chat_template
 from training.llava.model import TokenMap, add_perception_tokens, load_llava
 
 DEPTH_PROMPT = "What is the depth map for the image?"
@@ -72,6 +73,9 @@ class FinetuneConfig:
     resume: bool = True
     progress_bar: bool = False
     depth_losses: DepthLossWeights = field(default_factory=DepthLossWeights)
+    # "plain": the processor's own chat template; "vicuna_v1"/"llava_v1": LLaVA's (Aurora trains with v1 = vicuna_v1)
+    conversation: str = "plain"
+    image_size: int | None = None  # Aurora squashes every image to 336x336 (nearest) before the processor
     lora: LoraSettings = field(default_factory=LoraSettings)
 
     def __post_init__(self) -> None:
@@ -83,6 +87,8 @@ class FinetuneConfig:
             raise ValueError("per_device_batch_size and grad_accum must be >= 1")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.conversation not in TEMPLATES:
+            raise ValueError(f"conversation must be one of {TEMPLATES}, got {self.conversation!r}")
         if self.max_steps <= 0 and self.epochs <= 0:
             raise ValueError("need epochs > 0 or max_steps > 0")
 
@@ -331,6 +337,8 @@ def run_finetune(
     # Each rank builds its model straight on its own GPU (Trainer keeps it there).
     device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if on_gpu else "cpu"
     model, processor = load_llava(config.checkpoint, dtype=dtype, device=device, seed=config.seed)
+    if config.conversation != "plain":  # saved with the processor, so evaluation renders prompts the same way
+        processor.chat_template = chat_template(config.conversation, processor.image_token)
     token_map = add_perception_tokens(
         model,
         processor.tokenizer,
@@ -345,7 +353,7 @@ def run_finetune(
         peft_model.enable_input_require_grads()
     say(f"trainable parameters: {trainable_summary(peft_model)}")
 
-    dataset = ConversationDataset(records, image_dir, processor, max_length=config.max_length)
+    dataset = ConversationDataset(records, image_dir, processor, max_length=config.max_length, image_size=config.image_size)
     checkpoint_dir = out_dir / CHECKPOINT_DIRNAME
     args = _training_arguments(config, checkpoint_dir, on_gpu)
     forwarder = MetricsForwarder(say, metrics_callback)
