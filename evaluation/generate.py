@@ -46,6 +46,7 @@ from perception_tokens.images import BadImageError, decode_rgb
 from perception_tokens.llava_conversation import render_prompt
 from perception_tokens.vocab import (
     DEPTH_SPAN,
+    DEPTH_START,
     NUM_DEPTH_CODES,
     PIXEL_GRID,
     TokenParseError,
@@ -277,7 +278,9 @@ def generate_predictions(
             results[i] = _output(p, "", 0, float("nan"), float("nan"), meta)
 
     # Built once: reading the vocabulary's token strings is the costly part.
-    constraint = DepthSpanLogitsProcessor(tokenizer) if settings.constrained else None
+    # a per-skill (counting) vocabulary has no depth tokens: then only boxes are constrained
+    has_depth = DEPTH_START in tokenizer.get_vocab()
+    constraint = DepthSpanLogitsProcessor(tokenizer, constrain_depth=has_depth) if settings.constrained else None
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     try:

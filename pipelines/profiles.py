@@ -36,7 +36,7 @@ AURORA: dict[str, dict[str, Any]] = {
         "image_resize": "squash336_nearest",
         "conversation": "vicuna_v1",  # --version v1 (finetune_task_lora_depth_annealing.sh:11)
         "new_token_mode": "modules_to_save",  # all embed_tokens / lm_head rows train (train.py:980-991)
-        "vocabulary": "per_skill",
+        "vocabulary": "per_skill",  # one skill's tokens per run (train.py:933-939, depth_data / coordinates_data)
     },
     "evaluation": {"max_new_tokens": 1024, "count_cot_instruction": "aurora", "conversation": "llava_v1"},
 }

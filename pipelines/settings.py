@@ -181,7 +181,8 @@ class FinetuneSettings(_Section):
     image_resize: Literal["processor", "squash336_nearest"] = "processor"
     # aurora: LLaVA's vicuna_v1 template with its system prompt (--version v1); project: the processor's own template
     conversation: Literal["plain", "vicuna_v1", "llava_v1"] = "plain"
-    # aurora: only the trained skill's tokens are added (depth: <DEPTH_START>, <DEPTH_END>, <DEPTH_k>); project: both skills
+    # aurora ("per_skill"): a run adds only its skill's tokens (depth: <DEPTH_START>=32000, <DEPTH_END>=32001,
+    # <DEPTH_k>=32002+k on LLaVA-1.5); project ("joint"): depth and pixel tokens in one vocabulary
     vocabulary: Literal["joint", "per_skill"] = "joint"
 
 
