@@ -103,7 +103,13 @@ def load_eval_model(adapter_dir: str | None, base_checkpoint: str | None) -> tup
     from training.llava.model import load_llava
     from training.llava.train import reload_adapter
 
-    if adapter_dir is not None:
+    from training.llava.aurora_checkpoint import is_aurora_checkpoint, load_aurora_checkpoint
+
+    if adapter_dir is not None and is_aurora_checkpoint(adapter_dir):
+        # Aurora's LoRA folder (non_lora_trainables.bin) on ``base_checkpoint``, as its builder.py loads it
+        model, processor, _ = load_aurora_checkpoint(adapter_dir, base_checkpoint or "tiny")
+        kind = "adapter"
+    elif adapter_dir is not None:
         model, processor = reload_adapter(adapter_dir)
         kind = "adapter"
     else:
