@@ -33,6 +33,15 @@ AURORA: dict[str, dict[str, Any]] = {
         "seed": 0,
     },
     "finetune": {
+        # finetune_task_lora_depth_annealing.sh:4-35: LoRA r 128 / alpha 256, lr 2e-4, projector 2e-5,
+        # batch 16, 1 epoch, warm-up 0.03, cosine
+        "lora_r": 128,
+        "lora_alpha": 256,
+        "lr": 0.0002,
+        "projector_lr": 0.00002,
+        "per_device_batch_size": 16,
+        "epochs": 1.0,
+        "warmup_ratio": 0.03,
         "image_resize": "squash336_nearest",
         "conversation": "vicuna_v1",  # --version v1 (finetune_task_lora_depth_annealing.sh:11)
         "new_token_mode": "modules_to_save",  # all embed_tokens / lm_head rows train (train.py:980-991)
