@@ -45,3 +45,30 @@ def test_skills_follow_the_answers():
     assert skill_tokens(["pixel", "depth"])[:2] == [DEPTH_START, DEPTH_END]  # depth first, as train.py:933-939
     with pytest.raises(ValueError, match="unknown perception skills"):
         skill_tokens(["boxes"])
+
+
+def test_per_skill_run_adds_only_the_curriculum_skill(tmp_path):
+    """vocabulary="per_skill" (aurora): a depth curriculum adds the 130 depth tokens and no pixel
+    tokens; with conversation="vicuna_v1" and image_size=336 the adapter folder carries the
+    template, reloads with the same ids, and its token map round-trips."""
+    import torch
+
+    from perception_tokens.llava_conversation import render_prompt
+    from training.llava.data import generation_prompt
+    from training.llava.synthetic import make_synthetic_records
+    from training.llava.lora import LoraSettings
+    from training.llava.train import FinetuneConfig, reload_adapter, run_finetune
+
+    records = make_synthetic_records(4, tmp_path / "images")
+    assert any("<DEPTH_START>" in r["conversations"][1]["value"] for r in records)
+    config = FinetuneConfig(max_steps=1, per_device_batch_size=2, warmup_ratio=0.0, save_steps=1000, logging_steps=1,
+                            vocabulary="per_skill", conversation="vicuna_v1", image_size=336,
+                            lora=LoraSettings(r=2, alpha=4, dropout=0.0, new_token_mode="modules_to_save"))
+    torch.set_num_threads(1)
+    result = run_finetune(config, records, tmp_path / "images", tmp_path / "run", log=lambda _m: None)
+    tm = TokenMap.load(result.adapter_dir)
+    assert len(tm) == 130 and pixel_token(0) not in tm.ids
+    model, proc = reload_adapter(result.adapter_dir)
+    assert proc.tokenizer.convert_tokens_to_ids(DEPTH_START) == tm[DEPTH_START]
+    assert pixel_token(0) not in proc.tokenizer.get_vocab()
+    assert generation_prompt(proc, "Q?") == render_prompt("vicuna_v1", "Q?")  # the template travels with the adapter
