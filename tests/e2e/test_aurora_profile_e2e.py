@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import io
 import os
-import random
 import re
 from collections import Counter
 from pathlib import Path
@@ -14,10 +13,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
-import io
 
 from conftest import check_results, small_settings
-from perception_tokens import aurora_marks
 from pipelines.definitions import build_definitions
 from pipelines.runner import materialize_graph
 
