@@ -53,7 +53,8 @@ def test_aurora_profile_fills_every_stage(aurora_world):
     assert settings.datasets.ade20k_splits == ["training"] and settings.datasets.lvis_splits == ["train"]
     assert (settings.curriculum.style, settings.curriculum.mixing) == ("aurora", "sequential")
     assert settings.curriculum.epochs == 3  # the file's value wins over the profile's 10
-    assert (settings.finetune.image_resize, settings.finetune.conversation) == ("squash336_nearest", "llava_v1")
+    assert (settings.finetune.image_resize, settings.finetune.conversation) == ("squash336_nearest", "vicuna_v1")  # --version v1
+    assert settings.evaluation.conversation == "llava_v1"  # model_vqa.py --conv-mode
     assert settings.evaluation.max_new_tokens == 1024
 
 
