@@ -13,7 +13,9 @@ import dagster as dg
 import numpy as np
 
 from assets.versioning import code_version
-from perception_tokens import schemas
+from perception_tokens import aurora_marks, schemas
+from perception_tokens.curriculum import aurora_pools
+from perception_tokens.curriculum.aurora_reference import sequential_epochs
 from perception_tokens.curriculum import pools as P
 from perception_tokens.curriculum.llava_json import validate_answer_tokens, write_llava_json
 from perception_tokens.curriculum.schedules import aurora_schedule, annealed_schedule, mix_by_epoch, plot_mix_by_epoch
@@ -33,15 +35,20 @@ IMAGE_TABLES = {"ade20k": "ade20k_images", "lvis": "lvis_images", "refcoco": "re
 
 def build_curriculum_assets(settings) -> tuple[list, list]:
     cur = settings.curriculum
+    aurora_style = cur.style == "aurora"
+    # the reference marks ADE20K images only (add_marks_ade.ipynb), at most marked_max_images of them
+    marked_datasets = ("ade20k",) if aurora_style else ("ade20k", "lvis", "refcoco")
     engine = settings.execution.engine_settings()  # where the marking runs; not in the version: same rows either way
-    opts = MarkingOptions(seed=cur.seed, min_points=cur.min_points, max_points=cur.max_points, variants=tuple(cur.variants))
+    opts = MarkingOptions(seed=cur.seed, min_points=cur.min_points, max_points=cur.max_points, variants=tuple(cur.variants),
+                          style="aurora" if aurora_style else "project")
 
     @dg.multi_asset(
         outs={
             "marked_points": dg.AssetOut(
                 description="Images resized to 336x336 with 2-5 BLINK-style markers (red circle, letter in a white box) at "
                 "points of clearly different depth, and the answer to 'which point is closest to the camera?'.",
-                code_version=code_version("1", cur.marked_fraction, cur.min_points, cur.max_points, cur.variants, cur.seed),
+                code_version=code_version("1", cur.marked_fraction, cur.min_points, cur.max_points, cur.variants, cur.seed,
+                                           *((cur.style, cur.marked_max_images) if aurora_style else ())),
                 kinds={"parquet", "opencv"}, group_name=GROUP),
             "marked_points_rejects": dg.AssetOut(
                 description="Sampled images where no valid set of points exists (e.g. flat depth).",
@@ -54,8 +61,11 @@ def build_curriculum_assets(settings) -> tuple[list, list]:
                       ade20k: TableHandle, lvis: TableHandle, refcoco: TableHandle):
         chosen = {}
         for r in pseudo_depth.iter_rows(columns=["dataset", "image_id", "depth_png"]):
-            if shard_of("marked:" + r["image_id"], 10_000) < cur.marked_fraction * 10_000:
+            if r["dataset"] in marked_datasets and shard_of("marked:" + r["image_id"], 10_000) < cur.marked_fraction * 10_000:
                 chosen[(r["dataset"], r["image_id"])] = r["depth_png"]
+        if cur.marked_max_images is not None and len(chosen) > cur.marked_max_images:
+            keep = sorted(chosen, key=lambda k: shard_of("marked-order:" + k[1], 2**31 - 1))[: cur.marked_max_images]
+            chosen = {k: chosen[k] for k in keep}
         sink = RejectSink()
         examples = []
 
@@ -91,12 +101,56 @@ def build_curriculum_assets(settings) -> tuple[list, list]:
             if m is None:
                 continue
             n += 1
-            depth = to_grid(decode_png(r["depth_png"]), cv2.INTER_LINEAR)
+            depth = aurora_marks.depth_array(r["depth_png"]) if aurora_style else to_grid(decode_png(r["depth_png"]), cv2.INTER_LINEAR)
             values = [int(depth[y, x]) for x, y in zip(m["xs"], m["ys"])]
             wrong += m["letters"][int(np.argmax(values))] != m["answer"]
             outside += not m["labels_inside"]
-        return dg.AssetCheckResult(passed=n > 0 and wrong == 0 and outside == 0,
+        # the reference draws labels 25 px above the point without moving them, so some leave the image
+        return dg.AssetCheckResult(passed=n > 0 and wrong == 0 and (aurora_style or outside == 0),
                                    metadata={"checked": n, "wrong_answers": wrong, "labels_outside": outside})
+
+    def project_pools_of(pools, formats, codes_by_image, depth_tokens, marked_points, box_tokens, lvis_images, refcoco_refs, pseudo_depth):
+        """The project's pools: every task on every usable image; atomic and reasoning lists by task name."""
+        P.add_depth_tasks(pools, depth_tokens.iter_rows(columns=["dataset", "image_id", "codes", "vqvae_version"]), formats)
+        P.add_marked_tasks(pools, marked_points.iter_rows(columns=["marked_id", "dataset", "image_id", "letters", "xs", "ys", "depth_values"]),
+                           codes_by_image, bottleneck=cur.bottleneck)
+        P.add_count_tasks(pools, box_tokens.iter_rows(), lvis_images.iter_rows(columns=["image_id", "neg_category_names", "not_exhaustive_category_ids"]),
+                          cur.seed, formats)
+        depth336 = {r["image_id"]: to_grid(decode_png(r["depth_png"]), cv2.INTER_LINEAR)
+                    for r in pseudo_depth.iter_rows(columns=["dataset", "image_id", "depth_png"]) if r["dataset"] == "refcoco"}
+        box_by_ref = {int(b["ref_id"]): b for b in box_tokens.iter_rows() if b["dataset"] == "refcoco"}
+        P.add_ground_tasks(pools, refcoco_refs.iter_rows(), box_by_ref, depth336, codes_by_image, formats, cur.seed, cur.ground_pairs_per_image)
+        pools.keep_only(cur.tasks)
+        return pools.atomic, pools.reasoning
+
+    def aurora_pools_of(pools, formats, codes_by_image, depth_tokens, marked_points, box_tokens, lvis_images):
+        """The notebooks' pools, in their order: depth atomic on ADE20K (ADE_codes), per marked image direct then
+        CoT; counting from the selected LVIS images (atomic set and CoT set disjoint). Grounding has no reference."""
+        skipped = {}
+        if {"depth_atomic"} & set(cur.tasks):
+            P.add_depth_tasks(pools, (r for r in depth_tokens.iter_rows(columns=["dataset", "image_id", "codes", "vqvae_version"])
+                                      if r["dataset"] == "ade20k"), formats)
+        depth_reasoning = aurora_pools.depth_reasoning(
+            marked_points.iter_rows(columns=["marked_id", "dataset", "image_id", "letters", "xs", "ys", "depth_values"]),
+            codes_by_image, skipped)
+        count_atomic, count_reasoning = [], []
+        if {"count_atomic", "count_cot", "count_direct"} & set(cur.tasks):
+            count_atomic, count_reasoning = aurora_pools.count_pools(
+                lvis_images.iter_rows(columns=["image_id", "neg_category_ids", "neg_category_names", "not_exhaustive_category_ids"]),
+                box_tokens.iter_rows(), formats, seed=cur.seed, n_atomic=cur.count_atomic_images, n_cot=cur.count_cot_images,
+                max_per_count=cur.max_per_count, ids_dir=settings.resolve(cur.count_image_ids),
+                plurals=aurora_pools.load_plurals(settings.resolve(cur.plurals_file)), skipped=skipped)
+        for task, reasons in skipped.items():
+            for reason, n in reasons.items():
+                pools.skipped[task][reason] += n
+        for s in count_atomic + depth_reasoning + count_reasoning:
+            pools.samples[s.task].append(s)
+        pools.keep_only(cur.tasks)
+        wanted = set(cur.tasks)
+        atomic = [s for t in ("depth_atomic",) if t in wanted for s in pools.samples.get(t, [])] + \
+                 [s for s in count_atomic if "count_atomic" in wanted]
+        reasoning = [s for s in depth_reasoning + count_reasoning if s.task in wanted]
+        return atomic, reasoning
 
     @dg.asset(
         description="The training curriculum: task pools (depth/count/grounding; atomic, CoT, direct) ordered by the "
@@ -116,24 +170,22 @@ def build_curriculum_assets(settings) -> tuple[list, list]:
         codes_by_image = {(r["dataset"], r["image_id"]): (list(r["codes"]), r["vqvae_version"])
                           for r in depth_tokens.iter_rows(columns=["dataset", "image_id", "codes", "vqvae_version"])}
         pools = P.Pools()
-        P.add_depth_tasks(pools, depth_tokens.iter_rows(columns=["dataset", "image_id", "codes", "vqvae_version"]), formats)
-        P.add_marked_tasks(pools, marked_points.iter_rows(columns=["marked_id", "dataset", "image_id", "letters", "xs", "ys", "depth_values"]),
-                           codes_by_image, bottleneck=cur.bottleneck)
-        P.add_count_tasks(pools, box_tokens.iter_rows(), lvis_images.iter_rows(columns=["image_id", "neg_category_names", "not_exhaustive_category_ids"]),
-                          cur.seed, formats)
-        depth336 = {r["image_id"]: to_grid(decode_png(r["depth_png"]), cv2.INTER_LINEAR)
-                    for r in pseudo_depth.iter_rows(columns=["dataset", "image_id", "depth_png"]) if r["dataset"] == "refcoco"}
-        box_by_ref = {int(b["ref_id"]): b for b in box_tokens.iter_rows() if b["dataset"] == "refcoco"}
-        P.add_ground_tasks(pools, refcoco_refs.iter_rows(), box_by_ref, depth336, codes_by_image, formats, cur.seed, cur.ground_pairs_per_image)
-        pools.keep_only(cur.tasks)
+        if aurora_style:
+            atomic, reasoning = aurora_pools_of(pools, formats, codes_by_image, depth_tokens, marked_points, box_tokens, lvis_images)
+        else:
+            atomic, reasoning = project_pools_of(pools, formats, codes_by_image, depth_tokens, marked_points, box_tokens,
+                                                 lvis_images, refcoco_refs, pseudo_depth)
         context.log.info(f"pools: {pools.counts()}; skipped: { {t: dict(v) for t, v in pools.skipped.items()} }")
 
-        if cur.schedule == "aurora":
-            schedule = aurora_schedule(pools.atomic, pools.reasoning, epochs=cur.epochs, percents=cur.percents,
+        if cur.schedule == "aurora" and cur.mixing == "sequential":
+            schedule = sequential_epochs(atomic, reasoning, total_length=cur.epoch_size or len(atomic),
+                                         percents=cur.percents, epochs=cur.epochs, seed=cur.seed)
+        elif cur.schedule == "aurora":
+            schedule = aurora_schedule(atomic, reasoning, epochs=cur.epochs, percents=cur.percents,
                                        epoch_size=cur.epoch_size, seed=cur.seed)
         else:
             by_task = {t: v for t, v in pools.samples.items() if v}
-            total = cur.total_samples or cur.epochs * max(1, len(pools.atomic))
+            total = cur.total_samples or cur.epochs * max(1, len(atomic))
             schedule = annealed_schedule(by_task, {t: cur.difficulties[t] for t in by_task}, total, cur.tau0, cur.lam,
                                          seed=cur.seed, epochs=cur.epochs, temperature_form=cur.temperature_form)
 
@@ -156,7 +208,7 @@ def build_curriculum_assets(settings) -> tuple[list, list]:
         from perception_tokens.curriculum.llava_json import to_llava_record
 
         records = [{**to_llava_record(s), "id": f"{s.sample_id}#{i}"} for i, (_, s) in enumerate(schedule)]
-        write_llava_json(records, tmp / "curriculum.json")
+        write_llava_json(records, tmp / "curriculum.json", **({"indent": 2, "ensure_ascii": True} if aurora_style else {}))
         old = export / f".old-{uuid.uuid4().hex}"
         if final.exists():
             final.rename(old)
@@ -204,6 +256,14 @@ def build_curriculum_assets(settings) -> tuple[list, list]:
         shares = {e: c[True] / max(1, sum(c.values())) for e, c in sorted(per_epoch.items())}
         if cur.schedule != "aurora":
             return dg.AssetCheckResult(passed=bool(shares), metadata={"atomic_share": dg.MetadataValue.json(shares)})
+        if cur.mixing == "sequential":
+            # the notebooks' block: epoch e holds exactly int(N * percents[e]) atomic samples, N = the epoch-0 size
+            atomic = {e: c[True] for e, c in sorted(per_epoch.items())}
+            n = cur.epoch_size or atomic.get(0, 0)
+            expected = {e: int(n * cur.percents[e]) for e in range(cur.epochs)}
+            return dg.AssetCheckResult(passed=atomic == {e: v for e, v in expected.items() if v or e in atomic},
+                                       metadata={"atomic_per_epoch": dg.MetadataValue.json({str(k): v for k, v in atomic.items()}),
+                                                 "expected": dg.MetadataValue.json({str(k): v for k, v in expected.items()})})
         worst = max((abs(shares[e] - cur.percents[e]) for e in shares), default=1.0)
         return dg.AssetCheckResult(passed=worst <= cur.mix_tolerance and len(shares) == cur.epochs,
                                    metadata={"atomic_share": dg.MetadataValue.json({str(k): round(v, 4) for k, v in shares.items()}),

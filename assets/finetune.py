@@ -36,6 +36,7 @@ def finetune_config_dict(ft) -> dict:
         "per_device_batch_size": ft.per_device_batch_size, "grad_accum": ft.grad_accum, "lr": ft.lr,
         "projector_lr": ft.projector_lr, "warmup_ratio": ft.warmup_ratio, "save_steps": ft.save_steps,
         "logging_steps": ft.logging_steps, "seed": ft.seed, "depth_losses": dict(ft.depth_losses),
+        "conversation": ft.conversation, "vocabulary": ft.vocabulary, "image_size": 336 if ft.image_resize == "squash336_nearest" else None,
         "lora": {"r": ft.lora_r, "alpha": ft.lora_alpha, "dropout": ft.lora_dropout, "new_token_mode": ft.new_token_mode,
                  "lr": ft.lr, "projector_lr": ft.projector_lr},
     }

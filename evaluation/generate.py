@@ -41,9 +41,12 @@ from perception_tokens.curriculum.templates import (
     DEPTH_COT_INSTRUCTION,
     DEPTH_MAP_SENTENCE,
 )
+from perception_tokens.curriculum.aurora_reference import COUNT_COT_SUFFIX as AURORA_COUNT_COT_SUFFIX
 from perception_tokens.images import BadImageError, decode_rgb
+from perception_tokens.llava_conversation import render_prompt
 from perception_tokens.vocab import (
     DEPTH_SPAN,
+    DEPTH_START,
     NUM_DEPTH_CODES,
     PIXEL_GRID,
     TokenParseError,
@@ -74,6 +77,8 @@ class GenerationSettings:
     batch_size: int = 8
     seed: int = 0
     image_size: int = PIXEL_GRID  # Aurora resizes every eval image to 336x336 (nearest) first
+    count_cot_instruction: str = "project"  # "aurora": the counting CoT suffix of Aurora's training data
+    conversation: str = "adapter"  # "adapter": the processor's template; "llava_v1" etc.: LLaVA's (model_vqa.py)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -102,19 +107,31 @@ def counted_plural(question: str) -> str:
     return m.group(1).strip() if m else "objects"
 
 
-def build_question(row: dict, mode: str) -> tuple[str, str]:
-    """``(question text, mode actually used)`` for a row."""
+def build_question(row: dict, mode: str, count_cot_instruction: str = "project") -> tuple[str, str]:
+    """``(question text, mode actually used)`` for a row.
+
+    Counting CoT: ``"project"`` appends this project's instruction on a new line; ``"aurora"``
+    appends the suffix of Aurora's CoT training question (create_bbox_annealing_data.ipynb
+    cell 5: ``"?.\n To solve this, let's ..."``) after the question's own "?"."""
     prompt = row["prompt"].rstrip()
     kind = task_kind(row)
     if mode == "direct" or kind is None:
         return prompt, "direct"
     if kind == "depth":
         return prompt + "\n" + DEPTH_COT_INSTRUCTION, "cot"
-    return prompt + "\n" + COUNT_COT_INSTRUCTION.format(plural=counted_plural(row["question"])), "cot"
+    plural = counted_plural(row["question"])
+    if count_cot_instruction == "aurora":
+        return prompt + AURORA_COUNT_COT_SUFFIX.format(plural=plural), "cot"
+    return prompt + "\n" + COUNT_COT_INSTRUCTION.format(plural=plural), "cot"
 
 
-def build_prompt(processor: Any, question: str) -> str:
-    """The full text prompt with the image placeholder, ending where the answer starts."""
+def build_prompt(processor: Any, question: str, conversation: str = "adapter") -> str:
+    """The full text prompt with the image placeholder, ending where the answer starts.
+
+    ``conversation="adapter"`` uses the processor's chat template (saved with the adapter);
+    a LLaVA template name (``llava_v1``, ``vicuna_v1``) renders that one instead."""
+    if conversation not in ("adapter", "plain"):
+        return render_prompt(conversation, question).replace("<image>", getattr(processor, "image_token", "<image>"))
     template = getattr(processor, "chat_template", None)
     if template:
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
@@ -247,9 +264,9 @@ def generate_predictions(
 
     prepared: list[dict] = []
     for row in rows:
-        question, mode_used = build_question(row, mode)
+        question, mode_used = build_question(row, mode, settings.count_cot_instruction)
         prefix, error = answer_prefix(row, settings.ablation, settings.seed)
-        prompt = build_prompt(processor, question)
+        prompt = build_prompt(processor, question, settings.conversation)
         separator = answer_separator(prompt)
         if prefix:
             prompt = prompt + separator + prefix
@@ -263,7 +280,9 @@ def generate_predictions(
             results[i] = _output(p, "", 0, float("nan"), float("nan"), meta)
 
     # Built once: reading the vocabulary's token strings is the costly part.
-    constraint = DepthSpanLogitsProcessor(tokenizer) if settings.constrained else None
+    # a per-skill (counting) vocabulary has no depth tokens: then only boxes are constrained
+    has_depth = DEPTH_START in tokenizer.get_vocab()
+    constraint = DepthSpanLogitsProcessor(tokenizer, constrain_depth=has_depth) if settings.constrained else None
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     try:

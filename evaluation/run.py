@@ -102,7 +102,13 @@ def load_eval_model(adapter_dir: str | None, base_checkpoint: str | None, family
     base checkpoint ("tiny", a local dir or hub id) of ``family`` as released, without perception tokens."""
     from training.backends import load_base, reload_adapter
 
-    if adapter_dir is not None:
+    from training.llava.aurora_checkpoint import is_aurora_checkpoint, load_aurora_checkpoint
+
+    if adapter_dir is not None and is_aurora_checkpoint(adapter_dir):
+        # Aurora's LoRA folder (non_lora_trainables.bin) on ``base_checkpoint``, as its builder.py loads it
+        model, processor, _ = load_aurora_checkpoint(adapter_dir, base_checkpoint or "tiny")
+        kind = "adapter"
+    elif adapter_dir is not None:
         model, processor = reload_adapter(adapter_dir)
         kind = "adapter"
     else:
@@ -117,4 +123,6 @@ def generation_settings(evaluation_settings: Any, model_kind: str) -> Generation
     there is nothing to constrain."""
     ev = evaluation_settings
     return GenerationSettings(constrained=ev.constrained and model_kind == "adapter", max_new_tokens=ev.max_new_tokens,
-                              batch_size=ev.batch_size, seed=ev.seed)
+                              batch_size=ev.batch_size, seed=ev.seed,
+                              count_cot_instruction=getattr(ev, "count_cot_instruction", "project"),
+                              conversation=getattr(ev, "conversation", "adapter"))

@@ -52,9 +52,30 @@ def all_tokens() -> list[str]:
     return depth_tokens() + pixel_tokens()
 
 
-def vocabulary_hash() -> str:
-    """Identity of the vocabulary (order included): recorded beside adapters and datasets."""
-    return hashlib.sha256("\n".join(all_tokens()).encode()).hexdigest()[:16]
+def skill_tokens(skills) -> list[str]:
+    """The tokens of the given skills, in Aurora's add order: ``"depth"`` -> start, end, codes
+    (train.py:934, ids 32000, 32001, 32002+k on LLaVA-1.5's 32000-token vocabulary);
+    ``"pixel"`` -> ``<PIXEL_0..335>`` (train.py:938). Both: depth first, as the reference."""
+    unknown = set(skills) - {"depth", "pixel"}
+    if unknown:
+        raise ValueError(f"unknown perception skills {sorted(unknown)}; expected 'depth' and/or 'pixel'")
+    return (depth_tokens() if "depth" in skills else []) + (pixel_tokens() if "pixel" in skills else [])
+
+
+def skills_in_text(texts) -> list[str]:
+    """Which skills' tokens occur in ``texts`` (e.g. a curriculum's answers): a run adds only those."""
+    found = set()
+    for t in texts:
+        if "<DEPTH_" in t:
+            found.add("depth")
+        if "<PIXEL_" in t:
+            found.add("pixel")
+    return [s for s in ("depth", "pixel") if s in found]
+
+
+def vocabulary_hash(tokens=None) -> str:
+    """Identity of a vocabulary (order included; default: every token): recorded beside adapters and datasets."""
+    return hashlib.sha256("\n".join(all_tokens() if tokens is None else tokens).encode()).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------------- depth

@@ -154,10 +154,18 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return run_dagster_dev(cmd, env=env, log=say)
 
 
+def cmd_convert_checkpoint(args: argparse.Namespace) -> int:
+    from training.llava.aurora_checkpoint import convert_checkpoint
+
+    out = convert_checkpoint(args.source, args.dest, args.base or _settings().finetune.checkpoint)
+    say(f"adapter written to {out}; evaluate it with: ptok eval --adapter {out} ...")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from pipelines.cli_eval import run_eval
 
-    preds, scores = run_eval(_settings(), args.benchmark, Path(args.root), args.model, args.adapter, log=say)
+    preds, scores = run_eval(_settings(), args.benchmark, Path(args.root), args.model, args.adapter, log=say, base=args.base)
     print_table(["benchmark", "subset", "mode", "ablation", "n", "accuracy %", "95% CI"],
                 [(s["benchmark"], s["subset"], s["mode"], s["ablation"], s["n"], s["accuracy_pct"], _ci(s)) for s in scores],
                 title=f"{len(preds)} predictions appended to eval_predictions")
@@ -262,7 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--root", required=True, help="the benchmark's folder in its published layout")
     s.add_argument("--model", default="adapter", help="'adapter' (the graph's latest, or --adapter PATH), 'tiny', a checkpoint dir or hub id")
     s.add_argument("--adapter", help="adapter folder (default: the latest lora_adapter)")
+    s.add_argument("--base", help="base checkpoint for an Aurora-format --model folder (default: finetune.checkpoint)")
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("convert-checkpoint", help="turn an Aurora LoRA folder (with non_lora_trainables.bin) into an adapter folder")
+    s.add_argument("source", help="the Aurora checkpoint folder (adapter_config.json, adapter_model.*, non_lora_trainables.bin)")
+    s.add_argument("dest", help="where the adapter folder is written")
+    s.add_argument("--base", help="base LLaVA checkpoint (default: finetune.checkpoint), e.g. llava-hf/llava-1.5-13b-hf")
+    s.set_defaults(func=cmd_convert_checkpoint)
 
     s = sub.add_parser("score", help="score an answers file (LLaVA model_vqa.py jsonl) into the same tables")
     s.add_argument("--benchmark", required=True, choices=["hardblink", "blink", "cvbench", "blink_counting", "seed_counting"])

@@ -32,11 +32,13 @@ def latest_manifest(settings, asset: str) -> dict:
     return pq.read_table(path).to_pylist()[0]
 
 
-def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | None, log=print) -> tuple[list[dict], list[dict]]:
+def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | None, log=print,
+             base: str | None = None) -> tuple[list[dict], list[dict]]:
     from evaluation.run import evaluate, generation_settings, limit_per_subset, load_eval_model, new_identity, score_rows
     from perception_tokens import schemas
     from pipelines.history import append_outside_dagster
     from pipelines.instance import get_instance
+    from training.llava.aurora_checkpoint import is_aurora_checkpoint
 
     ev = settings.evaluation
     images = Path(settings.resolve(ev.images[benchmark])) if benchmark in ev.images else None
@@ -47,6 +49,9 @@ def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | No
         path = adapter or manifest["path"]
         model_id = Path(path).parent.name if adapter else manifest["model_id"]
         m, processor, kind = load_eval_model(path, None)
+    elif is_aurora_checkpoint(model):  # a LoRA folder from Aurora's own trainer: converted on load
+        m, processor, kind = load_eval_model(model, base or settings.finetune.checkpoint)
+        model_id = Path(model).name
     else:
         m, processor, kind = load_eval_model(None, model, settings.finetune.family)
         model_id = model

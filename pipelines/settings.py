@@ -23,6 +23,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipelines.profiles import PROFILES, apply_profile
 from pipelines.yaml_bounded import YamlExpansionError, load_yaml_bounded
 
 DEFAULT_CONFIG = "configs/demo.yaml"
@@ -207,7 +208,19 @@ class CurriculumSettings(_Section):
     min_points: int = Field(2, ge=2, le=5)
     max_points: int = Field(5, ge=2, le=5)
     variants: list[Literal["beside", "center"]] = ["beside", "center"]
+    # "aurora": the reference notebooks' marked points (PIL, x/y in 0..300, 20 px / 20 depth apart, ADE20K
+    # only), depth CoT wording, and counting selection + wording; "project": this project's own (see FIDELITY.md)
+    style: Literal["project", "aurora"] = "project"
+    marked_max_images: int | None = Field(None, ge=1)  # aurora: 500 (ADE_500files.npy); None: every chosen image
+    count_atomic_images: int | None = Field(None, ge=1)  # aurora style: 5000 (Bbox/train_ids.npy)
+    count_cot_images: int | None = Field(None, ge=1)  # aurora style: 250 (Bbox/cot_ids.npy), disjoint from the above
+    count_image_ids: str | None = None  # folder with Aurora's train_ids.npy / cot_ids.npy (int arrays) to use instead
+    max_per_count: int = Field(1000, ge=1)  # aurora style: images per count value
+    plurals_file: str | None = None  # JSON {"category name": "plural"} (Aurora's GPT-4o table); default: rule-based
     schedule: Literal["aurora", "annealed"] = "aurora"
+    # aurora schedule: "shuffled" mixes atomic and reasoning samples inside an epoch (project); "sequential" is
+    # the notebooks' block: sampled atomic samples, then the reasoning list (direct before CoT) in fixed order
+    mixing: Literal["shuffled", "sequential"] = "shuffled"
     epochs: int = Field(10, ge=1)
     percents: list[float] = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
     epoch_size: int | None = Field(None, ge=1)  # default: the atomic pool's size
@@ -273,6 +286,13 @@ class FinetuneSettings(_Section):
     span_samples: int = Field(8, ge=0)  # atomic depth prompts to measure well-formed spans before/after
     seed: int = 0
     timeout_s: int = Field(24 * 3600, ge=60)
+    # aurora: images squashed to 336x336 (nearest) before the processor; project: the processor's resize + centre crop
+    image_resize: Literal["processor", "squash336_nearest"] = "processor"
+    # aurora: LLaVA's vicuna_v1 template with its system prompt (--version v1); project: the processor's own template
+    conversation: Literal["plain", "vicuna_v1", "llava_v1"] = "plain"
+    # aurora ("per_skill"): a run adds only its skill's tokens (depth: <DEPTH_START>=32000, <DEPTH_END>=32001,
+    # <DEPTH_k>=32002+k on LLaVA-1.5); project ("joint"): depth and pixel tokens in one vocabulary
+    vocabulary: Literal["joint", "per_skill"] = "joint"
 
     def model_post_init(self, _context: Any) -> None:
         from training.backends import families  # cheap: lists folders, imports no model code
@@ -294,7 +314,10 @@ class EvaluationSettings(_Section):
     runs: list[tuple[Literal["direct", "cot"], Literal["none", "normal", "oracle", "random"]]] = [
         ("direct", "none"), ("cot", "normal"), ("cot", "oracle"), ("cot", "random")]
     constrained: bool = True
-    max_new_tokens: int = Field(160, ge=1)
+    max_new_tokens: int = Field(160, ge=1)  # aurora: 1024 (model_vqa.py)
+    count_cot_instruction: Literal["project", "aurora"] = "project"  # aurora: the counting CoT prompt of its data
+    # prompt template at evaluation: "adapter" = the one saved with the adapter's processor; aurora: llava_v1 (model_vqa.py)
+    conversation: Literal["adapter", "plain", "vicuna_v1", "llava_v1"] = "adapter"
     batch_size: int = Field(8, ge=1)
     seed: int = 0
     model: Literal["adapter", "base"] = "adapter"  # base: evaluate finetune.checkpoint without the adapter
@@ -336,6 +359,9 @@ class ExecutionSettings(_Section):
 
 
 class Settings(_Section):
+    # "aurora": every stage uses the reference implementation's settings (pipelines/profiles.py, FIDELITY.md);
+    # "project": this project's defaults. Values set in the file always win over the profile's.
+    profile: Literal["project", "aurora"] = "project"
     storage: StorageSettings = StorageSettings()
     demo: DemoSettings = DemoSettings()
     datasets: DatasetSettings = DatasetSettings()
@@ -345,6 +371,13 @@ class Settings(_Section):
     finetune: FinetuneSettings = FinetuneSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
     execution: ExecutionSettings = ExecutionSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and raw.get("profile", "project") in PROFILES:
+            return apply_profile(raw)
+        return raw
 
     # ----------------------------------------------------------------- derived paths
     def resolve(self, path: str | None) -> str | None:

@@ -91,8 +91,12 @@ def record_problems(record: Any) -> list[str]:
     return problems
 
 
-def write_llava_json(records: Iterable[dict[str, Any]], path: str | os.PathLike) -> int:
+def write_llava_json(records: Iterable[dict[str, Any]], path: str | os.PathLike, *, indent: int = 1,
+                     ensure_ascii: bool = False) -> int:
     """Validate and write records as one JSON array, atomically (temp file + ``os.replace``).
+
+    Aurora's notebooks write ``json.dump(data, f, indent=2)`` (ASCII escapes): pass
+    ``indent=2, ensure_ascii=True`` for their bytes.
 
     Returns the number of records. Raises LlavaFormatError naming the record if one is
     malformed or an id repeats; nothing is written then.
@@ -104,7 +108,7 @@ def write_llava_json(records: Iterable[dict[str, Any]], path: str | os.PathLike)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(records, f, ensure_ascii=False, indent=1)
+            json.dump(records, f, ensure_ascii=ensure_ascii, indent=indent)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -3,12 +3,16 @@ function so it can run in-process or on Ray workers (:mod:`perception_tokens.eng
 
 from __future__ import annotations
 
+import io
+import random
 from dataclasses import dataclass
 from typing import Sequence
 
 import cv2
 import numpy as np
+from PIL import Image
 
+from perception_tokens import aurora_marks
 from perception_tokens.depth import decode_png
 from perception_tokens.images import BadImageError, decode_rgb
 from perception_tokens.markers import PointSamplingError, choose_points, closest_point, draw_markers
@@ -31,6 +35,7 @@ class MarkingOptions:
     min_points: int
     max_points: int
     variants: Sequence[str]
+    style: str = "project"  # "aurora": add_marks_ade.ipynb's sampling and drawing (aurora_marks)
 
 
 def mark_image(dataset: str, image: dict, depth_png: bytes, opts: MarkingOptions) -> dict | str:
@@ -38,6 +43,13 @@ def mark_image(dataset: str, image: dict, depth_png: bytes, opts: MarkingOptions
 
     ``image``: ``image_id``, ``split``, ``image_bytes``. Seeded per image id, so the row is
     the same wherever and in whatever order it is computed."""
+    if opts.style == "aurora":
+        try:
+            return aurora_marked_row(dataset, image, depth_png, opts.seed)
+        except PointSamplingError as exc:
+            return f"no valid points: {exc.reason}"
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:  # PIL's errors for unreadable bytes
+            return f"image does not decode: {exc}"
     rng = np.random.default_rng(image_seed(opts.seed, image["image_id"]))
     depth = to_grid(decode_png(depth_png), cv2.INTER_LINEAR)
     n = int(rng.integers(opts.min_points, opts.max_points + 1))
@@ -59,6 +71,26 @@ def mark_image(dataset: str, image: dict, depth_png: bytes, opts: MarkingOptions
         "depth_values": [int(p.depth_value) for p in points], "answer": closest_point(points),
         "labels_inside": all(b.inside(GRID, GRID) for b in labels), "marked_png": png,
     }
+
+
+def aurora_marked_row(dataset: str, img: dict, depth_png: bytes, seed: int) -> dict:
+    """add_marks_ade.ipynb cells 2 and 4 for one image, with its own seeded ``random.Random``
+    (the notebook runs unseeded over all images in one stream; one stream per image keeps a
+    shard's rows independent of the others). Raises PointSamplingError."""
+    rng = random.Random(image_seed(seed, img["image_id"]))
+    marks = aurora_marks.mark_images([aurora_marks.depth_array(depth_png)], rng)[0]
+    if isinstance(marks, PointSamplingError):
+        raise marks
+    rgb = aurora_marks.resize_like_notebook(img["image_bytes"], "RGB")
+    buf = io.BytesIO()
+    aurora_marks.draw_marks(rgb, marks).save(buf, format="PNG")
+    # label boxes start 26 px above the point: inside the image only when y >= 26 (the reference does not move them)
+    inside = all(y - aurora_marks.LABEL_OFFSET_Y - aurora_marks.LABEL_MARGIN >= 0 for _, y in marks.coordinates)
+    return {"marked_id": f"{dataset}:{img['image_id']}:aurora{len(marks.letters)}", "dataset": dataset, "split": img["split"],
+            "image_id": img["image_id"], "variant": "aurora", "n_points": len(marks.letters), "letters": list(marks.letters),
+            "xs": [x for x, _ in marks.coordinates], "ys": [y for _, y in marks.coordinates],
+            "depth_values": [int(d) for d in marks.depths], "answer": marks.answer, "labels_inside": inside,
+            "marked_png": buf.getvalue()}
 
 
 class MarkingWorker:

@@ -20,7 +20,10 @@ def small_settings(workdir: Path, **overrides):
         "datasets": {"num_shards": 2},
     }
     for section, values in overrides.items():
-        raw.setdefault(section, {}).update(values)
+        if isinstance(values, dict):
+            raw.setdefault(section, {}).update(values)
+        else:  # a top-level value such as profile="aurora"
+            raw[section] = values
     return settings_from_dict(raw)
 
 

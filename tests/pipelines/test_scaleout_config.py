@@ -15,7 +15,7 @@ from pipelines.tables import TableHandle
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["demo.yaml", "real-gpu.yaml", "k8s.yaml"])
+@pytest.mark.parametrize("name", ["demo.yaml", "demo-aurora.yaml", "real-gpu.yaml", "k8s.yaml"])
 def test_shipped_configs_validate(name):
     s = load_settings(ROOT / "configs" / name)
     assert s.storage.root
@@ -61,3 +61,12 @@ def test_io_manager_on_a_non_local_filesystem():
     from upath import UPath
 
     assert TableHandle([UPath("memory://ptok-io-test/storage/total.parquet")]).read()["sum"].to_pylist() == [6]
+
+
+def test_real_gpu_config_is_the_aurora_profile():
+    """configs/real-gpu.yaml: profile aurora; what the file does not set comes from the profile."""
+    s = load_settings(ROOT / "configs" / "real-gpu.yaml")
+    assert s.profile == "aurora"
+    assert (s.curriculum.style, s.curriculum.mixing, s.datasets.lvis_splits) == ("aurora", "sequential", ["train"])
+    assert (s.finetune.conversation, s.finetune.vocabulary, s.finetune.per_device_batch_size) == ("vicuna_v1", "per_skill", 16)
+    assert (s.evaluation.max_new_tokens, s.evaluation.conversation) == (1024, "llava_v1")

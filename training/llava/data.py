@@ -250,6 +250,7 @@ class ConversationDataset(Dataset):
         image_dir: str | os.PathLike,
         processor,
         max_length: int | None = None,
+        image_size: int | None = None,
     ):
         if isinstance(records, (str, os.PathLike)):
             self.source = str(records)
@@ -262,6 +263,7 @@ class ConversationDataset(Dataset):
         self.image_dir = Path(image_dir)
         self.processor = processor
         self.max_length = max_length
+        self.image_size = image_size  # squash to image_size x image_size (nearest) first, as Aurora's train.py:721
 
     def __len__(self) -> int:
         return len(self.records)
@@ -270,6 +272,8 @@ class ConversationDataset(Dataset):
         rec = self.records[index]
         try:
             image = open_image(safe_image_path(self.image_dir, rec["image"]))
+            if self.image_size:
+                image = image.resize((self.image_size, self.image_size), resample=Image.NEAREST)
             return encode_conversation(self.processor, to_messages(rec["conversations"]), image, self.max_length)
         except RecordError as exc:
             raise RecordError(f"{self.source} record {index} ({rec['id']}): {exc}") from exc

@@ -273,9 +273,13 @@ class TokenMap:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def tokens(self) -> list[str]:
+        """The map's tokens in vocabulary order (``all_tokens()`` order; a per-skill map holds a subset)."""
+        return [t for t in all_tokens() if t in self.ids]
+
     def id_list(self) -> list[int]:
         """Ids in vocabulary order (``all_tokens()`` order)."""
-        return [self.ids[t] for t in all_tokens()]
+        return [self.ids[t] for t in self.tokens()]
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``token_map.json`` atomically into ``directory``."""
@@ -299,11 +303,16 @@ class TokenMap:
             raise
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}: not a valid token map ({exc})") from exc
-        if vhash != vocabulary_hash():
+        order = [t for t in all_tokens() if t in ids]
+        if vhash != vocabulary_hash(order) or len(order) != len(ids):
             raise ValueError(
                 f"{path}: token map was made for vocabulary {vhash}, this code has {vocabulary_hash()}"
             )
         return cls(ids=ids, vocabulary_hash=vhash)
+
+    @classmethod
+    def of(cls, ids: dict[str, int]) -> "TokenMap":
+        return cls(ids=ids, vocabulary_hash=vocabulary_hash([t for t in all_tokens() if t in ids]))
 
 
 def _write_json_atomic(path: Path, payload: Any) -> None:
@@ -325,6 +334,7 @@ def add_perception_tokens(
     pad_to_multiple_of: int | None = None,
     seed: int = 0,
     noise_scale: float = 0.3,
+    tokens: list[str] | None = None,
 ) -> TokenMap:
     """Add every perception token to ``tokenizer`` and give each a fresh embedding row.
 
@@ -338,7 +348,7 @@ def add_perception_tokens(
     contents are arbitrary. Rows added only as padding (``pad_to_multiple_of``) get the mean.
     Idempotent for a tokenizer that already holds the tokens (ids are reused).
     """
-    tokens = all_tokens()
+    tokens = all_tokens() if tokens is None else list(tokens)  # a per-skill run passes vocab.skill_tokens(...)
     already = [t for t in tokens if t in tokenizer.get_vocab()]
     if already and len(already) != len(tokens):
         raise ValueError(
@@ -373,4 +383,4 @@ def add_perception_tokens(
             weight[new_ids.to(weight.device)] = (mean.cpu() + noise).to(weight.dtype).to(weight.device)
             if len(pad_only):
                 weight[pad_only.to(weight.device)] = mean.to(weight.dtype)
-    return TokenMap(ids=ids)
+    return TokenMap.of(ids)

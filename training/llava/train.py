@@ -29,9 +29,11 @@ from transformers import AutoProcessor, Trainer, TrainerCallback, TrainingArgume
 from transformers.trainer_callback import PrinterCallback
 
 from perception_tokens.vocab import TokenParseError, decode_depth, vocabulary_hash
-from training.llava.data import ConversationDataset, LlavaCollator, generation_prompt, open_image, safe_image_path
+from training.llava.data import ROLE_OF, ConversationDataset, LlavaCollator, generation_prompt, load_records, open_image, safe_image_path
 from training.llava.lora import LoraSettings, apply_lora, param_groups, quiet_peft, trainable_summary
 from training.llava.losses import DepthLossWeights, DepthTokenIds, depth_losses
+from perception_tokens.llava_conversation import TEMPLATES, chat_template
+from perception_tokens.vocab import DEPTH_START as DEPTH_START_TOKEN, skill_tokens, skills_in_text
 from training.llava.model import TokenMap, add_perception_tokens, load_llava
 
 DEPTH_PROMPT = "What is the depth map for the image?"
@@ -72,6 +74,11 @@ class FinetuneConfig:
     resume: bool = True
     progress_bar: bool = False
     depth_losses: DepthLossWeights = field(default_factory=DepthLossWeights)
+    # "plain": the processor's own chat template; "vicuna_v1"/"llava_v1": LLaVA's (Aurora trains with v1 = vicuna_v1)
+    conversation: str = "plain"
+    # "joint": every perception token is added; "per_skill": only the skills whose tokens the records use (Aurora)
+    vocabulary: str = "joint"
+    image_size: int | None = None  # Aurora squashes every image to 336x336 (nearest) before the processor
     lora: LoraSettings = field(default_factory=LoraSettings)
 
     def __post_init__(self) -> None:
@@ -83,6 +90,10 @@ class FinetuneConfig:
             raise ValueError("per_device_batch_size and grad_accum must be >= 1")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.vocabulary not in ("joint", "per_skill"):
+            raise ValueError(f"vocabulary must be 'joint' or 'per_skill', got {self.vocabulary!r}")
+        if self.conversation not in TEMPLATES:
+            raise ValueError(f"conversation must be one of {TEMPLATES}, got {self.conversation!r}")
         if self.max_steps <= 0 and self.epochs <= 0:
             raise ValueError("need epochs > 0 or max_steps > 0")
 
@@ -331,12 +342,22 @@ def run_finetune(
     # Each rank builds its model straight on its own GPU (Trainer keeps it there).
     device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if on_gpu else "cpu"
     model, processor = load_llava(config.checkpoint, dtype=dtype, device=device, seed=config.seed)
+    if config.conversation != "plain":  # saved with the processor, so evaluation renders prompts the same way
+        processor.chat_template = chat_template(config.conversation, processor.image_token)
+    if config.vocabulary == "per_skill":
+        dataset_records = load_records(records) if isinstance(records, (str, os.PathLike)) else list(records)
+        skills = skills_in_text(t["value"] for r in dataset_records for t in r["conversations"] if ROLE_OF.get(t["from"]) == "assistant")
+        tokens = skill_tokens(skills or ["depth"])
+        records = dataset_records
+    else:
+        tokens = None
     token_map = add_perception_tokens(
         model,
         processor.tokenizer,
         pad_to_multiple_of=config.pad_embeddings_to_multiple_of,
         seed=config.seed,
         noise_scale=config.new_token_noise,
+        tokens=tokens,
     )
     model.config.use_cache = False
     set_seed(config.seed)  # LoRA init draws from the global RNG
@@ -345,7 +366,7 @@ def run_finetune(
         peft_model.enable_input_require_grads()
     say(f"trainable parameters: {trainable_summary(peft_model)}")
 
-    dataset = ConversationDataset(records, image_dir, processor, max_length=config.max_length)
+    dataset = ConversationDataset(records, image_dir, processor, max_length=config.max_length, image_size=config.image_size)
     checkpoint_dir = out_dir / CHECKPOINT_DIRNAME
     args = _training_arguments(config, checkpoint_dir, on_gpu)
     forwarder = MetricsForwarder(say, metrics_callback)
@@ -356,7 +377,7 @@ def run_finetune(
         data_collator=LlavaCollator(pad_token_id=processor.tokenizer.pad_token_id),
         callbacks=[forwarder],
         lora_settings=LoraSettings(**{**config.lora.to_dict(), "projector_lr": config.projector_learning_rate}),
-        depth_ids=DepthTokenIds.from_token_map(token_map),
+        depth_ids=DepthTokenIds.from_token_map(token_map) if DEPTH_START_TOKEN in token_map.ids else None,
         depth_weights=config.depth_losses,
         codebook=codebook,
         decoder=decoder,
@@ -492,6 +513,7 @@ def reload_adapter(
         pad_to_multiple_of=saved_config.pad_embeddings_to_multiple_of,
         seed=saved_config.seed,
         noise_scale=saved_config.new_token_noise,
+        tokens=saved.tokens(),
     )
     if token_map.ids != saved.ids:
         raise ValueError(f"{adapter_dir}: tokenizer ids differ from token_map.json; adapter and tokenizer do not match")

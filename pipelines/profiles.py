@@ -1,0 +1,70 @@
+"""Profiles: named sets of defaults that sit under the config file's own values.
+
+``profile: aurora`` gives every stage the reference implementation's settings (the
+Aurora-perception repository; each value with its file:line in docs/FIDELITY.md).
+``profile: project`` (the default) keeps this project's own defaults. A value written in
+the config file always wins over its profile's, so a researcher can start from ``aurora``
+and change one thing, and the change shows in that section's fingerprint.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+AURORA: dict[str, dict[str, Any]] = {
+    # train splits only: ADE_train_*, lvis_v1_train, COCO train2017 (add_marks_ade.ipynb, create_bbox_annealing_data.ipynb cell 1)
+    "datasets": {"ade20k_splits": ["training"], "lvis_splits": ["train"]},
+    # Depth Anything V1 ViT-S run as run.py --grayscale (Aurora README.md:40-43; FIDELITY.md "Depth teacher")
+    "depth": {"preset": "aurora"},
+    # the reference AiT VQ-VAE and its schedule (FIDELITY.md "Depth tokenizer")
+    "vqvae": {"preset": "aurora"},
+    "curriculum": {
+        "style": "aurora",
+        # one skill per run: the depth model (create_depth_annealing_data.ipynb); counting is
+        # [count_atomic, count_cot, count_direct] (create_bbox_annealing_data.ipynb)
+        "tasks": ["depth_atomic", "depth_cot", "depth_direct"],
+        "mixing": "sequential",
+        "schedule": "aurora",
+        "epochs": 10,
+        "percents": [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1],
+        "min_points": 2,
+        "max_points": 5,
+        "marked_max_images": 500,
+        "count_atomic_images": 5000,
+        "count_cot_images": 250,
+        "max_per_count": 1000,
+        "seed": 0,
+    },
+    "finetune": {
+        # finetune_task_lora_depth_annealing.sh:4-35: LoRA r 128 / alpha 256, lr 2e-4, projector 2e-5,
+        # batch 16, 1 epoch, warm-up 0.03, cosine
+        "lora_r": 128,
+        "lora_alpha": 256,
+        "lr": 0.0002,
+        "projector_lr": 0.00002,
+        "per_device_batch_size": 16,
+        "epochs": 1.0,
+        "warmup_ratio": 0.03,
+        "image_resize": "squash336_nearest",
+        "conversation": "vicuna_v1",  # --version v1 (finetune_task_lora_depth_annealing.sh:11)
+        "new_token_mode": "modules_to_save",  # all embed_tokens / lm_head rows train (train.py:980-991)
+        "vocabulary": "per_skill",  # one skill's tokens per run (train.py:933-939, depth_data / coordinates_data)
+    },
+    "evaluation": {"max_new_tokens": 1024, "count_cot_instruction": "aurora", "conversation": "llava_v1"},
+}
+
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {"project": {}, "aurora": AURORA}
+
+
+def apply_profile(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with its profile's defaults filled in under every section (file values win)."""
+    defaults = PROFILES[raw.get("profile", "project")]
+    out = dict(raw)
+    for section, values in defaults.items():
+        given = out.get(section)
+        if given is None:
+            out[section] = copy.deepcopy(values)
+        elif isinstance(given, dict):
+            out[section] = {**copy.deepcopy(values), **given}
+    return out

@@ -1,0 +1,98 @@
+"""``profile: aurora`` on a small demo world: marked points, curriculum and its checks in the reference's style."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections import Counter
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from conftest import check_results, small_settings
+from pipelines.definitions import build_definitions
+from pipelines.runner import materialize_graph
+
+
+@pytest.fixture(scope="module")
+def aurora_world(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("aurora")
+    saved = {k: os.environ.get(k) for k in ("PTOK_WORKDIR", "DAGSTER_HOME")}
+    os.environ["PTOK_WORKDIR"] = str(workdir)
+    os.environ["DAGSTER_HOME"] = str(workdir / "dagster_home")
+    try:
+        settings = small_settings(
+            workdir, profile="aurora",
+            vqvae={"epochs": 2, "min_closest_point_agreement": 0.0, "min_codebook_usage": 0.0},
+            curriculum={"epochs": 3, "percents": [1.0, 0.5, 0.0], "marked_fraction": 1.0, "marked_max_images": 2,
+                        "tasks": ["depth_atomic", "depth_cot", "depth_direct", "count_atomic", "count_cot", "count_direct"]},
+        )
+        defs = build_definitions(settings)
+        from pipelines.instance import get_instance
+
+        instance = get_instance()
+        report = materialize_graph(defs, instance, "*curriculum", log=lambda m: None)
+        assert not report.failed, report.failed
+        yield workdir, settings, instance
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def test_aurora_profile_fills_every_stage(aurora_world):
+    _, settings, _ = aurora_world
+    assert settings.profile == "aurora"
+    assert settings.datasets.ade20k_splits == ["training"] and settings.datasets.lvis_splits == ["train"]
+    assert (settings.curriculum.style, settings.curriculum.mixing) == ("aurora", "sequential")
+    assert settings.curriculum.epochs == 3  # the file's value wins over the profile's 10
+    assert (settings.finetune.image_resize, settings.finetune.conversation) == ("squash336_nearest", "vicuna_v1")  # --version v1
+    assert settings.evaluation.conversation == "llava_v1"  # model_vqa.py --conv-mode
+    assert settings.evaluation.max_new_tokens == 1024
+
+
+def test_aurora_marked_points_and_curriculum(aurora_world):
+    workdir, settings, instance = aurora_world
+    storage = workdir / "storage"
+    marked = pq.read_table(storage / "marked_points.parquet").to_pylist()
+    assert 1 <= len(marked) <= 2 and {m["dataset"] for m in marked} == {"ade20k"} and {m["split"] for m in marked} == {"training"}
+    for m in marked:
+        assert m["variant"] == "aurora" and all(0 <= v <= 300 for v in m["xs"] + m["ys"])
+        assert m["depth_values"] == sorted(m["depth_values"]) and m["answer"] == m["letters"][-1]
+        img = np.array(Image.open(io.BytesIO(m["marked_png"])))
+        x, y = m["xs"][0], m["ys"][0]
+        assert img.shape == (336, 336, 3) and tuple(img[y, x - 4]) == (255, 0, 0)  # the circle's left edge
+
+    cur = pq.read_table(storage / "curriculum.parquet").to_pylist()
+    assert {r["image_id"] for r in cur if r["dataset"] == "ade20k"} <= {  # training split only
+        r["image_id"] for r in pq.read_table(storage / "ade20k_images.parquet").to_pylist() if r["split"] == "training"}
+    atomic = [r for r in cur if r["kind"] == "atomic"]
+    by_epoch = Counter((r["epoch"], r["kind"] == "atomic") for r in cur)
+    n = by_epoch[(0, True)]
+    assert n > 0 and by_epoch[(1, True)] == int(n * 0.5) and by_epoch[(2, True)] == 0
+    # reasoning block: after the epoch's atomic samples, direct before CoT for each image
+    last = [r for r in cur if r["epoch"] == 2]
+    assert [r["kind"] for r in last][:2] == ["direct", "cot"] and last[0]["image_id"] == last[1]["image_id"]
+    cot = next(r for r in cur if r["task"] == "depth_cot")
+    assert re.match(r"^(Point [A-E] is located at \(x = \d+ y = \d+\),)+", cot["answer"].replace(").The", "),The"))
+    assert "Since point " in cot["answer"] and cot["answer"].endswith("is closer to the camera.")
+    count = [r for r in atomic if r["task"] == "count_atomic"]
+    assert count and all(r["answer"].startswith("Here are the bounding boxes for the ") or r["answer"].startswith("There are no ")
+                         for r in count)
+    counted_ids = {r["image_id"] for r in count}
+    assert counted_ids.isdisjoint({r["image_id"] for r in cur if r["task"] in ("count_cot", "count_direct")})
+
+    meta = instance.get_latest_materialization_event(dg.AssetKey("curriculum")).asset_materialization.metadata
+    text = Path(meta["llava_json"].value).read_text()
+    assert text.startswith('[\n  {\n    "id": ')  # json.dump(indent=2), as the notebooks write
+    assert all(ord(c) < 128 for c in text)
+    results = check_results(instance)
+    for check in ("curriculum_tokens_parse", "curriculum_images_resolve", "curriculum_mix_matches_schedule", "marked_points_consistent"):
+        assert results[check] is True, (check, results)
