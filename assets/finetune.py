@@ -20,6 +20,7 @@ from assets.versioning import code_version
 from pipelines.executors import gpu_op_tags
 from perception_tokens import schemas
 from perception_tokens.vocab import vocabulary_hash
+from pipelines.parent_watch import parent_env
 from pipelines.emit import emit_table
 from pipelines.lineage import input_data_versions
 from pipelines.metadata import png_markdown
@@ -79,7 +80,7 @@ def build_finetune_assets(settings) -> list:
                 "--image-dir", str(image_dir), "--out", str(run_dir), "--span-samples", str(ft.span_samples)]
         command = launch_command(ft, args)
         context.log.info(" ".join(command))
-        invocation = pipes_subprocess_client.run(command=command, context=context, env={"PYTHONUNBUFFERED": "1"})
+        invocation = pipes_subprocess_client.run(command=command, context=context, env={"PYTHONUNBUFFERED": "1", **parent_env()})
         messages = invocation.get_custom_messages()
         if not messages:
             raise RuntimeError(f"fine-tune process reported no result; see its logs (run folder {run_dir})")

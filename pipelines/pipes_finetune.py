@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--span-samples", type=int, default=8, help="atomic depth prompts used to measure well-formed spans")
     args = parser.parse_args(argv)
 
+    from pipelines.parent_watch import exit_when_parent_dies
+
+    exit_when_parent_dies()  # a killed ptok must not leave this training as an orphan
+
     from training.llava.launch import RESULT_FILE, read_config, result_to_dict
     from training.llava.train import depth_span_wellformed_rate, reload_adapter, run_finetune
 

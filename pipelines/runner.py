@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 import dagster as dg
 from dagster import AssetKey, DagsterInstance
 
+from pipelines.run_recovery import process_tags, reap_dead_runs, wait_for_pool_slot
 from pipelines.staleness import StaleStatus, stale_resolver
 
 
@@ -73,6 +74,7 @@ def materialize_graph(
     all_checks = list(defs.asset_checks or [])
     report = RunReport()
     failed: set[AssetKey] = set()
+    reap_dead_runs(instance, log=log)  # a run killed earlier must not hold its pool slot forever
     for ad in _assets_in_order(defs, keys):
         upstream = {dep for k in ad.keys for dep in graph.get(k).parent_keys}
         if upstream & failed:
@@ -94,6 +96,8 @@ def materialize_graph(
                 log(f"  = {label:45s} fresh, skipped")
                 continue
             start = time.perf_counter()
+            # wait here, not inside Dagster, where a waiting step ignores SIGINT/SIGTERM
+            wait_for_pool_slot(instance, _pool_of(ad), log=log)
             result = dg.materialize(
                 [*all_assets, *all_checks],
                 selection=dg.AssetSelection.assets(*ad.keys),
@@ -101,7 +105,7 @@ def materialize_graph(
                 resources=defs.resources,
                 partition_key=pk,
                 raise_on_error=False,
-                tags={"ptok/launched_by": "ptok"},
+                tags={"ptok/launched_by": "ptok", **process_tags()},
                 # the console shows the stage's own messages; Dagster's step events stay in the instance (UI)
                 run_config={"loggers": {"console": {"config": {"log_level": console_log_level}}}},
             )
@@ -117,6 +121,11 @@ def materialize_graph(
                 if raise_on_failure:
                     raise RuntimeError(f"{label} failed: {err}")
     return report
+
+
+def _pool_of(ad: dg.AssetsDefinition) -> str | None:
+    pools = {node.pool for node in ad.node_def.iterate_node_defs() if getattr(node, "pool", None)}
+    return next(iter(pools), None)
 
 
 def _first_error(result: dg.ExecuteInProcessResult) -> str:
