@@ -25,6 +25,7 @@ from pipelines.lineage import input_data_versions
 from pipelines.metadata import png_markdown
 from pipelines.resources import StorageResource
 from pipelines.tables import TableHandle
+from training.weights_id import tensors_digest
 
 GROUP = "depth"
 
@@ -38,14 +39,6 @@ def depth_maps(table: TableHandle, *, holdout: bool, fraction: float):
     for row in table.iter_rows(columns=["image_id", "depth_png"]):
         if is_holdout(row["image_id"], fraction) == holdout:
             yield decode_png(row["depth_png"])
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def vqvae_model_config(vq):
@@ -77,8 +70,12 @@ def build_vqvae_assets(settings) -> list:
             epochs=vq.epochs, batch_size=vq.batch_size, lr=vq.lr, lr_decay_gamma=vq.lr_decay_gamma, seed=vq.seed,
             checkpoint_every_steps=vq.checkpoint_every_steps, device=vq.device,
         )
+        # the training folder (and so what a re-run resumes) is keyed by everything the weights
+        # depend on: code version (logic + config), model and training settings, and the data
+        # version of every pseudo_depth partition
         inputs = input_data_versions(context, context.asset_key)
-        run_key = hashlib.sha256(json.dumps([model_cfg.to_dict(), train_cfg.to_dict(), inputs], sort_keys=True, default=str).encode()).hexdigest()[:16]
+        code = context.assets_def.code_versions_by_key.get(context.asset_key)
+        run_key = hashlib.sha256(json.dumps([code, model_cfg.to_dict(), train_cfg.to_dict(), inputs], sort_keys=True, default=str).encode()).hexdigest()[:16]
         out_dir = Path(storage.local_files_dir("depth_vqvae", run_key))
         context.log.info(f"training VQ-VAE in {out_dir} (resumes if a checkpoint is there)")
 
@@ -99,7 +96,7 @@ def build_vqvae_assets(settings) -> list:
         curve = line_plot_png({"loss": losses}, "step", "loss", "VQ-VAE training loss", log_y=True)
 
         weights = Path(result.weights_path)
-        digest = sha256_file(weights)
+        digest = tensors_digest(weights)  # same tensors, same id, however the file's header was written
         row = {
             "model_id": digest[:16], "kind": "depth_vqvae", "path": str(out_dir), "weights_file": weights.name,
             "sha256": digest, "config_json": json.dumps({"model": model_cfg.to_dict(), "train": train_cfg.to_dict()}),

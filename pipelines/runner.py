@@ -9,12 +9,18 @@ is skipped.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import dagster as dg
 from dagster import AssetKey, DagsterInstance
 
+from upath import UPath
+
+from pipelines import catalog
+from pipelines.io_manager import ParquetIOManagerFactory
+from pipelines.partition_files import remove_retired_partitions, table_file, unreadable_reason
 from pipelines.run_recovery import process_tags, reap_dead_runs, wait_for_pool_slot
 from pipelines.staleness import StaleStatus, stale_resolver
 
@@ -75,6 +81,11 @@ def materialize_graph(
     report = RunReport()
     failed: set[AssetKey] = set()
     reap_dead_runs(instance, log=log)  # a run killed earlier must not hold its pool slot forever
+    store = _parquet_store(defs)
+    if store is not None:  # partitions that no longer exist (fewer shards) must not stay readable
+        for name in remove_retired_partitions(UPath(store.root), all_assets, log=log):
+            if store.catalog_path:
+                catalog.refresh_view(Path(store.catalog_path), store.root, name)
     for ad in _assets_in_order(defs, keys):
         upstream = {dep for k in ad.keys for dep in graph.get(k).parent_keys}
         if upstream & failed:
@@ -91,7 +102,15 @@ def materialize_graph(
         resolver = stale_resolver(instance, graph)
         for pk in partitions:
             label = "/".join(ad_keys[0].path) + (f"[{pk}]" if pk else "")
-            if not force and all(resolver.get_status(k, pk) == StaleStatus.FRESH for k in ad.keys):
+            fresh = not force and all(resolver.get_status(k, pk) == StaleStatus.FRESH for k in ad.keys)
+            if fresh and store is not None:
+                # Dagster's "fresh" trusts its records; a table deleted or broken by hand is not fresh
+                problems = {k.path[-1]: unreadable_reason(table_file(UPath(store.root), k.path[-1], ad.partitions_def, pk)) for k in ad.keys}
+                problems = {name: why for name, why in problems.items() if why}
+                if problems:
+                    fresh = False
+                    log(f"  ~ {label:45s} recorded fresh but table {', '.join(f'{n} {w}' for n, w in problems.items())}: rebuilding")
+            if fresh:
                 report.steps.append(StepReport(label, pk, "skipped (fresh)", 0.0))
                 log(f"  = {label:45s} fresh, skipped")
                 continue
@@ -121,6 +140,11 @@ def materialize_graph(
                 if raise_on_failure:
                     raise RuntimeError(f"{label} failed: {err}")
     return report
+
+
+def _parquet_store(defs: dg.Definitions) -> ParquetIOManagerFactory | None:
+    io = (defs.resources or {}).get("io_manager")
+    return io if isinstance(io, ParquetIOManagerFactory) else None
 
 
 def _pool_of(ad: dg.AssetsDefinition) -> str | None:
