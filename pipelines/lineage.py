@@ -25,7 +25,7 @@ def input_data_versions(context: dg.AssetExecutionContext, key: dg.AssetKey) -> 
     """
     versions: dict[str, Any] = {}
     deps = context.assets_def.asset_deps.get(key, set())
-    graph = context.repository_def.asset_graph
+    graph = context.job_def.asset_layer.asset_graph  # holds the upstream assets of any run, ephemeral ones too
     own = context.assets_def.partitions_def
     for dep in sorted(deps, key=lambda k: k.to_user_string()):
         parts = graph.get(dep).partitions_def if graph.has(dep) else None
