@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 import dagster as dg
 from dagster import AssetKey, DagsterInstance
+from dagster._core.definitions.observe import observe  # not re-exported at top level in 1.13
 
 from upath import UPath
 
@@ -81,6 +82,7 @@ def materialize_graph(
     report = RunReport()
     failed: set[AssetKey] = set()
     reap_dead_runs(instance, log=log)  # a run killed earlier must not hold its pool slot forever
+    observe_sources(defs, instance, keys, log=log)  # changed dataset files make their sources stale
     store = _parquet_store(defs)
     if store is not None:  # partitions that no longer exist (fewer shards) must not stay readable
         for name in remove_retired_partitions(UPath(store.root), all_assets, log=log):
@@ -140,6 +142,38 @@ def materialize_graph(
                 if raise_on_failure:
                     raise RuntimeError(f"{label} failed: {err}")
     return report
+
+
+def observe_sources(defs: dg.Definitions, instance: DagsterInstance, keys: set[AssetKey],
+                    log: Callable[[str], None] = print) -> None:
+    """Observe the observable source assets upstream of ``keys`` (dataset roots), so staleness
+    below sees the current fingerprint of the files, not the one of the last run."""
+    graph = defs.resolve_asset_graph()
+    ancestors, frontier = set(), list(keys)
+    while frontier:
+        for parent in graph.get(frontier.pop()).parent_keys:
+            if parent not in ancestors:
+                ancestors.add(parent)
+                frontier.append(parent)
+    wanted = {k for k in ancestors | keys if graph.has(k) and graph.get(k).is_observable}
+    sources = [a for a in (defs.assets or []) if getattr(a, "is_observable", False) and set(_keys_of(a)) & wanted]
+    if not sources:
+        return
+    start = time.perf_counter()
+    result = observe(sources, instance=instance, resources=defs.resources, raise_on_error=False,
+                        tags={"ptok/launched_by": "ptok", **process_tags()})
+    if not result.success:
+        log(f"  ! observing dataset roots FAILED: {_first_error(result)}")
+        return
+    for event in result.get_asset_observation_events():
+        obs = event.asset_observation_data.asset_observation
+        facts = ", ".join(f"{obs.metadata[k].value} {k}" for k in ("files", "hashed", "removed") if k in obs.metadata)
+        version = obs.tags.get("dagster/data_version", "?")
+        log(f"  o {obs.asset_key.to_user_string():45s} version {version[:12]} {facts} ({time.perf_counter() - start:.1f} s)")
+
+
+def _keys_of(a) -> list[AssetKey]:
+    return list(a.keys) if hasattr(a, "keys") else [a.key]
 
 
 def _parquet_store(defs: dg.Definitions) -> ParquetIOManagerFactory | None:
