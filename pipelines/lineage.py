@@ -9,7 +9,7 @@ import dagster as dg
 from dagster._core.definitions.data_version import extract_data_version_from_entry
 
 
-def _version(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> str | None:
+def latest_data_version(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> str | None:
     record = instance.get_latest_data_version_record(key, partition_key=partition)
     version = extract_data_version_from_entry(record.event_log_entry) if record else None
     return version.value if version else None
@@ -30,11 +30,11 @@ def input_data_versions(context: dg.AssetExecutionContext, key: dg.AssetKey) -> 
     for dep in sorted(deps, key=lambda k: k.to_user_string()):
         parts = graph.get(dep).partitions_def if graph.has(dep) else None
         if parts is None:
-            versions[dep.to_user_string()] = _version(context.instance, dep, None)
+            versions[dep.to_user_string()] = latest_data_version(context.instance, dep, None)
         elif own is not None and context.has_partition_key and parts == own:
-            versions[dep.to_user_string()] = _version(context.instance, dep, context.partition_key)
+            versions[dep.to_user_string()] = latest_data_version(context.instance, dep, context.partition_key)
         else:
-            versions[dep.to_user_string()] = {str(pk): _version(context.instance, dep, str(pk)) for pk in parts.get_partition_keys()}
+            versions[dep.to_user_string()] = {str(pk): latest_data_version(context.instance, dep, str(pk)) for pk in parts.get_partition_keys()}
     return versions
 
 

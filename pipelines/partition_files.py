@@ -65,8 +65,8 @@ def remove_retired_partitions(root: UPath, assets: list[dg.AssetsDefinition], lo
     """Delete the files of partitions the definitions no longer have; returns the asset names touched."""
     touched = []
     for ad in assets:
-        if ad.partitions_def is None:
-            continue
+        if getattr(ad, "partitions_def", None) is None or not isinstance(ad, dg.AssetsDefinition):
+            continue  # unpartitioned, or a source / external spec whose files are not ours
         for key in ad.keys:
             name = key.path[-1]
             retired = retired_partition_files(root, name, ad.partitions_def)
