@@ -144,6 +144,7 @@ def _replace_one_ade20k_image(demo_root: Path) -> str:
     return image.stem
 
 
+@pytest.mark.timeout(3600)  # five whole-graph runs and three partial ones on a small world
 def test_changes_then_rerun_equal_a_clean_run(tmp_path, monkeypatch):
     monkeypatch.setenv("PTOK_WORKDIR", str(tmp_path))
     demo = tmp_path / "world" / "demo"
@@ -172,15 +173,19 @@ def test_changes_then_rerun_equal_a_clean_run(tmp_path, monkeypatch):
 
     # 3. one image replaced; the re-run is SIGKILLed during the fine-tune, then run again
     cursor = ws.cursor()
+    shas = lambda: {r["image_id"]: r["sha256"] for r in pq.read_table(ws.storage / "ade20k_images.parquet", columns=["image_id", "sha256"]).to_pylist()}  # noqa: E731
+    sha_before = shas()
     changed = _replace_one_ade20k_image(demo)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PTOK_CONFIG": str(ws.config), "PTOK_WORKDIR": str(ws.path),
            "DAGSTER_HOME": str(ws.home)}
+    checkpoints = lambda: set((ws.storage / "lora_adapter" / "files").glob("*/checkpoints/checkpoint-*"))  # noqa: E731
+    earlier = checkpoints()  # the fine-tunes of the runs above
     log = (tmp_path / "killed.log").open("w")
     proc = subprocess.Popen([sys.executable, "-c", "import sys; from pipelines.cli import main; sys.exit(main())", "materialize", "*"],
                             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
     try:
         deadline = time.monotonic() + 1500
-        while not list((ws.storage / "lora_adapter" / "files").glob("*/checkpoints/checkpoint-*")):
+        while not checkpoints() - earlier:
             assert proc.poll() is None, f"ptok ended before the fine-tune checkpointed:\n{(tmp_path / 'killed.log').read_text()[-3000:]}"
             assert time.monotonic() < deadline, "fine-tune never reached a checkpoint"
             time.sleep(0.5)
@@ -199,6 +204,7 @@ def test_changes_then_rerun_equal_a_clean_run(tmp_path, monkeypatch):
     ws.run(log=lines.append)
     assert any("was killed" in line for line in lines), lines
     assert sum(m["images_labelled"] for m in ws.metadata_since("pseudo_depth", cursor)) == 1  # only the replaced image
-    sha = {r["image_id"]: r["sha256"] for r in pq.read_table(ws.storage / "ade20k_images.parquet", columns=["image_id", "sha256"]).to_pylist()}
-    assert any(changed in image_id for image_id in sha)
+    sha_after = shas()
+    moved = [i for i in sha_after if sha_after[i] != sha_before.get(i)]
+    assert len(moved) == 1 and changed in moved[0], moved  # the table holds the new sha256, of that image only
     _assert_equal_tables(ws.snapshot(), _clean_run(tmp_path, "clean_changed", 3, demo))
