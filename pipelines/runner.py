@@ -106,20 +106,10 @@ def materialize_graph(
         for pk in partitions:
             label = "/".join(ad_keys[0].path) + (f"[{pk}]" if pk else "")
             fresh = not force and all(resolver.get_status(k, pk) == StaleStatus.FRESH for k in ad.keys)
-            if fresh and store is not None:
-                # Dagster's "fresh" trusts its records; a table deleted or broken by hand is not fresh
-                problems = {k.path[-1]: unreadable_reason(table_file(UPath(store.root), k.path[-1], ad.partitions_def, pk)) for k in ad.keys}
-                problems = {name: why for name, why in problems.items() if why}
-                if problems:
-                    fresh = False
-                    log(f"  ~ {label:45s} recorded fresh but table {', '.join(f'{n} {w}' for n, w in problems.items())}: rebuilding")
-            if fresh and store is not None and pk is None and wide_partition_deps(graph, ad_keys[0]):
-                # Dagster does not check inputs with >= 100 partitions; compare the versions the table recorded
-                recorded = read_lineage(table_file(UPath(store.root), ad_keys[0].path[-1], None, None)).get("input_data_versions", {})
-                why = wide_inputs_moved(instance, graph, ad_keys[0], recorded)
-                if why:
-                    fresh = False
-                    log(f"  ~ {label:45s} recorded fresh but {why}: rebuilding")
+            why = _stale_beyond_dagster(store, instance, graph, ad, ad_keys[0], pk) if fresh else None
+            if why:
+                fresh = False
+                log(f"  ~ {label:45s} recorded fresh but {why}: rebuilding")
             if fresh:
                 report.steps.append(StepReport(label, pk, "skipped (fresh)", 0.0))
                 log(f"  = {label:45s} fresh, skipped")
@@ -182,6 +172,24 @@ def observe_sources(defs: dg.Definitions, instance: DagsterInstance, keys: set[A
 
 def _keys_of(a) -> list[AssetKey]:
     return list(a.keys) if hasattr(a, "keys") else [a.key]
+
+
+def _stale_beyond_dagster(store: ParquetIOManagerFactory | None, instance: DagsterInstance, graph, ad: dg.AssetsDefinition,
+                          main_key: AssetKey, pk: str | None) -> str | None:
+    """Why a step Dagster calls fresh must run anyway, or None. Dagster trusts its records: a table
+    deleted or broken by hand is not fresh; and it skips inputs with >= 100 partitions, so those
+    are compared with the input versions the table's lineage recorded."""
+    if store is None:
+        return None
+    root = UPath(store.root)
+    problems = [f"table {k.path[-1]} {why}" for k in ad.keys
+                if (why := unreadable_reason(table_file(root, k.path[-1], ad.partitions_def, pk)))]
+    if problems:
+        return ", ".join(problems)
+    if pk is None and wide_partition_deps(graph, main_key):
+        recorded = read_lineage(table_file(root, main_key.path[-1], None, None)).get("input_data_versions", {})
+        return wide_inputs_moved(instance, graph, main_key, recorded)
+    return None
 
 
 def _parquet_store(defs: dg.Definitions) -> ParquetIOManagerFactory | None:
