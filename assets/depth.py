@@ -23,6 +23,7 @@ from perception_tokens.sharding import shard_of
 from pipelines.emit import RejectSink, emit_table
 from pipelines.metadata import image_grid_markdown
 from pipelines.resources import DepthTeacherResource, StorageResource
+from pipelines.partition_files import unreadable_reason
 from pipelines.tables import TableHandle
 
 DATASETS = ["ade20k", "lvis", "refcoco"]
@@ -37,7 +38,7 @@ def depth_partitions(num_shards: int) -> dg.MultiPartitionsDefinition:
 
 def _previous_rows(path: UPath, current: dict[str, str], teacher: str):
     """Rows of the partition's last version still valid for these images and this teacher."""
-    if not path.exists():
+    if unreadable_reason(path) is not None:  # missing, or broken by hand: nothing to reuse
         return
     for row in TableHandle([path]).iter_rows():
         if row["teacher"] == teacher and current.get(row["image_id"]) == row["image_sha256"]:
@@ -111,8 +112,7 @@ def build_depth_assets(settings) -> list[dg.AssetsDefinition]:
         thumbs: dict[str, bytes] = {}
         timing = {"seconds": 0.0, "n": 0}
 
-        def rows():
-            yield from reused
+        def labelled():
             start = time.perf_counter()
             for res in label_images_on(engine, depth_teacher.factory(), items(), batch_size=depth_teacher.batch_size,
                                        on_reject=on_reject, teacher=teacher, total=len(todo)):
@@ -126,6 +126,24 @@ def build_depth_assets(settings) -> list[dg.AssetsDefinition]:
                     "raw_min": res.raw_min, "raw_max": res.raw_max,
                 }
             timing["seconds"] = time.perf_counter() - start
+
+        def rows():
+            # Rows in the images table's order, reused or not, so an incremental run writes the same
+            # table (same data version) as a clean run; downstream training reads in this order.
+            # label_images keeps input order, so new rows merge in without buffering.
+            reused_by_id = {r["image_id"]: r for r in reused}
+            new = labelled()
+            pending = next(new, None)
+            for image_id in current:
+                if image_id in reused_by_id:
+                    yield reused_by_id[image_id]
+                elif pending is not None and pending["image_id"] == image_id:
+                    yield pending
+                    pending = next(new, None)
+                # else: the image was rejected (recorded by the sink)
+            if pending is not None:  # cannot happen while label_images keeps input order; never drop a row
+                yield pending
+                yield from new
 
         # emit_table consumes rows() fully, so timing and samples are filled before metadata is built
         out = emit_table(context, storage, schemas.PSEUDO_DEPTH_SCHEMA, rows(), output_name="pseudo_depth",

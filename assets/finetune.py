@@ -20,6 +20,8 @@ from assets.versioning import code_version
 from pipelines.executors import gpu_op_tags
 from perception_tokens import schemas
 from perception_tokens.vocab import vocabulary_hash
+from pipelines.parent_watch import parent_env
+from training.weights_id import tensors_digest
 from pipelines.emit import emit_table
 from pipelines.lineage import input_data_versions
 from pipelines.metadata import png_markdown
@@ -69,7 +71,8 @@ def build_finetune_assets(settings) -> list:
         image_dir = Path(cur_meta["image_folder"].value)
         config = finetune_config_dict(ft)
         inputs = input_data_versions(context, context.asset_key)
-        run_key = hashlib.sha256(json.dumps([config, inputs, ft.nproc_per_node, ft.family], sort_keys=True).encode()).hexdigest()[:16]
+        code = context.assets_def.code_versions_by_key.get(context.asset_key)
+        run_key = hashlib.sha256(json.dumps([code, config, inputs, ft.nproc_per_node, ft.family], sort_keys=True).encode()).hexdigest()[:16]
         run_dir = Path(storage.local_files_dir("lora_adapter", run_key))
         # the trainer reads the records from the run folder, so a later curriculum export cannot change a resumed run
         if not (run_dir / "curriculum.json").exists():
@@ -82,14 +85,14 @@ def build_finetune_assets(settings) -> list:
             args += ["--family", ft.family]
         command = launch_command(ft, args)
         context.log.info(" ".join(command))
-        invocation = pipes_subprocess_client.run(command=command, context=context, env={"PYTHONUNBUFFERED": "1"})
+        invocation = pipes_subprocess_client.run(command=command, context=context, env={"PYTHONUNBUFFERED": "1", **parent_env()})
         messages = invocation.get_custom_messages()
         if not messages:
             raise RuntimeError(f"fine-tune process reported no result; see its logs (run folder {run_dir})")
         summary = messages[-1]
         adapter_dir = Path(summary["adapter_dir"])
         weights = adapter_dir / "adapter_model.safetensors"
-        digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+        digest = tensors_digest(weights)  # same tensors, same id, however the file's header was written
         metrics = {k: summary[k] for k in ("final_loss", "tokens_per_s", "steps", "step_time_s", "span_rate_before",
                                            "span_rate_after", "train_seconds", "world_size", "span_samples")}
         losses = [loss for _, loss in summary["loss_history"]]

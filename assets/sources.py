@@ -14,6 +14,7 @@ from assets.versioning import code_version
 from perception_tokens import schemas
 from perception_tokens.datasets import ade20k, lvis, refcoco
 from pipelines.emit import RejectSink, emit_table
+from pipelines.file_fingerprint import fingerprint_tree
 from pipelines.resources import DatasetsResource, StorageResource
 
 GROUP = "sources"
@@ -33,6 +34,37 @@ def _outs(name: str, description: str, version: str) -> dict[str, dg.AssetOut]:
     }
 
 
+def _observed_root(dataset: str, root_attr: str, description: str):
+    """An observable source asset whose data version is the fingerprint of one dataset root:
+    when a file under it is replaced, added or removed, the sources reading it turn stale."""
+
+    @dg.observable_source_asset(name=f"{dataset}_files", group_name=GROUP, description=description, owners=["team:data"])
+    def observe(context, datasets: DatasetsResource, storage: StorageResource) -> dg.ObserveResult:
+        datasets.ensure_demo_data(context.log)  # observe what the sources will read, not an empty folder
+        root = Path(getattr(datasets, root_attr))
+        fp = fingerprint_tree(root, storage.fingerprint_state(f"{dataset}_files"))
+        changed = fp.hashed + fp.removed
+        context.log.info(f"{dataset} root {root}: {fp.files} files, version {fp.version}; "
+                         f"{len(fp.hashed)} hashed (new or moved), {len(fp.removed)} removed"
+                         + (f", e.g. {', '.join(changed[:5])}" if changed else ""))
+        return dg.ObserveResult(data_version=dg.DataVersion(fp.version), metadata={
+            "root": dg.MetadataValue.path(str(root)), "files": fp.files, "hashed": len(fp.hashed), "removed": len(fp.removed),
+            "changed_files": dg.MetadataValue.json(changed[:100]),
+        })
+
+    return observe
+
+
+def build_source_observations() -> list:
+    """One observable source per dataset root (``ptok`` observes them before every run)."""
+    return [
+        _observed_root("ade20k", "ade20k_root", "Files under the ADE20K root (images, annotations): fingerprint of names, sizes, mtimes; content hash of what changed."),
+        _observed_root("lvis", "lvis_root", "LVIS v1 annotation files under the LVIS root."),
+        _observed_root("coco", "coco_root", "COCO image files (train2017, val2017, train2014) under the COCO root."),
+        _observed_root("refcoco", "refcoco_root", "RefCOCO files (refs(unc).p, instances.json) under the RefCOCO root."),
+    ]
+
+
 def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
     ds = datasets_settings
     # Each source's version folds in only the settings it reads, so editing one dataset's
@@ -43,6 +75,7 @@ def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
 
     @dg.multi_asset(
         outs=_outs("ade20k_images", "ADE20K (SceneParsing 2016) images with ids, sizes, sha256 and encoded bytes.", code_version("1", ade)),
+        deps=["ade20k_files"],
         can_subset=False,
     )
     def ade20k_images(context: dg.AssetExecutionContext, storage: StorageResource, datasets: DatasetsResource):
@@ -55,6 +88,7 @@ def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
 
     @dg.multi_asset(
         outs=_outs("lvis_images", "LVIS v1 images (COCO 2017 files) with negative / not-exhaustive category lists.", code_version("1", lv)),
+        deps=["lvis_files", "coco_files"],
         can_subset=False,
     )
     def lvis_images(context: dg.AssetExecutionContext, storage: StorageResource, datasets: DatasetsResource):
@@ -72,6 +106,7 @@ def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
 
     @dg.multi_asset(
         outs=_outs("lvis_instances", "LVIS v1 annotations, one row per instance: ids, category, bbox, area, exhaustiveness.", code_version("1", {k: lv[k] for k in ("root", "splits")})),
+        deps=["lvis_files"],
         can_subset=False,
     )
     def lvis_instances(context: dg.AssetExecutionContext, storage: StorageResource, datasets: DatasetsResource):
@@ -89,6 +124,7 @@ def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
 
     @dg.multi_asset(
         outs=_outs("refcoco_images", "RefCOCO (UNC) images (COCO train2014 files) referred to by expressions.", code_version("1", ref)),
+        deps=["refcoco_files", "coco_files"],
         can_subset=False,
     )
     def refcoco_images(context: dg.AssetExecutionContext, storage: StorageResource, datasets: DatasetsResource):
@@ -103,6 +139,7 @@ def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
 
     @dg.multi_asset(
         outs=_outs("refcoco_refs", "RefCOCO referring expressions, one row per sentence, with the referred box.", code_version("1", {"root": ds.refcoco_root})),
+        deps=["refcoco_files"],
         can_subset=False,
     )
     def refcoco_refs(context: dg.AssetExecutionContext, storage: StorageResource, datasets: DatasetsResource):

@@ -9,6 +9,7 @@ from perception_tokens.datasets.records import Reject
 from perception_tokens.vocab import TokenParseError, box_to_grid, encode_box
 from pipelines.emit import RejectSink, emit_table
 from pipelines.resources import StorageResource
+from pipelines.partition_files import unreadable_reason
 from pipelines.tables import TableHandle
 
 GROUP = "tokens"
@@ -96,7 +97,7 @@ def build_depth_token_assets(settings, partitions: dg.PartitionsDefinition) -> l
 
         current = {r["image_id"]: (r["image_sha256"], r["teacher"]) for r in pseudo_depth.iter_rows(columns=["image_id", "image_sha256", "teacher"])}
         reused = []
-        if old_path.exists():
+        if unreadable_reason(old_path) is None:  # missing, or broken by hand: nothing to reuse
             reused = [r for r in TableHandle([old_path]).iter_rows()
                       if r["vqvae_version"] == vq_version and current.get(r["image_id"]) == (r["image_sha256"], r["teacher"])]
         done = {r["image_id"] for r in reused}
@@ -110,14 +111,19 @@ def build_depth_token_assets(settings, partitions: dg.PartitionsDefinition) -> l
                 yield decode_png(row["depth_png"])
 
         def rows():
-            yield from reused
+            # rows in pseudo_depth's order, reused or not, so an incremental run writes what a clean run writes
+            by_id = {r["image_id"]: r for r in reused}
             n_todo = len(current) - len(done)
             with tqdm(total=n_todo, unit="img", desc="depth tokens") as bar:
                 for codes in code_batches(engine, manifest["path"], maps(), batch_size=vq.extract_batch_size, model=model):
                     batch_meta, todo_rows[:] = todo_rows[: len(codes)], todo_rows[len(codes):]
                     for meta, c in zip(batch_meta, codes):
-                        yield {**meta, "vqvae_version": vq_version, "codes": c.astype(np.int16).tolist(), "depth_tokens": encode_depth(c.tolist())}
+                        by_id[meta["image_id"]] = {**meta, "vqvae_version": vq_version, "codes": c.astype(np.int16).tolist(),
+                                                   "depth_tokens": encode_depth(c.tolist())}
                     bar.update(len(codes))
+            for image_id in current:
+                if image_id in by_id:
+                    yield by_id.pop(image_id)
 
         context.log.info(f"{len(current)} maps: {len(reused)} reused, {len(current) - len(reused)} to encode with VQ-VAE {vq_version}")
         return emit_table(context, storage, schemas.DEPTH_TOKEN_SCHEMA, rows(),

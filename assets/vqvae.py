@@ -25,6 +25,7 @@ from pipelines.lineage import input_data_versions
 from pipelines.metadata import png_markdown
 from pipelines.resources import StorageResource
 from pipelines.tables import TableHandle
+from training.weights_id import tensors_digest
 
 GROUP = "depth"
 
@@ -99,8 +100,12 @@ def build_vqvae_assets(settings) -> list:
             lr_decay_every=vq.lr_decay_every, drop_last=vq.drop_last,
             checkpoint_every_steps=vq.checkpoint_every_steps, device=vq.device,
         )
+        # the training folder (and so what a re-run resumes) is keyed by everything the weights
+        # depend on: code version (logic + config), model and training settings, and the data
+        # version of every pseudo_depth partition
         inputs = input_data_versions(context, context.asset_key)
-        run_key = hashlib.sha256(json.dumps([model_cfg.to_dict(), train_cfg.to_dict(), inputs, init_sha], sort_keys=True, default=str).encode()).hexdigest()[:16]
+        code = context.assets_def.code_versions_by_key.get(context.asset_key)
+        run_key = hashlib.sha256(json.dumps([code, model_cfg.to_dict(), train_cfg.to_dict(), inputs, init_sha], sort_keys=True, default=str).encode()).hexdigest()[:16]
         out_dir = Path(storage.local_files_dir("depth_vqvae", run_key))
         context.log.info(f"training VQ-VAE in {out_dir} (resumes if a checkpoint is there)")
 
@@ -123,7 +128,7 @@ def build_vqvae_assets(settings) -> list:
         curve = line_plot_png({"loss": losses}, "step", "loss", "VQ-VAE training loss", log_y=True)
 
         weights = Path(result.weights_path)
-        digest = sha256_file(weights)
+        digest = tensors_digest(weights)  # same tensors, same id, however the file's header was written
         reference_file = None
         if model_cfg.architecture == "aurora":  # the reference's own file format beside ours
             from training.vqvae.reference_format import save_reference_checkpoint

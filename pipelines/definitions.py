@@ -11,7 +11,7 @@ from assets.evaluation import build_benchmark_assets, build_evaluation_assets
 from assets.finetune import build_finetune_assets
 from assets.depth import build_depth_assets, depth_partitions
 from assets.source_checks import build_source_checks
-from assets.sources import build_source_assets
+from assets.sources import build_source_assets, build_source_observations
 from assets.tokens import build_box_token_assets, build_depth_token_assets
 from assets.vqvae import build_vqvae_assets
 from pipelines.automation import evaluate_job, evaluate_new_adapter, nightly_evaluation
@@ -94,7 +94,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         *build_benchmark_assets(settings),
         *ev_assets,
     ]
-    assets = with_owners(assets)
+    assets = [*build_source_observations(), *with_owners(assets)]  # SourceAssets take owners in their constructor
     checks = [*build_source_checks(settings.datasets.max_reject_fraction), *vq_checks, *tok_checks, *cur_checks, *ft_checks, *ev_checks]
     jobs = [
         dg.define_asset_job("sources", selection=dg.AssetSelection.groups("sources"), description="Read every dataset root."),

@@ -16,6 +16,11 @@ telemetry:
 concurrency:
   pools:
     default_limit: 1
+# runs launched from the UI whose worker dies are failed and their pool slots freed by the
+# daemon; runs of `ptok` are checked by the next `ptok` (pipelines/run_recovery.py)
+run_monitoring:
+  enabled: true
+  free_slots_after_run_end_seconds: 60
 """
 
 

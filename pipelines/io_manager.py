@@ -21,6 +21,7 @@ from upath import UPath
 
 from pipelines import catalog
 from pipelines.metadata import table_metadata
+from pipelines.partition_files import retired_partition_files
 from pipelines.tables import StagedTable, TableHandle, write_table_atomic
 
 
@@ -54,6 +55,11 @@ class ParquetIOManager(UPathIOManager):
                 f"ParquetIOManager stores StagedTable or pyarrow.Table values, got {type(obj).__name__} "
                 f"for {context.asset_key.to_user_string() if context.has_asset_key else context.name}"
             )
+        if context.has_asset_key and context.has_asset_partitions:
+            # the partitioning changed (e.g. fewer shards): older partitions' files must not stay in the views
+            for retired in retired_partition_files(self._base_path, context.asset_key.path[-1], context.asset_partitions_def):
+                retired.unlink()
+                context.log.info(f"removed {retired}: its partition no longer exists")
         self._refresh_catalog(context)
 
     def _refresh_catalog(self, context: OutputContext) -> None:

@@ -9,14 +9,32 @@ import dagster as dg
 from dagster._core.definitions.data_version import extract_data_version_from_entry
 
 
-def input_data_versions(context: dg.AssetExecutionContext, key: dg.AssetKey) -> dict[str, str | None]:
-    """Current data version of every upstream asset of ``key`` (latest materialization)."""
-    versions: dict[str, str | None] = {}
+def latest_data_version(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> str | None:
+    record = instance.get_latest_data_version_record(key, partition_key=partition)
+    version = extract_data_version_from_entry(record.event_log_entry) if record else None
+    return version.value if version else None
+
+
+def input_data_versions(context: dg.AssetExecutionContext, key: dg.AssetKey) -> dict[str, Any]:
+    """Data version of every upstream asset of ``key``, as this step reads it.
+
+    An unpartitioned input has one version. A partitioned input read partition by partition
+    (pseudo_depth -> depth_tokens) has the version of this step's partition; one read whole
+    (pseudo_depth -> depth_vqvae) has a ``{partition: version}`` map of all its partitions, so a
+    change in any partition changes the lineage and every key derived from it.
+    """
+    versions: dict[str, Any] = {}
     deps = context.assets_def.asset_deps.get(key, set())
+    graph = context.job_def.asset_layer.asset_graph  # holds the upstream assets of any run, ephemeral ones too
+    own = context.assets_def.partitions_def
     for dep in sorted(deps, key=lambda k: k.to_user_string()):
-        record = context.instance.get_latest_data_version_record(dep)
-        version = extract_data_version_from_entry(record.event_log_entry) if record else None
-        versions[dep.to_user_string()] = version.value if version else None
+        parts = graph.get(dep).partitions_def if graph.has(dep) else None
+        if parts is None:
+            versions[dep.to_user_string()] = latest_data_version(context.instance, dep, None)
+        elif own is not None and context.has_partition_key and parts == own:
+            versions[dep.to_user_string()] = latest_data_version(context.instance, dep, context.partition_key)
+        else:
+            versions[dep.to_user_string()] = {str(pk): latest_data_version(context.instance, dep, str(pk)) for pk in parts.get_partition_keys()}
     return versions
 
 

@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--family", help="model family (training/backends); default: detected from the checkpoint")
     args = parser.parse_args(argv)
 
+    from pipelines.parent_watch import exit_when_parent_dies
+
+    exit_when_parent_dies()  # a killed ptok must not leave this training as an orphan
+
     from training.backends import get_backend, resolve_family
     from training.llava.launch import RESULT_FILE, read_config, result_to_dict
     from training.llava.train import depth_span_wellformed_rate

@@ -36,6 +36,11 @@ class StorageResource(dg.ConfigurableResource):
         _remove_stale_staging(path, max_age_s=24 * 3600)
         return path
 
+    def fingerprint_state(self, name: str) -> Path:
+        """Local file keeping a dataset root's per-file sizes, mtimes and hashes between observations."""
+        base = Path(self.root) if "://" not in self.root else Path(".ptok")
+        return base / ".fingerprints" / f"{name}.json"
+
     def local_files_dir(self, asset_name: str, *parts: str) -> Path:
         """A local folder for model files (training writes with ordinary file I/O). Beside the
         tables when storage is local; under ``.ptok/files`` when the tables are on object storage."""

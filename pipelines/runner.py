@@ -9,13 +9,22 @@ is skipped.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import dagster as dg
 from dagster import AssetKey, DagsterInstance
+from dagster._core.definitions.observe import observe  # not re-exported at top level in 1.13
 
-from pipelines.staleness import StaleStatus, stale_resolver
+from upath import UPath
+
+from pipelines import catalog
+from pipelines.io_manager import ParquetIOManagerFactory
+from pipelines.partition_files import remove_retired_partitions, table_file, unreadable_reason
+from pipelines.run_recovery import process_tags, reap_dead_runs, wait_for_pool_slot
+from pipelines.staleness import StaleStatus, stale_resolver, wide_inputs_moved, wide_partition_deps
+from pipelines.tables import read_lineage
 
 
 @dataclass
@@ -73,6 +82,13 @@ def materialize_graph(
     all_checks = list(defs.asset_checks or [])
     report = RunReport()
     failed: set[AssetKey] = set()
+    reap_dead_runs(instance, log=log)  # a run killed earlier must not hold its pool slot forever
+    observe_sources(defs, instance, keys, log=log)  # changed dataset files make their sources stale
+    store = _parquet_store(defs)
+    if store is not None:  # partitions that no longer exist (fewer shards) must not stay readable
+        for name in remove_retired_partitions(UPath(store.root), all_assets, log=log):
+            if store.catalog_path:
+                catalog.refresh_view(Path(store.catalog_path), store.root, name)
     for ad in _assets_in_order(defs, keys):
         upstream = {dep for k in ad.keys for dep in graph.get(k).parent_keys}
         if upstream & failed:
@@ -89,11 +105,18 @@ def materialize_graph(
         resolver = stale_resolver(instance, graph)
         for pk in partitions:
             label = "/".join(ad_keys[0].path) + (f"[{pk}]" if pk else "")
-            if not force and all(resolver.get_status(k, pk) == StaleStatus.FRESH for k in ad.keys):
+            fresh = not force and all(resolver.get_status(k, pk) == StaleStatus.FRESH for k in ad.keys)
+            why = _stale_beyond_dagster(store, instance, graph, ad, ad_keys[0], pk) if fresh else None
+            if why:
+                fresh = False
+                log(f"  ~ {label:45s} recorded fresh but {why}: rebuilding")
+            if fresh:
                 report.steps.append(StepReport(label, pk, "skipped (fresh)", 0.0))
                 log(f"  = {label:45s} fresh, skipped")
                 continue
             start = time.perf_counter()
+            # wait here, not inside Dagster, where a waiting step ignores SIGINT/SIGTERM
+            wait_for_pool_slot(instance, _pool_of(ad), log=log)
             result = dg.materialize(
                 [*all_assets, *all_checks],
                 selection=dg.AssetSelection.assets(*ad.keys),
@@ -101,7 +124,7 @@ def materialize_graph(
                 resources=defs.resources,
                 partition_key=pk,
                 raise_on_error=False,
-                tags={"ptok/launched_by": "ptok"},
+                tags={"ptok/launched_by": "ptok", **process_tags()},
                 # the console shows the stage's own messages; Dagster's step events stay in the instance (UI)
                 run_config={"loggers": {"console": {"config": {"log_level": console_log_level}}}},
             )
@@ -117,6 +140,66 @@ def materialize_graph(
                 if raise_on_failure:
                     raise RuntimeError(f"{label} failed: {err}")
     return report
+
+
+def observe_sources(defs: dg.Definitions, instance: DagsterInstance, keys: set[AssetKey],
+                    log: Callable[[str], None] = print) -> None:
+    """Observe the observable source assets upstream of ``keys`` (dataset roots), so staleness
+    below sees the current fingerprint of the files, not the one of the last run."""
+    graph = defs.resolve_asset_graph()
+    ancestors, frontier = set(), list(keys)
+    while frontier:
+        for parent in graph.get(frontier.pop()).parent_keys:
+            if parent not in ancestors:
+                ancestors.add(parent)
+                frontier.append(parent)
+    wanted = {k for k in ancestors | keys if graph.has(k) and graph.get(k).is_observable}
+    sources = [a for a in (defs.assets or []) if getattr(a, "is_observable", False) and set(_keys_of(a)) & wanted]
+    if not sources:
+        return
+    start = time.perf_counter()
+    result = observe(sources, instance=instance, resources=defs.resources, raise_on_error=False,
+                        tags={"ptok/launched_by": "ptok", **process_tags()})
+    if not result.success:
+        log(f"  ! observing dataset roots FAILED: {_first_error(result)}")
+        return
+    for event in result.get_asset_observation_events():
+        obs = event.asset_observation_data.asset_observation
+        facts = ", ".join(f"{obs.metadata[k].value} {k}" for k in ("files", "hashed", "removed") if k in obs.metadata)
+        version = obs.tags.get("dagster/data_version", "?")
+        log(f"  o {obs.asset_key.to_user_string():45s} version {version[:12]} {facts} ({time.perf_counter() - start:.1f} s)")
+
+
+def _keys_of(a) -> list[AssetKey]:
+    return list(a.keys) if hasattr(a, "keys") else [a.key]
+
+
+def _stale_beyond_dagster(store: ParquetIOManagerFactory | None, instance: DagsterInstance, graph, ad: dg.AssetsDefinition,
+                          main_key: AssetKey, pk: str | None) -> str | None:
+    """Why a step Dagster calls fresh must run anyway, or None. Dagster trusts its records: a table
+    deleted or broken by hand is not fresh; and it skips inputs with >= 100 partitions, so those
+    are compared with the input versions the table's lineage recorded."""
+    if store is None:
+        return None
+    root = UPath(store.root)
+    problems = [f"table {k.path[-1]} {why}" for k in ad.keys
+                if (why := unreadable_reason(table_file(root, k.path[-1], ad.partitions_def, pk)))]
+    if problems:
+        return ", ".join(problems)
+    if pk is None and wide_partition_deps(graph, main_key):
+        recorded = read_lineage(table_file(root, main_key.path[-1], None, None)).get("input_data_versions", {})
+        return wide_inputs_moved(instance, graph, main_key, recorded)
+    return None
+
+
+def _parquet_store(defs: dg.Definitions) -> ParquetIOManagerFactory | None:
+    io = (defs.resources or {}).get("io_manager")
+    return io if isinstance(io, ParquetIOManagerFactory) else None
+
+
+def _pool_of(ad: dg.AssetsDefinition) -> str | None:
+    pools = {node.pool for node in ad.node_def.iterate_node_defs() if getattr(node, "pool", None)}
+    return next(iter(pools), None)
 
 
 def _first_error(result: dg.ExecuteInProcessResult) -> str:

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from dagster import AssetKey, DagsterInstance
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
-from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus  # noqa: F401 (re-exported)
+from dagster._core.definitions.data_version import (  # noqa: F401 (StaleStatus re-exported)
+    SKIP_PARTITION_DATA_VERSION_DEPENDENCY_THRESHOLD,
+    CachingStaleStatusResolver,
+    StaleStatus,
+)
 from dagster._core.definitions.temporal_context import TemporalContext
 from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView
 from dagster._time import get_current_datetime
@@ -46,3 +50,35 @@ def stale_keys(instance: DagsterInstance, asset_graph: AssetGraph, *, include_de
                     out.add(child)
                     frontier.append(child)
     return out
+
+
+def wide_partition_deps(asset_graph: AssetGraph, key: AssetKey) -> list[AssetKey]:
+    """Partitioned parents of an unpartitioned ``key`` with so many partitions that Dagster's
+    stale resolver does not look at them (``SKIP_PARTITION_DATA_VERSION_DEPENDENCY_THRESHOLD``,
+    100): a changed partition there would never make ``key`` stale."""
+    if asset_graph.get(key).is_partitioned:
+        return []
+    out = []
+    for parent in asset_graph.get(key).parent_keys:
+        node = asset_graph.get(parent)
+        if node.is_partitioned and node.partitions_def.get_num_partitions() >= SKIP_PARTITION_DATA_VERSION_DEPENDENCY_THRESHOLD:
+            out.append(parent)
+    return sorted(out, key=lambda k: k.to_user_string())
+
+
+def wide_inputs_moved(instance: DagsterInstance, asset_graph: AssetGraph, key: AssetKey, recorded: dict) -> str | None:
+    """Check what Dagster skips: compare the per-partition input versions recorded in the table's
+    lineage (``input_data_versions``, see pipelines/lineage.py) with the instance's current ones.
+    Returns why ``key`` is stale, or None when every wide input is unchanged."""
+    from pipelines.lineage import latest_data_version
+
+    for dep in wide_partition_deps(asset_graph, key):
+        then = recorded.get(dep.to_user_string())
+        if not isinstance(then, dict):
+            return f"input {dep.to_user_string()} has no per-partition versions recorded, so it cannot be checked"
+        parts = asset_graph.get(dep).partitions_def.get_partition_keys()
+        now = {str(pk): latest_data_version(instance, dep, str(pk)) for pk in parts}
+        moved = sorted(pk for pk in set(now) | set(then) if now.get(pk) != then.get(pk))
+        if moved:
+            return f"{len(moved)} of {len(parts)} partitions of {dep.to_user_string()} changed (e.g. {moved[0]})"
+    return None

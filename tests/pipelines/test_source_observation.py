@@ -1,0 +1,99 @@
+"""Changed source files are noticed (issue 12.2): fingerprints of dataset roots and the
+observable source assets that carry them into staleness.
+
+Before the fix, replacing an image under a dataset root left every asset "fresh" and the
+table with the old sha256.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+import pytest
+
+from pipelines.file_fingerprint import fingerprint_tree
+from pipelines.io_manager import ParquetIOManagerFactory
+from pipelines.runner import materialize_graph
+
+
+def _tree(root: Path) -> None:
+    (root / "images").mkdir(parents=True)
+    for i in range(3):
+        (root / "images" / f"{i}.jpg").write_bytes(bytes([i]) * 100)
+    (root / "ann.json").write_text("{}")
+
+
+def test_fingerprint_moves_with_content_not_with_touch(tmp_path):
+    root, state = tmp_path / "root", tmp_path / "state.json"
+    _tree(root)
+    first = fingerprint_tree(root, state)
+    assert (first.files, first.hashed, first.removed) == (4, [], [])  # first look: stat only, nothing read
+    assert fingerprint_tree(root, state).version == first.version
+
+    img = root / "images" / "1.jpg"
+    img.write_bytes(b"\x09" * 100)  # same size, other bytes
+    os.utime(img, ns=(img.stat().st_atime_ns, img.stat().st_mtime_ns + 10**9))
+    changed = fingerprint_tree(root, state)
+    assert changed.hashed == ["images/1.jpg"] and changed.version != first.version
+
+    os.utime(img, ns=(img.stat().st_atime_ns, img.stat().st_mtime_ns + 10**9))  # touched, same bytes
+    touched = fingerprint_tree(root, state)
+    assert touched.hashed == ["images/1.jpg"] and touched.version == changed.version
+
+    (root / "images" / "0.jpg").unlink()
+    (root / "images" / "3.jpg").write_bytes(b"new")
+    moved = fingerprint_tree(root, state)
+    assert moved.removed == ["images/0.jpg"] and moved.hashed == ["images/3.jpg"]
+    assert len({first.version, changed.version, moved.version}) == 3
+
+
+def test_state_of_another_root_or_a_broken_state_file_is_not_trusted(tmp_path):
+    a, b, state = tmp_path / "a", tmp_path / "b", tmp_path / "state.json"
+    _tree(a)
+    _tree(b)
+    (b / "images" / "2.jpg").write_bytes(b"other")
+    va = fingerprint_tree(a, state).version
+    assert fingerprint_tree(b, state).version != va
+    state.write_text("{not json")
+    assert fingerprint_tree(a, state).version == va
+
+
+def _defs(root: Path, storage: Path) -> dg.Definitions:
+    @dg.observable_source_asset(name="toy_files")
+    def toy_files():
+        return dg.DataVersion(fingerprint_tree(root, storage / ".fingerprints" / "toy.json").version)
+
+    @dg.asset(code_version="1", deps=[toy_files])
+    def toy_images() -> pa.Table:
+        files = sorted(p.name for p in (root / "images").iterdir())
+        return pa.table({"file": files, "size": [(root / "images" / f).stat().st_size for f in files]})
+
+    @dg.asset(code_version="1")
+    def toy_summary(toy_images) -> pa.Table:
+        return pa.table({"n": [toy_images.num_rows]})
+
+    return dg.Definitions(assets=[toy_files, toy_images, toy_summary],
+                          resources={"io_manager": ParquetIOManagerFactory(root=str(storage))})
+
+
+def test_runner_recomputes_a_source_after_a_file_under_its_root_changes(tmp_path):
+    root, storage = tmp_path / "data", tmp_path / "storage"
+    _tree(root)
+    (tmp_path / "home").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
+        defs = _defs(root, storage)
+        first = materialize_graph(defs, instance, "*", log=lambda m: None)
+        assert [s.status for s in first.steps] == ["materialized", "materialized"]
+        again = materialize_graph(defs, instance, "*", log=lambda m: None)
+        assert [s.status for s in again.steps] == ["skipped (fresh)", "skipped (fresh)"]
+
+        (root / "images" / "2.jpg").write_bytes(b"replaced by a bigger file" * 10)
+        logs: list[str] = []
+        after = materialize_graph(defs, instance, "*", log=logs.append)
+        assert {s.asset: s.status for s in after.steps}["toy_images"] == "materialized", logs
+        assert any("toy_files" in line and "version" in line for line in logs), logs
+        sizes = pa.parquet.read_table(storage / "toy_images.parquet").to_pydict()["size"]
+        assert sizes == [100, 100, 250]
