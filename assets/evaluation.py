@@ -65,7 +65,7 @@ def oracle_tokens_fn(teacher, vqvae_model, depth_dir: Path | None):
     """Teacher depth -> VQ-VAE codes -> token string, for a benchmark row (the 'oracle' ablation).
     In demo mode the scenes' saved depth plays the teacher, as in pseudo_depth."""
     from evaluation.benchmarks.demo import demo_depth_name
-    from perception_tokens.depth import normalize_depth
+    from perception_tokens.depth import PROJECT_FORMAT
     from perception_tokens.images import decode_rgb
     from perception_tokens.vocab import encode_depth
     from training.vqvae import extract_codes
@@ -81,7 +81,8 @@ def oracle_tokens_fn(teacher, vqvae_model, depth_dir: Path | None):
         else:
             rgb = decode_rgb(row["image_bytes"])
             raw = teacher.predict([rgb], [(row["benchmark"], str(row["question_id"]))])[0]
-        depth_u8, _, _ = normalize_depth(raw)
+        # the teacher's own min-max (run.py's float32 for the V1 run.py teacher), as pseudo_depth stored it
+        depth_u8, _, _ = getattr(teacher, "image_format", PROJECT_FORMAT).to_uint8(raw)
         codes = next(extract_codes(vqvae_model, [depth_u8], batch_size=1))[0]
         return encode_depth([int(c) for c in codes])
 

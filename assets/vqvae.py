@@ -49,6 +49,41 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+_FINGERPRINTS: dict[tuple, str] = {}
+
+
+def init_checkpoint_fingerprint(path: str | None) -> str | None:
+    """sha256 of the file(s) behind ``vqvae.init_checkpoint``, folded into the code version so a
+    checkpoint replaced at the same path marks ``depth_vqvae`` stale. A project checkpoint
+    directory is its weights file plus ``config.json`` (the config fixes the architecture).
+    Hashing streams 1 MiB chunks and is remembered per (path, size, mtime, ctime, inode), so a code
+    location reload does not re-read an unchanged file. A missing file or a URL fingerprints
+    by name only: the asset itself then fails naming the path."""
+    if path is None:
+        return None
+    if "://" in path:
+        return f"url:{path}"
+    from training.vqvae.checkpoint import CONFIG_NAME, WEIGHTS_NAME  # torch: only when a checkpoint is set
+
+    p = Path(path)
+    if p.is_dir():
+        files = [p / WEIGHTS_NAME, p / CONFIG_NAME]
+    else:
+        files = [p, p.parent / CONFIG_NAME] if p.suffix == ".safetensors" else [p]
+    h = hashlib.sha256()
+    for f in files:
+        try:
+            st = f.stat()
+        except FileNotFoundError:
+            h.update(f"missing:{f.name}".encode())
+            continue
+        key = (str(f.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        if key not in _FINGERPRINTS:
+            _FINGERPRINTS[key] = sha256_file(f)
+        h.update(f"{f.name}:{_FINGERPRINTS[key]}".encode())
+    return h.hexdigest()
+
+
 def vqvae_model_config(vq, init_config=None):
     """The preset's model config (``aurora``: the reference model) with ``overrides`` applied;
     with an init checkpoint, that checkpoint's architecture instead of the preset's."""
@@ -73,11 +108,14 @@ def read_init_checkpoint(vq, path: str):
 
 def build_vqvae_assets(settings) -> list:
     vq = settings.vqvae
+    init_fingerprint = init_checkpoint_fingerprint(settings.resolve(vq.init_checkpoint))
+    # without an init checkpoint the version is what it was before the fingerprint existed
+    version_inputs = (vq,) if init_fingerprint is None else (vq, {"init_checkpoint_sha256": init_fingerprint})
 
     @dg.asset(
         description="VQ-VAE depth tokenizer (AiT architecture, EMA codebook of 128 codes, 10x10 grid) trained on "
         "pseudo_depth; one manifest row pointing at safetensors weights, with held-out quality metrics.",
-        code_version=code_version("1", vq),
+        code_version=code_version("1", *version_inputs),
         kinds={"pytorch", "parquet"},
         group_name=GROUP,
         ins={"pseudo_depth": dg.AssetIn()},

@@ -15,6 +15,10 @@ the previous list twice" fit in 181 bytes and stand for 2**24 lists once copied 
 Before anything walks the loaded value, its size *as a tree* is counted once per distinct
 object; more than :func:`object_budget` (a few objects per byte of file, far above any
 data pickle) or a container that holds itself is refused with :class:`PickleExpansionError`.
+Shared references can also make the loading itself slow: a dict key made of shared tuples
+is hashed as its whole expansion. So before loading, the opcode stream is replayed
+(:func:`perception_tokens.pickle_hash_work.hashing_work`, linear in the file) and a pickle
+whose dict keys and set members stand for more than the same budget is refused unloaded.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import os
 import pickle
 from pathlib import Path
 from typing import Any
+
+from perception_tokens.pickle_hash_work import hashing_work
 
 __all__ = [
     "PickleExpansionError",
@@ -158,10 +164,19 @@ def _normalise(value: Any) -> Any:
 def loads_restricted(data: bytes, *, source: str = "<bytes>", max_objects: int | None = None) -> Any:
     """Restricted load of pickle ``data``; ``source`` names it in error messages.
 
-    ``max_objects`` caps the objects the value stands for as a tree (default:
-    :func:`object_budget` of ``len(data)``); past it, :class:`PickleExpansionError`.
+    ``max_objects`` caps the objects the value stands for as a tree, and the objects its
+    dict keys and set members stand for, hashed while loading (default:
+    :func:`object_budget` of ``len(data)``); past either, :class:`PickleExpansionError`.
     """
     budget = object_budget(len(data)) if max_objects is None else max_objects
+    try:
+        work = hashing_work(data, budget)
+    except ValueError as exc:
+        raise ValueError(f"{source}: malformed pickle: {exc}") from exc
+    if work > budget:
+        raise PickleExpansionError(
+            source, f"its dict keys and set members stand for more than {budget} objects to hash (the limit for its size)"
+        )
     try:
         obj = _RestrictedUnpickler(io.BytesIO(data), source).load()
     except UnsafePickleError:

@@ -165,7 +165,8 @@ def cmd_convert_checkpoint(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pipelines.cli_eval import run_eval
 
-    preds, scores = run_eval(_settings(), args.benchmark, Path(args.root), args.model, args.adapter, log=say, base=args.base)
+    preds, scores = run_eval(_settings(), args.benchmark, Path(args.root), args.model, args.adapter, log=say, base=args.base,
+                             images=Path(args.images) if args.images else None)
     print_table(["benchmark", "subset", "mode", "ablation", "n", "accuracy %", "95% CI"],
                 [(s["benchmark"], s["subset"], s["mode"], s["ablation"], s["n"], s["accuracy_pct"], _ci(s)) for s in scores],
                 title=f"{len(preds)} predictions appended to eval_predictions")
@@ -271,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", default="adapter", help="'adapter' (the graph's latest, or --adapter PATH), 'tiny', a checkpoint dir or hub id")
     s.add_argument("--adapter", help="adapter folder (default: the latest lora_adapter)")
     s.add_argument("--base", help="base checkpoint for an Aurora-format --model folder (default: finetune.checkpoint)")
+    s.add_argument("--images", help="image folder of a counting set (released apart from its jsonl files); "
+                                    "default: evaluation.images in the config, else <root>/images")
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("convert-checkpoint", help="turn an Aurora LoRA folder (with non_lora_trainables.bin) into an adapter folder")

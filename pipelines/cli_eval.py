@@ -33,7 +33,7 @@ def latest_manifest(settings, asset: str) -> dict:
 
 
 def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | None, log=print,
-             base: str | None = None) -> tuple[list[dict], list[dict]]:
+             base: str | None = None, images: Path | None = None) -> tuple[list[dict], list[dict]]:
     from evaluation.run import evaluate, generation_settings, limit_per_subset, load_eval_model, new_identity, score_rows
     from perception_tokens import schemas
     from pipelines.history import append_outside_dagster
@@ -41,7 +41,8 @@ def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | No
     from training.llava.aurora_checkpoint import is_aurora_checkpoint
 
     ev = settings.evaluation
-    images = Path(settings.resolve(ev.images[benchmark])) if benchmark in ev.images else None
+    if images is None and benchmark in ev.images:
+        images = Path(settings.resolve(ev.images[benchmark]))
     rows, rejects = read_benchmark(benchmark, root, images)
     rows = limit_per_subset(rows, ev.max_per_subset)
     if model == "adapter":

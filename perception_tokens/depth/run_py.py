@@ -99,12 +99,14 @@ class ImageFormat:
     minmax_float32: bool
     channels: int
 
+    def to_uint8(self, raw: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """The uint8 HxW map this format stores for ``raw`` (what decode_png gives back from
+        its PNG), with the raw range it spans."""
+        return minmax_uint8_float32(raw) if self.minmax_float32 else normalize_depth(raw)
+
     def to_png(self, raw: np.ndarray) -> tuple[bytes, float, float]:
         """PNG bytes of ``raw`` in this format, with the raw range it spans."""
-        if self.minmax_float32:
-            depth, low, high = minmax_uint8_float32(raw)
-        else:
-            depth, low, high = normalize_depth(raw)
+        depth, low, high = self.to_uint8(raw)
         if self.channels == 3:
             depth = np.repeat(depth[..., None], 3, axis=-1)  # run.py --grayscale
         return encode_png(depth), low, high

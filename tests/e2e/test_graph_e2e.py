@@ -68,7 +68,10 @@ def test_vqvae_tokens_and_boxes(world):
     metrics = json.loads(m["metrics_json"])
     assert 0.0 <= metrics["closest_point_agreement"] <= 1.0 and metrics["usage"] >= 1
     weights = Path(m["path"]) / m["weights_file"]
-    assert hashlib.sha256(weights.read_bytes()).hexdigest() == m["sha256"]
+    from training.weights_id import tensors_digest
+
+    # the model id hashes the tensors (names, dtypes, shapes, bytes), not the file's bytes
+    assert tensors_digest(weights) == m["sha256"] and m["model_id"] == m["sha256"][:16]
 
     tokens = pq.read_table([str(p) for p in sorted((storage / "depth_tokens").rglob("[!.]*.parquet"))])
     depth_rows = sum(pq.read_metadata(str(p)).num_rows for p in (storage / "pseudo_depth").rglob("[!.]*.parquet"))

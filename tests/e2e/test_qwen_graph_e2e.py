@@ -13,7 +13,7 @@ import pytest
 from conftest import check_results, small_settings
 from pipelines import catalog
 from pipelines.definitions import build_definitions
-from pipelines.resources import BENCHMARK_LAYOUT
+from pipelines.resources import BENCHMARK_LAYOUT, DEMO_IMAGES_LAYOUT
 
 # the whole graph, then five `ptok eval` calls: minutes of CPU on a shared 2-core machine
 pytestmark = pytest.mark.timeout(2700)
@@ -84,7 +84,9 @@ def test_ptok_eval_on_every_benchmark_with_the_qwen_adapter(qwen_world, tmp_path
     monkeypatch.setenv("DAGSTER_HOME", str(workdir / "dagster_home"))
     roots = settings.demo_root / "benchmarks"
     for benchmark, folder in BENCHMARK_LAYOUT.items():
-        assert cli.main(["eval", "--benchmark", benchmark, "--root", str(roots / folder)]) == 0, benchmark
+        # the counting sets' images are released apart from their jsonl files (--images)
+        images = ["--images", str(roots / DEMO_IMAGES_LAYOUT[benchmark])] if benchmark in DEMO_IMAGES_LAYOUT else []
+        assert cli.main(["eval", "--benchmark", benchmark, "--root", str(roots / folder), *images]) == 0, benchmark
     _, rows = catalog.query(settings.catalog_path, "select distinct benchmark, constrained from eval_predictions "
                                                    "where model_kind = 'adapter' and ablation = 'normal'")
     assert {r[1] for r in rows} == {True}

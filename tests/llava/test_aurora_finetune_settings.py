@@ -80,7 +80,8 @@ def test_counting_cot_instruction_aurora():
 
 
 def test_aurora_profile_defaults_and_overrides():
-    s = settings_from_dict({"profile": "aurora", "finetune": {"lora_r": 8}})
+    s = settings_from_dict({"profile": "aurora", "finetune": {"lora_r": 8},
+                            "depth": {"checkpoint": "depth_anything_vits14.pth"}})  # the aurora teacher needs its weights file
     assert (s.finetune.conversation, s.finetune.image_resize, s.finetune.new_token_mode) == (
         "vicuna_v1", "squash336_nearest", "modules_to_save")
     assert (s.evaluation.max_new_tokens, s.evaluation.conversation, s.evaluation.count_cot_instruction) == (1024, "llava_v1", "aurora")

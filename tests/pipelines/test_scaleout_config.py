@@ -70,3 +70,19 @@ def test_real_gpu_config_is_the_aurora_profile():
     assert (s.curriculum.style, s.curriculum.mixing, s.datasets.lvis_splits) == ("aurora", "sequential", ["train"])
     assert (s.finetune.conversation, s.finetune.vocabulary, s.finetune.per_device_batch_size) == ("vicuna_v1", "per_skill", 16)
     assert (s.evaluation.max_new_tokens, s.evaluation.conversation) == (1024, "llava_v1")
+    # Aurora's teacher (Depth Anything V1 ViT-S as run.py --grayscale) and the reference VQ-VAE
+    assert (s.depth.preset, s.depth.version, s.depth.encoder, s.depth.resize) == ("aurora", 1, "vits", "keep_aspect")
+    assert s.depth.checkpoint.endswith("depth_anything_vits14.pth")
+    assert (s.vqvae.preset, s.vqvae.epochs, s.vqvae.batch_size, s.vqvae.lr_decay_every) == ("aurora", 20, 8, 500)
+
+
+def test_aurora_profile_selects_the_reference_teacher_and_tokenizer_unless_the_file_says_otherwise():
+    from pipelines.profiles import apply_profile
+
+    filled = apply_profile({"profile": "aurora"})
+    assert filled["depth"] == {"preset": "aurora"} and filled["vqvae"] == {"preset": "aurora"}
+    # a section written in the file keeps its own values over the profile's
+    mixed = apply_profile({"profile": "aurora", "depth": {"preset": "custom", "teacher": "ground_truth"}, "vqvae": {"preset": "tiny"}})
+    assert mixed["depth"] == {"preset": "custom", "teacher": "ground_truth"} and mixed["vqvae"]["preset"] == "tiny"
+    assert apply_profile({"profile": "project"}).get("depth") is None
+
