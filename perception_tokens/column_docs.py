@@ -76,7 +76,7 @@ COLUMN_DOCS: dict[str, str] = {
     "depth_values": "depth at each point (larger = nearer)",
     "answer": "correct answer",
     "labels_inside": "whether every label lies inside the image",
-    "marked_png": "the image with circled, lettered points (PNG)",
+    "marked_png": "the image with circled, lettered points (PNG; JPEG at quality 75 in the aurora style, as the reference saves it)",
     "position": "place of the sample in the training order",
     "epoch": "virtual epoch of the curriculum schedule",
     "sample_id": "curriculum sample id (the LLaVA record id)",

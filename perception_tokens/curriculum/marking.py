@@ -83,7 +83,9 @@ def aurora_marked_row(dataset: str, img: dict, depth_png: bytes, seed: int) -> d
         raise marks
     rgb = aurora_marks.resize_like_notebook(img["image_bytes"], "RGB")
     buf = io.BytesIO()
-    aurora_marks.draw_marks(rgb, marks).save(buf, format="PNG")
+    # add_marks_ade.ipynb cell 4: img.save(f"marked_images4/{f}") with ADE20K's .jpg name, i.e.
+    # JPEG at PIL's default quality (75): the reference trains on those compressed pixels
+    aurora_marks.draw_marks(rgb, marks).save(buf, format="JPEG")
     # label boxes start 26 px above the point: inside the image only when y >= 26 (the reference does not move them)
     inside = all(y - aurora_marks.LABEL_OFFSET_Y - aurora_marks.LABEL_MARGIN >= 0 for _, y in marks.coordinates)
     return {"marked_id": f"{dataset}:{img['image_id']}:aurora{len(marks.letters)}", "dataset": dataset, "split": img["split"],

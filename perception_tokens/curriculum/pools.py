@@ -39,7 +39,9 @@ def source_image_file(dataset: str, image_id: str, fmt: str = "jpeg") -> str:
 
 
 def marked_image_file(marked_id: str) -> str:
-    return f"marked/{marked_id.replace(':', '_')}.png"
+    # aurora-style marked images are JPEG, as add_marks_ade.ipynb saves them; the project's are PNG
+    ext = "jpg" if marked_id.rsplit(":", 1)[-1].startswith("aurora") else "png"
+    return f"marked/{marked_id.replace(':', '_')}.{ext}"
 
 
 @dataclass
