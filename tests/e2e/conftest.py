@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -11,6 +12,32 @@ import pytest
 from pipelines.settings import settings_from_dict
 
 SMALL = {"n_ade20k": 8, "n_lvis": 8, "n_refcoco": 6, "seed": 3, "width": 160, "height": 120}
+
+
+@contextlib.contextmanager
+def materialized_world(workdir: Path, settings, selection: str = "*"):
+    """Materialize ``selection`` of ``settings``' graph with PTOK_WORKDIR and DAGSTER_HOME pointed
+    at ``workdir`` (restored afterwards); yields ``(defs, instance)``. For module-scoped worlds,
+    where monkeypatch is not available."""
+    from pipelines.definitions import build_definitions
+    from pipelines.instance import get_instance
+    from pipelines.runner import materialize_graph
+
+    saved = {k: os.environ.get(k) for k in ("PTOK_WORKDIR", "DAGSTER_HOME")}
+    os.environ["PTOK_WORKDIR"] = str(workdir)
+    os.environ["DAGSTER_HOME"] = str(workdir / "dagster_home")
+    try:
+        defs = build_definitions(settings)
+        instance = get_instance()  # persistent (SQLite under DAGSTER_HOME), as the CLI and UI see it
+        report = materialize_graph(defs, instance, selection, log=lambda m: None)
+        assert not report.failed, report.failed
+        yield defs, instance
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def small_settings(workdir: Path, **overrides):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -14,40 +13,23 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from conftest import check_results, small_settings
-from pipelines.definitions import build_definitions
-from pipelines.runner import materialize_graph
+from conftest import check_results, materialized_world, small_settings
 
 
 @pytest.fixture(scope="module")
 def aurora_world(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("aurora")
-    saved = {k: os.environ.get(k) for k in ("PTOK_WORKDIR", "DAGSTER_HOME")}
-    os.environ["PTOK_WORKDIR"] = str(workdir)
-    os.environ["DAGSTER_HOME"] = str(workdir / "dagster_home")
-    try:
-        settings = small_settings(
-            workdir, profile="aurora",
-            # no Depth Anything weights here: the demo's ground truth stands in for the V1 teacher,
-            # and the tiny VQ-VAE for the 320 px reference one (both aurora presets are unit-tested)
-            depth={"preset": "custom", "teacher": "ground_truth"},
-            vqvae={"preset": "tiny", "epochs": 2, "min_closest_point_agreement": 0.0, "min_codebook_usage": 0.0},
-            curriculum={"epochs": 3, "percents": [1.0, 0.5, 0.0], "marked_fraction": 1.0, "marked_max_images": 2,
-                        "tasks": ["depth_atomic", "depth_cot", "depth_direct", "count_atomic", "count_cot", "count_direct"]},
-        )
-        defs = build_definitions(settings)
-        from pipelines.instance import get_instance
-
-        instance = get_instance()
-        report = materialize_graph(defs, instance, "*curriculum", log=lambda m: None)
-        assert not report.failed, report.failed
+    settings = small_settings(
+        workdir, profile="aurora",
+        # no Depth Anything weights here: the demo's ground truth stands in for the V1 teacher,
+        # and the tiny VQ-VAE for the 320 px reference one (both aurora presets are unit-tested)
+        depth={"preset": "custom", "teacher": "ground_truth"},
+        vqvae={"preset": "tiny", "epochs": 2, "min_closest_point_agreement": 0.0, "min_codebook_usage": 0.0},
+        curriculum={"epochs": 3, "percents": [1.0, 0.5, 0.0], "marked_fraction": 1.0, "marked_max_images": 2,
+                    "tasks": ["depth_atomic", "depth_cot", "depth_direct", "count_atomic", "count_cot", "count_direct"]},
+    )
+    with materialized_world(workdir, settings, "*curriculum") as (defs, instance):
         yield workdir, settings, instance
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def test_aurora_profile_fills_every_stage(aurora_world):

@@ -7,9 +7,7 @@ Dagster Pipes) -> benchmarks -> eval_predictions -> eval_scores.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -19,43 +17,26 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import check_results, small_settings
+from conftest import check_results, materialized_world, small_settings
 from perception_tokens.curriculum.llava_json import read_llava_json
 from perception_tokens.depth import decode_png
 from perception_tokens.vocab import decode_box, decode_depth, vocabulary_hash
 from pipelines import catalog
-from pipelines.definitions import build_definitions
-from pipelines.runner import materialize_graph
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("world")
-    saved = {k: os.environ.get(k) for k in ("PTOK_WORKDIR", "DAGSTER_HOME")}
-    os.environ["PTOK_WORKDIR"] = str(workdir)
-    os.environ["DAGSTER_HOME"] = str(workdir / "dagster_home")
-    try:
-        settings = small_settings(
-            workdir,
-            vqvae={"epochs": 2, "min_closest_point_agreement": 0.0, "min_codebook_usage": 0.0},
-            curriculum={"epochs": 3, "percents": [1.0, 0.5, 0.0], "epoch_size": 20, "marked_fraction": 1.0},
-            finetune={"max_steps": 6, "per_device_batch_size": 2, "lr": 0.01, "lora_r": 8, "lora_alpha": 16,
-                      "save_steps": 3, "logging_steps": 1, "span_samples": 2},
-            evaluation={"demo_scenes": 4, "max_per_subset": 2, "max_new_tokens": 120, "batch_size": 4},
-        )
-        defs = build_definitions(settings)
-        from pipelines.instance import get_instance
-
-        instance = get_instance()  # persistent (SQLite under DAGSTER_HOME), as the CLI and UI see it
-        report = materialize_graph(defs, instance, "*", log=lambda m: None)
-        assert not report.failed, report.failed
+    settings = small_settings(
+        workdir,
+        vqvae={"epochs": 2, "min_closest_point_agreement": 0.0, "min_codebook_usage": 0.0},
+        curriculum={"epochs": 3, "percents": [1.0, 0.5, 0.0], "epoch_size": 20, "marked_fraction": 1.0},
+        finetune={"max_steps": 6, "per_device_batch_size": 2, "lr": 0.01, "lora_r": 8, "lora_alpha": 16,
+                  "save_steps": 3, "logging_steps": 1, "span_samples": 2},
+        evaluation={"demo_scenes": 4, "max_per_subset": 2, "max_new_tokens": 120, "batch_size": 4},
+    )
+    with materialized_world(workdir, settings, "*") as (defs, instance):
         yield workdir, settings, defs, instance
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def test_vqvae_tokens_and_boxes(world):

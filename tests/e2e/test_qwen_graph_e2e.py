@@ -4,51 +4,33 @@ constrained decoding on every benchmark folder, through the Qwen2.5-VL adapter t
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import check_results, small_settings
+from conftest import check_results, materialized_world, small_settings
 from pipelines import catalog
-from pipelines.definitions import build_definitions
 from pipelines.resources import BENCHMARK_LAYOUT, DEMO_IMAGES_LAYOUT
 
 # the whole graph, then five `ptok eval` calls: minutes of CPU on a shared 2-core machine
 pytestmark = pytest.mark.timeout(2700)
-from pipelines.runner import materialize_graph
 
 @pytest.fixture(scope="module")
 def qwen_world(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("qwen_world")
-    saved = {k: os.environ.get(k) for k in ("PTOK_WORKDIR", "DAGSTER_HOME")}
-    os.environ["PTOK_WORKDIR"] = str(workdir)
-    os.environ["DAGSTER_HOME"] = str(workdir / "dagster_home")
-    try:
-        settings = small_settings(
-            workdir,
-            vqvae={"epochs": 2, "min_closest_point_agreement": 0.0, "min_codebook_usage": 0.0},
-            curriculum={"epochs": 3, "percents": [1.0, 0.5, 0.0], "epoch_size": 12, "marked_fraction": 1.0},
-            finetune={"family": "qwen2_5_vl", "max_steps": 6, "per_device_batch_size": 2, "lr": 0.01, "lora_r": 8,
-                      "lora_alpha": 16, "save_steps": 3, "logging_steps": 1, "span_samples": 2},
-            # one constrained chain-of-thought run (room for a 102-token depth span) keeps generation short
-            evaluation={"demo_scenes": 2, "max_per_subset": 1, "max_new_tokens": 110, "batch_size": 4,
-                        "runs": [["cot", "normal"]]},
-        )
-        defs = build_definitions(settings)
-        from pipelines.instance import get_instance
-
-        instance = get_instance()
-        report = materialize_graph(defs, instance, "*", log=lambda m: None)
-        assert not report.failed, report.failed
+    settings = small_settings(
+        workdir,
+        vqvae={"epochs": 2, "min_closest_point_agreement": 0.0, "min_codebook_usage": 0.0},
+        curriculum={"epochs": 3, "percents": [1.0, 0.5, 0.0], "epoch_size": 12, "marked_fraction": 1.0},
+        finetune={"family": "qwen2_5_vl", "max_steps": 6, "per_device_batch_size": 2, "lr": 0.01, "lora_r": 8,
+                  "lora_alpha": 16, "save_steps": 3, "logging_steps": 1, "span_samples": 2},
+        # one constrained chain-of-thought run (room for a 102-token depth span) keeps generation short
+        evaluation={"demo_scenes": 2, "max_per_subset": 1, "max_new_tokens": 110, "batch_size": 4,
+                    "runs": [["cot", "normal"]]},
+    )
+    with materialized_world(workdir, settings, "*") as (defs, instance):
         yield workdir, settings, instance
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def test_graph_trains_and_evaluates_a_qwen_adapter(qwen_world):

@@ -135,15 +135,16 @@ def param_groups(model: torch.nn.Module, settings: LoraSettings) -> list[dict[st
     return groups
 
 
-def trainable_summary(model: torch.nn.Module) -> dict[str, int]:
-    """Counts of trainable parameters by part (for logs and tests)."""
+def trainable_summary(model: torch.nn.Module, projector: str = PROJECTOR) -> dict[str, int]:
+    """Counts of trainable parameters by part (for logs and tests); ``projector``: a substring
+    of the projector's parameter names (Qwen2.5-VL: ``.merger.``)."""
     parts = {"lora": 0, "tokens": 0, "projector": 0, "other": 0}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         if "lora_" in name:
             parts["lora"] += param.numel()
-        elif PROJECTOR in name:
+        elif projector in name:
             parts["projector"] += param.numel()
         elif "embed_tokens" in name or "lm_head" in name or "trainable_tokens" in name:
             parts["tokens"] += param.numel()

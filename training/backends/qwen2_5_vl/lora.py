@@ -18,6 +18,7 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
 from training.llava.lora import LoraSettings, language_model_target_regex, quiet_peft, upcast_trainable_parameters
+from training.llava.lora import trainable_summary as llava_trainable_summary
 from training.llava.model import TokenMap
 
 MERGER = "merger"
@@ -78,16 +79,5 @@ def param_groups(model: torch.nn.Module, settings: LoraSettings) -> list[dict[st
 
 
 def trainable_summary(model: torch.nn.Module) -> dict[str, int]:
-    parts = {"lora": 0, "tokens": 0, "projector": 0, "other": 0}
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        if "lora_" in name:
-            parts["lora"] += param.numel()
-        elif f".{MERGER}." in name:
-            parts["projector"] += param.numel()
-        elif "embed_tokens" in name or "lm_head" in name or "trainable_tokens" in name:
-            parts["tokens"] += param.numel()
-        else:
-            parts["other"] += param.numel()
-    return parts
+    """Counts of trainable parameters by part; the merger is the projector."""
+    return llava_trainable_summary(model, projector=f".{MERGER}.")
