@@ -19,6 +19,7 @@ from assets.versioning import code_version
 from pipelines.executors import gpu_op_tags
 from perception_tokens import schemas
 from perception_tokens.depth import decode_png
+from perception_tokens.paths import file_sha256
 from perception_tokens.sharding import shard_of
 from pipelines.emit import emit_table
 from pipelines.lineage import input_data_versions
@@ -39,14 +40,6 @@ def depth_maps(table: TableHandle, *, holdout: bool, fraction: float):
     for row in table.iter_rows(columns=["image_id", "depth_png"]):
         if is_holdout(row["image_id"], fraction) == holdout:
             yield decode_png(row["depth_png"])
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 _FINGERPRINTS: dict[tuple, str] = {}
@@ -79,7 +72,7 @@ def init_checkpoint_fingerprint(path: str | None) -> str | None:
             continue
         key = (str(f.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
         if key not in _FINGERPRINTS:
-            _FINGERPRINTS[key] = sha256_file(f)
+            _FINGERPRINTS[key] = file_sha256(f)
         h.update(f"{f.name}:{_FINGERPRINTS[key]}".encode())
     return h.hexdigest()
 
@@ -103,7 +96,7 @@ def read_init_checkpoint(vq, path: str):
 
     init_config, state = read_any_checkpoint(path, vq.overrides.get("image_size"))
     weights = resolve_weights(path)[0] if is_project_checkpoint(path) else Path(path)
-    return vqvae_model_config(vq, init_config), state, sha256_file(weights)
+    return vqvae_model_config(vq, init_config), state, file_sha256(weights)
 
 
 def build_vqvae_assets(settings) -> list:

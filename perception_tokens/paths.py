@@ -8,6 +8,7 @@ helpers so a crash never leaves a half-written file under its final name.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import stat
@@ -170,3 +171,12 @@ def atomic_write_text(
 ) -> Path:
     """Text flavour of :func:`atomic_write_bytes`."""
     return atomic_write_bytes(path, text.encode(encoding), fsync=fsync)
+
+
+def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes, read in chunks (memory stays flat for large checkpoints)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

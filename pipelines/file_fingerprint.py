@@ -18,6 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from perception_tokens.paths import file_sha256
+
 
 @dataclass
 class Fingerprint:
@@ -25,14 +27,6 @@ class Fingerprint:
     files: int
     hashed: list[str]  # files whose content was hashed in this observation (they moved or are new)
     removed: list[str]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _listing(root: Path) -> dict[str, tuple[int, int]]:
@@ -72,7 +66,7 @@ def fingerprint_tree(root: str | Path, state_file: str | Path) -> Fingerprint:
             files[rel] = [size, mtime, None]  # first observation: stat only
         else:
             try:
-                files[rel] = [size, mtime, _sha256(root / rel)]
+                files[rel] = [size, mtime, file_sha256(root / rel)]
             except OSError:
                 files[rel] = [size, mtime, None]
             hashed.append(rel)

@@ -25,6 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from perception_tokens.paths import file_sha256  # noqa: F401  (re-exported: teachers, tests)
+
 import torch
 from torch import nn
 
@@ -303,14 +305,6 @@ def save_pretrained_dir(model: nn.Module, directory: str | os.PathLike[str]) -> 
 
 
 # ----------------------------------------------------------------------------- hashing
-
-
-def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def directory_sha256(directory: str | os.PathLike[str]) -> str:
