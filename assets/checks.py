@@ -10,7 +10,7 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.tables import TableHandle
+from pipeline_lib.tables import TableHandle
 
 
 def unique_ids_check(asset: str, id_columns: Sequence[str]) -> dg.AssetChecksDefinition:

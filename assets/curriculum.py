@@ -24,10 +24,10 @@ from perception_tokens.depth import decode_png
 from perception_tokens.curriculum.marking import MarkingOptions, MarkingWorker, to_grid
 from perception_tokens.engine import map_batches
 from perception_tokens.sharding import shard_of
-from pipelines.emit import RejectSink, emit_table
-from pipelines.metadata import image_grid_markdown, png_markdown
-from pipelines.resources import StorageResource
-from pipelines.tables import TableHandle
+from pipeline_lib.emit import RejectSink, emit_table
+from pipeline_lib.metadata import image_grid_markdown, png_markdown
+from pipeline_lib.resources import StorageResource
+from pipeline_lib.tables import TableHandle
 
 GROUP = "curriculum"
 IMAGE_TABLES = {"ade20k": "ade20k_images", "lvis": "lvis_images", "refcoco": "refcoco_images"}

@@ -13,18 +13,18 @@ import numpy as np
 from upath import UPath
 
 from assets.versioning import code_version
-from pipelines.executors import gpu_op_tags
+from pipeline_lib.executors import gpu_op_tags
 from perception_tokens import schemas
 from perception_tokens.datasets.records import Reject
 from perception_tokens.depth import decode_png
 from perception_tokens.depth.on_engine import label_images_on
 from perception_tokens.images import BadImageError, decode_rgb
 from perception_tokens.sharding import shard_of
-from pipelines.emit import RejectSink, emit_table
-from pipelines.metadata import image_grid_markdown
-from pipelines.resources import DepthTeacherResource, StorageResource
-from pipelines.partition_files import unreadable_reason
-from pipelines.tables import TableHandle
+from pipeline_lib.emit import RejectSink, emit_table
+from pipeline_lib.metadata import image_grid_markdown
+from pipeline_lib.resources import DepthTeacherResource, StorageResource
+from pipeline_lib.partition_files import unreadable_reason
+from pipeline_lib.tables import TableHandle
 
 DATASETS = ["ade20k", "lvis", "refcoco"]
 GROUP = "depth"

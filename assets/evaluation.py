@@ -8,14 +8,14 @@ from pathlib import Path
 import dagster as dg
 
 from assets.versioning import code_version
-from pipelines.executors import gpu_op_tags
+from pipeline_lib.executors import gpu_op_tags
 from perception_tokens import schemas
 from perception_tokens.datasets.records import Reject
-from pipelines.emit import RejectSink, emit_table
-from pipelines.history import history_rows
-from pipelines.metadata import png_markdown
-from pipelines.resources import BenchmarksResource, DepthTeacherResource, StorageResource
-from pipelines.tables import TableHandle
+from pipeline_lib.emit import RejectSink, emit_table
+from pipeline_lib.history import history_rows
+from pipeline_lib.metadata import png_markdown
+from pipeline_lib.resources import BenchmarksResource, DepthTeacherResource, StorageResource
+from pipeline_lib.tables import TableHandle
 
 GROUP = "evaluation"
 from evaluation.benchmarks import READERS

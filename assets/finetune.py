@@ -1,6 +1,6 @@
 """``lora_adapter``: LoRA fine-tune of LLaVA on the curriculum, in a separate process via Dagster Pipes.
 
-The asset writes the training config, launches ``pipelines/pipes_finetune.py`` (``torchrun``
+The asset writes the training config, launches ``training/pipes_worker.py`` (``torchrun``
 when more than one process per node), streams the trainer's logs back, and records a
 manifest row pointing at the adapter (saved with its processor and token map). The run
 folder is keyed by config and curriculum version, so a re-materialization after an
@@ -17,19 +17,19 @@ from pathlib import Path
 import dagster as dg
 
 from assets.versioning import code_version
-from pipelines.executors import gpu_op_tags
+from pipeline_lib.executors import gpu_op_tags
 from perception_tokens import schemas
 from perception_tokens.vocab import vocabulary_hash
-from pipelines.parent_watch import parent_env
+from perception_tokens.parent_watch import parent_env
 from training.weights_id import tensors_digest
-from pipelines.emit import emit_table
-from pipelines.lineage import input_data_versions
-from pipelines.metadata import png_markdown
-from pipelines.resources import StorageResource
-from pipelines.tables import TableHandle
+from pipeline_lib.emit import emit_table
+from pipeline_lib.lineage import input_data_versions
+from pipeline_lib.metadata import png_markdown
+from pipeline_lib.resources import StorageResource
+from pipeline_lib.tables import TableHandle
 
 GROUP = "finetune"
-ENTRY = Path(__file__).resolve().parents[1] / "pipelines" / "pipes_finetune.py"
+ENTRY = Path(__file__).resolve().parents[1] / "training" / "pipes_worker.py"
 
 
 def finetune_config_dict(ft) -> dict:

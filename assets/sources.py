@@ -13,9 +13,9 @@ import dagster as dg
 from assets.versioning import code_version
 from perception_tokens import schemas
 from perception_tokens.datasets import ade20k, lvis, refcoco
-from pipelines.emit import RejectSink, emit_table
-from pipelines.file_fingerprint import fingerprint_tree
-from pipelines.resources import DatasetsResource, StorageResource
+from pipeline_lib.emit import RejectSink, emit_table
+from pipeline_lib.file_fingerprint import fingerprint_tree
+from pipeline_lib.resources import DatasetsResource, StorageResource
 
 GROUP = "sources"
 KINDS = {"parquet", "python"}

@@ -3,14 +3,14 @@
 import dagster as dg
 
 from assets.versioning import code_version
-from pipelines.executors import gpu_op_tags
+from pipeline_lib.executors import gpu_op_tags
 from perception_tokens import schemas
 from perception_tokens.datasets.records import Reject
 from perception_tokens.vocab import TokenParseError, box_to_grid, encode_box
-from pipelines.emit import RejectSink, emit_table
-from pipelines.resources import StorageResource
-from pipelines.partition_files import unreadable_reason
-from pipelines.tables import TableHandle
+from pipeline_lib.emit import RejectSink, emit_table
+from pipeline_lib.resources import StorageResource
+from pipeline_lib.partition_files import unreadable_reason
+from pipeline_lib.tables import TableHandle
 
 GROUP = "tokens"
 

@@ -16,16 +16,16 @@ import numpy as np
 
 from assets.plots import line_plot_png
 from assets.versioning import code_version
-from pipelines.executors import gpu_op_tags
+from pipeline_lib.executors import gpu_op_tags
 from perception_tokens import schemas
 from perception_tokens.depth import decode_png
 from perception_tokens.paths import file_sha256
 from perception_tokens.sharding import shard_of
-from pipelines.emit import emit_table
-from pipelines.lineage import input_data_versions
-from pipelines.metadata import png_markdown
-from pipelines.resources import StorageResource
-from pipelines.tables import TableHandle
+from pipeline_lib.emit import emit_table
+from pipeline_lib.lineage import input_data_versions
+from pipeline_lib.metadata import png_markdown
+from pipeline_lib.resources import StorageResource
+from pipeline_lib.tables import TableHandle
 from training.weights_id import tensors_digest
 
 GROUP = "depth"

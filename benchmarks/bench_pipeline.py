@@ -204,7 +204,7 @@ def worker(selection: list[str], report: Path) -> int:
     from pipelines.definitions import build_definitions
     from pipelines.instance import get_instance
     from pipelines.runner import materialize_graph
-    from pipelines.settings import load_settings
+    from pipeline_lib.settings import load_settings
 
     settings = load_settings()
     defs = build_definitions(settings)

@@ -26,7 +26,7 @@ def _defs():
 
 
 def _settings():
-    from pipelines.settings import load_settings
+    from pipeline_lib.settings import load_settings
 
     return load_settings()
 
@@ -50,7 +50,8 @@ def _fmt(v) -> str:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from pipelines import catalog, sql_output
+    from pipeline_lib import catalog
+    from pipelines import sql_output
 
     settings = _settings()
     allowed = catalog.allowed_dirs_for(settings)
@@ -96,7 +97,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 
 
 def summary(settings) -> None:
-    from pipelines import catalog
+    from pipeline_lib import catalog
 
     names = catalog.refresh_all(settings.catalog_path, settings.storage_root)
     rows = []
@@ -142,7 +143,7 @@ def cmd_generate_demo(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     from pipelines.instance import dagster_home
-    from pipelines.settings import PROJECT_ROOT, config_path, workdir
+    from pipeline_lib.settings import PROJECT_ROOT, config_path, workdir
     from pipelines.ui import dagster_dev_command, run_dagster_dev
 
     # The web UI's processes must see the same workdir, config and DAGSTER_HOME as this

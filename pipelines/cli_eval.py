@@ -36,7 +36,7 @@ def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | No
              base: str | None = None, images: Path | None = None) -> tuple[list[dict], list[dict]]:
     from evaluation.run import evaluate, generation_settings, limit_per_subset, load_eval_model, new_identity, score_rows
     from perception_tokens import schemas
-    from pipelines.history import append_outside_dagster
+    from pipeline_lib.history import append_outside_dagster
     from pipelines.instance import get_instance
     from training.llava.aurora_checkpoint import is_aurora_checkpoint
 
@@ -83,7 +83,7 @@ def run_score(settings, benchmark: str, root: Path, answers: Path, subset: str |
     from evaluation.benchmarks.subsets import IDS_REPEAT_ACROSS_SUBSETS, read_subsets
     from evaluation.run import EvalIdentity, score_rows
     from perception_tokens import schemas
-    from pipelines.history import append_outside_dagster
+    from pipeline_lib.history import append_outside_dagster
     from pipelines.instance import get_instance
 
     if images is None and benchmark in settings.evaluation.images:
@@ -156,7 +156,7 @@ def write_report(settings, instance, out: Path) -> tuple[list[str], list[tuple]]
     """Self-contained HTML: latest eval scores, then each asset's latest metadata (pictures inline)."""
     import dagster as dg
 
-    from pipelines import catalog
+    from pipeline_lib import catalog
 
     cols, rows = [], []
     try:
@@ -200,7 +200,7 @@ def write_report(settings, instance, out: Path) -> tuple[list[str], list[tuple]]
 def run_compare(settings, run_a: str, run_b: str, match_mode: bool = True) -> tuple[list[dict], list[tuple], list[tuple]]:
     """Paired comparison of two evaluation runs from eval_predictions (see evaluation.compare)."""
     from evaluation.compare import compare_runs, unmatched_groups
-    from pipelines import catalog
+    from pipeline_lib import catalog
 
     cols = ["eval_run_id", "benchmark", "subset", "mode", "ablation", "question_id", "correct", "error"]
     ids = ", ".join("'" + r.replace("'", "''") + "'" for r in (run_a, run_b))

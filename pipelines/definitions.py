@@ -15,10 +15,10 @@ from assets.sources import build_source_assets, build_source_observations
 from assets.tokens import build_box_token_assets, build_depth_token_assets
 from assets.vqvae import build_vqvae_assets
 from pipelines.automation import evaluate_job, evaluate_new_adapter, nightly_evaluation
-from pipelines.executors import build_executor
-from pipelines.io_manager import ParquetIOManagerFactory
-from pipelines.resources import BenchmarksResource, DatasetsResource, DepthTeacherResource, StorageResource
-from pipelines.settings import Settings, load_settings
+from pipeline_lib.executors import build_executor
+from pipeline_lib.io_manager import ParquetIOManagerFactory
+from pipeline_lib.resources import BenchmarksResource, DatasetsResource, DepthTeacherResource, StorageResource
+from pipeline_lib.settings import Settings, load_settings
 
 
 def build_resources(settings: Settings) -> dict[str, object]:

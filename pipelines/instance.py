@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
-from pipelines.settings import workdir
+from pipeline_lib.settings import workdir
 
 DAGSTER_YAML = """\
 # Written by ptok. SQLite storage under this folder; see README for Postgres at scale.

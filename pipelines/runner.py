@@ -19,12 +19,12 @@ from dagster._core.definitions.observe import observe  # not re-exported at top 
 
 from upath import UPath
 
-from pipelines import catalog
-from pipelines.io_manager import ParquetIOManagerFactory
-from pipelines.partition_files import remove_retired_partitions, table_file, unreadable_reason
+from pipeline_lib import catalog
+from pipeline_lib.io_manager import ParquetIOManagerFactory
+from pipeline_lib.partition_files import remove_retired_partitions, table_file, unreadable_reason
 from pipelines.run_recovery import process_tags, reap_dead_runs, wait_for_pool_slot
 from pipelines.staleness import StaleStatus, stale_resolver, wide_inputs_moved, wide_partition_deps
-from pipelines.tables import read_lineage
+from pipeline_lib.tables import read_lineage
 
 
 @dataclass

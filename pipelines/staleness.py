@@ -68,9 +68,9 @@ def wide_partition_deps(asset_graph: AssetGraph, key: AssetKey) -> list[AssetKey
 
 def wide_inputs_moved(instance: DagsterInstance, asset_graph: AssetGraph, key: AssetKey, recorded: dict) -> str | None:
     """Check what Dagster skips: compare the per-partition input versions recorded in the table's
-    lineage (``input_data_versions``, see pipelines/lineage.py) with the instance's current ones.
+    lineage (``input_data_versions``, see pipeline_lib/lineage.py) with the instance's current ones.
     Returns why ``key`` is stale, or None when every wide input is unchanged."""
-    from pipelines.lineage import latest_data_version
+    from pipeline_lib.lineage import latest_data_version
 
     for dep in wide_partition_deps(asset_graph, key):
         then = recorded.get(dep.to_user_string())

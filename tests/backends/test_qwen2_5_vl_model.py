@@ -189,7 +189,7 @@ def test_saved_processor_reloads_with_template_and_pixel_budget(tmp_path):
 
 
 def test_settings_reject_an_unknown_family():
-    from pipelines.settings import FinetuneSettings
+    from pipeline_lib.settings import FinetuneSettings
 
     assert FinetuneSettings(family="qwen2_5_vl").family == "qwen2_5_vl"
     with pytest.raises(ValueError, match="not one of"):

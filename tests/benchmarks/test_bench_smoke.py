@@ -12,7 +12,7 @@ sys.path.insert(0, str(BENCH_DIR))
 import bench_pipeline  # noqa: E402
 import run_all  # noqa: E402
 
-from pipelines.settings import settings_from_dict  # noqa: E402
+from pipeline_lib.settings import settings_from_dict  # noqa: E402
 
 
 def test_cheapest_benchmark_reports_positive_ratios(tmp_path):

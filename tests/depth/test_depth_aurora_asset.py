@@ -11,7 +11,7 @@ import torch
 from perception_tokens.depth import build_tiny_dpt_dinov2, decode_png
 from pipelines.definitions import build_definitions
 from pipelines.runner import materialize_graph
-from pipelines.settings import settings_from_dict
+from pipeline_lib.settings import settings_from_dict
 
 
 def test_pseudo_depth_stores_run_py_grayscale_maps(tmp_path, monkeypatch):

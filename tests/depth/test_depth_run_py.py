@@ -162,7 +162,7 @@ def test_bad_teacher_options_are_named(tmp_path):
 
 
 def test_aurora_preset_is_v1_vits_through_run_py():
-    from pipelines.settings import DepthSettings
+    from pipeline_lib.settings import DepthSettings
 
     depth = DepthSettings(preset="aurora", checkpoint="/models/depth_anything_vits14.pth")
     assert (depth.teacher, depth.version, depth.encoder) == ("depth_anything_hub", 1, "vits")
@@ -181,8 +181,8 @@ def test_aurora_preset_is_v1_vits_through_run_py():
 
 
 def test_resource_builds_the_keep_aspect_teacher(tmp_path):
-    from pipelines.resources import DepthTeacherResource
-    from pipelines.settings import DepthSettings
+    from pipeline_lib.resources import DepthTeacherResource
+    from pipeline_lib.settings import DepthSettings
 
     path = tmp_path / "tiny.pth"
     torch.save(build_tiny_dpt_dinov2(seed=2).state_dict(), path)

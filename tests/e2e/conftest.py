@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.settings import settings_from_dict
+from pipeline_lib.settings import settings_from_dict
 
 SMALL = {"n_ade20k": 8, "n_lvis": 8, "n_refcoco": 6, "seed": 3, "width": 160, "height": 120}
 

@@ -34,7 +34,7 @@ from conftest import SMALL
 from pipelines.definitions import build_definitions
 from pipelines.instance import DAGSTER_YAML
 from pipelines.runner import materialize_graph
-from pipelines.settings import settings_from_dict
+from pipeline_lib.settings import settings_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 VOLATILE = {"created_at", "written_at", "run_started_at", "eval_run_id", "started_at"}

@@ -53,7 +53,7 @@ def test_pseudo_depth_partitions_match_ground_truth_and_are_incremental(workdir)
 
 
 def test_teacher_failing_on_every_image_fails_the_partition(workdir, monkeypatch):
-    from pipelines.resources import DepthTeacherResource
+    from pipeline_lib.resources import DepthTeacherResource
 
     class BrokenTeacher:
         identity = "broken"

@@ -21,7 +21,7 @@ from conftest import check_results, materialized_world, small_settings
 from perception_tokens.curriculum.llava_json import read_llava_json
 from perception_tokens.depth import decode_png
 from perception_tokens.vocab import decode_box, decode_depth, vocabulary_hash
-from pipelines import catalog
+from pipeline_lib import catalog
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import check_results, materialized_world, small_settings
-from pipelines import catalog
-from pipelines.resources import BENCHMARK_LAYOUT, DEMO_IMAGES_LAYOUT
+from pipeline_lib import catalog
+from pipeline_lib.resources import BENCHMARK_LAYOUT, DEMO_IMAGES_LAYOUT
 
 # the whole graph, then five `ptok eval` calls: minutes of CPU on a shared 2-core machine
 pytestmark = pytest.mark.timeout(2700)

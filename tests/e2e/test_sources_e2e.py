@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from conftest import check_results, small_settings
 from perception_tokens.demo import write_demo_datasets
-from pipelines import catalog
+from pipeline_lib import catalog
 from pipelines.definitions import build_definitions
 from pipelines.runner import materialize_graph
 from pipelines.staleness import stale_keys

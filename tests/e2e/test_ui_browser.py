@@ -45,7 +45,7 @@ def _config(tmp_path: Path) -> dict:
 def _expected_groups(raw: dict) -> set[str]:
     """Group names of every asset in the Definitions built from the same config as the server's."""
     from pipelines.definitions import build_definitions
-    from pipelines.settings import settings_from_dict
+    from pipeline_lib.settings import settings_from_dict
 
     defs = build_definitions(settings_from_dict(raw))
     return {spec.group_name or "default" for spec in defs.resolve_all_asset_specs()}

@@ -3,7 +3,7 @@
 import pytest
 
 from perception_tokens.engine import EngineSettings, batched, map_batches
-from pipelines.settings import settings_from_dict
+from pipeline_lib.settings import settings_from_dict
 
 
 def test_ray_engine_config_maps_to_engine_settings():

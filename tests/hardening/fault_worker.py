@@ -69,9 +69,9 @@ def table_definitions(storage_root: str, rows: int, version: int, signal: str | 
     """A one-asset code location wired like the real one: emit_table, StorageResource, ParquetIOManager."""
     import dagster as dg
 
-    from pipelines.emit import emit_table
-    from pipelines.io_manager import ParquetIOManagerFactory
-    from pipelines.resources import StorageResource
+    from pipeline_lib.emit import emit_table
+    from pipeline_lib.io_manager import ParquetIOManagerFactory
+    from pipeline_lib.resources import StorageResource
 
     catalog = str(Path(storage_root) / "catalog.duckdb")
 
@@ -102,7 +102,7 @@ def stage_direct(storage_root: str, rows: int, version: int, signal: str | None 
     """Unpartitioned table staged in the storage root itself (write_table_atomic's layout)."""
     from upath import UPath
 
-    from pipelines.tables import stage_table
+    from pipeline_lib.tables import stage_table
 
     root = UPath(storage_root)
     staged = stage_table(root, table_schema(), table_rows(rows, version, signal), {"version": version}, batch_rows=ROW_GROUP_ROWS)
@@ -205,7 +205,7 @@ def _write_table_main(args: list[str]) -> None:
     import pyarrow as pa
     from upath import UPath
 
-    from pipelines.tables import stage_table
+    from pipeline_lib.tables import stage_table
 
     final, staging_dir, rows = UPath(args[0]), args[1], int(args[2])
     table = pa.Table.from_pylist(list(table_rows(rows, 2)), schema=table_schema())

@@ -35,7 +35,7 @@ from perception_tokens.datasets.records import DatasetFormatError, Reject, split
 from perception_tokens.datasets.refcoco import iter_refcoco_images, iter_refcoco_refs, read_refcoco
 from perception_tokens.images import BadImageError, decode_rgb, probe_image
 from perception_tokens.vocab import TokenParseError, decode_box, decode_depth
-from pipelines.settings import ConfigError, load_settings
+from pipeline_lib.settings import ConfigError, load_settings
 
 _SCRIPT = Path(__file__).resolve().parents[1] / "data" / "bad" / "make_bad_corpus.py"
 

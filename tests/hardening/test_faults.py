@@ -31,11 +31,11 @@ import torch
 from safetensors.torch import load_file
 from upath import UPath
 
-from pipelines import catalog, tables
+from pipeline_lib import catalog, tables
 from pipelines.definitions import build_definitions
-from pipelines.resources import DepthTeacherResource
+from pipeline_lib.resources import DepthTeacherResource
 from pipelines.runner import _first_error, materialize_graph
-from pipelines.tables import write_table_atomic
+from pipeline_lib.tables import write_table_atomic
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

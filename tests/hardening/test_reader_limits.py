@@ -26,7 +26,7 @@ from perception_tokens.images import BadImageError, read_image_bytes
 from perception_tokens.paths import UnusablePathError, safe_join
 from perception_tokens.safe_json import JsonInputError, loads_checked, parse_json_line
 from perception_tokens.safe_pickle import PickleExpansionError, loads_restricted, object_budget
-from pipelines.yaml_bounded import YamlExpansionError, load_yaml_bounded
+from pipeline_lib.yaml_bounded import YamlExpansionError, load_yaml_bounded
 
 from test_bad_input import corpus  # noqa: E402  (the corpus module, loaded by path there)
 
@@ -192,7 +192,7 @@ def test_source_and_benchmark_assets_finish_with_rejects_for_a_loop_a_huge_file_
 
     from pipelines.definitions import build_definitions
     from pipelines.runner import materialize_graph
-    from pipelines.settings import settings_from_dict
+    from pipeline_lib.settings import settings_from_dict
 
     monkeypatch.setenv("PTOK_WORKDIR", str(tmp_path))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))

@@ -236,7 +236,7 @@ def test_malicious_refs_pickle_is_refused_by_the_reader_and_runs_nothing(tmp_pat
 def test_malicious_refs_pickle_fails_the_refcoco_assets_naming_the_file(tmp_path, monkeypatch):
     from pipelines.definitions import build_definitions
     from pipelines.runner import _first_error
-    from pipelines.settings import settings_from_dict
+    from pipeline_lib.settings import settings_from_dict
 
     monkeypatch.setenv("PTOK_WORKDIR", str(tmp_path))
     marker = tmp_path / "pwned"

@@ -10,7 +10,7 @@ from PIL import Image
 
 from evaluation.generate import build_prompt, build_question
 from perception_tokens.llava_conversation import chat_template, render_prompt
-from pipelines.settings import settings_from_dict
+from pipeline_lib.settings import settings_from_dict
 from training.llava.data import ConversationDataset, render_with_targets, to_messages
 from training.llava.model import load_llava
 

@@ -4,9 +4,9 @@ import pyarrow as pa
 import pytest
 from upath import UPath
 
-from pipelines import catalog
-from pipelines.settings import ConfigError, load_settings, settings_from_dict
-from pipelines.tables import write_table_atomic
+from pipeline_lib import catalog
+from pipeline_lib.settings import ConfigError, load_settings, settings_from_dict
+from pipeline_lib.tables import write_table_atomic
 
 
 def test_views_cover_partitions_and_skip_staging(tmp_path):
@@ -48,7 +48,7 @@ def test_settings_resolve_demo_roots(tmp_path, monkeypatch):
 
 
 def test_relative_config_is_found_in_workdir_or_project(tmp_path, monkeypatch):
-    from pipelines.settings import PROJECT_ROOT, config_path
+    from pipeline_lib.settings import PROJECT_ROOT, config_path
 
     monkeypatch.setenv("PTOK_WORKDIR", str(tmp_path))
     monkeypatch.setenv("PTOK_CONFIG", "configs/demo.yaml")

@@ -10,9 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 from upath import UPath
 
-from pipelines import catalog, cli
+from pipeline_lib import catalog
+from pipelines import cli
 from pipelines.sql_output import default_format, render
-from pipelines.tables import write_table_atomic
+from pipeline_lib.tables import write_table_atomic
 
 LONG = "answers:" + "model-" * 30 + "final"  # 193 characters: the old table cut it at 80
 
@@ -95,8 +96,8 @@ def test_every_column_of_every_table_has_a_description_in_the_dagster_schema():
 
 
 def test_table_metadata_carries_the_descriptions(tmp_path):
-    from pipelines.metadata import table_metadata
-    from pipelines.tables import TableHandle
+    from pipeline_lib.metadata import table_metadata
+    from pipeline_lib.tables import TableHandle
 
     path = UPath(tmp_path / "t.parquet")
     write_table_atomic(path, pa.table({"benchmark": ["HardBLINK"], "n": [3]}))

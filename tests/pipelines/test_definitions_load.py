@@ -3,7 +3,7 @@
 import dagster as dg
 
 from pipelines.definitions import build_definitions, defs
-from pipelines.settings import settings_from_dict
+from pipeline_lib.settings import settings_from_dict
 
 EXPECTED_GROUPS = {"sources", "depth", "tokens", "curriculum", "finetune"}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from pipelines.lineage import input_data_versions
+from pipeline_lib.lineage import input_data_versions
 
 PARTS = dg.StaticPartitionsDefinition(["s0", "s1", "s2"])
 CONTENT = {"s0": "a", "s1": "b", "s2": "c"}

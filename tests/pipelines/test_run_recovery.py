@@ -116,9 +116,9 @@ def test_waiting_for_a_slot_held_by_a_live_run_honours_signals(home, tmp_path, s
 
 LAUNCHER = """
 import subprocess, sys, os, time
-from pipelines.parent_watch import parent_env
+from perception_tokens.parent_watch import parent_env
 child = subprocess.Popen([sys.executable, "-c",
-    "import time; from pipelines.parent_watch import exit_when_parent_dies; exit_when_parent_dies(poll_s=0.2); time.sleep(600)"],
+    "import time; from perception_tokens.parent_watch import exit_when_parent_dies; exit_when_parent_dies(poll_s=0.2); time.sleep(600)"],
     env={**os.environ, **parent_env()})
 print(child.pid, flush=True)
 time.sleep(600)

@@ -8,9 +8,9 @@ import pyarrow as pa
 import pytest
 
 from pipelines.definitions import build_definitions
-from pipelines.io_manager import ParquetIOManagerFactory
-from pipelines.settings import load_settings, settings_from_dict
-from pipelines.tables import TableHandle
+from pipeline_lib.io_manager import ParquetIOManagerFactory
+from pipeline_lib.settings import load_settings, settings_from_dict
+from pipeline_lib.tables import TableHandle
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,7 +77,7 @@ def test_real_gpu_config_is_the_aurora_profile():
 
 
 def test_aurora_profile_selects_the_reference_teacher_and_tokenizer_unless_the_file_says_otherwise():
-    from pipelines.profiles import apply_profile
+    from pipeline_lib.profiles import apply_profile
 
     filled = apply_profile({"profile": "aurora"})
     assert filled["depth"] == {"preset": "aurora"} and filled["vqvae"] == {"preset": "aurora"}

@@ -14,8 +14,8 @@ import dagster as dg
 import pyarrow as pa
 import pytest
 
-from pipelines.file_fingerprint import fingerprint_tree
-from pipelines.io_manager import ParquetIOManagerFactory
+from pipeline_lib.file_fingerprint import fingerprint_tree
+from pipeline_lib.io_manager import ParquetIOManagerFactory
 from pipelines.runner import materialize_graph
 
 

@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 from upath import UPath
 
-from pipelines import catalog
-from pipelines.tables import write_table_atomic
+from pipeline_lib import catalog
+from pipeline_lib.tables import write_table_atomic
 
 
 @pytest.fixture()

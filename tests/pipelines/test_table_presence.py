@@ -13,9 +13,9 @@ import pyarrow as pa
 import pytest
 from upath import UPath
 
-from pipelines import catalog
-from pipelines.io_manager import ParquetIOManagerFactory
-from pipelines.partition_files import retired_partition_files, table_file, unreadable_reason
+from pipeline_lib import catalog
+from pipeline_lib.io_manager import ParquetIOManagerFactory
+from pipeline_lib.partition_files import retired_partition_files, table_file, unreadable_reason
 from pipelines.runner import materialize_graph
 
 IMAGES = [f"img{i}" for i in range(12)]

@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 from upath import UPath
 
-from pipelines.tables import LINEAGE_KEY, TableHandle, read_lineage, stage_table, write_table_atomic
+from pipeline_lib.tables import LINEAGE_KEY, TableHandle, read_lineage, stage_table, write_table_atomic
 
 SCHEMA = pa.schema([("image_id", pa.string()), ("value", pa.int64()), ("blob", pa.binary())])
 
@@ -87,7 +87,7 @@ def test_stale_staging_cleanup_judges_only_its_own_regular_files_by_lstat(tmp_pa
     """Ages are set relative to a fixed ``now``: the result must not depend on uptime or the clock."""
     import os
 
-    from pipelines.resources import _remove_stale_staging
+    from pipeline_lib.resources import _remove_stale_staging
 
     now = 2_000_000_000.0
     day = 24 * 3600
@@ -120,7 +120,7 @@ def test_history_keeps_old_rows_when_a_column_is_added(tmp_path):
     """eval_scores gained ci_low_pct / ci_high_pct: appending to an older history widens it with nulls."""
     import pyarrow as pa
 
-    from pipelines.history import append_outside_dagster
+    from pipeline_lib.history import append_outside_dagster
 
     old = pa.schema([("run", pa.string()), ("acc", pa.float64())])
     new = pa.schema([("run", pa.string()), ("acc", pa.float64()), ("ci_low", pa.float64())])

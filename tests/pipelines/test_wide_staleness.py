@@ -11,11 +11,11 @@ import dagster as dg
 import pyarrow as pa
 from upath import UPath
 
-from pipelines.io_manager import ParquetIOManagerFactory
-from pipelines.lineage import build_lineage
+from pipeline_lib.io_manager import ParquetIOManagerFactory
+from pipeline_lib.lineage import build_lineage
 from pipelines.runner import materialize_graph
 from pipelines.staleness import StaleStatus, stale_resolver, wide_partition_deps
-from pipelines.tables import stage_table
+from pipeline_lib.tables import stage_table
 
 SHARDS = dg.StaticPartitionsDefinition([f"s{i:03d}" for i in range(120)])
 

@@ -5,7 +5,7 @@ import os
 import dagster as dg
 
 from assets.vqvae import build_vqvae_assets, init_checkpoint_fingerprint
-from pipelines.settings import settings_from_dict
+from pipeline_lib.settings import settings_from_dict
 
 
 def _code_version(ckpt_path) -> str:

@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from assets.vqvae import vqvae_model_config
-from pipelines.settings import VQVAESettings
+from pipeline_lib.settings import VQVAESettings
 from training.vqvae.model import VQVAEConfig, tiny_config
 
 

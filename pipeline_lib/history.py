@@ -12,8 +12,8 @@ from typing import Any, Iterable, Iterator
 import pyarrow as pa
 from upath import UPath
 
-from pipelines import catalog
-from pipelines.tables import StagedTable, TableHandle, stage_table
+from pipeline_lib import catalog
+from pipeline_lib.tables import StagedTable, TableHandle, stage_table
 
 
 def history_rows(table_path: UPath, new_rows: Iterable[dict[str, Any]], schema: pa.Schema | None = None) -> Iterator[Any]:

@@ -13,9 +13,9 @@ import dagster as dg
 import pyarrow as pa
 
 from perception_tokens.schemas import REJECT_SCHEMA
-from pipelines.lineage import build_lineage
-from pipelines.resources import StorageResource
-from pipelines.tables import stage_table
+from pipeline_lib.lineage import build_lineage
+from pipeline_lib.resources import StorageResource
+from pipeline_lib.tables import stage_table
 
 
 def emit_table(

@@ -1,6 +1,6 @@
 """The fine-tune process launched by the ``lora_adapter`` asset through Dagster Pipes.
 
-    torchrun --nproc_per_node=N pipelines/pipes_finetune.py --config cfg.json --records curriculum.json \\
+    torchrun --nproc_per_node=N training/pipes_worker.py --config cfg.json --records curriculum.json \\
         --image-dir images/ --out run/ [--span-samples 8] [--family qwen2_5_vl]
 
 Every rank trains (the family's backend in training/backends does the work); only rank 0 opens the Pipes channel and
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--family", help="model family (training/backends); default: detected from the checkpoint")
     args = parser.parse_args(argv)
 
-    from pipelines.parent_watch import exit_when_parent_dies
+    from perception_tokens.parent_watch import exit_when_parent_dies
 
     exit_when_parent_dies()  # a killed ptok must not leave this training as an orphan
 

@@ -23,8 +23,8 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipelines.profiles import PROFILES, apply_profile
-from pipelines.yaml_bounded import YamlExpansionError, load_yaml_bounded
+from pipeline_lib.profiles import PROFILES, apply_profile
+from pipeline_lib.yaml_bounded import YamlExpansionError, load_yaml_bounded
 
 DEFAULT_CONFIG = "configs/demo.yaml"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -359,7 +359,7 @@ class ExecutionSettings(_Section):
 
 
 class Settings(_Section):
-    # "aurora": every stage uses the reference implementation's settings (pipelines/profiles.py, FIDELITY.md);
+    # "aurora": every stage uses the reference implementation's settings (pipeline_lib/profiles.py, FIDELITY.md);
     # "project": this project's defaults. Values set in the file always win over the profile's.
     profile: Literal["project", "aurora"] = "project"
     storage: StorageSettings = StorageSettings()

@@ -9,7 +9,7 @@ import dagster as dg
 import pyarrow as pa
 
 from perception_tokens.column_docs import column_description
-from pipelines.tables import TableHandle
+from pipeline_lib.tables import TableHandle
 
 PREVIEW_ROWS = 5
 

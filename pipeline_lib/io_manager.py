@@ -19,10 +19,10 @@ import pyarrow as pa
 from dagster import InputContext, OutputContext, UPathIOManager
 from upath import UPath
 
-from pipelines import catalog
-from pipelines.metadata import table_metadata
-from pipelines.partition_files import retired_partition_files
-from pipelines.tables import StagedTable, TableHandle, write_table_atomic
+from pipeline_lib import catalog
+from pipeline_lib.metadata import table_metadata
+from pipeline_lib.partition_files import retired_partition_files
+from pipeline_lib.tables import StagedTable, TableHandle, write_table_atomic
 
 
 class ParquetIOManager(UPathIOManager):
