@@ -10,7 +10,6 @@ import time
 import cv2
 import dagster as dg
 import numpy as np
-from upath import UPath
 
 from assets.versioning import code_version
 from pipeline_lib.executors import gpu_op_tags
@@ -21,9 +20,10 @@ from perception_tokens.depth.on_engine import label_images_on
 from perception_tokens.images import BadImageError, decode_rgb
 from perception_tokens.sharding import shard_of
 from pipeline_lib.emit import RejectSink, emit_table
+from pipeline_lib.folders import previous_table
+from pipeline_lib.incremental import merge_in_order, reusable_rows
 from pipeline_lib.metadata import image_grid_markdown
 from pipeline_lib.resources import DepthTeacherResource, StorageResource
-from pipeline_lib.partition_files import unreadable_reason
 from pipeline_lib.tables import TableHandle
 
 DATASETS = ["ade20k", "lvis", "refcoco"]
@@ -34,15 +34,6 @@ def depth_partitions(num_shards: int) -> dg.MultiPartitionsDefinition:
     return dg.MultiPartitionsDefinition(
         {"dataset": dg.StaticPartitionsDefinition(DATASETS), "shard": dg.StaticPartitionsDefinition([str(i) for i in range(num_shards)])}
     )
-
-
-def _previous_rows(path: UPath, current: dict[str, str], teacher: str):
-    """Rows of the partition's last version still valid for these images and this teacher."""
-    if unreadable_reason(path) is not None:  # missing, or broken by hand: nothing to reuse
-        return
-    for row in TableHandle([path]).iter_rows():
-        if row["teacher"] == teacher and current.get(row["image_id"]) == row["image_sha256"]:
-            yield row
 
 
 def build_depth_assets(settings) -> list[dg.AssetsDefinition]:
@@ -82,10 +73,10 @@ def build_depth_assets(settings) -> list[dg.AssetsDefinition]:
             for r in images.iter_rows(columns=["image_id", "sha256"])
             if shard_of(r["image_id"], n_shards) == shard
         }
-        old_path = storage.asset_dir("pseudo_depth") / dataset / f"{shard}.parquet"
-        reused = list(_previous_rows(old_path, current, teacher.identity))
-        done = {r["image_id"] for r in reused}
-        todo = {k for k in current if k not in done}
+        # the partition's last version: rows still valid for these images and this teacher are kept
+        previous = previous_table(storage.root, "pseudo_depth", partitions, context.partition_key)
+        reused = reusable_rows(previous, lambda r: r["teacher"] == teacher.identity and current.get(r["image_id"]) == r["image_sha256"])
+        todo = {k for k in current if k not in reused}
         context.log.info(f"{len(current)} images in shard: {len(reused)} reused, {len(todo)} to label")
 
         sink = RejectSink()
@@ -127,26 +118,11 @@ def build_depth_assets(settings) -> list[dg.AssetsDefinition]:
                 }
             timing["seconds"] = time.perf_counter() - start
 
-        def rows():
-            # Rows in the images table's order, reused or not, so an incremental run writes the same
-            # table (same data version) as a clean run; downstream training reads in this order.
-            # label_images keeps input order, so new rows merge in without buffering.
-            reused_by_id = {r["image_id"]: r for r in reused}
-            new = labelled()
-            pending = next(new, None)
-            for image_id in current:
-                if image_id in reused_by_id:
-                    yield reused_by_id[image_id]
-                elif pending is not None and pending["image_id"] == image_id:
-                    yield pending
-                    pending = next(new, None)
-                # else: the image was rejected (recorded by the sink)
-            if pending is not None:  # cannot happen while label_images keeps input order; never drop a row
-                yield pending
-                yield from new
-
-        # emit_table consumes rows() fully, so timing and samples are filled before metadata is built
-        out = emit_table(context, storage, schemas.PSEUDO_DEPTH_SCHEMA, rows(), output_name="pseudo_depth",
+        # Rows in the images table's order, reused or not (rejected images are in the sink), so an
+        # incremental run writes the same table as a clean run; label_images keeps input order.
+        rows = merge_in_order(current, reused, labelled())
+        # emit_table consumes rows fully, so timing and samples are filled before metadata is built
+        out = emit_table(context, storage, schemas.PSEUDO_DEPTH_SCHEMA, rows, output_name="pseudo_depth",
                          config=depth_teacher.model_dump())
         if todo and timing["n"] == 0:
             # every image failed: that is a broken teacher (missing GPU, bad weights), not bad images

@@ -12,7 +12,8 @@ from pipeline_lib.executors import gpu_op_tags
 from perception_tokens import schemas
 from perception_tokens.datasets.records import Reject
 from pipeline_lib.emit import RejectSink, emit_table
-from pipeline_lib.history import history_rows
+from pipeline_lib.folders import eval_chart_file
+from pipeline_lib.history import history_rows, history_table
 from pipeline_lib.metadata import png_markdown
 from pipeline_lib.resources import BenchmarksResource, DepthTeacherResource, StorageResource
 from pipeline_lib.tables import TableHandle
@@ -132,7 +133,7 @@ def build_evaluation_assets(settings) -> tuple[list, list]:
         for p in preds:
             if p["error"]:
                 errors[p["error"][:60]] += 1
-        return emit_table(context, storage, schemas.EVAL_PREDICTION_SCHEMA, history_rows(storage.table_path("eval_predictions"), preds, schemas.EVAL_PREDICTION_SCHEMA),
+        return emit_table(context, storage, schemas.EVAL_PREDICTION_SCHEMA, history_rows(history_table(storage.root, "eval_predictions"), preds, schemas.EVAL_PREDICTION_SCHEMA),
                           config=ev.model_dump(), metadata={
                               "eval_run_id": dg.MetadataValue.text(ident.eval_run_id),
                               "model_id": dg.MetadataValue.text(model_id),
@@ -154,8 +155,8 @@ def build_evaluation_assets(settings) -> tuple[list, list]:
         from evaluation.run import score_rows
         from evaluation.scoring import plot_scores, scores_markdown
 
-        path = storage.table_path("eval_scores")
-        scored = set(TableHandle([path]).read(columns=["eval_run_id"])["eval_run_id"].to_pylist()) if path.exists() else set()
+        previous = history_table(storage.root, "eval_scores")
+        scored = set(previous.read(columns=["eval_run_id"])["eval_run_id"].to_pylist()) if previous is not None else set()
         by_run = defaultdict(list)
         for p in eval_predictions.iter_rows():
             if p["eval_run_id"] not in scored:
@@ -166,9 +167,9 @@ def build_evaluation_assets(settings) -> tuple[list, list]:
         meta = {"runs_scored": dg.MetadataValue.int(len(by_run))}
         if latest_scores:
             meta["scores"] = dg.MetadataValue.md(scores_markdown(latest_scores))
-            chart = Path(storage.local_files_dir("eval_scores")) / "scores.png"
+            chart = eval_chart_file(storage.root)
             plot_scores([s for s in latest_scores if s["ablation"] in ("normal", "none")], chart)
             meta["chart"] = dg.MetadataValue.md(png_markdown(chart.read_bytes(), "accuracy vs baselines"))
-        return emit_table(context, storage, schemas.EVAL_SCORE_SCHEMA, history_rows(storage.table_path("eval_scores"), new, schemas.EVAL_SCORE_SCHEMA), metadata=meta)
+        return emit_table(context, storage, schemas.EVAL_SCORE_SCHEMA, history_rows(previous, new, schemas.EVAL_SCORE_SCHEMA), metadata=meta)
 
     return [eval_predictions, eval_scores], []

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.curriculum_export import LlavaExport
 from assets.versioning import code_version
 from pipeline_lib.executors import gpu_op_tags
 from perception_tokens import schemas
@@ -23,6 +24,7 @@ from perception_tokens.vocab import vocabulary_hash
 from perception_tokens.parent_watch import parent_env
 from training.weights_id import tensors_digest
 from pipeline_lib.emit import emit_table
+from pipeline_lib.folders import run_dir as run_folder
 from pipeline_lib.lineage import input_data_versions
 from pipeline_lib.metadata import png_markdown
 from pipeline_lib.resources import StorageResource
@@ -66,14 +68,15 @@ def build_finetune_assets(settings) -> list:
     )
     def lora_adapter(context: dg.AssetExecutionContext, storage: StorageResource, pipes_subprocess_client: dg.PipesSubprocessClient,
                      curriculum: TableHandle):
-        cur_meta = context.instance.get_latest_materialization_event(dg.AssetKey("curriculum")).asset_materialization.metadata
-        records_path = Path(cur_meta["llava_json"].value)
-        image_dir = Path(cur_meta["image_folder"].value)
+        # the export travels in the curriculum's rows, checked against its sha256: never the instance's latest metadata
+        export = LlavaExport.from_table(curriculum)
+        records_path = export.verified_json()
+        image_dir = Path(export.llava_image_folder)
         config = finetune_config_dict(ft)
         inputs = input_data_versions(context, context.asset_key)
         code = context.assets_def.code_versions_by_key.get(context.asset_key)
         run_key = hashlib.sha256(json.dumps([code, config, inputs, ft.nproc_per_node, ft.family], sort_keys=True).encode()).hexdigest()[:16]
-        run_dir = Path(storage.local_files_dir("lora_adapter", run_key))
+        run_dir = run_folder(storage.root, "lora_adapter", run_key)
         # the trainer reads the records from the run folder, so a later curriculum export cannot change a resumed run
         if not (run_dir / "curriculum.json").exists():
             shutil.copyfile(records_path, run_dir / ".curriculum.json.tmp")

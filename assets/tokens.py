@@ -8,8 +8,9 @@ from perception_tokens import schemas
 from perception_tokens.datasets.records import Reject
 from perception_tokens.vocab import TokenParseError, box_to_grid, encode_box
 from pipeline_lib.emit import RejectSink, emit_table
+from pipeline_lib.folders import partition_tables, previous_table
+from pipeline_lib.incremental import merge_in_order, reusable_rows
 from pipeline_lib.resources import StorageResource
-from pipeline_lib.partition_files import unreadable_reason
 from pipeline_lib.tables import TableHandle
 
 GROUP = "tokens"
@@ -92,41 +93,33 @@ def build_depth_token_assets(settings, partitions: dg.PartitionsDefinition) -> l
         manifest = depth_vqvae.read().to_pylist()[0]
         vq_version = manifest["model_id"]
         model = load_vqvae(manifest["path"])
-        keys = context.partition_key.keys_by_dimension
-        old_path = storage.asset_dir("depth_tokens") / keys["dataset"] / f"{keys['shard']}.parquet"
-
         current = {r["image_id"]: (r["image_sha256"], r["teacher"]) for r in pseudo_depth.iter_rows(columns=["image_id", "image_sha256", "teacher"])}
-        reused = []
-        if unreadable_reason(old_path) is None:  # missing, or broken by hand: nothing to reuse
-            reused = [r for r in TableHandle([old_path]).iter_rows()
-                      if r["vqvae_version"] == vq_version and current.get(r["image_id"]) == (r["image_sha256"], r["teacher"])]
-        done = {r["image_id"] for r in reused}
+        # the partition's last version: rows still valid for these maps and these VQ-VAE weights are kept
+        previous = previous_table(storage.root, "depth_tokens", partitions, context.partition_key)
+        reused = reusable_rows(previous, lambda r: r["vqvae_version"] == vq_version
+                               and current.get(r["image_id"]) == (r["image_sha256"], r["teacher"]))
         todo_rows: list[dict] = []
 
         def maps():
             for row in pseudo_depth.iter_rows(columns=["dataset", "split", "image_id", "image_sha256", "teacher", "depth_png"]):
-                if row["image_id"] in done:
+                if row["image_id"] in reused:
                     continue
                 todo_rows.append({k: row[k] for k in ("dataset", "split", "image_id", "image_sha256", "teacher")})
                 yield decode_png(row["depth_png"])
 
-        def rows():
-            # rows in pseudo_depth's order, reused or not, so an incremental run writes what a clean run writes
-            by_id = {r["image_id"]: r for r in reused}
-            n_todo = len(current) - len(done)
-            with tqdm(total=n_todo, unit="img", desc="depth tokens") as bar:
+        def encoded():
+            with tqdm(total=len(current) - len(reused), unit="img", desc="depth tokens") as bar:
                 for codes in code_batches(engine, manifest["path"], maps(), batch_size=vq.extract_batch_size, model=model):
                     batch_meta, todo_rows[:] = todo_rows[: len(codes)], todo_rows[len(codes):]
                     for meta, c in zip(batch_meta, codes):
-                        by_id[meta["image_id"]] = {**meta, "vqvae_version": vq_version, "codes": c.astype(np.int16).tolist(),
-                                                   "depth_tokens": encode_depth(c.tolist())}
+                        yield {**meta, "vqvae_version": vq_version, "codes": c.astype(np.int16).tolist(),
+                               "depth_tokens": encode_depth(c.tolist())}
                     bar.update(len(codes))
-            for image_id in current:
-                if image_id in by_id:
-                    yield by_id.pop(image_id)
 
         context.log.info(f"{len(current)} maps: {len(reused)} reused, {len(current) - len(reused)} to encode with VQ-VAE {vq_version}")
-        return emit_table(context, storage, schemas.DEPTH_TOKEN_SCHEMA, rows(),
+        # rows in pseudo_depth's order, reused or not, so an incremental run writes what a clean run writes
+        rows = merge_in_order(current, reused, encoded())
+        return emit_table(context, storage, schemas.DEPTH_TOKEN_SCHEMA, rows,
                           metadata={"vqvae_version": dg.MetadataValue.text(vq_version), "reused": dg.MetadataValue.int(len(reused))})
 
     @dg.asset_check(asset=depth_tokens, description="Every token string (all partitions written so far) parses back to exactly its 100 codes, all in 0..127.")
@@ -134,14 +127,14 @@ def build_depth_token_assets(settings, partitions: dg.PartitionsDefinition) -> l
         from perception_tokens.vocab import decode_depth
 
         # a check is not partitioned: read whichever partitions exist rather than demand all
-        paths = sorted(p for p in storage.asset_dir("depth_tokens").rglob("*.parquet") if not p.name.startswith("."))
+        written = partition_tables(storage.root, "depth_tokens", partitions)
         bad, n = 0, 0
-        for r in TableHandle(paths).iter_rows(columns=["codes", "depth_tokens"]):
+        for r in written.iter_rows(columns=["codes", "depth_tokens"]):
             n += 1
             try:
                 bad += decode_depth(r["depth_tokens"]) != list(r["codes"])
             except TokenParseError:
                 bad += 1
-        return dg.AssetCheckResult(passed=bad == 0 and n > 0, metadata={"rows": n, "bad": bad, "partitions": len(paths)})
+        return dg.AssetCheckResult(passed=bad == 0 and n > 0, metadata={"rows": n, "bad": bad, "partitions": len(written.paths)})
 
     return [depth_tokens], [depth_tokens_parse]

@@ -180,6 +180,10 @@ CURRICULUM_SCHEMA = pa.schema(
         ("image_image_id", pa.string()),
         ("image_file", pa.string()),
         ("conversations", pa.string()),  # LLaVA conversations JSON
+        # the LLaVA export this row is part of (the same on every row): how lora_adapter finds it
+        ("llava_json", pa.string()),
+        ("llava_image_folder", pa.string()),
+        ("llava_json_sha256", pa.string()),
     ]
 )
 

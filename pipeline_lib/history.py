@@ -13,17 +13,23 @@ import pyarrow as pa
 from upath import UPath
 
 from pipeline_lib import catalog
+from pipeline_lib.folders import previous_table, table_path
 from pipeline_lib.tables import StagedTable, TableHandle, stage_table
 
 
-def history_rows(table_path: UPath, new_rows: Iterable[dict[str, Any]], schema: pa.Schema | None = None) -> Iterator[Any]:
+def history_table(storage_root: str, asset: str) -> TableHandle | None:
+    """The history so far (None before the first run); an unreadable one is an error, never dropped."""
+    return previous_table(storage_root, asset, must_be_readable=True)
+
+
+def history_rows(previous: TableHandle | None, new_rows: Iterable[dict[str, Any]], schema: pa.Schema | None = None) -> Iterator[Any]:
     """Previous rows (as record batches) followed by the new ones.
 
     With ``schema``, old rows written before a column was added get that column as nulls
     (e.g. eval_scores' confidence interval), so the history survives a schema change.
     """
-    if table_path.exists():
-        for batch in TableHandle([table_path]).iter_batches():
+    if previous is not None:
+        for batch in previous.iter_batches():
             yield batch if schema is None else _widen(batch, schema)
     yield from new_rows
 
@@ -38,9 +44,8 @@ def _widen(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
 
 def append_outside_dagster(storage_root: str, asset: str, schema: pa.Schema, new_rows: list[dict[str, Any]],
                            lineage: dict[str, Any], catalog_path=None, instance=None) -> StagedTable:
-    root = UPath(storage_root)
-    path = root / f"{asset}.parquet"
-    staged = stage_table(root / ".staging" / asset, schema, history_rows(path, new_rows, schema), lineage)
+    path = table_path(storage_root, asset)
+    staged = stage_table(UPath(storage_root) / ".staging" / asset, schema, history_rows(history_table(storage_root, asset), new_rows, schema), lineage)
     staged.commit(path)
     if catalog_path is not None:
         catalog.refresh_view(catalog_path, storage_root, asset)

@@ -24,7 +24,9 @@ class StorageResource(dg.ConfigurableResource):
 
     def table_path(self, asset_name: str) -> UPath:
         """The committed table of an unpartitioned asset (the IO manager's path for it)."""
-        return UPath(self.root) / f"{asset_name}.parquet"
+        from pipeline_lib.folders import table_path
+
+        return table_path(self.root, asset_name)
 
     def staging_dir(self, asset_name: str) -> UPath:
         """Temporary files of an asset; same filesystem as the tables, so commit is a rename.
@@ -44,12 +46,9 @@ class StorageResource(dg.ConfigurableResource):
     def local_files_dir(self, asset_name: str, *parts: str) -> Path:
         """A local folder for model files (training writes with ordinary file I/O). Beside the
         tables when storage is local; under ``.ptok/files`` when the tables are on object storage."""
-        base = Path(self.root) if "://" not in self.root else Path(".ptok") / "files"
-        path = base / asset_name / "files"
-        for part in parts:
-            path = path / part
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        from pipeline_lib.folders import files_dir
+
+        return files_dir(self.root, asset_name, *parts)
 
     def files_dir(self, asset_name: str, *parts: str) -> UPath:
         """Folder for large files an asset keeps beside its table (model weights, exports)."""
