@@ -121,12 +121,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     report = materialize_graph(_defs(), get_instance(), "*", force=args.force, log=say)
     elapsed = time.perf_counter() - start
     summary(settings)
-    from pipelines.cli_eval import write_report
+    from pipeline_lib.folders import report_file
+    from pipeline_lib.report_html import write_report
 
-    cols, rows = write_report(settings, get_instance(), Path(settings.storage_root).parent / "report.html")
+    cols, rows = write_report(settings, get_instance(), report_file(settings.storage_root))
     if rows:
         print_table(cols, rows, title="Evaluation (latest run) beside the paper's numbers")
-    say(f"HTML report: {Path(settings.storage_root).parent / 'report.html'}")
+    say(f"HTML report: {report_file(settings.storage_root)}")
     done = sum(1 for s in report.steps if s.status == "materialized")
     skipped = sum(1 for s in report.steps if s.status.startswith("skipped"))
     console.print(f"demo finished in {elapsed:.1f} s: {done} step(s) materialized, {skipped} fresh and skipped, {len(report.failed)} failed")
@@ -180,7 +181,7 @@ def _ci(score: dict) -> str:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from pipelines.cli_eval import run_score
+    from pipelines.cli_score import run_score
 
     preds, scores, rejects, compat = run_score(_settings(), args.benchmark, Path(args.root), Path(args.answers), subset=args.subset,
                                                images=Path(args.images) if args.images else None, compat=args.compat)
@@ -219,11 +220,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pipelines.cli_eval import write_report
+    from pipeline_lib.folders import report_file
+    from pipeline_lib.report_html import write_report
     from pipelines.instance import get_instance
 
     settings = _settings()
-    out = Path(args.out) if args.out else Path(settings.storage_root).parent / "report.html"
+    out = Path(args.out) if args.out else report_file(settings.storage_root)
     cols, rows = write_report(settings, get_instance(), out)
     if rows:
         print_table(cols, rows, title="Latest evaluation")
@@ -234,7 +236,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export_llava(args: argparse.Namespace) -> int:
-    from pipelines.cli_eval import export_llava
+    from pipelines.cli_export import export_llava
 
     path = export_llava(_settings(), Path(args.dir))
     say(f"LLaVA JSON: {path}; images: {path.parent / 'images'} (point LLaVA's --data_path and --image_folder here)")

@@ -1,0 +1,112 @@
+"""``ptok report``: one self-contained HTML page with the latest eval scores and each stage's
+latest materialization metadata (pictures inline).
+
+Markdown metadata is rendered with markdown-it-py. Raw HTML in it is escaped, except the
+inline PNG pictures the pipeline itself writes (``metadata.png_markdown``), which are
+rebuilt from an allowlist: a benchmark name or a model answer containing ``<script>`` is
+shown as text, never run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from markdown_it import MarkdownIt
+
+REPORT_ASSETS = ("pseudo_depth", "depth_vqvae", "marked_points", "curriculum", "lora_adapter", "eval_scores")
+HIDDEN_METADATA = ("dagster/column_schema", "lineage", "preview")
+STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
+         "td,th{border:1px solid #ccc;padding:3px 6px}h2{border-bottom:1px solid #888}")
+# exactly what metadata.png_markdown writes: alt text, a base64 PNG, an optional width
+_PNG_IMG = re.compile(r'<img alt="([^"<>]*)" src="(data:image/png;base64,[A-Za-z0-9+/=]+)"(?: width="(\d+)")?\s*/?>')
+SCORES_SQL = ("select benchmark, subset, mode, ablation, n, round(accuracy_pct, 1) acc, round(ci_low_pct, 1) ci_low, "
+              "round(ci_high_pct, 1) ci_high, round(chance_pct, 1) chance, paper_llava15_13b_pct, paper_aurora_pct "
+              "from eval_scores where run_started_at = (select max(run_started_at) from eval_scores) "
+              "order by benchmark, subset, mode, ablation")
+
+
+def _allowed_html(raw: str) -> str:
+    """A pipeline-written PNG picture is kept (rebuilt from its parts); any other HTML is shown as text."""
+    m = _PNG_IMG.fullmatch(raw.strip())
+    if m is None:
+        return html.escape(raw)
+    alt, src, width = m.groups()
+    size = f' width="{width}"' if width else ""
+    return f'<img alt="{html.escape(alt)}" src="{src}"{size}/>'
+
+
+def _markdown() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": True}).enable("table")
+    md.add_render_rule("html_inline", lambda self, tokens, idx, options, env: _allowed_html(tokens[idx].content))
+    md.add_render_rule("html_block", lambda self, tokens, idx, options, env: _allowed_html(tokens[idx].content) + "\n")
+    return md
+
+
+def markdown_to_html(text: str) -> str:
+    return _markdown().render(text)
+
+
+def html_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def metadata_html(metadata: dict[str, Any]) -> str:
+    """An asset's materialization metadata: markdown rendered, everything else as escaped text."""
+    import dagster as dg
+
+    parts = []
+    for key, value in metadata.items():
+        if key in HIDDEN_METADATA:
+            continue
+        v = value.value if hasattr(value, "value") else value
+        if isinstance(value, dg.MarkdownMetadataValue):
+            parts.append(f"<h3>{html.escape(key)}</h3>" + markdown_to_html(v))
+        else:
+            text = json.dumps(v, default=str) if isinstance(v, (dict, list)) else str(v)
+            parts.append(f"<p><b>{html.escape(key)}</b>: {html.escape(text)}</p>")
+    return "\n".join(parts)
+
+
+def render_report(score_columns: Sequence[str], score_rows: Sequence[Sequence[Any]], problem: str | None,
+                  sections: dict[str, dict[str, Any]], now: str) -> str:
+    parts = [f"<html><head><meta charset='utf-8'><title>Perception Tokens report</title><style>{STYLE}</style></head><body>",
+             "<h1>Perception Tokens report</h1>", f"<p>{html.escape(now)}</p>"]
+    if problem:
+        parts.append(f"<p>No evaluation table: {html.escape(problem)}</p>")
+    if score_rows:
+        parts.append("<h2>Latest evaluation</h2>" + html_table(score_columns, score_rows))
+    for name, metadata in sections.items():
+        parts.append(f"<h2>{html.escape(name)}</h2>")
+        parts.append(metadata_html(metadata))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(settings, instance, out: Path) -> tuple[list[str], list[tuple]]:
+    """Self-contained HTML: latest eval scores, then each asset's latest metadata; written atomically."""
+    import dagster as dg
+
+    from perception_tokens.paths import atomic_write_text
+    from pipeline_lib import catalog
+
+    try:
+        cols, rows = catalog.query(settings.catalog_path, SCORES_SQL, catalog.allowed_dirs_for(settings))
+        problem = None
+    except Exception as exc:  # no evaluation yet: the report still shows the stages, and says why
+        cols, rows, problem = [], [], str(exc)
+    sections = {}
+    for name in REPORT_ASSETS:
+        event = instance.get_latest_materialization_event(dg.AssetKey(name))
+        if event is not None:
+            sections[name] = dict(event.asset_materialization.metadata)
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, render_report(cols, rows, problem, sections, now))
+    return cols, rows
