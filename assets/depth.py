@@ -9,7 +9,6 @@ import time
 
 import cv2
 import dagster as dg
-import numpy as np
 
 from assets.versioning import code_version
 from pipeline_lib.executors import gpu_op_tags

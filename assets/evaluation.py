@@ -1,7 +1,6 @@
 """Evaluation stage: benchmark tables read from their published formats, the model's answers
 (one row per question, mode and ablation) and the scores, both kept as history."""
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -91,14 +90,14 @@ def oracle_tokens_fn(teacher, vqvae_model, depth_dir: Path | None):
 
 
 def build_evaluation_assets(settings) -> tuple[list, list]:
-    ev, ft = settings.evaluation, settings.finetune
+    eval_settings, finetune_settings = settings.evaluation, settings.finetune
     bench_keys = [f"benchmark_{n}" for n in READERS]
 
     @dg.asset(
         description="The model's answer to every benchmark question, per mode (direct / chain-of-thought) and ablation "
         "(generated, oracle and random depth tokens): raw output, parsed answer, gold, correct, generated spans, "
         "latency. Every evaluation run is appended (eval_run_id, run_started_at).",
-        code_version=code_version("1", ev, ft.checkpoint),
+        code_version=code_version("1", eval_settings, finetune_settings.checkpoint),
         kinds={"parquet", "pytorch"},
         group_name=GROUP,
         ins={"lora_adapter": dg.AssetIn(), "depth_vqvae": dg.AssetIn(), **{k: dg.AssetIn() for k in bench_keys}},
@@ -113,28 +112,28 @@ def build_evaluation_assets(settings) -> tuple[list, list]:
         from training.vqvae import load_vqvae
 
         adapter = lora_adapter.read().to_pylist()[0]
-        if ev.model == "adapter":
+        if eval_settings.model == "adapter":
             model, processor, kind = load_eval_model(adapter["path"], None)
             model_id = adapter["model_id"]
         else:
-            model, processor, kind = load_eval_model(None, ft.checkpoint, ft.family)
-            model_id = ft.checkpoint
+            model, processor, kind = load_eval_model(None, finetune_settings.checkpoint, finetune_settings.family)
+            model_id = finetune_settings.checkpoint
         vq = load_vqvae(depth_vqvae.read().to_pylist()[0]["path"])
         teacher = None if depth_teacher.teacher == "ground_truth" else depth_teacher.build()
         oracle = oracle_tokens_fn(teacher, vq, benchmarks.demo_depth_dir if teacher is None else None)
 
         tables = [benchmark_hardblink, benchmark_blink, benchmark_cvbench, benchmark_blink_counting, benchmark_seed_counting]
-        rows = [r for t in tables for r in limit_per_subset(t.iter_rows(), ev.max_per_subset)]
+        rows = [r for t in tables for r in limit_per_subset(t.iter_rows(), eval_settings.max_per_subset)]
         ident = new_identity(model_id, kind)
-        base = generation_settings(ev, kind)
-        preds = evaluate(model, processor, rows, ident, runs=[tuple(r) for r in ev.runs], base_settings=base, oracle=oracle,
+        base = generation_settings(eval_settings, kind)
+        preds = evaluate(model, processor, rows, ident, runs=[tuple(r) for r in eval_settings.runs], base_settings=base, oracle=oracle,
                          log=context.log.info)
         errors = defaultdict(int)
         for p in preds:
             if p["error"]:
                 errors[p["error"][:60]] += 1
         return emit_table(context, storage, schemas.EVAL_PREDICTION_SCHEMA, history_rows(history_table(storage.root, "eval_predictions"), preds, schemas.EVAL_PREDICTION_SCHEMA),
-                          config=ev.model_dump(), metadata={
+                          config=eval_settings.model_dump(), metadata={
                               "eval_run_id": dg.MetadataValue.text(ident.eval_run_id),
                               "model_id": dg.MetadataValue.text(model_id),
                               "questions": dg.MetadataValue.int(len(rows)),

@@ -53,13 +53,13 @@ def launch_command(ft, args: list[str]) -> list[str]:
 
 
 def build_finetune_assets(settings) -> list:
-    ft = settings.finetune
+    finetune_settings = settings.finetune
 
     @dg.asset(
         description="LoRA adapter for the model family of finetune.family (LLaVA, Qwen2.5-VL) trained on the curriculum in order (perception tokens added to the vocabulary, "
         "new embedding rows trainable, projector at its own LR, vision tower frozen). Manifest row -> adapter folder with "
         "processor and token map; loss curve and well-formed depth-span rate before/after in metadata.",
-        code_version=code_version("1", ft),
+        code_version=code_version("1", finetune_settings),
         kinds={"pytorch", "parquet"},
         group_name=GROUP,
         ins={"curriculum": dg.AssetIn()},
@@ -72,10 +72,10 @@ def build_finetune_assets(settings) -> list:
         export = LlavaExport.from_table(curriculum)
         records_path = export.verified_json()
         image_dir = Path(export.llava_image_folder)
-        config = finetune_config_dict(ft)
+        config = finetune_config_dict(finetune_settings)
         inputs = input_data_versions(context, context.asset_key)
         code = context.assets_def.code_versions_by_key.get(context.asset_key)
-        run_key = hashlib.sha256(json.dumps([code, config, inputs, ft.nproc_per_node, ft.family], sort_keys=True).encode()).hexdigest()[:16]
+        run_key = hashlib.sha256(json.dumps([code, config, inputs, finetune_settings.nproc_per_node, finetune_settings.family], sort_keys=True).encode()).hexdigest()[:16]
         run_dir = run_folder(storage.root, "lora_adapter", run_key)
         # the trainer reads the records from the run folder, so a later curriculum export cannot change a resumed run
         if not (run_dir / "curriculum.json").exists():
@@ -83,10 +83,10 @@ def build_finetune_assets(settings) -> list:
             (run_dir / ".curriculum.json.tmp").rename(run_dir / "curriculum.json")
         (run_dir / "finetune_config.json").write_text(json.dumps(config, indent=1))
         args = ["--config", str(run_dir / "finetune_config.json"), "--records", str(run_dir / "curriculum.json"),
-                "--image-dir", str(image_dir), "--out", str(run_dir), "--span-samples", str(ft.span_samples)]
-        if ft.family:
-            args += ["--family", ft.family]
-        command = launch_command(ft, args)
+                "--image-dir", str(image_dir), "--out", str(run_dir), "--span-samples", str(finetune_settings.span_samples)]
+        if finetune_settings.family:
+            args += ["--family", finetune_settings.family]
+        command = launch_command(finetune_settings, args)
         context.log.info(" ".join(command))
         invocation = pipes_subprocess_client.run(command=command, context=context, env={"PYTHONUNBUFFERED": "1", **parent_env()})
         messages = invocation.get_custom_messages()
@@ -104,7 +104,7 @@ def build_finetune_assets(settings) -> list:
             "model_id": digest[:16], "kind": "lora_adapter", "path": str(adapter_dir), "weights_file": weights.name,
             "sha256": digest, "config_json": json.dumps(config),
             "metrics_json": json.dumps(metrics),
-            "inputs_json": json.dumps({**inputs, "base_checkpoint": ft.checkpoint, "family": summary.get("family"),
+            "inputs_json": json.dumps({**inputs, "base_checkpoint": finetune_settings.checkpoint, "family": summary.get("family"),
                                        "vocabulary_hash": vocabulary_hash()}),
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
@@ -116,8 +116,8 @@ def build_finetune_assets(settings) -> list:
             "span_rate_before": dg.MetadataValue.float(float(summary["span_rate_before"])),
             "span_rate_after": dg.MetadataValue.float(float(summary["span_rate_after"])),
             "adapter_dir": dg.MetadataValue.path(str(adapter_dir)),
-            "base_checkpoint": dg.MetadataValue.text(ft.checkpoint),
-            "family": dg.MetadataValue.text(str(summary.get("family", ft.family or "llava"))),
+            "base_checkpoint": dg.MetadataValue.text(finetune_settings.checkpoint),
+            "family": dg.MetadataValue.text(str(summary.get("family", finetune_settings.family or "llava"))),
         }
         curve = summary.get("loss_curve_png")
         if curve and Path(curve).exists():

@@ -10,7 +10,6 @@ from types import SimpleNamespace
 import dagster as dg
 import pyarrow as pa
 import pytest
-from upath import UPath
 
 from assets.curriculum_export import LlavaExport
 from perception_tokens import schemas
