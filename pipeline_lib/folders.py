@@ -79,6 +79,15 @@ def previous_table(root: str, asset_name: str, partitions_def: dg.PartitionsDefi
     return None
 
 
+def committed_table(root: str, asset_name: str) -> TableHandle:
+    """An unpartitioned asset's table, for a reader outside a run (the CLI); an error naming it when absent."""
+    table = previous_table(root, asset_name)
+    if table is None:
+        raise FileNotFoundError(f"{table_path(root, asset_name)} is missing or unreadable: "
+                                f"materialize {asset_name} first (ptok materialize {asset_name})")
+    return table
+
+
 def partition_tables(root: str, asset_name: str, partitions_def: dg.PartitionsDefinition) -> TableHandle:
     """Whichever partitions of an asset are committed now (for an unpartitioned check)."""
     paths = [table_path(root, asset_name, partitions_def, key) for key in partitions_def.get_partition_keys()]

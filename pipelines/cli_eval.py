@@ -21,13 +21,9 @@ def read_benchmark(name: str, root: Path, images: Path | None = None) -> tuple[l
 
 def latest_manifest(settings, asset: str) -> dict:
     """The one row of a manifest table (lora_adapter, depth_vqvae), local or on object storage."""
-    from pipeline_lib.folders import previous_table, table_path
+    from pipeline_lib.folders import committed_table
 
-    table = previous_table(settings.storage_root, asset)
-    if table is None:
-        raise FileNotFoundError(f"{table_path(settings.storage_root, asset)} is missing or unreadable: "
-                                f"materialize {asset} first (ptok materialize {asset})")
-    return table.read().to_pylist()[0]
+    return committed_table(settings.storage_root, asset).read().to_pylist()[0]
 
 
 def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | None, log=print,

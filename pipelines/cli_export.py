@@ -9,10 +9,6 @@ from pathlib import Path
 
 def export_llava(settings, dest: Path) -> Path:
     from assets.curriculum_export import LlavaExport, copy_export
-    from pipeline_lib.folders import previous_table, table_path
+    from pipeline_lib.folders import committed_table
 
-    curriculum = previous_table(settings.storage_root, "curriculum")
-    if curriculum is None:
-        raise FileNotFoundError(f"{table_path(settings.storage_root, 'curriculum')} is missing or unreadable: "
-                                "materialize curriculum first")
-    return copy_export(LlavaExport.from_table(curriculum), dest)
+    return copy_export(LlavaExport.from_table(committed_table(settings.storage_root, "curriculum")), dest)

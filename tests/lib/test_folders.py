@@ -95,5 +95,5 @@ def test_export_llava_reads_the_export_from_curriculum_rows_on_object_storage(tm
 
 
 def test_export_llava_without_a_curriculum_names_the_table(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"curriculum\.parquet is missing or unreadable: materialize curriculum first"):
+    with pytest.raises(FileNotFoundError, match=r"curriculum\.parquet is missing or unreadable: materialize curriculum first \(ptok materialize curriculum\)"):
         export_llava(SimpleNamespace(storage_root=str(tmp_path)), tmp_path / "out")
