@@ -189,7 +189,7 @@ def build_curriculum_asset(settings):
         "schedule (Aurora's annealed atomic share, or the paper's temperature schedule). One row per sample in training "
         "order with lineage ids; a LLaVA JSON and its image folder are exported beside it, named (with the JSON's "
         "sha256) in every row.",
-        code_version=code_version("1", curriculum_settings),
+        code_version=code_version("2", curriculum_settings),  # 2: rows name the LLaVA export
         kinds={"parquet", "json"},
         group_name=GROUP,
         ins={"depth_tokens": dg.AssetIn(), "box_tokens": dg.AssetIn(), "marked_points": dg.AssetIn(), "lvis_images": dg.AssetIn(),
