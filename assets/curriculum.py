@@ -27,7 +27,6 @@ from perception_tokens.depth import decode_png
 from perception_tokens.engine import map_batches
 from perception_tokens.sharding import shard_of
 from pipeline_lib.emit import RejectSink, emit_table
-from pipeline_lib.folders import curriculum_export_dir
 from pipeline_lib.metadata import image_grid_markdown, png_markdown
 from pipeline_lib.resources import StorageResource
 from pipeline_lib.tables import TableHandle
@@ -211,8 +210,9 @@ def build_curriculum_asset(settings):
             atomic, reasoning = project_pools(curriculum_settings, pools, formats, codes_by_image, tables)
         context.log.info(f"pools: {pools.counts()}; skipped: { {t: dict(v) for t, v in pools.skipped.items()} }")
         schedule = training_order(curriculum_settings, pools, atomic, reasoning)
-        export = export_llava(curriculum_export_dir(storage.root), schedule, image_tables, marked_points, aurora_style)
-        meta = {"llava_json": dg.MetadataValue.path(export.llava_json), "image_folder": dg.MetadataValue.path(export.llava_image_folder),
+        export = export_llava(storage.root, schedule, image_tables, marked_points, aurora_style)
+        meta = {"llava_json": dg.MetadataValue.path(str(export.verified_json(storage.root))),
+                "image_folder": dg.MetadataValue.path(str(export.image_folder(storage.root))),
                 "llava_json_sha256": dg.MetadataValue.text(export.llava_json_sha256), **curriculum_metadata(schedule, pools)}
         rows = ({**row, **export.as_columns()} for row in curriculum_pools.schedule_rows(schedule))
         return emit_table(context, storage, schemas.CURRICULUM_SCHEMA, rows, config=curriculum_settings.model_dump(), metadata=meta)

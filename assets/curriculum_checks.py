@@ -2,8 +2,6 @@
 the export's images resolve, and the epoch mix follows the schedule."""
 
 from collections import Counter, defaultdict
-from pathlib import Path
-
 import cv2
 import dagster as dg
 import numpy as np
@@ -13,6 +11,7 @@ from perception_tokens import aurora_marks
 from perception_tokens.curriculum.llava_json import validate_answer_tokens
 from perception_tokens.curriculum.marking import to_grid
 from perception_tokens.depth import decode_png
+from pipeline_lib.resources import StorageResource
 from pipeline_lib.tables import TableHandle
 
 
@@ -50,8 +49,8 @@ def build_curriculum_checks(settings, curriculum_asset) -> list:
         return dg.AssetCheckResult(passed=bad == 0 and n > 0, metadata={"samples": n, "bad": bad, "first_problem": first or ""})
 
     @dg.asset_check(asset=curriculum_asset, description="Every image the LLaVA JSON names exists in the exported image folder.")
-    def curriculum_images_resolve(curriculum: TableHandle) -> dg.AssetCheckResult:
-        folder = Path(LlavaExport.from_table(curriculum).llava_image_folder)
+    def curriculum_images_resolve(storage: StorageResource, curriculum: TableHandle) -> dg.AssetCheckResult:
+        folder = LlavaExport.from_table(curriculum).image_folder(storage.root)
         names = {r["image_file"] for r in curriculum.iter_rows(columns=["image_file"])}
         missing = sorted(n for n in names if not (folder / n).is_file())
         return dg.AssetCheckResult(passed=not missing and bool(names), metadata={"images": len(names), "missing": len(missing),

@@ -12,7 +12,7 @@ from pathlib import Path
 from perception_tokens.curriculum import pools as curriculum_pools
 from perception_tokens.curriculum.llava_json import to_llava_record, write_llava_json
 from perception_tokens.paths import file_sha256
-from pipeline_lib.folders import LLAVA_IMAGES_NAME, LLAVA_JSON_NAME
+from pipeline_lib.folders import LLAVA_IMAGES_NAME, LLAVA_JSON_NAME, curriculum_export_dir, from_files, relative_to_files
 from pipeline_lib.tables import TableHandle
 
 EXPORT_COLUMNS = ("llava_json", "llava_image_folder", "llava_json_sha256")
@@ -20,7 +20,9 @@ EXPORT_COLUMNS = ("llava_json", "llava_image_folder", "llava_json_sha256")
 
 @dataclass(frozen=True)
 class LlavaExport:
-    """Where an export is and what its JSON holds; the same on every curriculum row."""
+    """Where an export is (relative to the storage's local files base, so the rows, and the
+    curriculum's data version, do not depend on where storage is) and what its JSON holds;
+    the same on every curriculum row."""
 
     llava_json: str
     llava_image_folder: str
@@ -43,9 +45,12 @@ class LlavaExport:
             raise ValueError(f"{curriculum.paths}: expected one LLaVA export named in the curriculum rows, found {len(refs)}")
         return cls(*refs.pop())
 
-    def verified_json(self) -> Path:
+    def image_folder(self, root: str) -> Path:
+        return from_files(root, self.llava_image_folder)
+
+    def verified_json(self, root: str) -> Path:
         """The JSON file, after checking it is still the one the curriculum exported."""
-        path = Path(self.llava_json)
+        path = from_files(root, self.llava_json)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: the curriculum's LLaVA JSON is missing: materialize curriculum again")
         actual = file_sha256(path)
@@ -55,9 +60,10 @@ class LlavaExport:
         return path
 
 
-def export_llava(folder: Path, schedule, image_tables: dict[str, TableHandle], marked_points: TableHandle,
+def export_llava(root: str, schedule, image_tables: dict[str, TableHandle], marked_points: TableHandle,
                  aurora_style: bool) -> LlavaExport:
-    """Write the LLaVA JSON and every image it names into a fresh folder, then swap it in for ``folder``."""
+    """Write the LLaVA JSON and every image it names into a fresh folder, then swap it in for the export folder."""
+    folder = curriculum_export_dir(root)
     tmp = folder.parent / f".{folder.name}-{uuid.uuid4().hex}"
     images = tmp / LLAVA_IMAGES_NAME
     (images / "marked").mkdir(parents=True)
@@ -82,13 +88,13 @@ def export_llava(folder: Path, schedule, image_tables: dict[str, TableHandle], m
         folder.rename(old)
     tmp.rename(folder)
     shutil.rmtree(old, ignore_errors=True)
-    return LlavaExport(str(folder / LLAVA_JSON_NAME), str(folder / LLAVA_IMAGES_NAME), digest)
+    return LlavaExport(relative_to_files(root, folder / LLAVA_JSON_NAME), relative_to_files(root, folder / LLAVA_IMAGES_NAME), digest)
 
 
-def copy_export(export: LlavaExport, dest: Path) -> Path:
+def copy_export(root: str, export: LlavaExport, dest: Path) -> Path:
     """Copy an export (verified against its sha256) to ``dest`` for LLaVA's own scripts; returns the JSON's path."""
-    source = export.verified_json()
+    source = export.verified_json(root)
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, dest / LLAVA_JSON_NAME)
-    shutil.copytree(export.llava_image_folder, dest / LLAVA_IMAGES_NAME, dirs_exist_ok=True)
+    shutil.copytree(export.image_folder(root), dest / LLAVA_IMAGES_NAME, dirs_exist_ok=True)
     return dest / LLAVA_JSON_NAME

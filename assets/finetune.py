@@ -70,8 +70,8 @@ def build_finetune_assets(settings) -> list:
                      curriculum: TableHandle):
         # the export travels in the curriculum's rows, checked against its sha256: never the instance's latest metadata
         export = LlavaExport.from_table(curriculum)
-        records_path = export.verified_json()
-        image_dir = Path(export.llava_image_folder)
+        records_path = export.verified_json(storage.root)
+        image_dir = export.image_folder(storage.root)
         config = finetune_config_dict(finetune_settings)
         inputs = input_data_versions(context, context.asset_key)
         code = context.assets_def.code_versions_by_key.get(context.asset_key)

@@ -28,10 +28,28 @@ def is_object_storage(root: str) -> bool:
     return "://" in str(root)
 
 
+def local_files_base(root: str) -> Path:
+    """Where the local folders of a storage root begin; rows name files relative to it, so a table's
+    content (and data version) does not depend on where the storage happens to be."""
+    return OBJECT_STORAGE_FILES if is_object_storage(root) else Path(root)
+
+
+def relative_to_files(root: str, path: Path) -> str:
+    return Path(path).relative_to(local_files_base(root)).as_posix()
+
+
+def from_files(root: str, relative: str) -> Path:
+    """A path a row names relative to the local files base; one that would leave the base is refused."""
+    base = local_files_base(root)
+    path = base / relative
+    if Path(relative).is_absolute() or ".." in Path(relative).parts:
+        raise ValueError(f"{relative!r}: a stored file path must stay under {base}")
+    return path
+
+
 def files_dir(root: str, asset_name: str, *parts: str, create: bool = True) -> Path:
     """A local folder for an asset's files (model weights, run folders, exports, charts)."""
-    base = OBJECT_STORAGE_FILES if is_object_storage(root) else Path(root)
-    path = base.joinpath(asset_name, "files", *parts)
+    path = local_files_base(root).joinpath(asset_name, "files", *parts)
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path

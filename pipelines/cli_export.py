@@ -11,4 +11,4 @@ def export_llava(settings, dest: Path) -> Path:
     from assets.curriculum_export import LlavaExport, copy_export
     from pipeline_lib.folders import committed_table
 
-    return copy_export(LlavaExport.from_table(committed_table(settings.storage_root, "curriculum")), dest)
+    return copy_export(settings.storage_root, LlavaExport.from_table(committed_table(settings.storage_root, "curriculum")), dest)

@@ -80,7 +80,7 @@ def test_export_llava_reads_the_export_from_curriculum_rows_on_object_storage(tm
     (llava / "images" / "ade20k").mkdir(parents=True)
     (llava / "images" / "ade20k" / "a.jpg").write_bytes(b"jpeg bytes")
     (llava / "curriculum.json").write_text(json.dumps([{"id": "s0#0", "image": "ade20k/a.jpg", "conversations": []}]))
-    export = LlavaExport(str(llava / "curriculum.json"), str(llava / "images"), file_sha256(llava / "curriculum.json"))
+    export = LlavaExport("curriculum/files/llava/curriculum.json", "curriculum/files/llava/images", file_sha256(llava / "curriculum.json"))
     row = {**{f.name: None for f in schemas.CURRICULUM_SCHEMA}, "position": 0, "sample_id": "s0", **export.as_columns()}
     write_table_atomic(folders.table_path(root, "curriculum"), pa.Table.from_pylist([row], schema=schemas.CURRICULUM_SCHEMA))
 
