@@ -10,14 +10,16 @@ import numpy as np
 from asset_unit_helpers import materialization_metadata, materialize_asset, read_rows, table_path, write_input
 from perception_tokens.demo import load_ground_truth_depth
 from perception_tokens.depth import decode_png
-from perception_tokens.schemas import ADE20K_IMAGE_SCHEMA
+from perception_tokens.schemas import ADE20K_IMAGE_SCHEMA, LVIS_IMAGE_SCHEMA, REFCOCO_IMAGE_SCHEMA
 
 ADE20K_SHARD_0 = dg.MultiPartitionKey({"dataset": "ade20k", "shard": "0"})
 
 
 def _materialize_sources(settings) -> None:
-    for key in ("ade20k_images", "lvis_images", "refcoco_images"):  # pseudo_depth reads all three tables
-        materialize_asset(settings, key)
+    """ade20k_images read from the world; pseudo_depth also reads the other two image tables (empty here)."""
+    materialize_asset(settings, "ade20k_images")
+    write_input(settings, "lvis_images", LVIS_IMAGE_SCHEMA, [])
+    write_input(settings, "refcoco_images", REFCOCO_IMAGE_SCHEMA, [])
 
 
 def test_pseudo_depth_one_partition_matches_ground_truth(tiny_world):
