@@ -8,8 +8,8 @@ Definitions, so these tests do not depend on which builder function defines an a
 
 Direct invocation (``asset(dg.build_asset_context(...))``) is not used for assets that write
 tables: ``emit_table`` records lineage from ``context.job_def`` and ``context.instance``,
-which a directly invoked context does not have. Asset checks that take only their tables
-are invoked directly.
+which a directly invoked context does not have. Asset checks, which take only their tables
+and resources, are also invoked directly.
 """
 
 from __future__ import annotations
@@ -78,6 +78,13 @@ def materialization_metadata(result: dg.ExecuteInJobResult, key: str) -> dict[st
     events = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(key)]
     assert len(events) == 1, f"{key}: {len(events)} materializations"
     return {k: getattr(v, "value", v) for k, v in events[0].materialization.metadata.items()}
+
+
+def asset_check(settings: Settings, name: str) -> dg.AssetChecksDefinition:
+    """The check called ``name`` in the Definitions built from ``settings`` (to invoke directly)."""
+    found = [c for c in build_definitions(settings).asset_checks if name in {k.name for k in c.check_keys}]
+    assert len(found) == 1, f"{len(found)} checks named {name}"
+    return found[0]
 
 
 def check_results(result: dg.ExecuteInJobResult) -> dict[str, dg.AssetCheckEvaluation]:

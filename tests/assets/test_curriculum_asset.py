@@ -11,8 +11,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from asset_unit_helpers import check_results, make_settings, materialization_metadata, materialize_asset, read_rows, write_input
+from asset_unit_helpers import (asset_check, check_results, make_settings, materialization_metadata, materialize_asset, read_rows,
+                                table_path, write_input)
 from perception_tokens import schemas
+from pipeline_lib.tables import TableHandle
+from pipelines.definitions import build_definitions
 
 IMAGE_1, IMAGE_2 = "ADE_train_00000001", "ADE_train_00000002"
 CODES = {IMAGE_1: [(7 * k) % 128 for k in range(100)], IMAGE_2: list(range(100))}
@@ -102,3 +105,12 @@ def test_curriculum_schedule_conversation_and_export(tmp_path):
     assert {name: c.passed for name, c in checks.items()} == {
         "curriculum_tokens_parse": True, "curriculum_images_resolve": True, "curriculum_mix_matches_schedule": True}
     assert checks["curriculum_mix_matches_schedule"].metadata["max_deviation"].value == 0.0
+
+    # the same images check, invoked on its own, fails once an image the JSON names is gone
+    (images / f"marked/ade20k_{IMAGE_1}_beside.png").unlink()
+    resolve = asset_check(settings, "curriculum_images_resolve")
+    storage = build_definitions(settings).resources["storage"]
+    missing = resolve(storage=storage, curriculum=TableHandle([table_path(settings, "curriculum")]))
+    assert not missing.passed
+    assert (missing.metadata["images"].value, missing.metadata["missing"].value) == (3, 1)
+    assert missing.metadata["first_missing"].value == f"marked/ade20k_{IMAGE_1}_beside.png"
