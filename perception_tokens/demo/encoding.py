@@ -11,6 +11,7 @@ from PIL import Image
 
 from ..paths import atomic_write_bytes
 from .catalog import COCO_LICENSES
+from .scenes import Scene, generate_scene
 
 _DATASET_CODE = {"ade20k": 1, "lvis": 2, "refcoco": 3, "ids": 99}
 _JPEG_QUALITY = 92
@@ -94,3 +95,19 @@ def coco_image_record(rng: np.random.Generator, image_id: int, folder: str, w: i
         f"{int(rng.integers(60)):02d}",
         "id": image_id,
     }
+
+
+def draw_scene(
+    seed: int, dataset: str, index: int, image_size: tuple[int, int]
+) -> tuple[np.random.Generator, Scene, tuple[int, int]]:
+    """The ``index``-th scene of ``dataset``, the generator that drew it (a writer draws the
+    scene's annotations from it next) and its (width, height)."""
+    w, h = image_size_at(image_size, index)
+    rng = scene_rng(seed, dataset, index)
+    return rng, generate_scene(rng, w, h), (w, h)
+
+
+def write_scene(stage: Path, dataset: str, image_path: Path, image_id: str | int, scene: Scene) -> None:
+    """The scene as a JPEG at ``image_path``, its exact depth at ``demo_depth/<dataset>/<image_id>.npy``."""
+    write_file(image_path, jpeg_bytes(scene.rgb))
+    write_file(stage / "demo_depth" / dataset / f"{image_id}.npy", npy_bytes(scene.depth))

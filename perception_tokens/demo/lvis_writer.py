@@ -8,19 +8,8 @@ from pathlib import Path
 
 from ..paths import atomic_write_text
 from .catalog import COCO_LICENSES, LVIS_EXTRA_CATEGORIES, SCENE_CATEGORY_INFO
-from .encoding import (
-    coco_bbox,
-    coco_image_record,
-    coco_polygons,
-    image_size_at,
-    jpeg_bytes,
-    npy_bytes,
-    scene_rng,
-    split_counts,
-    write_file,
-)
+from .encoding import coco_bbox, coco_image_record, coco_polygons, draw_scene, split_counts, write_scene
 from .manifest import DemoManifest
-from .scenes import generate_scene
 
 _FIRST_LVIS_ANN_ID = 1
 
@@ -55,12 +44,9 @@ def write_lvis(stage: Path, n: int, seed: int, image_size, coco_ids: list[int], 
         images, anns = [], []
         (stage / "coco" / folder).mkdir(parents=True, exist_ok=True)
         for _ in range(counts[split]):
-            w, h = image_size_at(image_size, index)
-            rng = scene_rng(seed, "lvis", index)
-            scene = generate_scene(rng, w, h)
+            rng, scene, (w, h) = draw_scene(seed, "lvis", index, image_size)
             image_id = coco_ids[index]
-            write_file(stage / "coco" / folder / f"{image_id:012d}.jpg", jpeg_bytes(scene.rgb))
-            write_file(stage / "demo_depth" / "lvis" / f"{image_id}.npy", npy_bytes(scene.depth))
+            write_scene(stage, "lvis", stage / "coco" / folder / f"{image_id:012d}.jpg", image_id, scene)
 
             present = sorted({SCENE_CATEGORY_INFO[o.category].lvis_id for o in scene.objects})
             drop_index = None

@@ -8,20 +8,9 @@ from pathlib import Path
 
 from ..paths import atomic_write_text
 from .catalog import COCO_LICENSES, SCENE_CATEGORY_INFO
-from .encoding import (
-    coco_bbox,
-    coco_image_record,
-    coco_polygons,
-    image_size_at,
-    jpeg_bytes,
-    npy_bytes,
-    scene_rng,
-    split_counts,
-    write_file,
-)
+from .encoding import coco_bbox, coco_image_record, coco_polygons, draw_scene, split_counts, write_file, write_scene
 from .expressions import referring_expressions, tokenize
 from .manifest import DemoManifest
-from .scenes import generate_scene
 
 _FIRST_REFCOCO_ANN_ID = 500_001
 
@@ -38,13 +27,10 @@ def write_refcoco(stage: Path, n: int, seed: int, image_size, coco_ids: list[int
     sent_counts = {s: 0 for s in counts}
     for index in range(n):
         split = split_of_index[index]
-        w, h = image_size_at(image_size, index)
-        rng = scene_rng(seed, "refcoco", index)
-        scene = generate_scene(rng, w, h)
+        rng, scene, (w, h) = draw_scene(seed, "refcoco", index, image_size)
         image_id = coco_ids[index]
         file_name = f"COCO_train2014_{image_id:012d}.jpg"
-        write_file(stage / "coco" / "train2014" / file_name, jpeg_bytes(scene.rgb))
-        write_file(stage / "demo_depth" / "refcoco" / f"{image_id}.npy", npy_bytes(scene.depth))
+        write_scene(stage, "refcoco", stage / "coco" / "train2014" / file_name, image_id, scene)
         record = coco_image_record(rng, image_id, "train2014", w, h)
         record["file_name"] = file_name
         record["coco_url"] = f"http://mscoco.org/images/{image_id}"

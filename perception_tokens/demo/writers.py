@@ -29,11 +29,11 @@ from tqdm import tqdm
 from ..images import encode_png
 from ..paths import atomic_write_text
 from .catalog import ADE_CEILING, ADE_FLOOR, ADE_OTHER, ADE_WALL, SCENE_CATEGORY_INFO
-from .encoding import image_size_at, jpeg_bytes, npy_bytes, scene_rng, split_counts, write_file
+from .encoding import draw_scene, scene_rng, split_counts, write_file, write_scene
 from .lvis_writer import write_lvis
 from .manifest import DEMO_DATASETS, MANIFEST_NAME, DemoManifest
 from .refcoco_writer import write_refcoco
-from .scenes import SURFACE_CEILING, SURFACE_FLOOR, SURFACE_WALL, Scene, generate_scene
+from .scenes import SURFACE_CEILING, SURFACE_FLOOR, SURFACE_WALL, Scene
 
 __all__ = ["write_demo_datasets"]
 
@@ -61,12 +61,10 @@ def write_ade20k(stage: Path, n: int, seed: int, image_size, manifest: DemoManif
         (base / "images" / split).mkdir(parents=True, exist_ok=True)
         (base / "annotations" / split).mkdir(parents=True, exist_ok=True)
         for k in range(counts[split]):
-            w, h = image_size_at(image_size, index)
-            scene = generate_scene(scene_rng(seed, "ade20k", index), w, h)
+            _, scene, (w, h) = draw_scene(seed, "ade20k", index, image_size)
             image_id = f"{prefix}_{k + 1:08d}"
-            write_file(base / "images" / split / f"{image_id}.jpg", jpeg_bytes(scene.rgb))
+            write_scene(stage, "ade20k", base / "images" / split / f"{image_id}.jpg", image_id, scene)
             write_file(base / "annotations" / split / f"{image_id}.png", encode_png(_ade_label_map(scene)))
-            write_file(stage / "demo_depth" / "ade20k" / f"{image_id}.npy", npy_bytes(scene.depth))
             manifest.image_ids["ade20k"].append(image_id)
             manifest.image_splits["ade20k"][image_id] = split
             manifest.image_sizes["ade20k"][image_id] = (w, h)

@@ -6,7 +6,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from perception_tokens.curriculum.sample import ImageRef, SkipSample
+from perception_tokens.curriculum.sample import TASK_KIND, ImageRef, Sample, SkipSample, make_sample_id
 from perception_tokens.vocab import (
     PIXEL_GRID,
     GridBox,
@@ -65,5 +65,21 @@ def clean_expression(expression: str) -> str:
     return text
 
 
-def image_ref(dataset: str, image_id: str, image_file: str) -> ImageRef:
-    return ImageRef(dataset=dataset, image_id=str(image_id), file_name=image_file)
+def task_sample(
+    task: str, *, dataset: str, image_id: str, image_file: str, question: str, answer: str, target: str,
+    sample_id: str | None, id_parts: Sequence[object] = (), **lineage,
+) -> Sample:
+    """The Sample of ``task`` (its kind from TASK_KIND); the id defaults to ``task:dataset:image_id[:part...]``.
+    ``lineage``: annotation_ids, ref_id, depth_token_version."""
+    return Sample(
+        sample_id=sample_id or make_sample_id(task, dataset, image_id, *id_parts),
+        task=task,
+        kind=TASK_KIND[task],
+        image=ImageRef(dataset=dataset, image_id=str(image_id), file_name=image_file),
+        question=question,
+        answer=answer,
+        target=target,
+        dataset=dataset,
+        image_id=str(image_id),
+        **lineage,
+    )

@@ -17,8 +17,8 @@ import numpy as np
 
 from perception_tokens.curriculum import templates
 from perception_tokens.curriculum.plurals import clean_category_name, pluralize
-from perception_tokens.curriculum.sample import Sample, SkipSample, make_sample_id
-from perception_tokens.curriculum.tasks.common import BoxInput, image_ref, reading_order, to_grid_box
+from perception_tokens.curriculum.sample import Sample, SkipSample
+from perception_tokens.curriculum.tasks.common import BoxInput, reading_order, task_sample, to_grid_box
 from perception_tokens.vocab import GridBox, TokenParseError, encode_box
 
 # Aurora keeps LVIS images whose object counts are 0..15 (Sec. 4.2).
@@ -107,16 +107,8 @@ def build_count(
         category_name, boxes, image_size, negative=negative, not_exhaustive=not_exhaustive, max_count=max_count
     )
     question, answer = _question_and_answer(kind, category_name, grid, rng)
-    task = f"count_{kind}"
-    return Sample(
-        sample_id=sample_id or make_sample_id(task, dataset, image_id, clean_category_name(category_name).replace(" ", "_")),
-        task=task,
-        kind=kind,
-        image=image_ref(dataset, image_id, image_file),
-        question=question,
-        answer=answer,
-        target=str(len(grid)),
-        dataset=dataset,
-        image_id=str(image_id),
-        annotation_ids=tuple(annotation_ids),
+    return task_sample(
+        f"count_{kind}", dataset=dataset, image_id=image_id, image_file=image_file, sample_id=sample_id,
+        id_parts=[clean_category_name(category_name).replace(" ", "_")],
+        question=question, answer=answer, target=str(len(grid)), annotation_ids=tuple(annotation_ids),
     )

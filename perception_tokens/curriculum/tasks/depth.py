@@ -6,8 +6,8 @@ from pathlib import PurePosixPath
 from typing import Sequence
 
 from perception_tokens.curriculum import templates
-from perception_tokens.curriculum.sample import Sample, make_sample_id
-from perception_tokens.curriculum.tasks.common import DepthInput, depth_string, image_ref, point_string
+from perception_tokens.curriculum.sample import Sample
+from perception_tokens.curriculum.tasks.common import DepthInput, depth_string, point_string, task_sample
 from perception_tokens.markers import MarkedPoint, closest_point
 
 
@@ -22,17 +22,9 @@ def build_depth_atomic(
 ) -> Sample:
     """"What is the depth map for the image?" -> the image's depth token string."""
     depth = depth_string(codes)
-    return Sample(
-        sample_id=sample_id or make_sample_id("depth_atomic", dataset, image_id),
-        task="depth_atomic",
-        kind="atomic",
-        image=image_ref(dataset, image_id, image_file),
-        question=templates.DEPTH_ATOMIC_QUESTION,
-        answer=depth,
-        target=depth,
-        dataset=dataset,
-        image_id=str(image_id),
-        depth_token_version=depth_token_version,
+    return task_sample(
+        "depth_atomic", dataset=dataset, image_id=image_id, image_file=image_file, sample_id=sample_id,
+        question=templates.DEPTH_ATOMIC_QUESTION, answer=depth, target=depth, depth_token_version=depth_token_version,
     )
 
 
@@ -80,19 +72,10 @@ def build_depth_cot(
             + " "
             + templates.DEPTH_CONCLUSION.format(letter=letter)
         )
-    stem = PurePosixPath(image_file).stem
-    default_id = make_sample_id("depth_cot", dataset, image_id, stem, *(["bottleneck"] if bottleneck else []))
-    return Sample(
-        sample_id=sample_id or default_id,
-        task="depth_cot",
-        kind="cot",
-        image=image_ref(dataset, image_id, image_file),
-        question=templates.DEPTH_COT_QUESTION,
-        answer=answer,
-        target=letter,
-        dataset=dataset,
-        image_id=str(image_id),
-        depth_token_version=depth_token_version,
+    id_parts = [PurePosixPath(image_file).stem, *(["bottleneck"] if bottleneck else [])]
+    return task_sample(
+        "depth_cot", dataset=dataset, image_id=image_id, image_file=image_file, sample_id=sample_id, id_parts=id_parts,
+        question=templates.DEPTH_COT_QUESTION, answer=answer, target=letter, depth_token_version=depth_token_version,
     )
 
 
@@ -106,15 +89,8 @@ def build_depth_direct(
 ) -> Sample:
     """Marked-points question without instruction -> "(X)"."""
     letter = closest_point(_ordered_points(points))
-    stem = PurePosixPath(image_file).stem
-    return Sample(
-        sample_id=sample_id or make_sample_id("depth_direct", dataset, image_id, stem),
-        task="depth_direct",
-        kind="direct",
-        image=image_ref(dataset, image_id, image_file),
-        question=templates.DEPTH_POINTS_QUESTION,
-        answer=templates.CHOICE_ANSWER.format(letter=letter),
-        target=letter,
-        dataset=dataset,
-        image_id=str(image_id),
+    return task_sample(
+        "depth_direct", dataset=dataset, image_id=image_id, image_file=image_file, sample_id=sample_id,
+        id_parts=[PurePosixPath(image_file).stem],
+        question=templates.DEPTH_POINTS_QUESTION, answer=templates.CHOICE_ANSWER.format(letter=letter), target=letter,
     )

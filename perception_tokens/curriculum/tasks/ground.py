@@ -7,13 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from perception_tokens.curriculum import templates
-from perception_tokens.curriculum.sample import Sample, SkipSample, make_sample_id
+from perception_tokens.curriculum.sample import Sample, SkipSample
 from perception_tokens.curriculum.tasks.common import (
     BoxInput,
     DepthInput,
     clean_expression,
     depth_string,
-    image_ref,
+    task_sample,
     to_grid_box,
 )
 from perception_tokens.vocab import TokenParseError, encode_box
@@ -38,18 +38,11 @@ def build_ground_atomic(
     except TokenParseError as err:
         raise SkipSample(f"box of {expr!r} unusable: {err.reason}") from err
     tokens = encode_box(grid)
-    return Sample(
-        sample_id=sample_id or make_sample_id("ground_atomic", dataset, image_id, ref_id if ref_id is not None else expr),
-        task="ground_atomic",
-        kind="atomic",
-        image=image_ref(dataset, image_id, image_file),
-        question=templates.GROUND_QUESTION.format(expression=expr),
-        answer=tokens,
-        target=tokens,
-        dataset=dataset,
-        image_id=str(image_id),
-        annotation_ids=() if annotation_id is None else (annotation_id,),
-        ref_id=ref_id,
+    return task_sample(
+        "ground_atomic", dataset=dataset, image_id=image_id, image_file=image_file, sample_id=sample_id,
+        id_parts=[ref_id if ref_id is not None else expr],
+        question=templates.GROUND_QUESTION.format(expression=expr), answer=tokens, target=tokens,
+        annotation_ids=() if annotation_id is None else (annotation_id,), ref_id=ref_id,
     )
 
 
@@ -117,17 +110,8 @@ def build_ground_depth(
     )
     ids = tuple(x.annotation_id for x in (a, b) if x.annotation_id is not None)
     parts = [x.ref_id if x.ref_id is not None else clean_expression(x.expression) for x in (a, b)]
-    return Sample(
-        sample_id=sample_id or make_sample_id("ground_depth", dataset, image_id, *parts),
-        task="ground_depth",
-        kind="cot",
-        image=image_ref(dataset, image_id, image_file),
-        question=templates.GROUND_DEPTH_QUESTION.format(first=expr_a, second=expr_b),
-        answer=answer,
-        target=nearer,
-        dataset=dataset,
-        image_id=str(image_id),
-        annotation_ids=ids,
-        ref_id=a.ref_id,
-        depth_token_version=depth_token_version,
+    return task_sample(
+        "ground_depth", dataset=dataset, image_id=image_id, image_file=image_file, sample_id=sample_id, id_parts=parts,
+        question=templates.GROUND_DEPTH_QUESTION.format(first=expr_a, second=expr_b), answer=answer, target=nearer,
+        annotation_ids=ids, ref_id=a.ref_id, depth_token_version=depth_token_version,
     )
