@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from training.config_keys import dataclass_kwargs
 
 ARCHITECTURES = ("project", "aurora")
 RESIZES = ("area", "nearest")  # cv2.INTER_AREA | PIL NEAREST (the reference's, custom.py:39)
@@ -127,11 +129,7 @@ class VQVAEConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "VQVAEConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown VQVAEConfig keys: {unknown}")
-        values = dict(data)
+        values = dataclass_kwargs(cls, data, "VQVAEConfig")
         if "hidden_channels" in values:
             values["hidden_channels"] = tuple(values["hidden_channels"])
         return cls(**values)
