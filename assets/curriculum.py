@@ -23,7 +23,7 @@ from perception_tokens.datasets.records import Reject
 from perception_tokens.depth import decode_png
 from perception_tokens.curriculum.marking import MarkingOptions, MarkingWorker, to_grid
 from perception_tokens.engine import map_batches
-from perception_tokens.sharding import shard_of
+from perception_tokens.buckets import hash_bucket
 from pipeline_lib.emit import RejectSink, emit_table
 from pipeline_lib.metadata import image_grid_markdown, png_markdown
 from pipeline_lib.resources import StorageResource
@@ -61,10 +61,10 @@ def build_curriculum_assets(settings) -> tuple[list, list]:
                       ade20k: TableHandle, lvis: TableHandle, refcoco: TableHandle):
         chosen = {}
         for r in pseudo_depth.iter_rows(columns=["dataset", "image_id", "depth_png"]):
-            if r["dataset"] in marked_datasets and shard_of("marked:" + r["image_id"], 10_000) < cur.marked_fraction * 10_000:
+            if r["dataset"] in marked_datasets and hash_bucket("marked:" + r["image_id"], 10_000) < cur.marked_fraction * 10_000:
                 chosen[(r["dataset"], r["image_id"])] = r["depth_png"]
         if cur.marked_max_images is not None and len(chosen) > cur.marked_max_images:
-            keep = sorted(chosen, key=lambda k: shard_of("marked-order:" + k[1], 2**31 - 1))[: cur.marked_max_images]
+            keep = sorted(chosen, key=lambda k: hash_bucket("marked-order:" + k[1], 2**31 - 1))[: cur.marked_max_images]
             chosen = {k: chosen[k] for k in keep}
         sink = RejectSink()
         examples = []

@@ -19,7 +19,7 @@ from perception_tokens.datasets.records import Reject
 from perception_tokens.depth import decode_png
 from perception_tokens.depth.on_engine import label_images_on
 from perception_tokens.images import BadImageError, decode_rgb
-from perception_tokens.sharding import shard_of
+from perception_tokens.buckets import hash_bucket
 from pipeline_lib.emit import RejectSink, emit_table
 from pipeline_lib.metadata import image_grid_markdown
 from pipeline_lib.resources import DepthTeacherResource, StorageResource
@@ -80,7 +80,7 @@ def build_depth_assets(settings) -> list[dg.AssetsDefinition]:
         current = {
             r["image_id"]: r["sha256"]
             for r in images.iter_rows(columns=["image_id", "sha256"])
-            if shard_of(r["image_id"], n_shards) == shard
+            if hash_bucket(r["image_id"], n_shards) == shard
         }
         old_path = storage.asset_dir("pseudo_depth") / dataset / f"{shard}.parquet"
         reused = list(_previous_rows(old_path, current, teacher.identity))

@@ -20,7 +20,7 @@ from pipeline_lib.executors import gpu_op_tags
 from perception_tokens import schemas
 from perception_tokens.depth import decode_png
 from perception_tokens.paths import file_sha256
-from perception_tokens.sharding import shard_of
+from perception_tokens.buckets import hash_bucket
 from pipeline_lib.emit import emit_table
 from pipeline_lib.lineage import input_data_versions
 from pipeline_lib.metadata import png_markdown
@@ -32,7 +32,7 @@ GROUP = "depth"
 
 
 def is_holdout(image_id: str, fraction: float) -> bool:
-    return shard_of(image_id, 10_000) < int(round(fraction * 10_000))
+    return hash_bucket(image_id, 10_000) < int(round(fraction * 10_000))
 
 
 def depth_maps(table: TableHandle, *, holdout: bool, fraction: float):
