@@ -15,11 +15,11 @@ from typing import Callable, Sequence
 
 import dagster as dg
 from dagster import AssetKey, DagsterInstance
-from dagster._core.definitions.observe import observe  # not re-exported at top level in 1.13
 
 from upath import UPath
 
 from pipeline_lib import catalog
+from pipeline_lib.dagster_internals import observe  # not re-exported at top level in 1.13
 from pipeline_lib.io_manager import ParquetIOManagerFactory
 from pipeline_lib.partition_files import remove_retired_partitions, table_file, unreadable_reason
 from pipelines.run_recovery import process_tags, reap_dead_runs, wait_for_pool_slot
