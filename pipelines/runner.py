@@ -204,8 +204,10 @@ def _pool_of(ad: dg.AssetsDefinition) -> str | None:
 
 def _first_error(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            err = event.step_failure_data.error
+        # a step that raised, or a resource that refused to start (e.g. config edited past its settings)
+        err = getattr(event.event_specific_data, "error", None) if (
+            event.is_step_failure or event.is_resource_init_failure) else None
+        if err is not None:
             while err.cause is not None:  # Dagster wraps user errors; the innermost says what broke
                 err = err.cause
             return f"{event.step_key}: {err.message.strip().splitlines()[0][:300]}"
