@@ -47,10 +47,10 @@ class _Benchmarks(SettingsResource):
 
     @classmethod
     def derived_config(cls, settings: Settings) -> dict[str, Any]:
-        ev = settings.evaluation
+        evaluation = settings.evaluation
         return {
-            "roots": {k: str(settings.resolve(v)) for k, v in ev.roots.items()},
-            "images": {k: str(settings.resolve(v)) for k, v in ev.images.items()},
+            "roots": {k: str(settings.resolve(v)) for k, v in evaluation.roots.items()},
+            "images": {k: str(settings.resolve(v)) for k, v in evaluation.images.items()},
             "demo_root": str(settings.demo_root / "benchmarks"),
         }
 
