@@ -1,4 +1,4 @@
-"""The project's resources, one module per job; imported from here.
+"""The project's resources, one module per job; import them from here.
 
 - storage_resource.py: where tables and model files live (StorageResource);
 - dataset_resources.py: dataset and benchmark roots (DatasetsResource, BenchmarksResource);
@@ -9,7 +9,7 @@
 
 from pipeline_lib.dataset_resources import BENCHMARK_LAYOUT, DEMO_IMAGES_LAYOUT, BenchmarksResource, DatasetsResource
 from pipeline_lib.depth_teacher_resource import DepthTeacherResource, build_depth_teacher
-from pipeline_lib.storage_resource import StorageResource, _remove_stale_staging  # noqa: F401 (tests use it)
+from pipeline_lib.storage_resource import StorageResource
 
 __all__ = [
     "BENCHMARK_LAYOUT", "DEMO_IMAGES_LAYOUT", "BenchmarksResource", "DatasetsResource", "DepthTeacherResource",

@@ -97,9 +97,8 @@ class SettingsResource(dg.ConfigurableResource):
             edits = f"(the settings file cannot be read to name them: {exc})"
         return (f"{type(self).__name__}: its config was edited after it was built from the settings: {edits or '?'}. "
                 f"Code versions are hashed from the settings file ({config_path()}), so this run would write outputs "
-                "that staleness reports fresh. Set the value there and reload the code location; `ptok` runs take a "
-                "resource edit as run config and fold it into the settings (pipelines/definitions.py "
-                "definitions_with_run_config).")
+                "that staleness reports fresh. Set the value there and reload the code location (from Python, "
+                "pipelines.definitions.definitions_with_run_config folds a resource edit into the settings).")
 
 
 def section_resource(name: str, base: type[SettingsResource],
