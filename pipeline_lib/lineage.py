@@ -6,13 +6,15 @@ import datetime as dt
 from typing import Any, Mapping
 
 import dagster as dg
-from dagster._core.definitions.data_version import extract_data_version_from_entry
+
+from pipeline_lib.dagster_internals import DATA_VERSION_TAG
 
 
 def latest_data_version(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> str | None:
+    """The data version of ``key`` (one partition of it) as last recorded: by a materialization,
+    or for an observable source by its latest observation."""
     record = instance.get_latest_data_version_record(key, partition_key=partition)
-    version = extract_data_version_from_entry(record.event_log_entry) if record else None
-    return version.value if version else None
+    return (record.event_log_entry.tags or {}).get(DATA_VERSION_TAG) if record else None
 
 
 def input_data_versions(context: dg.AssetExecutionContext, key: dg.AssetKey) -> dict[str, Any]:
