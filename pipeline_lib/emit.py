@@ -28,7 +28,8 @@ def emit_table(
     config: Mapping[str, Any] | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> dg.Output:
-    key = context.asset_key_for_output(output_name) if output_name else context.asset_key
+    # from the assets definition rather than the run's job, so a directly invoked asset emits too
+    key = context.assets_def.keys_by_output_name[output_name] if output_name else context.asset_key
     lineage = build_lineage(context, key, config)
     staged = stage_table(storage.staging_dir(key.path[-1]), schema, rows, lineage, batch_rows=storage.row_group_rows)
     context.log.info(f"{key.to_user_string()}: {staged.num_rows} rows staged (content {staged.content_hash})")

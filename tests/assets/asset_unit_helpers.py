@@ -6,10 +6,11 @@ reads them, and materializes only that asset with ``dg.materialize`` on an ephem
 instance, with the location's real resources. Assets are looked up by key in the built
 Definitions, so these tests do not depend on which builder function defines an asset.
 
-Direct invocation (``asset(dg.build_asset_context(...))``) is not used for assets that write
-tables: ``emit_table`` records lineage from ``context.job_def`` and ``context.instance``,
-which a directly invoked context does not have. Asset checks, which take only their tables
-and resources, are also invoked directly.
+Direct invocation (``asset(dg.build_asset_context(...))``) works too
+(tests/assets/test_direct_invocation.py): the asset returns its staged table uncommitted. The
+tests here use ``dg.materialize`` because they also check what the IO manager commits and the
+materialization metadata; asset checks, which take only their tables and resources, are
+invoked directly.
 """
 
 from __future__ import annotations
