@@ -38,7 +38,11 @@ def _observed_root(dataset: str, root_attr: str, description: str):
     """An observable source asset whose data version is the fingerprint of one dataset root:
     when a file under it is replaced, added or removed, the sources reading it turn stale."""
 
-    @dg.observable_source_asset(name=f"{dataset}_files", group_name=GROUP, description=description, owners=["team:data"])
+    # a spec carries the owners: observable_source_asset(owners=...) drops them in dagster 1.13
+    @dg.multi_observable_source_asset(
+        name=f"observe_{dataset}_files",
+        specs=[dg.AssetSpec(f"{dataset}_files", group_name=GROUP, description=description, owners=["team:data"])],
+    )
     def observe(context, datasets: DatasetsResource, storage: StorageResource) -> dg.ObserveResult:
         datasets.ensure_demo_data(context.log)  # observe what the sources will read, not an empty folder
         root = Path(getattr(datasets, root_attr))

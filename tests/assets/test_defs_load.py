@@ -41,9 +41,6 @@ def test_observed_dataset_roots_are_described_and_grouped(graph):
         assert node.description and node.group_name == "sources", _name(key)
 
 
-@pytest.mark.xfail(strict=True, reason="dagster 1.13's observable_source_asset takes owners= into an unused **kwargs: "
-                   "assets/sources.py passes owners=['team:data'] and it is dropped (an AssetSpec with owners, e.g. "
-                   "multi_observable_source_asset, would keep it). Strict: the test fails once that is fixed, to drop this mark.")
 def test_observed_dataset_roots_have_owners(graph):
     observed = [k for k in graph.get_all_asset_keys() if graph.get(k).is_observable]
     assert observed and all(graph.get(k).owners == ["team:data"] for k in observed)
