@@ -46,6 +46,18 @@ def _configs():
     return model, train
 
 
+def test_the_process_count_is_not_in_the_code_version():
+    import dagster as dg
+
+    from assets.vqvae import build_vqvae_assets
+    from pipeline_lib.settings import settings_from_dict
+
+    versions = {n: build_vqvae_assets(settings_from_dict({"vqvae": {"nproc_per_node": n}}))[0][0]
+                .code_versions_by_key[dg.AssetKey("depth_vqvae")] for n in (1, 2)}
+    other = build_vqvae_assets(settings_from_dict({"vqvae": {"lr": 5e-4}}))[0][0].code_versions_by_key[dg.AssetKey("depth_vqvae")]
+    assert versions[1] == versions[2] != other
+
+
 def test_rank_slices_are_consecutive_and_cover_the_batch():
     assert [rank_slice(7, 2, r) for r in (0, 1)] == [slice(0, 4), slice(4, 7)]
     assert [rank_slice(6, 4, r) for r in range(4)] == [slice(0, 2), slice(2, 4), slice(4, 5), slice(5, 6)]
