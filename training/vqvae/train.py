@@ -28,6 +28,7 @@ and logs. A last global batch with fewer maps than ranks is skipped, with a warn
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -290,9 +291,14 @@ def train_vqvae(
         log(f"resuming from {state_path}: step {step}, epoch {epoch}, {batches_in_epoch} batches into it")
     elif state_path.exists():
         log(f"resume=False: ignoring and overwriting {state_path}")
-    # DDP averages gradients; the EMA codebook syncs itself (config.sync_codebook)
-    net = model if world == 1 else DistributedDataParallel(
-        model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
+    # DDP averages gradients; the EMA codebook syncs itself (config.sync_codebook), so buffers are not
+    # broadcast per step (torch >= 2.13 names that forward_sync_buffers; torch>=2.4 is supported)
+    net = model
+    if world > 1:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*broadcast_buffers.*deprecated", category=FutureWarning)
+            net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                          broadcast_buffers=False)
 
     if is_rank0():
         write_json(out / "train_config.json", tc.to_dict())
