@@ -15,6 +15,7 @@ import pyarrow as pa
 from perception_tokens.schemas import REJECT_SCHEMA
 from pipeline_lib.lineage import build_lineage
 from pipeline_lib.resources import StorageResource
+from pipeline_lib.staleness_limit import staleness_limit_metadata
 from pipeline_lib.tables import stage_table
 
 
@@ -37,7 +38,7 @@ def emit_table(
         staged,
         output_name=output_name or "result",
         data_version=dg.DataVersion(staged.content_hash),
-        metadata=dict(metadata or {}),
+        metadata={**dict(metadata or {}), **staleness_limit_metadata(context, key)},  # where the UI's staleness stops
     )
 
 

@@ -51,6 +51,7 @@ class VQVAESettings(_Section):
     min_closest_point_agreement: float = Field(0.95, ge=0, le=1)
     min_codebook_usage: float = Field(0.5, ge=0, le=1)  # fraction of codes used on held-out maps
     extract_batch_size: int = Field(64, ge=1)
+    nproc_per_node: int = Field(1, ge=1)  # > 1: torchrun data-parallel training (gloo on CPU, nccl on GPU)
 
     @model_validator(mode="before")
     @classmethod
