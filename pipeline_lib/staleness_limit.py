@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.data_version import SKIP_PARTITION_DATA_VERSION_DEPENDENCY_THRESHOLD
+
+from pipeline_lib.dagster_internals import SKIP_PARTITION_DATA_VERSION_DEPENDENCY_THRESHOLD
 
 THRESHOLD = SKIP_PARTITION_DATA_VERSION_DEPENDENCY_THRESHOLD
 RUNNER_HINT = "`ptok materialize` (its runner compares every partition's recorded input version, at any size)"
@@ -67,7 +68,11 @@ def unchecked_staleness_note(graph, key: dg.AssetKey) -> str | None:
 
 def staleness_limit_metadata(context: dg.AssetExecutionContext, key: dg.AssetKey) -> dict[str, Any]:
     """``{"staleness_unchecked": ...}`` plus a log warning when ``key`` is under a skipped edge; {} otherwise."""
-    note = unchecked_staleness_note(context.job_def.asset_layer.asset_graph, key)
+    try:
+        graph = context.job_def.asset_layer.asset_graph
+    except dg.DagsterError:  # invoked directly (dg.build_asset_context): no run, so no UI staleness to speak of
+        return {}
+    note = unchecked_staleness_note(graph, key)
     if note is None:
         return {}
     context.log.warning(note)
