@@ -8,8 +8,9 @@ from transformers import LogitsProcessor
 
 from evaluation.generate import GenerationSettings, answer_separator, generate_predictions
 from perception_tokens.images import encode_png
-from perception_tokens.vocab import all_tokens, decode_depth
+from perception_tokens.vocab import decode_depth
 from training.backends import get_backend
+from training.backends.qwen2_5_vl.model import QWEN_PERCEPTION_TOKENS
 from training.llava.train import FinetuneConfig
 
 HB_Q = "Multiple points are circled on the image, labeled by letters beside each circle. Which point is the closest to the camera?"
@@ -33,7 +34,7 @@ def row(qid, size=(40, 48)):
 
 class PushPerceptionTokens(LogitsProcessor):
     def __init__(self, tokenizer):
-        self.ids = torch.tensor(tokenizer.convert_tokens_to_ids(all_tokens()))
+        self.ids = torch.tensor(tokenizer.convert_tokens_to_ids(QWEN_PERCEPTION_TOKENS))
 
     def __call__(self, input_ids, scores):
         scores = scores.clone()
