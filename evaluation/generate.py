@@ -35,7 +35,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from perception_tokens.images import BadImageError
+from perception_tokens.images import BadImageError, probe_image
 from perception_tokens.vocab import DEPTH_START, PIXEL_GRID
 
 from evaluation.answer_spans import perception_spans, tighten
@@ -138,13 +138,16 @@ def generate_predictions(
     prepared: list[dict] = []
     for row in rows:
         question, mode_used = build_question(row, mode, settings.count_cot_instruction)
+        frame = answer_frame(processor, row, settings.image_size)
+        if frame is not None:  # Qwen2.5-VL: "the image is W x H" of its resized image
+            question = frame.to_model_text(question)
         prefix, error = answer_prefix(row, settings.ablation, settings.seed)
         prompt = build_prompt(processor, question, settings.conversation)
         separator = answer_separator(prompt)
         if prefix:
             prompt = prompt + separator + prefix
         prepared.append({"row": row, "prompt": prompt, "prefix": prefix, "separator": separator, "mode_used": mode_used,
-                         "error": error})
+                         "error": error, "frame": frame})
 
     results: dict[int, dict] = {}
     runnable = [i for i, p in enumerate(prepared) if p["error"] is None]
@@ -207,6 +210,22 @@ def generate_predictions(
     return [results[i] for i in range(len(prepared))]
 
 
+def answer_frame(processor: Any, row: dict, size: int):
+    """The model family's coordinate frame for this row's image: Qwen2.5-VL's resized pixels
+    (:mod:`training.backends.qwen2_5_vl.coordinates`), or ``None`` for LLaVA's 336-grid tokens."""
+    from training.backends.qwen2_5_vl.coordinates import frame_for, uses_resized_frame
+
+    if not uses_resized_frame(processor):
+        return None
+    if size:
+        return frame_for(processor, size, size)
+    try:
+        info = probe_image(row["image_bytes"])
+    except BadImageError:
+        return None  # the batch loop records the image's error for this row
+    return frame_for(processor, info.height, info.width)
+
+
 def answer_separator(prompt: str) -> str:
     """What comes between a prompt and an answer: a space after LLaVA's "ASSISTANT:", nothing after
     Qwen's "<|im_start|>assistant\n" (as in training)."""
@@ -222,7 +241,10 @@ def _prefix_length(tokenizer, prefix: str, separator: str = " ") -> int:
 def _output(p: dict, generated: str, n_new: int, latency: float, batch_latency: float, meta: dict) -> dict:
     row = p["row"]
     raw = (p["prefix"] + generated) if p["error"] is None else None
-    pred = parse_answer(raw, row) if raw is not None else None
+    # Qwen's plain-text pixels back to the grid tokens of the benchmarks' frame, for the parsers
+    frame = p.get("frame")
+    on_grid = frame.to_grid_text(raw) if (frame is not None and raw is not None) else raw
+    pred = parse_answer(on_grid, row) if on_grid is not None else None
     return {
         **_public_fields(row),
         "raw_output": raw,
@@ -232,7 +254,7 @@ def _output(p: dict, generated: str, n_new: int, latency: float, batch_latency: 
         "mode_used": p["mode_used"],
         "pred": pred,
         "correct": pred is not None and pred == str(row["gold"]),
-        **perception_spans(raw or ""),
+        **perception_spans(on_grid or ""),
         "n_new_tokens": n_new,
         "latency_s": latency,
         "batch_latency_s": batch_latency,

@@ -10,6 +10,7 @@ from perception_tokens.images import encode_png
 from evaluation.perception_bias import PerceptionTokenBias
 from perception_tokens.vocab import decode_depth
 from training.backends import get_backend
+from training.backends.qwen2_5_vl.model import QWEN_PERCEPTION_TOKENS
 from training.llava.train import FinetuneConfig
 
 HB_Q = "Multiple points are circled on the image, labeled by letters beside each circle. Which point is the closest to the camera?"
@@ -50,7 +51,7 @@ def test_constrained_decoding_keeps_qwen_answers_wellformed_under_pressure(qwen)
     rows = [row(1), row(2, (120, 60)), row(3, (30, 90))]  # different aspect ratios -> different image token counts
     settings = GenerationSettings(mode="cot", max_new_tokens=110, batch_size=3)
     out = generate_predictions(model, processor, rows, settings, progress=False,
-                               extra_logits_processors=[PerceptionTokenBias(processor.tokenizer)])
+                               extra_logits_processors=[PerceptionTokenBias(processor.tokenizer, tokens=QWEN_PERCEPTION_TOKENS)])
     assert [o["error"] for o in out] == [None, None, None]
     for o in out:
         assert o["depth_spans"], o["raw_output"][:120]

@@ -5,6 +5,10 @@ Each record is rendered with Qwen's chat template (``<|im_start|>system ... <|im
 processor itself, so the image placeholder is expanded to ``image_grid_thw.prod() / 4``
 tokens for this image's own resolution (dynamic, within min/max pixels).
 
+Boxes and points are rewritten to Qwen's own convention first (absolute pixels on the
+resized image, plain integers: :mod:`training.backends.qwen2_5_vl.coordinates`); depth
+maps stay perception tokens.
+
 Labels follow Qwen's template: a token is a target iff it lies in an assistant turn's
 content, from after ``<|im_start|>assistant\\n`` through its ``<|im_end|>`` (so the model
 learns to stop); system, user, image and the newline after ``<|im_end|>`` are ``-100``.
@@ -26,6 +30,7 @@ from training.llava.data import (
     to_messages,
 )
 
+from training.backends.qwen2_5_vl.coordinates import ResizedFrame, to_model_conversations
 from training.backends.qwen2_5_vl.model import IM_END, IM_START
 
 
@@ -75,13 +80,16 @@ def encode_conversation(processor, messages: Sequence[dict[str, Any]], image, ma
 
 
 class QwenConversationDataset(ConversationDataset):
-    """The LLaVA records (same validation, same order) encoded for Qwen2.5-VL."""
+    """The LLaVA records (same validation, same order) encoded for Qwen2.5-VL, their boxes and
+    points in pixels of each image as the processor resizes it."""
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rec = self.records[index]
         try:
             image = open_image(safe_image_path(self.image_dir, rec["image"]))
-            return encode_conversation(self.processor, to_messages(rec["conversations"]), image, self.max_length)
+            frame = ResizedFrame.of_image(self.processor, image.height, image.width)
+            conversations = to_model_conversations(rec["conversations"], frame)
+            return encode_conversation(self.processor, to_messages(conversations), image, self.max_length)
         except RecordError as exc:
             raise RecordError(f"{self.source} record {index} ({rec['id']}): {exc}") from exc
 

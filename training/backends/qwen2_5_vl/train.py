@@ -38,7 +38,7 @@ from training.llava.train import (
 
 from training.backends.qwen2_5_vl.data import QwenCollator, QwenConversationDataset
 from training.backends.qwen2_5_vl.lora import apply_lora, param_groups, trainable_summary
-from training.backends.qwen2_5_vl.model import load_processor, load_qwen2_5_vl
+from training.backends.qwen2_5_vl.model import QWEN_PERCEPTION_TOKENS, load_processor, load_qwen2_5_vl
 
 FAMILY = "qwen2_5_vl"
 
@@ -57,7 +57,7 @@ class QwenCurriculumTrainer(CurriculumTrainer):
 def add_tokens(model, processor, config: FinetuneConfig) -> TokenMap:
     """Perception tokens with ids from the tokenizer; rows landing in Qwen's padded rows are re-initialised."""
     return add_perception_tokens(model, processor.tokenizer, pad_to_multiple_of=config.pad_embeddings_to_multiple_of,
-                                 seed=config.seed, noise_scale=config.new_token_noise)
+                                 seed=config.seed, noise_scale=config.new_token_noise, tokens=QWEN_PERCEPTION_TOKENS)
 
 
 def run_finetune(
