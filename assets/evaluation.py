@@ -10,7 +10,6 @@ import dagster as dg
 from assets.versioning import code_version
 from pipeline_lib.executors import gpu_op_tags
 from perception_tokens import schemas
-from perception_tokens.datasets.records import Reject
 from pipeline_lib.emit import RejectSink, emit_table
 from pipeline_lib.history import history_rows
 from pipeline_lib.metadata import png_markdown
@@ -28,7 +27,7 @@ def _benchmark_rows(items, sink: RejectSink):
         if isinstance(item, dict):
             yield {k: (item.get(k) if k != "question_id" else str(item.get(k))) for k in BENCH_FIELDS}
         else:
-            sink.rejects.append(Reject(item.benchmark, "benchmark", item.file, str(item.record_id), item.reason).as_row())
+            sink.rejects.append(item.as_row())
 
 
 def build_benchmark_assets(settings) -> list:
