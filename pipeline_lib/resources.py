@@ -11,6 +11,8 @@ from typing import Iterator
 import dagster as dg
 from upath import UPath
 
+from evaluation.benchmarks import registry as benchmark_registry
+
 
 class StorageResource(dg.ConfigurableResource):
     """Where tables and model files live. ``root`` is a local path or an fsspec URL."""
@@ -197,11 +199,6 @@ def build_depth_teacher(c: dict):
     return build_teacher("depth_anything_hf", model=c["model"], **common)
 
 
-BENCHMARK_LAYOUT = {"hardblink": "hardblink", "blink": "blink", "cvbench": "cvbench", "blink_counting": "blink_counting", "seed_counting": "seedbench"}
-# the counting sets' images come apart from their jsonl files (as Aurora releases them)
-DEMO_IMAGES_LAYOUT = {"blink_counting": "counting_images/blink_counting", "seed_counting": "counting_images/seedbench"}
-
-
 # bumped when the demo sets' layout changes, so an older demo folder is rewritten
 DEMO_BENCHMARKS_LAYOUT_VERSION = "released-counting-layout-1"
 
@@ -225,15 +222,19 @@ class BenchmarksResource(dg.ConfigurableResource):
             return Path(self.roots[name])
         if not self.demo_enabled:
             raise ValueError(f"evaluation.roots.{name} is not set and demo.enabled is false")
+        demo_dir = benchmark_registry.get(name).demo_dir
+        if demo_dir is None:
+            raise ValueError(f"evaluation.roots.{name} is not set and the demo has no {name} set")
         self.ensure_demo(log)
-        return Path(self.demo_root) / BENCHMARK_LAYOUT[name]
+        return Path(self.demo_root) / demo_dir
 
     def images_dir(self, name: str) -> Path | None:
         """The image folder of a counting set: configured, the demo's, or None (the reader's default)."""
         if name in self.images:
             return Path(self.images[name])
-        if name not in self.roots and self.demo_enabled and name in DEMO_IMAGES_LAYOUT:
-            return Path(self.demo_root) / DEMO_IMAGES_LAYOUT[name]
+        demo_images = benchmark_registry.get(name).demo_images_dir
+        if name not in self.roots and self.demo_enabled and demo_images is not None:
+            return Path(self.demo_root) / demo_images
         return None
 
     @property
