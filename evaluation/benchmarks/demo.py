@@ -36,7 +36,7 @@ from perception_tokens.markers import PointSamplingError, choose_points, closest
 from perception_tokens.paths import atomic_write_bytes, atomic_write_text
 from perception_tokens.vocab import PIXEL_GRID
 
-from evaluation.benchmarks import counting, hardblink
+from evaluation.benchmarks import counting, hardblink, registry
 from evaluation.benchmarks.counting import BLINK_COUNT, SEED_COUNT
 from evaluation.benchmarks.records import LETTERS, format_choices_prompt
 
@@ -48,10 +48,10 @@ CVBENCH_DEPTH_QUESTION = (
 CVBENCH_COUNT_SOURCES = ("ADE20K", "COCO")
 HARDBLINK_CATEGORY = "count"  # what the released HardBLINK files carry in "category"
 RED, BLUE = (255, 0, 0), (0, 0, 255)
-# counting set -> (its folder, its image folder) under the demo root
+# counting set -> (its folder, its image folder) under the demo root, as the registry has them
 COUNTING_DEMO_LAYOUT = {
-    BLINK_COUNT[1]: ("blink_counting", "counting_images/blink_counting"),
-    SEED_COUNT[1]: ("seedbench", "counting_images/seedbench"),
+    BLINK_COUNT[1]: (registry.get("blink_counting").demo_dir, registry.get("blink_counting").demo_images_dir),
+    SEED_COUNT[1]: (registry.get("seed_counting").demo_dir, registry.get("seed_counting").demo_images_dir),
 }
 SEED_DEMO_FIRST_ID = 100000  # SEED-Bench ids are strings of large numbers
 
@@ -223,7 +223,7 @@ def write_demo_benchmarks(
                 continue
             qid = len(hb_questions[n])
             marked, _ = draw_markers(rgb336, points, variant="center")
-            atomic_write_bytes(root / "hardblink" / hardblink.image_dir(n) / f"{qid}.png", encode_png(marked), fsync=False)
+            atomic_write_bytes(root / registry.get("hardblink").demo_dir / hardblink.image_dir(n) / f"{qid}.png", encode_png(marked), fsync=False)
             gold = closest_point(points)
             hb_questions[n].append(
                 {"question_id": qid, "image": f"{qid}.png", "text": DEPTH_POINTS_QUESTION, "category": HARDBLINK_CATEGORY}
@@ -314,12 +314,12 @@ def write_demo_benchmarks(
         manifest.answers[("CV-Bench", row["task"], str(row["idx"]))] = row["answer"].strip("()")
 
     for n in point_counts:
-        _write_jsonl(root / "hardblink" / hardblink.questions_file(n), hb_questions[n])
-        _write_jsonl(root / "hardblink" / hardblink.answers_file(n), hb_answers[n])
+        _write_jsonl(root / registry.get("hardblink").demo_dir / hardblink.questions_file(n), hb_questions[n])
+        _write_jsonl(root / registry.get("hardblink").demo_dir / hardblink.answers_file(n), hb_answers[n])
     for subtask, rows in blink_rows.items():
-        _write_parquet(root / "blink" / subtask / "val-00000-of-00001.parquet", rows, _BLINK_SCHEMA)
-    _write_parquet(root / "cvbench" / "test_2d.parquet", cv2d, _CVBENCH_SCHEMA)
-    _write_parquet(root / "cvbench" / "test_3d.parquet", cv3d, _CVBENCH_SCHEMA)
+        _write_parquet(root / registry.get("blink").demo_dir / subtask / "val-00000-of-00001.parquet", rows, _BLINK_SCHEMA)
+    _write_parquet(root / registry.get("cvbench").demo_dir / "test_2d.parquet", cv2d, _CVBENCH_SCHEMA)
+    _write_parquet(root / registry.get("cvbench").demo_dir / "test_3d.parquet", cv3d, _CVBENCH_SCHEMA)
     for name, (questions, answers) in open_counts.items():
         folder = root / COUNTING_DEMO_LAYOUT[name][0]
         _write_jsonl(folder / counting.questions_file(name), questions)
