@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from perception_tokens import vocab
 from perception_tokens.curriculum import templates
+from perception_tokens.named_registry import NamedRegistry
 
 
 @dataclass(frozen=True)
@@ -97,35 +98,18 @@ BUILTIN: tuple[TokenKind, ...] = (
     ),
 )
 
-_KINDS: dict[str, TokenKind] = {kind.name: kind for kind in BUILTIN}
-
-
-def register(kind: TokenKind) -> TokenKind:
-    """Add a token kind (before tokenizers, processors or grammars are built); once per name,
-    and its tokens may not overlap another kind's."""
-    if kind.name in _KINDS:
-        raise ValueError(f"token kind {kind.name!r} is already registered")
-    for other in _KINDS.values():
+def _no_overlap(kind: TokenKind, registered: list[TokenKind]) -> None:
+    """A kind's tokens may not overlap another kind's (its marker finds it in a text)."""
+    for other in registered:
         if kind.marker.startswith(other.marker) or other.marker.startswith(kind.marker):
             raise ValueError(f"token kind {kind.name!r}: marker {kind.marker!r} overlaps {other.name!r}'s {other.marker!r}")
-    _KINDS[kind.name] = kind
-    return kind
 
 
-def unregister(name: str) -> None:
-    """Remove a token kind (tests that register a toy one clean up with this)."""
-    _KINDS.pop(name, None)
-
-
-def kinds() -> list[TokenKind]:
-    """Every registered kind, in vocabulary order (depth first, as Aurora adds them)."""
-    return list(_KINDS.values())
-
-
-def get(name: str) -> TokenKind:
-    if name not in _KINDS:
-        raise ValueError(f"unknown perception token kind {name!r}; expected one of {list(_KINDS)}")
-    return _KINDS[name]
+_KINDS: NamedRegistry[TokenKind] = NamedRegistry("perception token kind", BUILTIN, check=_no_overlap)
+# Add a kind (before tokenizers, processors or grammars are built) / remove one (tests do).
+register, unregister = _KINDS.register, _KINDS.unregister
+kinds = _KINDS.values  # every registered kind, in vocabulary order (depth first, as Aurora adds them)
+get = _KINDS.get
 
 
 def span_kinds() -> list[TokenKind]:

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 from perception_tokens.images import BadImageError, read_image_bytes
 from perception_tokens.safe_json import JsonInputError, parse_json_line
-from perception_tokens.datasets.records import Reject, split_rows
+from perception_tokens.datasets.records import Reject, split_rows  # noqa: F401  (split_rows: re-exported for readers' callers)
 from perception_tokens.paths import UnsafePathError, UnusablePathError, file_kind, safe_join
 
 ROW_FIELDS = (

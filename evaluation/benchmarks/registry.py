@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Iterator, Literal, Sequence
 
 from evaluation.benchmarks import blink, counting, cvbench, hardblink
 from evaluation.benchmarks.records import MissingBenchmarkFile, Reject
+from perception_tokens.named_registry import NamedRegistry
 
 # (root, subsets or None, images folder or None) -> rows and rejects. ``subsets=None`` reads
 # what the pipeline evaluates by default; a subset named must be present.
@@ -102,35 +103,12 @@ BUILTIN: tuple[BenchmarkSpec, ...] = (
         demo_dir="seedbench", needs_image_folder=True, demo_images_dir="counting_images/seedbench"),
 )
 
-_REGISTRY: dict[str, BenchmarkSpec] = {spec.name: spec for spec in BUILTIN}
-
-
-def register(spec: BenchmarkSpec, *, replace: bool = False) -> BenchmarkSpec:
-    """Add a benchmark (before the graph or the CLI is built); a name is registered once."""
-    if spec.name in _REGISTRY and not replace:
-        raise ValueError(f"benchmark {spec.name!r} is already registered")
-    _REGISTRY[spec.name] = spec
-    return spec
-
-
-def unregister(name: str) -> None:
-    """Remove a benchmark (tests that register a toy one clean up with this)."""
-    _REGISTRY.pop(name, None)
-
-
-def names() -> list[str]:
-    """Every registered benchmark name, in registration order."""
-    return list(_REGISTRY)
-
-
-def specs() -> list[BenchmarkSpec]:
-    return list(_REGISTRY.values())
-
-
-def get(name: str) -> BenchmarkSpec:
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown benchmark {name!r}; expected one of {names()}")
-    return _REGISTRY[name]
+_REGISTRY: NamedRegistry[BenchmarkSpec] = NamedRegistry("benchmark", BUILTIN)
+# Add a benchmark (before the graph or the CLI is built; once per name) / remove one (tests do).
+register, unregister = _REGISTRY.register, _REGISTRY.unregister
+names = _REGISTRY.names  # every registered benchmark name, in registration order
+specs = _REGISTRY.values
+get = _REGISTRY.get
 
 
 def check_names(keys: Iterable[str], where: str, *, needs_image_folder: bool = False) -> None:
