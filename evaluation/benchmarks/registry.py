@@ -122,7 +122,8 @@ def check_names(keys: Iterable[str], where: str, *, needs_image_folder: bool = F
 
 def read_benchmark(name: str, root: str | Path, images: str | Path | None = None) -> Iterator[dict | Reject]:
     """Rows (or Rejects) of what the pipeline evaluates on ``name`` under ``root``."""
-    return get(name).read(Path(root), None, None if images is None else Path(images))
+    spec = get(name)
+    return _checked(spec, spec.read(Path(root), None, None if images is None else Path(images)))
 
 
 def read_subsets(name: str, root: str | Path, subset: str | None = None,
@@ -133,5 +134,15 @@ def read_subsets(name: str, root: str | Path, subset: str | None = None,
     if subset is not None:
         if subset not in spec.subsets:
             raise ValueError(f"{name} has no subset {subset!r}; its subsets are {list(spec.subsets)}")
-        return spec.read(root, [subset], images)
-    return spec.read(root, spec.present_subsets(root) if spec.present_subsets else None, images)
+        return _checked(spec, spec.read(root, [subset], images))
+    return _checked(spec, spec.read(root, spec.present_subsets(root) if spec.present_subsets else None, images))
+
+
+def _checked(spec: BenchmarkSpec, items: Iterator[dict | Reject]) -> Iterator[dict | Reject]:
+    """The reader's output, each row held to the spec: its ``benchmark`` and ``answer_type``
+    (scoring parses answers by them); a mismatch is a reader bug, not a bad record."""
+    for item in items:
+        if isinstance(item, dict) and (item.get("benchmark"), item.get("answer_type")) != (spec.title, spec.answer_type):
+            raise ValueError(f"the {spec.name} reader yielded a row of benchmark {item.get('benchmark')!r} with "
+                             f"answer_type {item.get('answer_type')!r}; its spec says {spec.title!r}, {spec.answer_type!r}")
+        yield item

@@ -26,7 +26,7 @@ def test_every_set_reads_back_with_its_answers(demo):
     # (Aurora's counting sets: released flat layout, images in a folder of their own)
     for spec in registry.specs():
         images = root / spec.demo_images_dir if spec.demo_images_dir else None
-        rows, rejects = split_rows(spec.read(root / spec.demo_dir, None, images))
+        rows, rejects = split_rows(registry.read_benchmark(spec.name, root / spec.demo_dir, images))
         assert rejects == [] and rows, spec.name
         for r in rows:
             seen[(r["benchmark"], r["subset"], r["question_id"])] = r

@@ -113,6 +113,16 @@ def test_toy_benchmark_gets_an_asset_feeding_the_evaluation(toy_benchmark, tmp_p
     assert sorted(r["record_id"] for r in rejected) == ["2", "3"]
 
 
+def test_a_reader_that_breaks_its_spec_fails_loudly(toy_benchmark):
+    liar = registry.BenchmarkSpec("toyletters", "ToyCount", read_toy, ("count",), "letter", "toy.jsonl")
+    registry.register(liar)
+    try:
+        with pytest.raises(ValueError, match="toyletters reader yielded a row of benchmark 'ToyCount' with answer_type 'number'"):
+            split_rows(registry.read_benchmark("toyletters", toy_benchmark))
+    finally:
+        registry.unregister("toyletters")
+
+
 def test_registry_refuses_duplicates_and_bad_names():
     with pytest.raises(ValueError, match="already registered"):
         registry.register(registry.get("hardblink"))
