@@ -260,3 +260,22 @@ def test_toy_kind_is_in_the_grammar_and_llguidance_agrees(seg_kind):
                 ok = t
                 break
         assert ok == expected, name
+
+
+def test_builtin_kinds_decode_text_to_their_outputs():
+    from training.vqvae.model import DepthVQVAE, tiny_config
+
+    depth, pixel = token_kinds.get("depth"), token_kinds.get("pixel")
+    codes = [(7 * i) % 128 for i in range(100)]
+    text = f"The depth map for the image is {depth.encode(codes)}. Box {pixel.encode((3, 4, 30, 40))}"
+    assert [depth.decode(span) for span in depth.find(text)] == [codes]
+    assert pixel.find(text)[0].as_tuple() == (3, 4, 30, 40)
+    render = token_kinds.resolve_renderer(depth)
+    assert render is DepthVQVAE.decode_codes
+    model = DepthVQVAE(tiny_config()).eval()
+    with torch.inference_mode():
+        depth_map = render(model, torch.tensor([codes]))
+    size = model.config.image_size
+    assert tuple(depth_map.shape) == (1, 1, size, size) and torch.isfinite(depth_map).all()
+    assert token_kinds.resolve_renderer(pixel)(pixel.find(text)[0]) == (3, 4, 30, 40)
+    assert depth.templates["answer"].format(depth="X") == "The depth map for the image is X."
