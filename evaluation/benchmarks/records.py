@@ -14,7 +14,7 @@ A benchmark row is a plain dict with (at least) the keys in :data:`ROW_FIELDS`:
 - ``answer_type``: ``"letter"`` or ``"number"``
 
 Readers may add more keys (``category``, ``source``, ``task``...). A record that cannot
-be read becomes a :class:`~perception_tokens.datasets.records.Reject` (made by :func:`reject`)
+be read becomes a :class:`~perception_tokens.rejects.Reject` (made by :func:`reject`)
 with the reason; a whole input that is unusable
 (missing questions file, unreadable Parquet) raises an exception naming the file.
 """
@@ -25,9 +25,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from perception_tokens.images import BadImageError, read_image_bytes
 from perception_tokens.safe_json import JsonInputError, parse_json_line
-from perception_tokens.datasets.records import Reject, split_rows  # noqa: F401  (split_rows: re-exported for readers' callers)
+from perception_tokens.rejects import Reject, split_rows  # noqa: F401  (split_rows: re-exported for readers' callers)
 from perception_tokens.paths import UnsafePathError, UnusablePathError, file_kind, safe_join
 
 ROW_FIELDS = (
@@ -126,6 +125,8 @@ def read_image_file(root: Path, relative: Any) -> bytes | str:
 
     Returns the bytes, or a string saying why it could not be read (for a Reject).
     """
+    from perception_tokens.images import BadImageError, read_image_bytes  # (numpy, PIL): only when reading
+
     if not isinstance(relative, str) or not relative.strip():
         return f"image name is {relative!r}, not a file name"
     try:
