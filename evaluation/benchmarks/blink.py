@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from evaluation.benchmarks._parquet import find_parquet_files, iter_parquet_rows
-from evaluation.benchmarks.choice_records import choice_fields
+from evaluation.benchmarks.choice_records import choice_fields, take_idx
 from evaluation.benchmarks.records import MissingBenchmarkFile, Reject, image_from_struct, reject
 
 BENCHMARK = "BLINK"
@@ -65,12 +65,10 @@ def _read_file(root: Path, subtask: str, path: Path) -> Iterator[dict | Reject]:
     display = path.relative_to(root).as_posix()
     seen: set[str] = set()
     for row_number, rec in iter_parquet_rows(path, BENCHMARK, REQUIRED_COLUMNS):
-        qid = rec.get("idx")
-        qid = str(qid).strip() if qid is not None and str(qid).strip() else f"row {row_number}"
-        if qid in seen:
+        qid, duplicate = take_idx(rec, f"row {row_number}", seen)
+        if duplicate:
             yield reject(BENCHMARK, display, qid, "duplicate idx")
             continue
-        seen.add(qid)
         fields = choice_fields(rec, path.parent, "image_1")
         if isinstance(fields, str):
             yield reject(BENCHMARK, display, qid, fields)

@@ -8,6 +8,16 @@ from pathlib import Path
 from evaluation.benchmarks.records import format_choices_prompt, gold_letter, image_from_struct, letters
 
 
+def take_idx(rec: dict, fallback: str, seen: set[str]) -> tuple[str, bool]:
+    """The record's ``idx`` as a question id (``fallback`` when it has none) and whether that id
+    was already ``seen`` (then the record is a duplicate); the id joins ``seen``."""
+    qid = rec.get("idx")
+    qid = str(qid).strip() if qid is not None and str(qid).strip() else fallback
+    duplicate = qid in seen
+    seen.add(qid)
+    return qid, duplicate
+
+
 def choice_fields(rec: dict, folder: Path, image_column: str, *, numeric_choices: bool = False) -> dict | str:
     """The row fields of one multiple-choice record, or the reason it cannot be used.
 

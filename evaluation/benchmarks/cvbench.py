@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from evaluation.benchmarks._parquet import find_parquet_files, iter_parquet_rows
-from evaluation.benchmarks.choice_records import choice_fields
+from evaluation.benchmarks.choice_records import choice_fields, take_idx
 from evaluation.benchmarks.records import Reject, reject
 
 BENCHMARK = "CV-Bench"
@@ -39,12 +39,10 @@ def _read_file(root: Path, path: Path, wanted: set[str] | None, seen: set[str]) 
         task = rec.get("task")
         if wanted is not None and task not in wanted:
             continue
-        qid = rec.get("idx")
-        qid = str(qid).strip() if qid is not None and str(qid).strip() else f"{display}#row={row_number}"
-        if qid in seen:
+        qid, duplicate = take_idx(rec, f"{display}#row={row_number}", seen)
+        if duplicate:
             yield reject(BENCHMARK, display, qid, "duplicate idx")
             continue
-        seen.add(qid)
         if not isinstance(task, str) or not task:
             yield reject(BENCHMARK, display, qid, f"task {task!r} is not a name")
             continue
