@@ -6,14 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from evaluation.benchmarks import registry as benchmark_registry
 from pipeline_lib.demo_world import ensure_demo_benchmarks, ensure_demo_datasets
 from pipeline_lib.settings import DatasetSettings, DemoSettings, EvaluationSettings, Settings
 from pipeline_lib.settings_resource import SettingsResource, section_resource
 
 DATASET_NAMES = ("ade20k", "lvis", "coco", "refcoco")
-BENCHMARK_LAYOUT = {"hardblink": "hardblink", "blink": "blink", "cvbench": "cvbench", "blink_counting": "blink_counting", "seed_counting": "seedbench"}
-# the counting sets' images come apart from their jsonl files (as Aurora releases them)
-DEMO_IMAGES_LAYOUT = {"blink_counting": "counting_images/blink_counting", "seed_counting": "counting_images/seedbench"}
 
 
 class _Datasets(SettingsResource):
@@ -59,15 +57,19 @@ class _Benchmarks(SettingsResource):
             return Path(self.roots[name])
         if not self.demo_enabled:
             raise ValueError(f"evaluation.roots.{name} is not set and demo.enabled is false")
+        demo_dir = benchmark_registry.get(name).demo_dir
+        if demo_dir is None:
+            raise ValueError(f"evaluation.roots.{name} is not set and the demo has no {name} set")
         self.ensure_demo(log)
-        return Path(self.demo_root) / BENCHMARK_LAYOUT[name]
+        return Path(self.demo_root) / demo_dir
 
     def images_dir(self, name: str) -> Path | None:
         """The image folder of a counting set: configured, the demo's, or None (the reader's default)."""
         if name in self.images:
             return Path(self.images[name])
-        if name not in self.roots and self.demo_enabled and name in DEMO_IMAGES_LAYOUT:
-            return Path(self.demo_root) / DEMO_IMAGES_LAYOUT[name]
+        demo_images = benchmark_registry.get(name).demo_images_dir
+        if name not in self.roots and self.demo_enabled and demo_images is not None:
+            return Path(self.demo_root) / demo_images
         return None
 
     @property

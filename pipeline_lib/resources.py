@@ -7,11 +7,11 @@
 - settings_resource.py: how a resource is generated from, built from and mapped back to settings.
 """
 
-from pipeline_lib.dataset_resources import BENCHMARK_LAYOUT, DEMO_IMAGES_LAYOUT, BenchmarksResource, DatasetsResource
+from pipeline_lib.dataset_resources import BenchmarksResource, DatasetsResource
 from pipeline_lib.depth_teacher_resource import DepthTeacherResource, build_depth_teacher
 from pipeline_lib.storage_resource import StorageResource
 
 __all__ = [
-    "BENCHMARK_LAYOUT", "DEMO_IMAGES_LAYOUT", "BenchmarksResource", "DatasetsResource", "DepthTeacherResource",
+    "BenchmarksResource", "DatasetsResource", "DepthTeacherResource",
     "StorageResource", "build_depth_teacher",
 ]

@@ -170,9 +170,17 @@ class EvaluationSettings(_Section):
     """Benchmarks and how the fine-tuned model is evaluated on them."""
 
     # benchmark -> folder in its published layout; unset ones use demo sets (when demo.enabled)
-    roots: dict[Literal["hardblink", "blink", "cvbench", "blink_counting", "seed_counting"], str] = {}
+    roots: dict[str, str] = {}  # keys: evaluation.benchmarks.registry.names()
     # counting set -> its image folder (released apart from the jsonl files); default <root>/images
-    images: dict[Literal["blink_counting", "seed_counting"], str] = {}
+    images: dict[str, str] = {}
+
+    @field_validator("roots", "images")
+    @classmethod
+    def _registered_benchmarks(cls, value: dict[str, str], info) -> dict[str, str]:
+        from evaluation.benchmarks.registry import check_names  # the one list of benchmarks
+
+        check_names(value, f"evaluation.{info.field_name}", needs_image_folder=info.field_name == "images")
+        return value
     demo_scenes: int = Field(24, ge=1)
     demo_seed: int = 1000  # held-out scenes: a seed stream the training demo data never uses
     max_per_subset: int | None = Field(8, ge=1)  # None: every question

@@ -12,12 +12,9 @@ import uuid
 from pathlib import Path
 
 def read_benchmark(name: str, root: Path, images: Path | None = None) -> tuple[list[dict], list]:
-    from evaluation.benchmarks import READERS, split_rows
+    from evaluation.benchmarks import read_benchmark as read_rows, split_rows
 
-    if name not in READERS:
-        raise ValueError(f"unknown benchmark {name!r}; expected one of {sorted(READERS)}")
-    reader = READERS[name]
-    rows, rejects = split_rows(reader(root, images=images) if name in ("blink_counting", "seed_counting") else reader(root))
+    rows, rejects = split_rows(read_rows(name, root, images))
     if not rows:
         raise ValueError(f"{root}: no usable {name} questions ({len(rejects)} rejected)")
     return rows, rejects
@@ -80,7 +77,7 @@ def run_score(settings, benchmark: str, root: Path, answers: Path, subset: str |
     from evaluation.compat import compat_results, compat_table
     from evaluation.answer_files import score_answers_by_subset
     from evaluation.benchmarks import split_rows
-    from evaluation.benchmarks.subsets import IDS_REPEAT_ACROSS_SUBSETS, read_subsets
+    from evaluation.benchmarks.registry import get as get_benchmark, read_subsets
     from evaluation.run import EvalIdentity, score_rows
     from perception_tokens import schemas
     from pipeline_lib.history import append_outside_dagster
@@ -91,7 +88,7 @@ def run_score(settings, benchmark: str, root: Path, answers: Path, subset: str |
     rows, _ = split_rows(read_subsets(benchmark, root, subset, images=images))
     if not rows:
         raise ValueError(f"{root}: no usable {benchmark} questions" + (f" in subset {subset!r}" if subset else ""))
-    result = score_answers_by_subset(rows, answers, subset, ids_repeat=benchmark in IDS_REPEAT_ACROSS_SUBSETS)
+    result = score_answers_by_subset(rows, answers, subset, ids_repeat=get_benchmark(benchmark).ids_repeat_across_subsets)
     rejects = result.rejects
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     # time for a reader, random for uniqueness: two scorings in one second stay two runs

@@ -449,7 +449,7 @@ def _check_hardblink_case(case_dir: Path, info: dict, reason: str | None) -> Non
     assert len(rows) + len(rejects) == _hardblink_records_in(root)
     assert len(rejects) == 1, rejects
     rej = rejects[0]
-    assert rej.benchmark == "HardBLINK" and rej.record_id == info["bad_id"]
+    assert rej.dataset == "HardBLINK" and rej.record_id == info["bad_id"]
     if reason is not None:
         assert reason in rej.reason
     # The broken record is not a row; a duplicate id keeps its first record.
