@@ -10,7 +10,7 @@ from evaluation.generate import GenerationSettings, answer_separator, generate_p
 from perception_tokens.images import encode_png
 from perception_tokens.vocab import all_tokens, decode_depth
 from training.backends import get_backend
-from training.llava.train import FinetuneConfig
+from training.finetune.config import FinetuneConfig
 
 HB_Q = "Multiple points are circled on the image, labeled by letters beside each circle. Which point is the closest to the camera?"
 

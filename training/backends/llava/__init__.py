@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from training.backends.base import Backend
 from training.llava.model import RANDOM_PRESETS, TINY, add_perception_tokens, load_llava
-from training.llava.train import reload_adapter, run_finetune
+from training.llava.reload import reload_adapter
 
 
 def add_tokens(model, processor, config):
@@ -18,6 +18,6 @@ BACKEND = Backend(
     presets=(TINY, *RANDOM_PRESETS),
     load=load_llava,
     add_tokens=add_tokens,
-    run_finetune=run_finetune,
     reload_adapter=reload_adapter,
+    recipe="training.llava.train",
 )

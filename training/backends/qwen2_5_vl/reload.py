@@ -1,0 +1,33 @@
+"""The Qwen2.5-VL perception tokens and the reload of a fine-tuned adapter (no trainer imported)."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from training.finetune.adapter_folder import attach_adapter, read_record
+from training.finetune.config import FinetuneConfig
+from training.llava.model import TokenMap, add_perception_tokens
+
+from training.backends.qwen2_5_vl.model import load_processor, load_qwen2_5_vl
+
+FAMILY = "qwen2_5_vl"
+
+
+def add_tokens(model, processor, config: FinetuneConfig) -> TokenMap:
+    """Perception tokens with ids from the tokenizer; rows landing in Qwen's padded rows are re-initialised."""
+    return add_perception_tokens(model, processor.tokenizer, pad_to_multiple_of=config.pad_embeddings_to_multiple_of,
+                                 seed=config.seed, noise_scale=config.new_token_noise)
+
+
+def reload_adapter(adapter_dir: str | os.PathLike, base_checkpoint: str | None = None, *,
+                   dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
+    """Base Qwen2.5-VL -> same perception tokens (ids checked against token_map.json) -> the saved adapter."""
+    meta, saved_config = read_record(adapter_dir)
+    model, _ = load_qwen2_5_vl(base_checkpoint or meta["base_checkpoint"], dtype=dtype, seed=saved_config.seed)
+    processor = load_processor(str(adapter_dir))
+    token_map = add_tokens(model, processor, saved_config)
+    peft_model = attach_adapter(model, adapter_dir, meta, saved_ids=TokenMap.load(adapter_dir).ids,
+                                new_ids=token_map.ids, device=device)
+    return peft_model, processor
