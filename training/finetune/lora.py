@@ -53,9 +53,11 @@ class LoraSettings:
 
 @contextlib.contextmanager
 def quiet_peft() -> Iterator[None]:
-    """peft probes a deprecated transformers attribute; that FutureWarning is not ours to act on."""
+    """Warnings of peft that are not ours to act on: it probes a deprecated transformers attribute, and with a
+    tied head it warns that no tied module is in modules_to_save (the tie we need is the token rows', which it applies)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=".*ensure_weight_tying.*", category=UserWarning)
         yield
 
 
@@ -89,10 +91,7 @@ def build_lora_config(token_ids: list[int], settings: LoraSettings, *, projector
 
 def wrap_with_lora(model: torch.nn.Module, config: LoraConfig, *, is_vision: Callable[[str], bool]) -> PeftModel:
     """``model`` as a trainable PeftModel; fails when a parameter ``is_vision`` names would train."""
-    with quiet_peft(), warnings.catch_warnings():
-        # with a tied head peft warns that no tied module is in modules_to_save; the tie we need is the
-        # token rows', which it applies
-        warnings.filterwarnings("ignore", message=".*ensure_weight_tying.*", category=UserWarning)
+    with quiet_peft():
         peft_model = get_peft_model(model, config)
     upcast_trainable_parameters(peft_model)
     for name, param in peft_model.named_parameters():
