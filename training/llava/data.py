@@ -21,6 +21,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, SequentialSampler
 
+from training.finetune.collate import pad_right
+
 IGNORE_INDEX = -100
 IMAGE_PLACEHOLDER = "<image>"
 ROLE_OF = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
@@ -290,16 +292,7 @@ class LlavaCollator:
         longest = max(len(f["input_ids"]) for f in features)
         if self.pad_to_multiple_of:
             longest = -(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        batch = {
-            "input_ids": torch.full((len(features), longest), self.pad_token_id, dtype=torch.long),
-            "attention_mask": torch.zeros((len(features), longest), dtype=torch.long),
-            "labels": torch.full((len(features), longest), IGNORE_INDEX, dtype=torch.long),
-        }
-        for i, f in enumerate(features):
-            n = len(f["input_ids"])
-            batch["input_ids"][i, :n] = f["input_ids"]
-            batch["attention_mask"][i, :n] = f["attention_mask"]
-            batch["labels"][i, :n] = f["labels"]
+        batch = pad_right(features, {"input_ids": self.pad_token_id, "attention_mask": 0, "labels": IGNORE_INDEX}, longest)
         batch["pixel_values"] = torch.stack([f["pixel_values"] for f in features])
         return batch
 

@@ -27,6 +27,7 @@ from training.llava.data import (
 )
 
 from training.backends.qwen2_5_vl.model import IM_END, IM_START
+from training.finetune.collate import pad_right
 
 
 def assistant_label_mask(input_ids: Sequence[int], tokenizer) -> torch.Tensor:
@@ -93,18 +94,8 @@ class QwenCollator:
     pad_token_id: int
 
     def __call__(self, features: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        longest = max(len(f["input_ids"]) for f in features)
-        n = len(features)
-        batch = {
-            "input_ids": torch.full((n, longest), self.pad_token_id, dtype=torch.long),
-            "attention_mask": torch.zeros((n, longest), dtype=torch.long),
-            "mm_token_type_ids": torch.zeros((n, longest), dtype=torch.long),
-            "labels": torch.full((n, longest), IGNORE_INDEX, dtype=torch.long),
-        }
-        for i, f in enumerate(features):
-            k = len(f["input_ids"])
-            for key in ("input_ids", "attention_mask", "mm_token_type_ids", "labels"):
-                batch[key][i, :k] = f[key]
+        batch = pad_right(features, {"input_ids": self.pad_token_id, "attention_mask": 0, "mm_token_type_ids": 0,
+                                     "labels": IGNORE_INDEX})
         batch["pixel_values"] = torch.cat([f["pixel_values"] for f in features])
         batch["image_grid_thw"] = torch.cat([f["image_grid_thw"] for f in features])
         return batch
