@@ -243,8 +243,11 @@ class ConversationDataset(Dataset):
     """LLaVA records, in the given order, encoded lazily for the model.
 
     ``records`` is a list of record dicts or a path to a JSON/JSONL file of them;
-    images are read from ``image_dir`` (paths may not escape it).
+    images are read from ``image_dir`` (paths may not escape it). A family encodes its own way by
+    setting ``encode`` (same signature as :func:`encode_conversation`).
     """
+
+    encode = staticmethod(encode_conversation)
 
     def __init__(
         self,
@@ -276,7 +279,7 @@ class ConversationDataset(Dataset):
             image = open_image(safe_image_path(self.image_dir, rec["image"]))
             if self.image_size:
                 image = image.resize((self.image_size, self.image_size), resample=Image.NEAREST)
-            return encode_conversation(self.processor, to_messages(rec["conversations"]), image, self.max_length)
+            return self.encode(self.processor, to_messages(rec["conversations"]), image, self.max_length)
         except RecordError as exc:
             raise RecordError(f"{self.source} record {index} ({rec['id']}): {exc}") from exc
 

@@ -21,9 +21,6 @@ from training.llava.data import (
     IGNORE_INDEX,
     ConversationDataset,
     RecordError,
-    open_image,
-    safe_image_path,
-    to_messages,
 )
 
 from training.backends.qwen2_5_vl.model import IM_END, IM_START
@@ -78,13 +75,7 @@ def encode_conversation(processor, messages: Sequence[dict[str, Any]], image, ma
 class QwenConversationDataset(ConversationDataset):
     """The LLaVA records (same validation, same order) encoded for Qwen2.5-VL."""
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        rec = self.records[index]
-        try:
-            image = open_image(safe_image_path(self.image_dir, rec["image"]))
-            return encode_conversation(self.processor, to_messages(rec["conversations"]), image, self.max_length)
-        except RecordError as exc:
-            raise RecordError(f"{self.source} record {index} ({rec['id']}): {exc}") from exc
+    encode = staticmethod(encode_conversation)
 
 
 @dataclass
