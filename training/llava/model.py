@@ -230,24 +230,24 @@ def _clip_large_336() -> CLIPVisionConfig:
     )
 
 
-def llava_7b_shaped_config() -> LlavaConfig:
-    """llava-1.5-7b-hf's architecture (random weights when instantiated): for GPU speed runs."""
+def _llava_1_5_shaped_config(hidden_size: int, intermediate_size: int, layers: int, heads: int) -> LlavaConfig:
+    """A llava-1.5-hf architecture (Vicuna text model + CLIP-L/336) of the given text-model size."""
     text = LlamaConfig(
-        vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-        num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096,
+        vocab_size=32064, hidden_size=hidden_size, intermediate_size=intermediate_size, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=4096,
         rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2, pad_token_id=32001, tie_word_embeddings=False,
     )
     return _llava_config(_clip_large_336(), text, image_token_id=32000, image_seq_length=576)
+
+
+def llava_7b_shaped_config() -> LlavaConfig:
+    """llava-1.5-7b-hf's architecture (random weights when instantiated): for GPU speed runs."""
+    return _llava_1_5_shaped_config(hidden_size=4096, intermediate_size=11008, layers=32, heads=32)
 
 
 def llava_13b_shaped_config() -> LlavaConfig:
     """llava-1.5-13b-hf's architecture (random weights when instantiated)."""
-    text = LlamaConfig(
-        vocab_size=32064, hidden_size=5120, intermediate_size=13824, num_hidden_layers=40,
-        num_attention_heads=40, num_key_value_heads=40, max_position_embeddings=4096,
-        rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2, pad_token_id=32001, tie_word_embeddings=False,
-    )
-    return _llava_config(_clip_large_336(), text, image_token_id=32000, image_seq_length=576)
+    return _llava_1_5_shaped_config(hidden_size=5120, intermediate_size=13824, layers=40, heads=40)
 
 
 RANDOM_PRESETS = {"random-7b": llava_7b_shaped_config, "random-13b": llava_13b_shaped_config}
