@@ -20,6 +20,7 @@ from perception_tokens.images import encode_png
 from perception_tokens.vocab import DEPTH_START, all_tokens, decode_depth, encode_depth
 
 llava = pytest.importorskip("training.llava.model", reason="training/llava/model.py (load_llava) not available")
+tokens = pytest.importorskip("training.finetune.tokens", reason="training/finetune/tokens.py not available")
 
 HB_Q = "Multiple points are circled on the image, labeled by letters beside each circle. Which point is the closest to the camera?"
 
@@ -34,7 +35,7 @@ def row(qid, benchmark="HardBLINK", subset="3points", prompt=HB_Q, answer_type="
 @pytest.fixture(scope="module")
 def tiny():
     model, processor = llava.load_llava("tiny")
-    llava.add_perception_tokens(model, processor.tokenizer)
+    tokens.add_perception_tokens(model, processor.tokenizer)
     model.eval()
     return model, processor
 

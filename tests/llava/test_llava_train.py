@@ -18,7 +18,8 @@ from training.finetune.probes import depth_span_wellformed_rate, generate_depth_
 from training.finetune.trainer import CurriculumTrainer, training_arguments
 from training.llava.data import ConversationDataset, LlavaCollator
 from training.llava.lora import apply_lora, param_groups
-from training.llava.model import add_perception_tokens, load_llava
+from training.finetune.tokens import add_perception_tokens
+from training.llava.model import load_llava
 from training.llava.reload import reload_adapter
 from training.llava.synthetic import make_synthetic_records
 from training.llava.train import run_finetune
@@ -105,7 +106,7 @@ RELOAD_SCRIPT = """
 import json, sys, torch
 from training.llava.reload import reload_adapter
 from training.finetune.probes import generate_depth_answers
-from training.llava.model import TokenMap
+from training.finetune.tokens import TokenMap
 adapter, image_dir, records = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 model, processor = reload_adapter(adapter)
 ids = torch.tensor(TokenMap.load(adapter).id_list())

@@ -5,7 +5,8 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from perception_tokens.vocab import DEPTH_END, DEPTH_START, pixel_token, skill_tokens, skills_in_text
-from training.llava.model import TokenMap, add_perception_tokens, load_llava
+from training.finetune.tokens import TokenMap, add_perception_tokens
+from training.llava.model import load_llava
 
 
 def _tokenizer_32000() -> PreTrainedTokenizerFast:

@@ -138,7 +138,7 @@ class FinetuneResult:
     steps: int
     step_time_s: float = float("nan")
     loss_curve_png: Path | None = None
-    token_map: Any = None  # training.llava.model.TokenMap
+    token_map: Any = None  # training.finetune.tokens.TokenMap
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-serialisable figures (the token map stays in the adapter folder)."""

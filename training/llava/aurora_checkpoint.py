@@ -38,7 +38,8 @@ from peft import LoraConfig, get_peft_model
 from perception_tokens.vocab import skill_tokens
 from training.finetune.lora import LANGUAGE_LINEAR_LAYERS, LoraSettings, quiet_peft
 from training.llava.lora import PROJECTOR
-from training.llava.model import TokenMap, add_perception_tokens, load_llava
+from training.finetune.tokens import TokenMap, add_perception_tokens
+from training.llava.model import load_llava
 
 NON_LORA_FILE = "non_lora_trainables.bin"
 SKILL_ROWS = {130: ["depth"], 336: ["pixel"], 466: ["depth", "pixel"]}  # train.py:933-939

@@ -8,7 +8,8 @@ import torch
 from transformers import AutoProcessor
 
 from training.finetune.adapter_folder import attach_adapter, read_record
-from training.llava.model import TokenMap, add_perception_tokens, load_llava
+from training.finetune.tokens import TokenMap, add_perception_tokens
+from training.llava.model import load_llava
 
 
 def reload_adapter(

@@ -21,7 +21,8 @@ from training.finetune.session import start, train_and_save, wrap_for_training
 from training.finetune.trainer import Log, MetricsCallback
 from training.llava.data import ROLE_OF, ConversationDataset, LlavaCollator, load_records
 from training.llava.lora import apply_lora, param_groups, trainable_summary
-from training.llava.model import add_perception_tokens, load_llava
+from training.finetune.tokens import add_perception_tokens
+from training.llava.model import load_llava
 
 
 def vocabulary_tokens(config: FinetuneConfig, records) -> tuple[list[str] | None, Any]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from training.backends.base import Backend
-from training.llava.model import RANDOM_PRESETS, TINY, add_perception_tokens, load_llava
+from training.finetune.tokens import add_perception_tokens
+from training.llava.model import RANDOM_PRESETS, TINY, load_llava
 from training.llava.reload import reload_adapter
 
 

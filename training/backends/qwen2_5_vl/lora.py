@@ -16,7 +16,7 @@ from peft import LoraConfig, PeftModel
 
 from training.finetune import lora as shared
 from training.finetune.lora import LoraSettings
-from training.llava.model import TokenMap
+from training.finetune.tokens import TokenMap
 
 MERGER = "merger"
 VISION = "visual"

@@ -8,7 +8,7 @@ import torch
 
 from training.finetune.adapter_folder import attach_adapter, read_record
 from training.finetune.config import FinetuneConfig
-from training.llava.model import TokenMap, add_perception_tokens
+from training.finetune.tokens import TokenMap, add_perception_tokens
 
 from training.backends.qwen2_5_vl.model import load_processor, load_qwen2_5_vl
 
