@@ -1,5 +1,5 @@
-"""The Pipes worker, launched by path as the asset launches it, outside Dagster: it runs the one entry
-point (family dispatch, probes, result file) and reports the same summary the entry point wrote."""
+"""The Pipes worker, launched by path as the asset launches it, outside Dagster (no Pipes channel; the graph
+e2e test covers the channel): it runs the one entry point (family dispatch, probes, result file)."""
 
 import json
 import os
