@@ -19,7 +19,7 @@ from training.backends.qwen2_5_vl.model import (
     load_qwen2_5_vl,
     resized_image_size,
 )
-from training.backends.qwen2_5_vl.train import add_tokens
+from training.finetune.tokens import add_tokens
 from training.llava.data import IGNORE_INDEX, to_messages
 from training.finetune.config import FinetuneConfig
 from training.finetune.lora import LoraSettings

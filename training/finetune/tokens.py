@@ -150,3 +150,9 @@ def add_perception_tokens(
             if len(pad_only):
                 weight[pad_only.to(weight.device)] = mean.to(weight.dtype)
     return TokenMap.of(ids)
+
+
+def add_tokens(model, processor, config, tokens: list[str] | None = None) -> TokenMap:
+    """:func:`add_perception_tokens` as a run config (``FinetuneConfig``) asks: padding multiple, seed, noise."""
+    return add_perception_tokens(model, processor.tokenizer, pad_to_multiple_of=config.pad_embeddings_to_multiple_of,
+                                 seed=config.seed, noise_scale=config.new_token_noise, tokens=tokens)

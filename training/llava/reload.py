@@ -8,7 +8,7 @@ import torch
 from transformers import AutoProcessor
 
 from training.finetune.adapter_folder import attach_adapter, read_record
-from training.finetune.tokens import TokenMap, add_perception_tokens
+from training.finetune.tokens import TokenMap, add_tokens
 from training.llava.model import load_llava
 
 
@@ -29,13 +29,6 @@ def reload_adapter(
     model, _ = load_llava(base_checkpoint or meta["base_checkpoint"], dtype=dtype, device="cpu", seed=saved_config.seed)
     processor = AutoProcessor.from_pretrained(str(adapter_dir))
     saved = TokenMap.load(adapter_dir)
-    token_map = add_perception_tokens(
-        model,
-        processor.tokenizer,
-        pad_to_multiple_of=saved_config.pad_embeddings_to_multiple_of,
-        seed=saved_config.seed,
-        noise_scale=saved_config.new_token_noise,
-        tokens=saved.tokens(),
-    )
+    token_map = add_tokens(model, processor, saved_config, tokens=saved.tokens())
     peft_model = attach_adapter(model, adapter_dir, meta, saved_ids=saved.ids, new_ids=token_map.ids, device=device)
     return peft_model, processor

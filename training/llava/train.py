@@ -21,7 +21,7 @@ from training.finetune.session import start, train_and_save, wrap_for_training
 from training.finetune.trainer import Log, MetricsCallback
 from training.llava.data import ROLE_OF, ConversationDataset, LlavaCollator, load_records
 from training.llava.lora import apply_lora, param_groups, trainable_summary
-from training.finetune.tokens import add_perception_tokens
+from training.finetune.tokens import add_tokens
 from training.llava.model import load_llava
 
 
@@ -57,8 +57,7 @@ def run_finetune(
     if config.conversation != "plain":  # saved with the processor, so evaluation renders prompts the same way
         processor.chat_template = chat_template(config.conversation, processor.image_token)
     tokens, records = vocabulary_tokens(config, records)
-    token_map = add_perception_tokens(model, processor.tokenizer, pad_to_multiple_of=config.pad_embeddings_to_multiple_of,
-                                      seed=config.seed, noise_scale=config.new_token_noise, tokens=tokens)
+    token_map = add_tokens(model, processor, config, tokens=tokens)
     peft_model = wrap_for_training(session, config, model, token_map, apply_lora, trainable_summary)
     dataset = ConversationDataset(records, image_dir, processor, max_length=config.max_length, image_size=config.image_size)
     return train_and_save(

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from training.backends.base import Backend
-from training.finetune.tokens import add_perception_tokens
+from training.finetune.tokens import add_tokens
 from training.llava.model import RANDOM_PRESETS, TINY, load_llava
 from training.llava.reload import reload_adapter
-
-
-def add_tokens(model, processor, config):
-    return add_perception_tokens(model, processor.tokenizer, pad_to_multiple_of=config.pad_embeddings_to_multiple_of,
-                                 seed=config.seed, noise_scale=config.new_token_noise)
 
 
 BACKEND = Backend(

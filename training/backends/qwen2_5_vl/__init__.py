@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from training.backends.base import Backend
 from training.backends.qwen2_5_vl.model import PRESETS, load_qwen2_5_vl
-from training.backends.qwen2_5_vl.reload import FAMILY, add_tokens, reload_adapter
+from training.backends.qwen2_5_vl.reload import FAMILY, reload_adapter
+from training.finetune.tokens import add_tokens
 
 BACKEND = Backend(
     family=FAMILY,

@@ -1,4 +1,4 @@
-"""The Qwen2.5-VL perception tokens and the reload of a fine-tuned adapter (no trainer imported)."""
+"""The reload of a fine-tuned Qwen2.5-VL adapter (no trainer imported)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,11 @@ import os
 import torch
 
 from training.finetune.adapter_folder import attach_adapter, read_record
-from training.finetune.config import FinetuneConfig
-from training.finetune.tokens import TokenMap, add_perception_tokens
+from training.finetune.tokens import TokenMap, add_tokens
 
 from training.backends.qwen2_5_vl.model import load_processor, load_qwen2_5_vl
 
 FAMILY = "qwen2_5_vl"
-
-
-def add_tokens(model, processor, config: FinetuneConfig) -> TokenMap:
-    """Perception tokens with ids from the tokenizer; rows landing in Qwen's padded rows are re-initialised."""
-    return add_perception_tokens(model, processor.tokenizer, pad_to_multiple_of=config.pad_embeddings_to_multiple_of,
-                                 seed=config.seed, noise_scale=config.new_token_noise)
 
 
 def reload_adapter(adapter_dir: str | os.PathLike, base_checkpoint: str | None = None, *,

@@ -19,7 +19,8 @@ from training.finetune.session import start, train_and_save, wrap_for_training
 from training.backends.qwen2_5_vl.data import QwenCollator, QwenConversationDataset
 from training.backends.qwen2_5_vl.lora import apply_lora, param_groups, trainable_summary
 from training.backends.qwen2_5_vl.model import load_qwen2_5_vl
-from training.backends.qwen2_5_vl.reload import FAMILY, add_tokens
+from training.backends.qwen2_5_vl.reload import FAMILY
+from training.finetune.tokens import add_tokens
 
 
 def run_finetune(
