@@ -100,7 +100,8 @@ def bench_constrained(
     seed: int = 0,
 ) -> dict:
     """Tokens/s of constrained and unconstrained generation (best of ``repeats``, interleaved)."""
-    from training.llava.model import add_perception_tokens, load_llava
+    from training.finetune.tokens import add_perception_tokens
+    from training.llava.model import load_llava
 
     model, processor = load_llava("tiny", seed=seed)
     add_perception_tokens(model, processor.tokenizer)

@@ -20,8 +20,9 @@ from training.backends.qwen2_5_vl.data import QwenConversationDataset
 from training.backends.qwen2_5_vl.model import QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, build_tiny_processor, load_qwen2_5_vl
 from training.backends.qwen2_5_vl.train import add_tokens
 from training.llava.data import IGNORE_INDEX, ConversationDataset, RecordError, render, to_messages
-from training.llava.model import add_perception_tokens, load_llava
-from training.llava.train import FinetuneConfig
+from training.finetune.tokens import add_perception_tokens
+from training.llava.model import load_llava
+from training.finetune.config import FinetuneConfig
 
 COT = "we know the image is 336 x 336"
 BOX = "(<PIXEL_10>,<PIXEL_20>,<PIXEL_300>,<PIXEL_330>)"

@@ -11,7 +11,7 @@ from evaluation.perception_bias import PerceptionTokenBias
 from perception_tokens.vocab import decode_depth
 from training.backends import get_backend
 from training.backends.qwen2_5_vl.model import QWEN_PERCEPTION_TOKENS
-from training.llava.train import FinetuneConfig
+from training.finetune.config import FinetuneConfig
 
 HB_Q = "Multiple points are circled on the image, labeled by letters beside each circle. Which point is the closest to the camera?"
 

@@ -18,18 +18,13 @@ from training.backends.qwen2_5_vl.model import (
     load_processor,
     load_qwen2_5_vl,
 )
-from training.backends.qwen2_5_vl.train import add_tokens
+from training.backends.qwen2_5_vl.model import add_tokens
 from training.llava.data import IGNORE_INDEX, to_messages
-from training.llava.lora import LoraSettings
-from training.llava.train import FinetuneConfig
+from training.finetune.config import FinetuneConfig
+from training.finetune.lora import LoraSettings
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def conversation(answer):

@@ -19,6 +19,7 @@ from evaluation.perception_bias import PerceptionTokenBias
 from perception_tokens.vocab import DEPTH_START, decode_depth, encode_depth
 
 llava = pytest.importorskip("training.llava.model", reason="training/llava/model.py (load_llava) not available")
+tokens = pytest.importorskip("training.finetune.tokens", reason="training/finetune/tokens.py not available")
 
 HB_Q = "Multiple points are circled on the image, labeled by letters beside each circle. Which point is the closest to the camera?"
 
@@ -33,7 +34,7 @@ def row(qid, benchmark="HardBLINK", subset="3points", prompt=HB_Q, answer_type="
 @pytest.fixture(scope="module")
 def tiny():
     model, processor = llava.load_llava("tiny")
-    llava.add_perception_tokens(model, processor.tokenizer)
+    tokens.add_perception_tokens(model, processor.tokenizer)
     model.eval()
     return model, processor
 

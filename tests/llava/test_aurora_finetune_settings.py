@@ -1,7 +1,6 @@
 """Aurora's fine-tune and evaluation settings: conversation templates, 336 nearest squash,
 profile defaults, counting CoT instruction."""
 
-import json
 
 import numpy as np
 import pytest

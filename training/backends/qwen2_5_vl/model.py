@@ -30,6 +30,8 @@ from transformers import (
 
 from perception_tokens.vocab import skill_tokens
 
+from training.finetune.tokens import TokenMap
+from training.finetune.tokens import add_tokens as add_config_tokens
 from training.llava.model import _TINY_CORPUS, TINY_HEAD_STD
 
 TINY, TINY_UNTIED = "tiny", "tiny-untied"
@@ -63,6 +65,14 @@ QWEN2_5_VL_CHAT_TEMPLATE = (
 # The perception tokens Qwen gets: depth maps only. Boxes and points are Qwen's own plain-text
 # pixels (coordinates.py), so no <PIXEL_k> token is added.
 QWEN_PERCEPTION_TOKENS = skill_tokens(["depth"])
+
+
+def add_tokens(model, processor, config) -> TokenMap:
+    """Qwen's perception tokens (the depth tokens: its boxes are plain numbers) with ids from the
+    tokenizer; rows landing in Qwen's padded embedding rows are re-initialised."""
+    return add_config_tokens(model, processor, config, tokens=QWEN_PERCEPTION_TOKENS)
+
+
 # Tiny image budget: 336x336 eval images become 112x112 (8x8 patches of 14 -> 16 image tokens).
 TINY_MIN_PIXELS = 56 * 56
 TINY_MAX_PIXELS = 112 * 112
