@@ -25,7 +25,7 @@ from perception_tokens.curriculum.schedules import aurora_schedule, annealed_sch
 from perception_tokens.datasets.records import Reject
 from perception_tokens.depth import decode_png
 from perception_tokens.engine import map_batches
-from perception_tokens.sharding import shard_of
+from perception_tokens.buckets import hash_bucket
 from pipeline_lib.emit import RejectSink, emit_table
 from pipeline_lib.metadata import image_grid_markdown, png_markdown
 from pipeline_lib.resources import StorageResource
@@ -44,11 +44,11 @@ def choose_marked_images(pseudo_depth: TableHandle, curriculum_settings) -> dict
     datasets = ("ade20k",) if aurora_style else ("ade20k", "lvis", "refcoco")
     chosen = {}
     for r in pseudo_depth.iter_rows(columns=["dataset", "image_id", "depth_png"]):
-        if r["dataset"] in datasets and shard_of("marked:" + r["image_id"], 10_000) < curriculum_settings.marked_fraction * 10_000:
+        if r["dataset"] in datasets and hash_bucket("marked:" + r["image_id"], 10_000) < curriculum_settings.marked_fraction * 10_000:
             chosen[(r["dataset"], r["image_id"])] = r["depth_png"]
     limit = curriculum_settings.marked_max_images
     if limit is not None and len(chosen) > limit:
-        keep = sorted(chosen, key=lambda k: shard_of("marked-order:" + k[1], 2**31 - 1))[:limit]
+        keep = sorted(chosen, key=lambda k: hash_bucket("marked-order:" + k[1], 2**31 - 1))[:limit]
         chosen = {k: chosen[k] for k in keep}
     return chosen
 

@@ -17,7 +17,7 @@ from perception_tokens.datasets.records import Reject
 from perception_tokens.depth import decode_png
 from perception_tokens.depth.on_engine import label_images_on
 from perception_tokens.images import BadImageError, decode_rgb
-from perception_tokens.sharding import shard_of
+from perception_tokens.buckets import hash_bucket
 from pipeline_lib.emit import RejectSink, emit_table
 from pipeline_lib.folders import previous_table
 from pipeline_lib.incremental import merge_in_order, reusable_rows
@@ -70,7 +70,7 @@ def build_depth_assets(settings) -> list[dg.AssetsDefinition]:
         current = {
             r["image_id"]: r["sha256"]
             for r in images.iter_rows(columns=["image_id", "sha256"])
-            if shard_of(r["image_id"], n_shards) == shard
+            if hash_bucket(r["image_id"], n_shards) == shard
         }
         # the partition's last version: rows still valid for these images and this teacher are kept
         previous = previous_table(storage.root, "pseudo_depth", partitions, context.partition_key)

@@ -9,7 +9,6 @@ import dagster as dg
 from assets.versioning import code_version
 from pipeline_lib.executors import gpu_op_tags
 from perception_tokens import schemas
-from perception_tokens.datasets.records import Reject
 from pipeline_lib.emit import RejectSink, emit_table
 from pipeline_lib.folders import eval_chart_file
 from pipeline_lib.history import history_rows, history_table
@@ -18,8 +17,7 @@ from pipeline_lib.resources import BenchmarksResource, DepthTeacherResource, Sto
 from pipeline_lib.tables import TableHandle
 
 GROUP = "evaluation"
-from evaluation.benchmarks import READERS
-COUNTING_SETS = ("blink_counting", "seed_counting")  # released without images: their folder comes apart
+from evaluation.benchmarks import registry as benchmark_registry
 BENCH_FIELDS = [f.name for f in schemas.BENCHMARK_SCHEMA]
 
 
@@ -28,14 +26,14 @@ def _benchmark_rows(items, sink: RejectSink):
         if isinstance(item, dict):
             yield {k: (item.get(k) if k != "question_id" else str(item.get(k))) for k in BENCH_FIELDS}
         else:
-            sink.rejects.append(Reject(item.benchmark, "benchmark", item.file, str(item.record_id), item.reason).as_row())
+            sink.rejects.append(item.as_row())
 
 
 def build_benchmark_assets(settings) -> list:
     ev = settings.evaluation
     out = []
-    for name, reader in READERS.items():
-        def make(name=name, reader=reader):  # bind the loop variables for the decorated function
+    for name in benchmark_registry.names():
+        def make(name=name):  # bind the loop variables for the decorated function
             @dg.multi_asset(
                 name=f"benchmark_{name}",
                 outs={
@@ -51,7 +49,7 @@ def build_benchmark_assets(settings) -> list:
             def _asset(context: dg.AssetExecutionContext, storage: StorageResource, benchmarks: BenchmarksResource):
                 root = benchmarks.root(name, context.log)
                 images = benchmarks.images_dir(name)
-                items = reader(root, images=images) if name in COUNTING_SETS else reader(root)
+                items = benchmark_registry.read_benchmark(name, root, images)
                 sink = RejectSink()
                 table = emit_table(context, storage, schemas.BENCHMARK_SCHEMA, _benchmark_rows(items, sink),
                                    output_name=f"benchmark_{name}", config={"root": str(root), "images": str(images)})
@@ -91,7 +89,7 @@ def oracle_tokens_fn(teacher, vqvae_model, depth_dir: Path | None):
 
 def build_evaluation_assets(settings) -> tuple[list, list]:
     eval_settings, finetune_settings = settings.evaluation, settings.finetune
-    bench_keys = [f"benchmark_{n}" for n in READERS]
+    bench_keys = [f"benchmark_{n}" for n in benchmark_registry.names()]
 
     @dg.asset(
         description="The model's answer to every benchmark question, per mode (direct / chain-of-thought) and ablation "
@@ -106,8 +104,7 @@ def build_evaluation_assets(settings) -> tuple[list, list]:
     )
     def eval_predictions(context: dg.AssetExecutionContext, storage: StorageResource, depth_teacher: DepthTeacherResource,
                          benchmarks: BenchmarksResource, lora_adapter: TableHandle, depth_vqvae: TableHandle,
-                         benchmark_hardblink: TableHandle, benchmark_blink: TableHandle, benchmark_cvbench: TableHandle,
-                         benchmark_blink_counting: TableHandle, benchmark_seed_counting: TableHandle):
+                         **benchmark_tables: TableHandle):  # benchmark_<name> for every registered benchmark
         from evaluation.run import evaluate, generation_settings, limit_per_subset, load_eval_model, new_identity
         from training.vqvae import load_vqvae
 
@@ -122,7 +119,7 @@ def build_evaluation_assets(settings) -> tuple[list, list]:
         teacher = None if depth_teacher.teacher == "ground_truth" else depth_teacher.build()
         oracle = oracle_tokens_fn(teacher, vq, benchmarks.demo_depth_dir if teacher is None else None)
 
-        tables = [benchmark_hardblink, benchmark_blink, benchmark_cvbench, benchmark_blink_counting, benchmark_seed_counting]
+        tables = [benchmark_tables[k] for k in bench_keys]
         rows = [r for t in tables for r in limit_per_subset(t.iter_rows(), eval_settings.max_per_subset)]
         ident = new_identity(model_id, kind)
         base = generation_settings(eval_settings, kind)

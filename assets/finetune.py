@@ -34,21 +34,18 @@ GROUP = "finetune"
 ENTRY = Path(__file__).resolve().parents[1] / "training" / "pipes_worker.py"
 
 
-def finetune_config_dict(ft) -> dict:
-    return {
-        "checkpoint": ft.checkpoint, "epochs": ft.epochs, "max_steps": ft.max_steps,
-        "per_device_batch_size": ft.per_device_batch_size, "grad_accum": ft.grad_accum, "lr": ft.lr,
-        "projector_lr": ft.projector_lr, "warmup_ratio": ft.warmup_ratio, "save_steps": ft.save_steps,
-        "logging_steps": ft.logging_steps, "seed": ft.seed, "depth_losses": dict(ft.depth_losses),
-        "conversation": ft.conversation, "vocabulary": ft.vocabulary, "image_size": 336 if ft.image_resize == "squash336_nearest" else None,
-        "lora": {"r": ft.lora_r, "alpha": ft.lora_alpha, "dropout": ft.lora_dropout, "new_token_mode": ft.new_token_mode,
-                 "lr": ft.lr, "projector_lr": ft.projector_lr},
-    }
+def finetune_config_dict(finetune_settings) -> dict:
+    """The training config (JSON for the worker) built from the ``finetune`` settings section, no field copied by hand."""
+    from training.finetune.config import FinetuneConfig  # torch: only when the asset runs
+
+    return FinetuneConfig.from_settings(finetune_settings.model_dump()).to_dict()
 
 
-def launch_command(ft, args: list[str]) -> list[str]:
-    if ft.nproc_per_node > 1:
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ft.nproc_per_node}", str(ENTRY), *args]
+def launch_command(finetune_settings, args: list[str]) -> list[str]:
+    """The worker under ``torchrun`` when more than one process per node, else plain Python."""
+    nproc = finetune_settings.nproc_per_node
+    if nproc > 1:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", str(ENTRY), *args]
     return [sys.executable, str(ENTRY), *args]
 
 

@@ -6,6 +6,7 @@ file fails the asset with the reader's message (file and problem).
 """
 
 
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -19,7 +20,6 @@ from pipeline_lib.resources import DatasetsResource, StorageResource
 
 GROUP = "sources"
 KINDS = {"parquet", "python"}
-OWNERS: list[str] = []
 
 
 def _outs(name: str, description: str, version: str) -> dict[str, dg.AssetOut]:
@@ -38,7 +38,11 @@ def _observed_root(dataset: str, root_attr: str, description: str):
     """An observable source asset whose data version is the fingerprint of one dataset root:
     when a file under it is replaced, added or removed, the sources reading it turn stale."""
 
-    @dg.observable_source_asset(name=f"{dataset}_files", group_name=GROUP, description=description, owners=["team:data"])
+    # a spec carries the owners: observable_source_asset(owners=...) drops them in dagster 1.13
+    @dg.multi_observable_source_asset(
+        name=f"observe_{dataset}_files",
+        specs=[dg.AssetSpec(f"{dataset}_files", group_name=GROUP, description=description, owners=["team:data"])],
+    )
     def observe(context, datasets: DatasetsResource, storage: StorageResource) -> dg.ObserveResult:
         datasets.ensure_demo_data(context.log)  # observe what the sources will read, not an empty folder
         root = Path(getattr(datasets, root_attr))
@@ -65,91 +69,68 @@ def build_source_observations() -> list:
     ]
 
 
+def _source_asset(name: str, description: str, version: str, deps: list[str], schema,
+                  read: Callable[[DatasetsResource], Iterable], config: Callable[[DatasetsResource], dict]) -> dg.AssetsDefinition:
+    """One source table and its rejects: ``read(datasets)`` yields rows and Reject records."""
+
+    @dg.multi_asset(name=name, outs=_outs(name, description, version), deps=deps, can_subset=False)
+    def source(context: dg.AssetExecutionContext, storage: StorageResource, datasets: DatasetsResource):
+        datasets.ensure_demo_data(context.log)
+        sink = RejectSink()
+        out = emit_table(context, storage, schema, sink.rows(read(datasets)), output_name=name, config=config(datasets))
+        return out, sink.emit(context, storage, f"{name}_rejects")
+
+    return source
+
+
+def _lvis_split_indexes(datasets: DatasetsResource) -> Iterator[tuple[str, dict]]:
+    # read lazily, one split after the other, as the rows stream
+    for split in datasets.lvis_splits:
+        yield split, lvis.read_lvis_annotations(Path(datasets.lvis_root) / f"lvis_v1_{split}.json")
+
+
+def _refcoco_index(datasets: DatasetsResource):
+    root = Path(datasets.refcoco_root)
+    return refcoco.read_refcoco(root / "refs(unc).p", root / "instances.json")
+
+
 def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
-    ds = datasets_settings
+    settings = datasets_settings
     # Each source's version folds in only the settings it reads, so editing one dataset's
     # config leaves the other sources fresh.
-    ade = {"root": ds.ade20k_root, "splits": ds.ade20k_splits, "max_pixels": ds.max_image_pixels}
-    lv = {"root": ds.lvis_root, "coco": ds.coco_root, "splits": ds.lvis_splits, "max_pixels": ds.max_image_pixels}
-    ref = {"root": ds.refcoco_root, "coco": ds.coco_root, "max_pixels": ds.max_image_pixels}
-
-    @dg.multi_asset(
-        outs=_outs("ade20k_images", "ADE20K (SceneParsing 2016) images with ids, sizes, sha256 and encoded bytes.", code_version("1", ade)),
-        deps=["ade20k_files"],
-        can_subset=False,
-    )
-    def ade20k_images(context: dg.AssetExecutionContext, storage: StorageResource, datasets: DatasetsResource):
-        datasets.ensure_demo_data(context.log)
-        sink = RejectSink()
-        rows = sink.rows(ade20k.iter_ade20k_images(Path(datasets.ade20k_root), splits=tuple(datasets.ade20k_splits), max_pixels=datasets.max_image_pixels))
-        out = emit_table(context, storage, schemas.ADE20K_IMAGE_SCHEMA, rows, output_name="ade20k_images",
-                         config={"root": datasets.ade20k_root, "splits": datasets.ade20k_splits})
-        return out, sink.emit(context, storage, "ade20k_images_rejects")
-
-    @dg.multi_asset(
-        outs=_outs("lvis_images", "LVIS v1 images (COCO 2017 files) with negative / not-exhaustive category lists.", code_version("1", lv)),
-        deps=["lvis_files", "coco_files"],
-        can_subset=False,
-    )
-    def lvis_images(context: dg.AssetExecutionContext, storage: StorageResource, datasets: DatasetsResource):
-        datasets.ensure_demo_data(context.log)
-        sink = RejectSink()
-
-        def rows():
-            for split in datasets.lvis_splits:
-                index = lvis.read_lvis_annotations(Path(datasets.lvis_root) / f"lvis_v1_{split}.json")
-                yield from sink.rows(lvis.iter_lvis_images(index, Path(datasets.coco_root), split, max_pixels=datasets.max_image_pixels))
-
-        out = emit_table(context, storage, schemas.LVIS_IMAGE_SCHEMA, rows(), output_name="lvis_images",
-                         config={"lvis_root": datasets.lvis_root, "coco_root": datasets.coco_root, "splits": datasets.lvis_splits})
-        return out, sink.emit(context, storage, "lvis_images_rejects")
-
-    @dg.multi_asset(
-        outs=_outs("lvis_instances", "LVIS v1 annotations, one row per instance: ids, category, bbox, area, exhaustiveness.", code_version("1", {k: lv[k] for k in ("root", "splits")})),
-        deps=["lvis_files"],
-        can_subset=False,
-    )
-    def lvis_instances(context: dg.AssetExecutionContext, storage: StorageResource, datasets: DatasetsResource):
-        datasets.ensure_demo_data(context.log)
-        sink = RejectSink()
-
-        def rows():
-            for split in datasets.lvis_splits:
-                index = lvis.read_lvis_annotations(Path(datasets.lvis_root) / f"lvis_v1_{split}.json")
-                yield from sink.rows(lvis.iter_lvis_instances(index, split))
-
-        out = emit_table(context, storage, schemas.LVIS_INSTANCE_SCHEMA, rows(), output_name="lvis_instances",
-                         config={"lvis_root": datasets.lvis_root, "splits": datasets.lvis_splits})
-        return out, sink.emit(context, storage, "lvis_instances_rejects")
-
-    @dg.multi_asset(
-        outs=_outs("refcoco_images", "RefCOCO (UNC) images (COCO train2014 files) referred to by expressions.", code_version("1", ref)),
-        deps=["refcoco_files", "coco_files"],
-        can_subset=False,
-    )
-    def refcoco_images(context: dg.AssetExecutionContext, storage: StorageResource, datasets: DatasetsResource):
-        datasets.ensure_demo_data(context.log)
-        sink = RejectSink()
-        root = Path(datasets.refcoco_root)
-        index = refcoco.read_refcoco(root / "refs(unc).p", root / "instances.json")
-        rows = sink.rows(refcoco.iter_refcoco_images(index, Path(datasets.coco_root), max_pixels=datasets.max_image_pixels))
-        out = emit_table(context, storage, schemas.REFCOCO_IMAGE_SCHEMA, rows, output_name="refcoco_images",
-                         config={"refcoco_root": datasets.refcoco_root, "coco_root": datasets.coco_root})
-        return out, sink.emit(context, storage, "refcoco_images_rejects")
-
-    @dg.multi_asset(
-        outs=_outs("refcoco_refs", "RefCOCO referring expressions, one row per sentence, with the referred box.", code_version("1", {"root": ds.refcoco_root})),
-        deps=["refcoco_files"],
-        can_subset=False,
-    )
-    def refcoco_refs(context: dg.AssetExecutionContext, storage: StorageResource, datasets: DatasetsResource):
-        datasets.ensure_demo_data(context.log)
-        sink = RejectSink()
-        root = Path(datasets.refcoco_root)
-        index = refcoco.read_refcoco(root / "refs(unc).p", root / "instances.json")
-        rows = sink.rows(refcoco.iter_refcoco_refs(index))
-        out = emit_table(context, storage, schemas.REFCOCO_REF_SCHEMA, rows, output_name="refcoco_refs",
-                         config={"refcoco_root": datasets.refcoco_root})
-        return out, sink.emit(context, storage, "refcoco_refs_rejects")
-
-    return [ade20k_images, lvis_images, lvis_instances, refcoco_images, refcoco_refs]
+    ade20k_inputs = {"root": settings.ade20k_root, "splits": settings.ade20k_splits, "max_pixels": settings.max_image_pixels}
+    lvis_inputs = {"root": settings.lvis_root, "coco": settings.coco_root, "splits": settings.lvis_splits, "max_pixels": settings.max_image_pixels}
+    refcoco_inputs = {"root": settings.refcoco_root, "coco": settings.coco_root, "max_pixels": settings.max_image_pixels}
+    return [
+        _source_asset(
+            "ade20k_images", "ADE20K (SceneParsing 2016) images with ids, sizes, sha256 and encoded bytes.",
+            code_version("1", ade20k_inputs), ["ade20k_files"], schemas.ADE20K_IMAGE_SCHEMA,
+            read=lambda d: ade20k.iter_ade20k_images(Path(d.ade20k_root), splits=tuple(d.ade20k_splits), max_pixels=d.max_image_pixels),
+            config=lambda d: {"root": d.ade20k_root, "splits": d.ade20k_splits},
+        ),
+        _source_asset(
+            "lvis_images", "LVIS v1 images (COCO 2017 files) with negative / not-exhaustive category lists.",
+            code_version("1", lvis_inputs), ["lvis_files", "coco_files"], schemas.LVIS_IMAGE_SCHEMA,
+            read=lambda d: (row for split, index in _lvis_split_indexes(d)
+                            for row in lvis.iter_lvis_images(index, Path(d.coco_root), split, max_pixels=d.max_image_pixels)),
+            config=lambda d: {"lvis_root": d.lvis_root, "coco_root": d.coco_root, "splits": d.lvis_splits},
+        ),
+        _source_asset(
+            "lvis_instances", "LVIS v1 annotations, one row per instance: ids, category, bbox, area, exhaustiveness.",
+            code_version("1", {k: lvis_inputs[k] for k in ("root", "splits")}), ["lvis_files"], schemas.LVIS_INSTANCE_SCHEMA,
+            read=lambda d: (row for split, index in _lvis_split_indexes(d) for row in lvis.iter_lvis_instances(index, split)),
+            config=lambda d: {"lvis_root": d.lvis_root, "splits": d.lvis_splits},
+        ),
+        _source_asset(
+            "refcoco_images", "RefCOCO (UNC) images (COCO train2014 files) referred to by expressions.",
+            code_version("1", refcoco_inputs), ["refcoco_files", "coco_files"], schemas.REFCOCO_IMAGE_SCHEMA,
+            read=lambda d: refcoco.iter_refcoco_images(_refcoco_index(d), Path(d.coco_root), max_pixels=d.max_image_pixels),
+            config=lambda d: {"refcoco_root": d.refcoco_root, "coco_root": d.coco_root},
+        ),
+        _source_asset(
+            "refcoco_refs", "RefCOCO referring expressions, one row per sentence, with the referred box.",
+            code_version("1", {"root": settings.refcoco_root}), ["refcoco_files"], schemas.REFCOCO_REF_SCHEMA,
+            read=lambda d: refcoco.iter_refcoco_refs(_refcoco_index(d)),
+            config=lambda d: {"refcoco_root": d.refcoco_root},
+        ),
+    ]

@@ -20,7 +20,6 @@ from pipeline_lib.executors import gpu_op_tags
 from perception_tokens import schemas
 from perception_tokens.depth import decode_png
 from perception_tokens.paths import file_sha256
-from perception_tokens.sharding import shard_of
 from pipeline_lib.emit import emit_table
 from pipeline_lib.lineage import input_data_versions
 from pipeline_lib.metadata import png_markdown
@@ -31,15 +30,13 @@ from training.weights_id import tensors_digest
 GROUP = "depth"
 
 
-def is_holdout(image_id: str, fraction: float) -> bool:
-    return shard_of(image_id, 10_000) < int(round(fraction * 10_000))
-
-
 def depth_maps(table: TableHandle, *, holdout: bool, fraction: float):
-    """Stream decoded uint8 depth maps of the training or held-out part."""
-    for row in table.iter_rows(columns=["image_id", "depth_png"]):
-        if is_holdout(row["image_id"], fraction) == holdout:
-            yield decode_png(row["depth_png"])
+    """Stream decoded uint8 depth maps of the training or held-out part, in the order the
+    torchrun ranks of ``nproc_per_node`` > 1 read them."""
+    from training.vqvae.launch import parquet_depth_pngs  # torch: only when the asset runs
+
+    for png in parquet_depth_pngs(table.paths, holdout=holdout, fraction=fraction):
+        yield decode_png(png)
 
 
 _FINGERPRINTS: dict[tuple, str] = {}
@@ -103,7 +100,10 @@ def build_vqvae_assets(settings) -> list:
     vq = settings.vqvae
     init_fingerprint = init_checkpoint_fingerprint(settings.resolve(vq.init_checkpoint))
     # without an init checkpoint the version is what it was before the fingerprint existed
-    version_inputs = (vq,) if init_fingerprint is None else (vq, {"init_checkpoint_sha256": init_fingerprint})
+    # nproc_per_node is left out: N processes train what one does (within float tolerance), as
+    # the engine choice is left out of the per-image stages' versions
+    vq_version = vq.model_dump(mode="json", exclude={"nproc_per_node"})
+    version_inputs = (vq_version,) if init_fingerprint is None else (vq_version, {"init_checkpoint_sha256": init_fingerprint})
 
     @dg.asset(
         description="VQ-VAE depth tokenizer (AiT architecture, EMA codebook of 128 codes, 10x10 grid) trained on "
@@ -140,11 +140,21 @@ def build_vqvae_assets(settings) -> list:
         out_dir = Path(storage.local_files_dir("depth_vqvae", run_key))
         context.log.info(f"training VQ-VAE in {out_dir} (resumes if a checkpoint is there)")
 
-        result = train_vqvae(
-            model_cfg, train_cfg,
-            lambda: depth_maps(pseudo_depth, holdout=False, fraction=vq.holdout_fraction),
-            out_dir, log=context.log.info, resume=True, init_state=init_state,
-        )
+        if vq.nproc_per_node > 1:  # torchrun: DDP ranks, codebook statistics summed over them
+            from training.vqvae.launch import launch_training
+
+            if not model_cfg.sync_codebook:
+                context.log.warning(f"{vq.nproc_per_node} processes with sync_codebook false (the reference's DDP): each rank "
+                                    "keeps its own EMA codebook and rank 0's is saved; overrides {sync_codebook: true} syncs them")
+            result = launch_training(model_cfg, train_cfg, pseudo_depth.paths, out_dir, nproc=vq.nproc_per_node,
+                                     holdout_fraction=vq.holdout_fraction, resume=True, init_state=init_state,
+                                     log=context.log.info)
+        else:
+            result = train_vqvae(
+                model_cfg, train_cfg,
+                lambda: depth_maps(pseudo_depth, holdout=False, fraction=vq.holdout_fraction),
+                out_dir, log=context.log.info, resume=True, init_state=init_state,
+            )
         model = load_vqvae(out_dir)
         # holdout_fraction 0 (aurora trains on every map): quality is measured on all maps
         held_out = vq.holdout_fraction > 0
@@ -176,6 +186,7 @@ def build_vqvae_assets(settings) -> list:
             "codes_used": dg.MetadataValue.int(int(metrics["usage"])),
             "heldout_images": dg.MetadataValue.int(int(metrics["n_images"])),
             "steps": dg.MetadataValue.int(result.step),
+            "processes": dg.MetadataValue.int(vq.nproc_per_node),
             "resumed_from_step": dg.MetadataValue.int(int(result.resumed_from_step or 0)),
             "loss_curve": dg.MetadataValue.md(png_markdown(curve, "loss curve")),
             "weights": dg.MetadataValue.path(str(weights)),

@@ -28,7 +28,6 @@ from unittest import mock
 
 import numpy as np
 import torch
-from transformers import LogitsProcessor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,20 +36,8 @@ from evaluation.benchmarks import read_hardblink, split_rows  # noqa: E402
 from evaluation.benchmarks.demo import write_demo_benchmarks  # noqa: E402
 from evaluation.constrained import DepthSpanLogitsProcessor  # noqa: E402
 from evaluation.generate import GenerationSettings, generate_predictions  # noqa: E402
+from evaluation.perception_bias import PerceptionTokenBias  # noqa: E402
 from perception_tokens.demo.scenes import generate_scene  # noqa: E402
-from perception_tokens.vocab import all_tokens  # noqa: E402
-
-
-class PushPerceptionTokens(LogitsProcessor):
-    """Make every perception token the model's favourite (an untrained model then writes them)."""
-
-    def __init__(self, tokenizer):
-        self.ids = torch.tensor(tokenizer.convert_tokens_to_ids(all_tokens()))
-
-    def __call__(self, input_ids, scores):
-        scores = scores.clone()
-        scores[:, self.ids] += 50.0
-        return scores
 
 
 class TimedConstraint(DepthSpanLogitsProcessor):
@@ -113,13 +100,14 @@ def bench_constrained(
     seed: int = 0,
 ) -> dict:
     """Tokens/s of constrained and unconstrained generation (best of ``repeats``, interleaved)."""
-    from training.llava.model import add_perception_tokens, load_llava
+    from training.finetune.tokens import add_perception_tokens
+    from training.llava.model import load_llava
 
     model, processor = load_llava("tiny", seed=seed)
     add_perception_tokens(model, processor.tokenizer)
     model.eval()
     rows = hardblink_rows(n_rows, seed=seed)
-    extra = [PushPerceptionTokens(processor.tokenizer)] if push else []
+    extra = [PerceptionTokenBias(processor.tokenizer)] if push else []
 
     def settings(constrained: bool, tokens: int = max_new_tokens) -> GenerationSettings:
         return GenerationSettings(mode="cot", ablation="normal", constrained=constrained,

@@ -4,7 +4,8 @@
 
 Each (stage, engine, size) runs in a fresh subprocess, so its peak RSS is its own; RSS is
 the sum over the process and all its descendants (with Ray: GCS, raylet, the 2 workers),
-sampled every 50 ms. Stages run through the same functions the assets call
+sampled every 50 ms. CPU time (user + system, same process tree) is recorded beside wall
+time: on a shared machine it moves far less with other jobs' load than wall time does. Stages run through the same functions the assets call
 (``label_images_on``, ``code_batches``, ``MarkingWorker`` via ``map_batches``) on
 streamed synthetic 120x160 images, with tiny models of the real architectures:
 
@@ -64,6 +65,20 @@ def _rss_sampler(stop: threading.Event, peak: list[int]) -> None:
         stop.wait(0.05)
 
 
+def _tree_cpu_s() -> float:
+    """User + system CPU seconds of this process and its live descendants."""
+    import psutil
+
+    total = 0.0
+    for p in [psutil.Process(), *psutil.Process().children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
 def _images(n: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 256, size=(120, 160, 3), dtype=np.uint8)
@@ -91,6 +106,7 @@ def _run_one(stage: str, engine_kind: str, n: int) -> dict:
     peak, stop = [0], threading.Event()
     sampler = threading.Thread(target=_rss_sampler, args=(stop, peak), daemon=True)
     sampler.start()
+    cpu0 = _tree_cpu_s()
     t0 = time.perf_counter()
     if stage == "pseudo_depth":
         from perception_tokens.depth import build_teacher, build_tiny_depth_anything, save_tiny_for_hub
@@ -119,6 +135,7 @@ def _run_one(stage: str, engine_kind: str, n: int) -> dict:
                   cv2.imencode(".png", _depth_map(i))[1].tobytes()) for i in range(n))
         done = sum(len(b) for b in map_batches(partial(MarkingWorker, opts), items, batch_size=16, engine=engine))
     seconds = time.perf_counter() - t0
+    cpu_s = _tree_cpu_s() - cpu0  # before ray.shutdown: the workers' time counts while they live
     stop.set()
     sampler.join()
     if engine_kind == "ray":
@@ -128,7 +145,8 @@ def _run_one(stage: str, engine_kind: str, n: int) -> dict:
     if done != n:
         raise RuntimeError(f"{stage} on {engine_kind}: {done} outputs for {n} inputs")
     return {"stage": stage, "engine": engine_kind, "images": n, "seconds": round(seconds, 2),
-            "ms_per_image": round(1000 * seconds / n, 3), "peak_rss_mib": round(peak[0] / 2**20, 1),
+            "ms_per_image": round(1000 * seconds / n, 3), "cpu_ms_per_image": round(1000 * cpu_s / n, 3),
+            "peak_rss_mib": round(peak[0] / 2**20, 1),
             "ray_startup_s": round(startup, 2), "cpu_count": os.cpu_count()}
 
 
@@ -139,9 +157,11 @@ def extrapolate(gpus: int, ms_per_image: dict[str, float] = GPU_ESTIMATES_MS) ->
 
 
 def to_markdown(rows: list[dict]) -> str:
-    lines = ["| stage | engine | images | ms / image | peak RSS (MiB) | Ray start (s) |", "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| stage | engine | images | ms / image | CPU ms / image | peak RSS (MiB) | Ray start (s) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        lines.append(f"| {r['stage']} | {r['engine']} | {r['images']:,} | {r['ms_per_image']:.2f} | {r['peak_rss_mib']:.0f} | "
+        cpu = f"{r['cpu_ms_per_image']:.2f}" if "cpu_ms_per_image" in r else "-"
+        lines.append(f"| {r['stage']} | {r['engine']} | {r['images']:,} | {r['ms_per_image']:.2f} | {cpu} | {r['peak_rss_mib']:.0f} | "
                      f"{r['ray_startup_s'] if r['engine'] == 'ray' else '-'} |")
     total = sum(DATASET_IMAGES.values())
     lines += ["", f"ADE20K + LVIS + RefCOCO = {total:,} images; wall time on N GPUs from the per-image GPU estimates "

@@ -17,7 +17,7 @@ from typing import Iterable
 
 from perception_tokens.safe_json import JsonInputError, parse_json_line
 
-from evaluation.benchmarks.records import Reject
+from evaluation.benchmarks.records import Reject, reject
 from evaluation.parsing import parse_answer
 from evaluation.scoring import score
 
@@ -50,14 +50,14 @@ def read_model_answers(path: str | os.PathLike, benchmark: str = "?") -> tuple[d
             try:
                 rec = parse_json_line(line, path.name, line_no)
             except JsonInputError as exc:  # malformed, nested too deep, a 5000-digit number: this line only
-                rejects.append(Reject(benchmark, path.name, f"line {line_no}", f"malformed JSON line: {exc.problem}"))
+                rejects.append(reject(benchmark, path.name, f"line {line_no}", f"malformed JSON line: {exc.problem}"))
                 continue
             if not isinstance(rec, dict) or rec.get("question_id") is None:
-                rejects.append(Reject(benchmark, path.name, f"line {line_no}", "answer line without question_id"))
+                rejects.append(reject(benchmark, path.name, f"line {line_no}", "answer line without question_id"))
                 continue
             qid = str(rec["question_id"])
             if qid in answers:
-                rejects.append(Reject(benchmark, path.name, qid, "duplicate answer"))
+                rejects.append(reject(benchmark, path.name, qid, "duplicate answer"))
             else:
                 answers[qid] = rec
     return answers, rejects
@@ -107,7 +107,7 @@ def score_answers_file(benchmark_rows: Iterable[dict], answers_jsonl_path: str |
     bench = next(iter(rows_by_id.values()))["benchmark"] if rows_by_id else "?"
     answers, rejects = read_model_answers(answers_jsonl_path, bench)
     name = Path(answers_jsonl_path).name
-    rejects += [Reject(bench, name, qid, "answer without question") for qid in answers if qid not in rows_by_id]
+    rejects += [reject(bench, name, qid, "answer without question") for qid in answers if qid not in rows_by_id]
     predictions = join_answers(rows_by_id, answers)
     return AnswerFileScore(predictions=predictions, scores=score(predictions), rejects=rejects)
 
@@ -154,6 +154,6 @@ def score_answers_by_subset(
         where = f"subset {subset!r}" if subset is not None else f"any subset ({sorted(chosen)})"
         raise AnswersFileError(f"{path}: none of its {len(answers)} answer ids is a question of {bench} {where}")
     known = set().union(*(rows.keys() for rows in matched.values()))
-    rejects += [Reject(bench, path.name, qid, "answer without question") for qid in answers if qid not in known]
+    rejects += [reject(bench, path.name, qid, "answer without question") for qid in answers if qid not in known]
     predictions = [p for rows in matched.values() for p in join_answers(rows, answers)]
     return AnswerFileScore(predictions=predictions, scores=score(predictions), rejects=rejects)

@@ -2,7 +2,7 @@
 
 Rules, per row, derived only from the ids generated so far (never from hidden state):
 
-Depth maps
+Depth maps (and every span-shaped kind of :mod:`perception_tokens.token_kinds`, each on its own)
   - after ``<DEPTH_START>``: only depth codes, until exactly ``DEPTH_SPAN`` (100) codes;
     then only ``<DEPTH_END>``;
   - outside a span: no depth codes and no ``<DEPTH_END>``;
@@ -40,19 +40,22 @@ from typing import Sequence
 import torch
 from transformers import LogitsProcessor
 
-from perception_tokens.vocab import (
-    DEPTH_END,
-    DEPTH_SPAN,
-    DEPTH_START,
-    NUM_DEPTH_CODES,
-    PIXEL_GRID,
-    depth_code_token,
-    pixel_token,
-)
+from perception_tokens import token_kinds
 
 POINT_COORDS = 2  # points "(<PIXEL_x>,<PIXEL_y>)" in the depth CoT answers
 BOX_COORDS = 4  # boxes "(<PIXEL_x1>,<PIXEL_y1>,<PIXEL_x2>,<PIXEL_y2>)"
 _SPACE_MARKERS = ("\u2581", "\u0120", " ")  # SentencePiece ▁, byte-level Ġ, plain space
+
+
+@dataclass(frozen=True)
+class SpanIds:
+    """One span-shaped token kind (:class:`~perception_tokens.token_kinds.SpanShape`) as token ids."""
+
+    name: str
+    start_id: int
+    end_id: int
+    code_ids: list[int]
+    length: int
 
 
 @dataclass
@@ -60,8 +63,9 @@ class RowState:
     """Where one row stands; advanced one token at a time (:meth:`DepthSpanLogitsProcessor.advance`)."""
 
     in_span: bool = False
+    span_kind: int = 0  # index in ``processor.spans`` of the open span
     codes_in_span: int = 0
-    spans_closed: int = 0
+    spans_closed: int = 0  # bit k set: a span of kind k has closed (one per kind per answer)
     in_box: bool = False
     pixels_in_box: int = 0
     coords: tuple[int, ...] = ()  # pixel values of the open group so far (at most 4)
@@ -112,28 +116,38 @@ class DepthSpanLogitsProcessor(LogitsProcessor):
         constrain_depth: bool = True,
         constrain_boxes: bool = True,
     ):
-        depth = _token_ids(tokenizer, [DEPTH_START, DEPTH_END])
-        codes = _token_ids(tokenizer, [depth_code_token(k) for k in range(NUM_DEPTH_CODES)])
-        if constrain_depth and (depth is None or codes is None):
-            raise ValueError("tokenizer lacks the depth perception tokens; add them before constraining depth")
-        self.constrain_depth = constrain_depth
-        self.depth_start_id, self.depth_end_id = depth if depth else (-1, -1)
-        self.depth_code_ids = codes or []
+        # Span kinds (depth maps, and any other registered SpanShape kind) the tokenizer knows.
+        self.spans: list[SpanIds] = []
+        for kind in token_kinds.span_kinds():
+            shape = kind.shape
+            ids = _token_ids(tokenizer, [shape.start, shape.end, *shape.codes])
+            if ids is not None:
+                self.spans.append(SpanIds(kind.name, ids[0], ids[1], ids[2:], shape.length))
+        if constrain_depth and not self.spans:
+            names = "/".join(k.name for k in token_kinds.span_kinds())
+            raise ValueError(f"tokenizer lacks the {names} perception tokens; add them before constraining depth")
+        self.constrain_depth = constrain_depth  # (every span kind, depth among them)
+        depth = next((sp for sp in self.spans if sp.name == "depth"), None)
+        self.depth_start_id, self.depth_end_id = (depth.start_id, depth.end_id) if depth else (-1, -1)
+        self.depth_code_ids = depth.code_ids if depth else []
 
-        pixels = _token_ids(tokenizer, [pixel_token(v) for v in range(PIXEL_GRID)])
+        group = token_kinds.group_kind()
+        self.pixel_grid = len(group.shape.values) if group else 0
+        pixels = _token_ids(tokenizer, list(group.shape.values)) if group else None
         # A depth-only tokenizer has no pixel tokens: then there is nothing to constrain.
         self.constrain_boxes = constrain_boxes and pixels is not None
         self.pixel_ids = pixels or []
 
         strings = _vocab_strings(tokenizer) if self.constrain_boxes else {}
-        perception = set(self.pixel_ids) | set(self.depth_code_ids) | {self.depth_start_id, self.depth_end_id}
+        perception = set(self.pixel_ids) | {i for sp in self.spans for i in (sp.start_id, sp.end_id, *sp.code_ids)}
         self.comma_ids = sorted(i for i, s in strings.items() if s == "," and i not in perception)
         self.opener_ids = frozenset(i for i, s in strings.items() if s.endswith("(") and i not in perception)
         self.closer_ids = sorted(i for i, s in strings.items() if s.startswith(")") and i not in perception)
         if self.constrain_boxes and (not self.comma_ids or not self.closer_ids or not self.opener_ids):
             raise ValueError("tokenizer has no ',' / '(' / ')' tokens; cannot constrain boxes")
 
-        self._depth_code_set = frozenset(self.depth_code_ids)
+        self._code_sets = [frozenset(sp.code_ids) for sp in self.spans]
+        self._start_kind = {sp.start_id: k for k, sp in enumerate(self.spans)}
         self._pixel_set = frozenset(self.pixel_ids)
         self._pixel_value = {i: v for v, i in enumerate(self.pixel_ids)}
         self._comma_set = frozenset(self.comma_ids)
@@ -162,13 +176,14 @@ class DepthSpanLogitsProcessor(LogitsProcessor):
     def advance(self, st: RowState, tok: int) -> None:
         """Move ``st`` past one generated token (in place, O(1))."""
         if st.in_span:
-            if tok in self._depth_code_set:
+            if tok in self._code_sets[st.span_kind]:
                 st.codes_in_span += 1
-            elif tok == self.depth_end_id:
-                st.in_span, st.spans_closed = False, st.spans_closed + 1
+            elif tok == self.spans[st.span_kind].end_id:
+                st.in_span, st.spans_closed = False, st.spans_closed | (1 << st.span_kind)
             return
-        if tok == self.depth_start_id:
-            st.in_span, st.codes_in_span = True, 0
+        kind = self._start_kind.get(tok)
+        if kind is not None:
+            st.in_span, st.span_kind, st.codes_in_span = True, kind, 0
             st.last_opens_box = False
             return
         if not self.constrain_boxes:
@@ -201,7 +216,7 @@ class DepthSpanLogitsProcessor(LogitsProcessor):
     def state_key(self, st: RowState) -> tuple:
         """Which keep-mask applies to a row in state ``st`` (one of :meth:`_all_keys`)."""
         if self.constrain_depth and st.in_span:
-            return ("codes",) if st.codes_in_span < DEPTH_SPAN else ("end",)
+            return ("codes", st.span_kind) if st.codes_in_span < self.spans[st.span_kind].length else ("end", st.span_kind)
         if self.constrain_boxes and st.in_box:
             n = st.pixels_in_box
             if st.last_was_comma:
@@ -209,18 +224,21 @@ class DepthSpanLogitsProcessor(LogitsProcessor):
                 return ("above", st.coords[n - POINT_COORDS]) if n >= POINT_COORDS else ("pixels",)
             if n == POINT_COORDS:
                 x1, y1 = st.coords
-                if x1 >= PIXEL_GRID - 1 or y1 >= PIXEL_GRID - 1:
+                if x1 >= self.pixel_grid - 1 or y1 >= self.pixel_grid - 1:
                     return ("closer",)  # no room for a box: it is a point
                 return ("comma_or_closer",)  # a point may close here
             return ("comma",) if n < BOX_COORDS else ("closer",)
-        closed = self.constrain_depth and st.spans_closed >= 1
+        closed = st.spans_closed if self.constrain_depth else 0
         pixels_ok = not self.constrain_boxes or st.last_opens_box
         return ("outside", closed, pixels_ok)
 
     def _all_keys(self) -> list[tuple]:
-        keys: list[tuple] = [("codes",), ("end",), ("pixels",), ("comma",), ("closer",), ("comma_or_closer",)]
-        keys += [("above", v) for v in range(PIXEL_GRID)]
-        keys += [("outside", c, p) for c in (False, True) for p in (False, True)]
+        kinds = range(len(self.spans))
+        keys: list[tuple] = [(what, k) for k in kinds for what in ("codes", "end")]
+        keys += [("pixels",), ("comma",), ("closer",), ("comma_or_closer",)]
+        keys += [("above", v) for v in range(self.pixel_grid)]
+        # which span kinds have closed (a bit set each) x whether a pixel may open a group
+        keys += [("outside", c, p) for c in range(1 << len(self.spans)) for p in (False, True)]
         return keys
 
     def _table(self, vocab: int, device: torch.device) -> torch.Tensor:
@@ -234,9 +252,9 @@ class DepthSpanLogitsProcessor(LogitsProcessor):
                     m[torch.tensor(ids)] = True
                 return m
 
-            codes, pixels = ids_mask(self.depth_code_ids), ids_mask(self.pixel_ids)
-            comma, closer = ids_mask(self.comma_ids), ids_mask(self.closer_ids)
-            start, end = ids_mask([self.depth_start_id]), ids_mask([self.depth_end_id])
+            codes = [ids_mask(sp.code_ids) for sp in self.spans]
+            starts, ends = [ids_mask([sp.start_id]) for sp in self.spans], [ids_mask([sp.end_id]) for sp in self.spans]
+            pixels, comma, closer = ids_mask(self.pixel_ids), ids_mask(self.comma_ids), ids_mask(self.closer_ids)
             value = torch.full((vocab,), -1, dtype=torch.long)  # pixel value of each id, -1 if none
             for v, i in enumerate(self.pixel_ids):
                 if i < vocab:
@@ -245,19 +263,22 @@ class DepthSpanLogitsProcessor(LogitsProcessor):
             for k in self._keys:
                 if k[0] == "above":
                     rows.append(value > k[1])
+                elif k[0] in ("codes", "end"):
+                    rows.append((codes if k[0] == "codes" else ends)[k[1]])
                 elif k[0] == "outside":
                     _, closed, pixels_ok = k
                     banned = torch.zeros(vocab, dtype=torch.bool)
                     if self.constrain_depth:
-                        banned |= codes | end
-                        if closed:
-                            banned |= start
+                        for n in range(len(self.spans)):
+                            banned |= codes[n] | ends[n]
+                            if closed >> n & 1:
+                                banned |= starts[n]
                     if not pixels_ok:
                         banned |= pixels
                     rows.append(~banned)
                 else:
-                    rows.append({"codes": codes, "end": end, "pixels": pixels, "comma": comma,
-                                 "closer": closer, "comma_or_closer": comma | closer}[k[0]])
+                    rows.append({"pixels": pixels, "comma": comma, "closer": closer,
+                                 "comma_or_closer": comma | closer}[k[0]])
             self._tables[key] = torch.stack(rows).to(device)
         return self._tables[key]
 

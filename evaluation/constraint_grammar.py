@@ -25,10 +25,10 @@ literal is a named rule used by reference, which keeps the grammar under llguida
 
 from __future__ import annotations
 
+from itertools import combinations
 from typing import Iterable
 
 from evaluation.constrained import BOX_COORDS, DepthSpanLogitsProcessor
-from perception_tokens.vocab import DEPTH_SPAN, PIXEL_GRID
 
 assert BOX_COORDS == 4  # the group rule below spells out x1, y1, x2, y2
 
@@ -46,6 +46,32 @@ def _id_set(ids: Iterable[int], *, negate: bool = False) -> str:
     return "<[" + ("^" if negate else "") + ",".join(parts) + "]>"
 
 
+def _span_rules(processor: DepthSpanLogitsProcessor) -> list[str]:
+    """``start`` and one ``span`` rule per span kind: each kind at most once, in any order.
+
+    With the one depth kind this is ``start: items (span items)?``. With several, ``rest_<set>``
+    is what may follow once the kinds in ``<set>`` are still open to appear (2^k rules).
+    """
+    spans = processor.spans
+    if len(spans) == 1:
+        sp = spans[0]
+        return ["start: items (span items)?",
+                f"span: {_id_set([sp.start_id])} {_id_set(sp.code_ids)}{{{sp.length}}} {_id_set([sp.end_id])}"]
+    lines = [f"span{n}: {_id_set([sp.start_id])} {_id_set(sp.code_ids)}{{{sp.length}}} {_id_set([sp.end_id])}"
+             for n, sp in enumerate(spans)]
+
+    def rest(left: tuple[int, ...]) -> str:
+        return "rest_" + ("_".join(map(str, left)) or "none")
+
+    everything = tuple(range(len(spans)))
+    for size in range(len(spans) + 1):
+        for left in combinations(everything, size):
+            alts = [f"span{n} {rest(tuple(m for m in left if m != n))}" for n in left]
+            lines.append(f"{rest(left)}: items" + (f" ({' | '.join(alts)})?" if alts else ""))
+    lines.append(f"start: {rest(everything)}")
+    return lines
+
+
 def lark_grammar(processor: DepthSpanLogitsProcessor) -> str:
     """The processor's rules as an llguidance Lark grammar with token-id literals.
 
@@ -55,12 +81,9 @@ def lark_grammar(processor: DepthSpanLogitsProcessor) -> str:
     """
     if not processor.constrain_depth:
         raise ValueError("grammar export covers the default constraint (constrain_depth=True)")
-    start, end = processor.depth_start_id, processor.depth_end_id
-    perception = {start, end, *processor.depth_code_ids, *processor.pixel_ids}
-    lines = [
-        "start: items (span items)?",
-        f"span: {_id_set([start])} {_id_set(processor.depth_code_ids)}{{{DEPTH_SPAN}}} {_id_set([end])}",
-    ]
+    spans = processor.spans
+    perception = {*processor.pixel_ids, *(i for sp in spans for i in (sp.start_id, sp.end_id, *sp.code_ids))}
+    lines = _span_rules(processor)
     if not processor.constrain_boxes:
         lines.append(f"items: {_id_set(perception, negate=True)}*")
         return "\n".join(lines) + "\n"
@@ -79,13 +102,14 @@ def lark_grammar(processor: DepthSpanLogitsProcessor) -> str:
     # Each distinct literal is named once (llguidance gives every literal occurrence its
     # own symbol, and a grammar may hold fewer than 65k symbols).
     pix = processor.pixel_ids
-    last = PIXEL_GRID - 1
+    grid = processor.pixel_grid
+    last = grid - 1
     lines.append(f"comma: {_id_set(processor.comma_ids)}")
     lines.append(f"pixel: {_id_set(pix)}")
-    lines += [f"p{v}: {_id_set([pix[v]])}" for v in range(PIXEL_GRID)]
+    lines += [f"p{v}: {_id_set([pix[v]])}" for v in range(grid)]
     lines += [f"a{v}: {_id_set(pix[v + 1:])}" for v in range(last)]  # pixels above v
-    lines.append("body: " + " | ".join(f"p{k} comma y{k}" for k in range(PIXEL_GRID)))
-    for k in range(PIXEL_GRID):
+    lines.append("body: " + " | ".join(f"p{k} comma y{k}" for k in range(grid)))
+    for k in range(grid):
         # y1 = m; a point may close after it; a box goes on with x2 > k and y2 > m. The
         # alternatives start with disjoint token sets: llguidance's lexer commits to one
         # lexeme per token, so overlapping literals in one place would drop a branch.

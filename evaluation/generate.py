@@ -20,50 +20,46 @@ Ablations for the depth rows (``ablation``):
 Left padding, optional constrained decoding (:class:`~evaluation.constrained.DepthSpanLogitsProcessor`),
 per-sample latency. Every output row carries the raw text and the perception-token
 spans it contains, so an answer can be re-parsed or audited later.
+
+The prompts and ablation prefixes are built in :mod:`evaluation.prompts`, the spans found
+in :mod:`evaluation.answer_spans`; this module runs the model.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Iterator, Sequence
 
-import numpy as np
 import torch
-from PIL import Image
 from tqdm.auto import tqdm
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from perception_tokens.curriculum.templates import (
-    COUNT_COT_INSTRUCTION,
-    DEPTH_COT_INSTRUCTION,
-    DEPTH_MAP_SENTENCE,
-)
-from perception_tokens.curriculum.aurora_reference import COUNT_COT_SUFFIX as AURORA_COUNT_COT_SUFFIX
-from perception_tokens.images import BadImageError, decode_rgb
-from perception_tokens.llava_conversation import render_prompt
-from perception_tokens.vocab import (
-    DEPTH_SPAN,
-    DEPTH_START,
-    NUM_DEPTH_CODES,
-    PIXEL_GRID,
-    TokenParseError,
-    decode_depth,
-    encode_depth,
-    find_depth_spans,
-)
+from perception_tokens.images import BadImageError, probe_image
+from perception_tokens.vocab import DEPTH_START, PIXEL_GRID
 
+from evaluation.answer_spans import perception_spans, tighten
 from evaluation.constrained import DepthSpanLogitsProcessor
 from evaluation.parsing import parse_answer
+from evaluation.prompts import (  # re-exported: callers import the prompt builders from here
+    FALLBACK_PROMPT,
+    answer_prefix,
+    build_prompt,
+    build_question,
+    counted_plural,
+    load_image,
+    random_depth_span,
+    task_kind,
+)
+
+__all__ = [
+    "ABLATIONS", "FALLBACK_PROMPT", "GenerationSettings", "MODES", "answer_prefix", "answer_separator",
+    "build_prompt", "build_question", "counted_plural", "generate_predictions", "load_image", "perception_spans",
+    "random_depth_span", "task_kind", "tighten",
+]
 
 MODES = ("direct", "cot")
 ABLATIONS = ("normal", "oracle", "random", "none")
-FALLBACK_PROMPT = "USER: <image>\n{question} ASSISTANT:"
-
-_PLURAL_RE = re.compile(r"how many (.+?) (?:are|is) (?:there|in|visible|shown)", re.I)
-_TIGHTEN_RE = re.compile(r"\s+(?=<(?:DEPTH|PIXEL)_)|(?<=>)\s+(?=[,)])|(?<=[(,])\s+(?=<PIXEL_)")
 
 
 @dataclass(frozen=True)
@@ -87,129 +83,6 @@ class GenerationSettings:
             raise ValueError(f"ablation {self.ablation!r} not in {ABLATIONS}")
         if self.batch_size < 1 or self.max_new_tokens < 1:
             raise ValueError("batch_size and max_new_tokens must be >= 1")
-
-
-# ---------------------------------------------------------------------------- prompts
-
-
-def task_kind(row: dict) -> str | None:
-    """``"depth"`` for relative-depth rows, ``"count"`` for counting rows, else ``None``."""
-    if row["benchmark"] == "HardBLINK" or (row["benchmark"] == "BLINK" and row["subset"] == "Relative_Depth"):
-        return "depth"
-    if row.get("answer_type") == "number" or row["subset"] in ("Counting", "Count"):
-        return "count"
-    return None
-
-
-def counted_plural(question: str) -> str:
-    """The counted noun of "How many <plural> are in the image?", else "objects"."""
-    m = _PLURAL_RE.search(question)
-    return m.group(1).strip() if m else "objects"
-
-
-def build_question(row: dict, mode: str, count_cot_instruction: str = "project") -> tuple[str, str]:
-    """``(question text, mode actually used)`` for a row.
-
-    Counting CoT: ``"project"`` appends this project's instruction on a new line; ``"aurora"``
-    appends the suffix of Aurora's CoT training question (create_bbox_annealing_data.ipynb
-    cell 5: ``"?.\n To solve this, let's ..."``) after the question's own "?"."""
-    prompt = row["prompt"].rstrip()
-    kind = task_kind(row)
-    if mode == "direct" or kind is None:
-        return prompt, "direct"
-    if kind == "depth":
-        return prompt + "\n" + DEPTH_COT_INSTRUCTION, "cot"
-    plural = counted_plural(row["question"])
-    if count_cot_instruction == "aurora":
-        return prompt + AURORA_COUNT_COT_SUFFIX.format(plural=plural), "cot"
-    return prompt + "\n" + COUNT_COT_INSTRUCTION.format(plural=plural), "cot"
-
-
-def build_prompt(processor: Any, question: str, conversation: str = "adapter") -> str:
-    """The full text prompt with the image placeholder, ending where the answer starts.
-
-    ``conversation="adapter"`` uses the processor's chat template (saved with the adapter);
-    a LLaVA template name (``llava_v1``, ``vicuna_v1``) renders that one instead."""
-    if conversation not in ("adapter", "plain"):
-        return render_prompt(conversation, question).replace("<image>", getattr(processor, "image_token", "<image>"))
-    template = getattr(processor, "chat_template", None)
-    if template:
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
-        return processor.apply_chat_template(messages, add_generation_prompt=True)
-    return FALLBACK_PROMPT.format(question=question)
-
-
-def _row_seed(seed: int, row: dict) -> int:
-    key = f"{seed}|{row['benchmark']}|{row['subset']}|{row['question_id']}".encode()
-    return int.from_bytes(hashlib.sha256(key).digest()[:8], "little")
-
-
-def random_depth_span(seed: int, row: dict) -> str:
-    """100 uniformly random depth codes, reproducible per (seed, row)."""
-    rng = np.random.default_rng(_row_seed(seed, row))
-    return encode_depth(rng.integers(0, NUM_DEPTH_CODES, size=DEPTH_SPAN).tolist())
-
-
-def answer_prefix(row: dict, ablation: str, seed: int) -> tuple[str, str | None]:
-    """``(prefix, error)``: the text put at the start of the answer for an ablation."""
-    if ablation in ("normal", "none"):
-        return "", None
-    if task_kind(row) != "depth":
-        return "", f"ablation {ablation!r} applies to relative-depth rows only"
-    if ablation == "random":
-        span = random_depth_span(seed, row)
-    else:
-        oracle = row.get("oracle_depth")
-        if oracle is None:
-            return "", "no oracle depth tokens for this row"
-        try:
-            span = encode_depth(decode_depth(oracle)) if isinstance(oracle, str) else encode_depth(list(oracle))
-        except TokenParseError as exc:
-            return "", f"oracle depth tokens unusable: {exc.reason}"
-    return DEPTH_MAP_SENTENCE.format(depth=span), None
-
-
-def load_image(row: dict, size: int) -> Image.Image:
-    """The row's image as RGB, resized to ``size`` x ``size`` with nearest neighbour (as Aurora's eval)."""
-    rgb = decode_rgb(row["image_bytes"])
-    image = Image.fromarray(rgb)
-    return image.resize((size, size), resample=Image.NEAREST) if size else image
-
-
-# ---------------------------------------------------------------------------- outputs
-
-
-def tighten(text: str) -> str:
-    """Remove whitespace a decoder put around perception tokens, so vocab regexes match."""
-    return _TIGHTEN_RE.sub("", text)
-
-
-def perception_spans(text: str) -> dict[str, Any]:
-    """Depth spans and boxes found in an answer, and whether each depth span is valid."""
-    spans = find_depth_spans(text)
-    valid = []
-    for s in spans:
-        try:
-            decode_depth(s)
-            valid.append(True)
-        except TokenParseError:
-            valid.append(False)
-    return {
-        "depth_spans": spans,
-        "depth_spans_valid": valid,
-        "boxes": _boxes(text),
-    }
-
-
-_BOX_GROUP_RE = re.compile(r"\(<PIXEL_(\d+)>,<PIXEL_(\d+)>,<PIXEL_(\d+)>,<PIXEL_(\d+)>\)")
-
-
-def _boxes(text: str) -> list[list[int]]:
-    """Every box group in the text as [x1, y1, x2, y2], degenerate ones included.
-
-    (An unconstrained model may write x2 < x1; that is still what it answered.)
-    """
-    return [[int(g) for g in m.groups()] for m in _BOX_GROUP_RE.finditer(text)]
 
 
 def _decode_new(tokenizer, ids: Sequence[int]) -> tuple[str, int]:
@@ -265,13 +138,16 @@ def generate_predictions(
     prepared: list[dict] = []
     for row in rows:
         question, mode_used = build_question(row, mode, settings.count_cot_instruction)
+        frame = answer_frame(processor, row, settings.image_size)
+        if frame is not None:  # Qwen2.5-VL: "the image is W x H" of its resized image
+            question = frame.to_model_text(question)
         prefix, error = answer_prefix(row, settings.ablation, settings.seed)
         prompt = build_prompt(processor, question, settings.conversation)
         separator = answer_separator(prompt)
         if prefix:
             prompt = prompt + separator + prefix
         prepared.append({"row": row, "prompt": prompt, "prefix": prefix, "separator": separator, "mode_used": mode_used,
-                         "error": error})
+                         "error": error, "frame": frame})
 
     results: dict[int, dict] = {}
     runnable = [i for i, p in enumerate(prepared) if p["error"] is None]
@@ -334,6 +210,22 @@ def generate_predictions(
     return [results[i] for i in range(len(prepared))]
 
 
+def answer_frame(processor: Any, row: dict, size: int):
+    """The model family's coordinate frame for this row's image: Qwen2.5-VL's resized pixels
+    (:mod:`training.backends.qwen2_5_vl.coordinates`), or ``None`` for LLaVA's 336-grid tokens."""
+    from training.backends.qwen2_5_vl.coordinates import frame_for, uses_resized_frame
+
+    if not uses_resized_frame(processor):
+        return None
+    if size:
+        return frame_for(processor, size, size)
+    try:
+        info = probe_image(row["image_bytes"])
+    except BadImageError:
+        return None  # the batch loop records the image's error for this row
+    return frame_for(processor, info.height, info.width)
+
+
 def answer_separator(prompt: str) -> str:
     """What comes between a prompt and an answer: a space after LLaVA's "ASSISTANT:", nothing after
     Qwen's "<|im_start|>assistant\n" (as in training)."""
@@ -349,7 +241,10 @@ def _prefix_length(tokenizer, prefix: str, separator: str = " ") -> int:
 def _output(p: dict, generated: str, n_new: int, latency: float, batch_latency: float, meta: dict) -> dict:
     row = p["row"]
     raw = (p["prefix"] + generated) if p["error"] is None else None
-    pred = parse_answer(raw, row) if raw is not None else None
+    # Qwen's plain-text pixels back to the grid tokens of the benchmarks' frame, for the parsers
+    frame = p.get("frame")
+    on_grid = frame.to_grid_text(raw) if (frame is not None and raw is not None) else raw
+    pred = parse_answer(on_grid, row) if on_grid is not None else None
     return {
         **_public_fields(row),
         "raw_output": raw,
@@ -359,7 +254,7 @@ def _output(p: dict, generated: str, n_new: int, latency: float, batch_latency: 
         "mode_used": p["mode_used"],
         "pred": pred,
         "correct": pred is not None and pred == str(row["gold"]),
-        **perception_spans(raw or ""),
+        **perception_spans(on_grid or ""),
         "n_new_tokens": n_new,
         "latency_s": latency,
         "batch_latency_s": batch_latency,

@@ -4,7 +4,8 @@ Strings are exactly Aurora's so its released data and checkpoints stay usable:
 ``<DEPTH_START>`` + 100 x ``<DEPTH_k>`` (k in 0..127, row-major 10x10) + ``<DEPTH_END>``
 with no spaces, and boxes as ``(<PIXEL_x1>,<PIXEL_y1>,<PIXEL_x2>,<PIXEL_y2>)`` on a
 336x336 grid. Token *ids* always come from a tokenizer; this module only deals in
-strings, codes and coordinates.
+strings, codes and coordinates. The list of token kinds (and so the full vocabulary) is
+:mod:`perception_tokens.token_kinds`.
 """
 
 from __future__ import annotations
@@ -48,29 +49,34 @@ def pixel_tokens() -> list[str]:
 
 
 def all_tokens() -> list[str]:
-    """Every perception token, in the order they are added to a tokenizer."""
-    return depth_tokens() + pixel_tokens()
+    """Every perception token of every registered kind (:mod:`perception_tokens.token_kinds`),
+    in the order they are added to a tokenizer (depth, then pixel)."""
+    from perception_tokens.token_kinds import kinds  # the registry imports this module's codecs
+
+    return [t for kind in kinds() for t in kind.tokens]
 
 
 def skill_tokens(skills) -> list[str]:
-    """The tokens of the given skills, in Aurora's add order: ``"depth"`` -> start, end, codes
-    (train.py:934, ids 32000, 32001, 32002+k on LLaVA-1.5's 32000-token vocabulary);
-    ``"pixel"`` -> ``<PIXEL_0..335>`` (train.py:938). Both: depth first, as the reference."""
-    unknown = set(skills) - {"depth", "pixel"}
+    """The tokens of the given skills (token kinds), in Aurora's add order: ``"depth"`` ->
+    start, end, codes (train.py:934, ids 32000, 32001, 32002+k on LLaVA-1.5's 32000-token
+    vocabulary); ``"pixel"`` -> ``<PIXEL_0..335>`` (train.py:938). Both: depth first, as the reference."""
+    from perception_tokens.token_kinds import kinds
+
+    known = [kind.name for kind in kinds()]
+    unknown = set(skills) - set(known)
     if unknown:
-        raise ValueError(f"unknown perception skills {sorted(unknown)}; expected 'depth' and/or 'pixel'")
-    return (depth_tokens() if "depth" in skills else []) + (pixel_tokens() if "pixel" in skills else [])
+        raise ValueError(f"unknown perception skills {sorted(unknown)}; expected some of {known}")
+    return [t for kind in kinds() if kind.name in skills for t in kind.tokens]
 
 
 def skills_in_text(texts) -> list[str]:
     """Which skills' tokens occur in ``texts`` (e.g. a curriculum's answers): a run adds only those."""
+    from perception_tokens.token_kinds import kinds
+
     found = set()
     for t in texts:
-        if "<DEPTH_" in t:
-            found.add("depth")
-        if "<PIXEL_" in t:
-            found.add("pixel")
-    return [s for s in ("depth", "pixel") if s in found]
+        found.update(kind.name for kind in kinds() if kind.marker in t)
+    return [kind.name for kind in kinds() if kind.name in found]
 
 
 def vocabulary_hash(tokens=None) -> str:

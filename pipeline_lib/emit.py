@@ -15,6 +15,7 @@ import pyarrow as pa
 from perception_tokens.schemas import REJECT_SCHEMA
 from pipeline_lib.lineage import build_lineage
 from pipeline_lib.resources import StorageResource
+from pipeline_lib.staleness_limit import staleness_limit_metadata
 from pipeline_lib.tables import stage_table
 
 
@@ -28,7 +29,8 @@ def emit_table(
     config: Mapping[str, Any] | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> dg.Output:
-    key = context.asset_key_for_output(output_name) if output_name else context.asset_key
+    # from the assets definition rather than the run's job, so a directly invoked asset emits too
+    key = context.assets_def.keys_by_output_name[output_name] if output_name else context.asset_key
     lineage = build_lineage(context, key, config)
     staged = stage_table(storage.staging_dir(key.path[-1]), schema, rows, lineage, batch_rows=storage.row_group_rows)
     context.log.info(f"{key.to_user_string()}: {staged.num_rows} rows staged (content {staged.content_hash})")
@@ -36,7 +38,7 @@ def emit_table(
         staged,
         output_name=output_name or "result",
         data_version=dg.DataVersion(staged.content_hash),
-        metadata=dict(metadata or {}),
+        metadata={**dict(metadata or {}), **staleness_limit_metadata(context, key)},  # where the UI's staleness stops
     )
 
 

@@ -34,7 +34,7 @@ class ParquetIOManager(UPathIOManager):
 
     # ------------------------------------------------------------------ paths
     def make_safe_partition_path(self, base_path: UPath, partition: str) -> UPath:
-        from dagster._core.storage.upath_io_manager import escape_dotdot_segments, escape_leading_slash
+        from pipeline_lib.dagster_internals import escape_dotdot_segments, escape_leading_slash
 
         return base_path / escape_dotdot_segments(escape_leading_slash(partition))
 

@@ -6,13 +6,15 @@ import datetime as dt
 from typing import Any, Mapping
 
 import dagster as dg
-from dagster._core.definitions.data_version import extract_data_version_from_entry
+
+from pipeline_lib.dagster_internals import DATA_VERSION_TAG
 
 
 def latest_data_version(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> str | None:
+    """The data version of ``key`` (one partition of it) as last recorded: by a materialization,
+    or for an observable source by its latest observation."""
     record = instance.get_latest_data_version_record(key, partition_key=partition)
-    version = extract_data_version_from_entry(record.event_log_entry) if record else None
-    return version.value if version else None
+    return (record.event_log_entry.tags or {}).get(DATA_VERSION_TAG) if record else None
 
 
 def input_data_versions(context: dg.AssetExecutionContext, key: dg.AssetKey) -> dict[str, Any]:
@@ -25,17 +27,38 @@ def input_data_versions(context: dg.AssetExecutionContext, key: dg.AssetKey) -> 
     """
     versions: dict[str, Any] = {}
     deps = context.assets_def.asset_deps.get(key, set())
-    graph = context.job_def.asset_layer.asset_graph  # holds the upstream assets of any run, ephemeral ones too
     own = context.assets_def.partitions_def
     for dep in sorted(deps, key=lambda k: k.to_user_string()):
-        parts = graph.get(dep).partitions_def if graph.has(dep) else None
+        parts, same_partitioning = upstream_partitions(context, dep)
         if parts is None:
             versions[dep.to_user_string()] = latest_data_version(context.instance, dep, None)
-        elif own is not None and context.has_partition_key and parts == own:
+        elif own is not None and context.has_partition_key and same_partitioning:
             versions[dep.to_user_string()] = latest_data_version(context.instance, dep, context.partition_key)
         else:
-            versions[dep.to_user_string()] = {str(pk): latest_data_version(context.instance, dep, str(pk)) for pk in parts.get_partition_keys()}
+            versions[dep.to_user_string()] = {pk: latest_data_version(context.instance, dep, pk) for pk in parts}
     return versions
+
+
+def upstream_partitions(context: dg.AssetExecutionContext, dep: dg.AssetKey) -> tuple[list[str] | None, bool]:
+    """The partition keys of an upstream asset (None when it is unpartitioned), and whether
+    it is partitioned as the asset that reads it (then a step reads its own partition of it).
+
+    In a run they come from the run's asset graph, which holds every upstream asset, ephemeral
+    ones too. A directly invoked asset (``asset(dg.build_asset_context(...))``, as the unit tests
+    in tests/assets do) has no job and so no graph: there the instance says which partitions of
+    ``dep`` it has recorded, and a parent with none recorded reads as unpartitioned.
+    """
+    try:
+        graph = context.job_def.asset_layer.asset_graph
+    except dg.DagsterError:  # DagsterInvalidPropertyError (private): invoked directly, no job
+        recorded = context.instance.get_materialized_partitions(dep)
+        if not recorded:
+            return None, False
+        return sorted(recorded), context.has_partition_key and context.partition_key in recorded
+    parts = graph.get(dep).partitions_def if graph.has(dep) else None
+    if parts is None:
+        return None, False
+    return [str(pk) for pk in parts.get_partition_keys()], parts == context.assets_def.partitions_def
 
 
 def build_lineage(

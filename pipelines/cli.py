@@ -244,6 +244,8 @@ def cmd_export_llava(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from evaluation.benchmarks.registry import names as benchmark_names
+
     p = argparse.ArgumentParser(prog="ptok", description="Perception Tokens pipeline (Aurora reproduction) on Dagster")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -270,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_generate_demo)
 
     s = sub.add_parser("eval", help="evaluate a model on one benchmark folder; rows go to eval_predictions / eval_scores")
-    s.add_argument("--benchmark", required=True, choices=["hardblink", "blink", "cvbench", "blink_counting", "seed_counting"])
+    s.add_argument("--benchmark", required=True, choices=benchmark_names())
     s.add_argument("--root", required=True, help="the benchmark's folder in its published layout")
     s.add_argument("--model", default="adapter", help="'adapter' (the graph's latest, or --adapter PATH), 'tiny', a checkpoint dir or hub id")
     s.add_argument("--adapter", help="adapter folder (default: the latest lora_adapter)")
@@ -286,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_convert_checkpoint)
 
     s = sub.add_parser("score", help="score an answers file (LLaVA model_vqa.py jsonl) into the same tables")
-    s.add_argument("--benchmark", required=True, choices=["hardblink", "blink", "cvbench", "blink_counting", "seed_counting"])
+    s.add_argument("--benchmark", required=True, choices=benchmark_names())
     s.add_argument("--root", required=True)
     s.add_argument("--answers", required=True)
     s.add_argument("--subset", help="score against this subset only (4points, Relative_Depth, Count, ...); "

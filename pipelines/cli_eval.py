@@ -8,12 +8,9 @@ from pathlib import Path
 
 
 def read_benchmark(name: str, root: Path, images: Path | None = None) -> tuple[list[dict], list]:
-    from evaluation.benchmarks import READERS, split_rows
+    from evaluation.benchmarks import read_benchmark as read_rows, split_rows
 
-    if name not in READERS:
-        raise ValueError(f"unknown benchmark {name!r}; expected one of {sorted(READERS)}")
-    reader = READERS[name]
-    rows, rejects = split_rows(reader(root, images=images) if name in ("blink_counting", "seed_counting") else reader(root))
+    rows, rejects = split_rows(read_rows(name, root, images))
     if not rows:
         raise ValueError(f"{root}: no usable {name} questions ({len(rejects)} rejected)")
     return rows, rejects

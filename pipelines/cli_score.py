@@ -21,7 +21,7 @@ def run_score(settings, benchmark: str, root: Path, answers: Path, subset: str |
     from evaluation.compat import compat_results, compat_table
     from evaluation.answer_files import score_answers_by_subset
     from evaluation.benchmarks import split_rows
-    from evaluation.benchmarks.subsets import IDS_REPEAT_ACROSS_SUBSETS, read_subsets
+    from evaluation.benchmarks.registry import get as get_benchmark, read_subsets
     from evaluation.run import EvalIdentity, score_rows
     from perception_tokens import schemas
     from pipeline_lib.history import append_outside_dagster
@@ -32,7 +32,7 @@ def run_score(settings, benchmark: str, root: Path, answers: Path, subset: str |
     rows, _ = split_rows(read_subsets(benchmark, root, subset, images=images))
     if not rows:
         raise ValueError(f"{root}: no usable {benchmark} questions" + (f" in subset {subset!r}" if subset else ""))
-    result = score_answers_by_subset(rows, answers, subset, ids_repeat=benchmark in IDS_REPEAT_ACROSS_SUBSETS)
+    result = score_answers_by_subset(rows, answers, subset, ids_repeat=get_benchmark(benchmark).ids_repeat_across_subsets)
     rejects = result.rejects
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     # time for a reader, random for uniqueness: two scorings in one second stay two runs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Mapping
 
 import dagster as dg
 
@@ -19,47 +20,30 @@ from pipeline_lib.executors import build_executor
 from pipeline_lib.io_manager import ParquetIOManagerFactory
 from pipeline_lib.resources import BenchmarksResource, DatasetsResource, DepthTeacherResource, StorageResource
 from pipeline_lib.settings import Settings, load_settings
+from pipeline_lib.settings_resource import settings_with_resource_config
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
-    ds = settings.datasets
-    catalog = str(settings.catalog_path)
+    """Every resource built from its settings section (pipeline_lib/settings_resource.py)."""
+    storage = StorageResource.from_settings(settings)
     return {
-        "io_manager": ParquetIOManagerFactory(root=settings.storage_root, catalog_path=catalog),
-        "storage": StorageResource(root=settings.storage_root, catalog_path=catalog, row_group_rows=settings.storage.row_group_rows),
-        "datasets": DatasetsResource(
-            ade20k_root=str(settings.dataset_root("ade20k")),
-            lvis_root=str(settings.dataset_root("lvis")),
-            coco_root=str(settings.dataset_root("coco")),
-            refcoco_root=str(settings.dataset_root("refcoco")),
-            ade20k_splits=list(ds.ade20k_splits),
-            lvis_splits=list(ds.lvis_splits),
-            max_image_pixels=ds.max_image_pixels,
-            max_reject_fraction=ds.max_reject_fraction,
-            num_shards=ds.num_shards,
-            demo_enabled=settings.demo.enabled,
-            demo_root=str(settings.demo_root),
-            demo_seed=settings.demo.seed,
-            demo_n_ade20k=settings.demo.n_ade20k,
-            demo_n_lvis=settings.demo.n_lvis,
-            demo_n_refcoco=settings.demo.n_refcoco,
-            demo_width=settings.demo.width,
-            demo_height=settings.demo.height,
-        ),
-        "benchmarks": BenchmarksResource(
-            roots={k: str(settings.resolve(v)) for k, v in settings.evaluation.roots.items()},
-            images={k: str(settings.resolve(v)) for k, v in settings.evaluation.images.items()},
-            demo_enabled=settings.demo.enabled,
-            demo_root=str(settings.demo_root / "benchmarks"),
-            demo_scenes=settings.evaluation.demo_scenes,
-            demo_seed=settings.evaluation.demo_seed,
-        ),
+        "io_manager": ParquetIOManagerFactory(root=storage.root, catalog_path=storage.catalog_path),
+        "storage": storage,
+        "datasets": DatasetsResource.from_settings(settings),
+        "benchmarks": BenchmarksResource.from_settings(settings),
         "pipes_subprocess_client": dg.PipesSubprocessClient(cwd=str(Path(__file__).resolve().parents[1])),
-        "depth_teacher": DepthTeacherResource(
-            **settings.depth.model_dump(),
-            demo_root=str(settings.demo_root) if settings.demo.enabled else None,
-        ),
+        "depth_teacher": DepthTeacherResource.from_settings(settings),
     }
+
+
+def definitions_with_run_config(settings: Settings, run_config: Mapping[str, Any]) -> dg.Definitions:
+    """The definitions a run with this run config stands for: resource edits in the launchpad's
+    shape (``{"resources": {name: {"config": {...}}}}``) are folded into the settings first, so
+    they move the same code versions a YAML edit of the same setting moves."""
+    resources_config = run_config.get("resources") or {}
+    if not resources_config:
+        return build_definitions(settings)
+    return build_definitions(settings_with_resource_config(settings, build_resources(settings), resources_config))
 
 
 # Who to ask about a stage (shown in the UI); teams rather than people so it survives turnover.
@@ -78,24 +62,25 @@ def with_owners(assets: list) -> list:
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     shards = depth_partitions(settings.datasets.num_shards)
-    vq_assets, vq_checks = build_vqvae_assets(settings)
-    tok_assets, tok_checks = build_depth_token_assets(settings, shards)
-    cur_assets, cur_checks = build_curriculum_assets(settings)
-    ft_assets, ft_checks = build_finetune_assets(settings)
-    ev_assets, ev_checks = build_evaluation_assets(settings)
+    vqvae_assets, vqvae_checks = build_vqvae_assets(settings)
+    token_assets, token_checks = build_depth_token_assets(settings, shards)
+    curriculum_assets, curriculum_checks = build_curriculum_assets(settings)
+    finetune_assets, finetune_checks = build_finetune_assets(settings)
+    evaluation_assets, evaluation_checks = build_evaluation_assets(settings)
     assets = [
         *build_source_assets(settings.datasets),
         *build_depth_assets(settings),
-        *vq_assets,
-        *tok_assets,
+        *vqvae_assets,
+        *token_assets,
         *build_box_token_assets(),
-        *cur_assets,
-        *ft_assets,
+        *curriculum_assets,
+        *finetune_assets,
         *build_benchmark_assets(settings),
-        *ev_assets,
+        *evaluation_assets,
     ]
     assets = [*build_source_observations(), *with_owners(assets)]  # SourceAssets take owners in their constructor
-    checks = [*build_source_checks(settings.datasets.max_reject_fraction), *vq_checks, *tok_checks, *cur_checks, *ft_checks, *ev_checks]
+    checks = [*build_source_checks(settings.datasets.max_reject_fraction), *vqvae_checks, *token_checks,
+              *curriculum_checks, *finetune_checks, *evaluation_checks]
     jobs = [
         dg.define_asset_job("sources", selection=dg.AssetSelection.groups("sources"), description="Read every dataset root."),
         dg.define_asset_job(

@@ -15,11 +15,11 @@ from typing import Callable, Sequence
 
 import dagster as dg
 from dagster import AssetKey, DagsterInstance
-from dagster._core.definitions.observe import observe  # not re-exported at top level in 1.13
 
 from upath import UPath
 
 from pipeline_lib import catalog
+from pipeline_lib.dagster_internals import observe  # not re-exported at top level in 1.13
 from pipeline_lib.io_manager import ParquetIOManagerFactory
 from pipeline_lib.partition_files import remove_retired_partitions, table_file, unreadable_reason
 from pipelines.run_recovery import process_tags, reap_dead_runs, wait_for_pool_slot
@@ -204,8 +204,10 @@ def _pool_of(ad: dg.AssetsDefinition) -> str | None:
 
 def _first_error(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            err = event.step_failure_data.error
+        # a step that raised, or a resource that refused to start (e.g. config edited past its settings)
+        err = getattr(event.event_specific_data, "error", None) if (
+            event.is_step_failure or event.is_resource_init_failure) else None
+        if err is not None:
             while err.cause is not None:  # Dagster wraps user errors; the innermost says what broke
                 err = err.cause
             return f"{event.step_key}: {err.message.strip().splitlines()[0][:300]}"

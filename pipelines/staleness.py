@@ -1,26 +1,29 @@
 """Which assets (and partitions) are missing or stale: the basis of "recompute only what changed".
 
 Dagster computes staleness from code versions and input data versions; this module only
-asks it. The resolver is Dagster-internal API, so it is wrapped here, in one place.
+asks it. The resolver is Dagster-internal API, imported from pipeline_lib/dagster_internals.py
+(the one module allowed to), and wrapped here.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 from dagster import AssetKey, DagsterInstance
-from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
-from dagster._core.definitions.data_version import (  # noqa: F401 (StaleStatus re-exported)
+
+from pipeline_lib.dagster_internals import (  # noqa: F401 (StaleStatus re-exported)
     SKIP_PARTITION_DATA_VERSION_DEPENDENCY_THRESHOLD,
+    AssetGraph,
+    AssetGraphView,
     CachingStaleStatusResolver,
     StaleStatus,
+    TemporalContext,
 )
-from dagster._core.definitions.temporal_context import TemporalContext
-from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView
-from dagster._time import get_current_datetime
 
 
 def stale_resolver(instance: DagsterInstance, asset_graph: AssetGraph) -> CachingStaleStatusResolver:
     view = AssetGraphView(
-        temporal_context=TemporalContext(effective_dt=get_current_datetime(), last_event_id=None),
+        temporal_context=TemporalContext(effective_dt=dt.datetime.now(dt.timezone.utc), last_event_id=None),
         instance=instance,
         asset_graph=asset_graph,
     )

@@ -1,7 +1,7 @@
 """Readers for the published benchmark formats (HardBLINK, BLINK, CV-Bench, Aurora's
 open-ended counting sets) and a writer of small demo sets in the same formats.
 
-Every reader yields benchmark rows (plain dicts, see :mod:`.records`) or
+The list of benchmarks is :mod:`.registry`. Every reader yields benchmark rows (plain dicts, see :mod:`.records`) or
 :class:`~evaluation.benchmarks.records.Reject` records; it never crashes on one bad
 record and never reads outside its root.
 """
@@ -11,26 +11,21 @@ from evaluation.benchmarks.counting import read_blink_counting, read_counting_js
 from evaluation.benchmarks.cvbench import read_cvbench
 from evaluation.benchmarks.hardblink import read_hardblink
 from evaluation.benchmarks.records import ROW_FIELDS, Reject, split_rows
-
-# benchmark name (as in config and CLI) -> reader of its published layout
-READERS = {
-    "hardblink": read_hardblink,
-    "blink": read_blink,
-    "cvbench": read_cvbench,
-    "blink_counting": read_blink_counting,
-    "seed_counting": read_seed_counting,
-}
+from evaluation.benchmarks.registry import BenchmarkSpec, read_benchmark, read_subsets, register
 
 __all__ = [
-    "READERS",
     "BLINK_SUBTASKS",
+    "BenchmarkSpec",
     "ROW_FIELDS",
     "Reject",
+    "read_benchmark",
     "read_blink",
     "read_blink_counting",
     "read_counting_jsonl",
     "read_cvbench",
     "read_hardblink",
     "read_seed_counting",
+    "read_subsets",
+    "register",
     "split_rows",
 ]

@@ -5,9 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from evaluation.benchmarks.records import BenchmarkFileError, MissingBenchmarkFile
 
 
@@ -27,6 +24,9 @@ def iter_parquet_rows(
     A file that is not Parquet, or lacks a required column, raises BenchmarkFileError
     naming the file: a whole input that cannot be read is not a per-row problem.
     """
+    import pyarrow as pa  # here, not at import: the CLI lists benchmarks without loading Arrow
+    import pyarrow.parquet as pq
+
     try:
         pf = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:

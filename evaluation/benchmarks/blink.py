@@ -12,14 +12,8 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from evaluation.benchmarks._parquet import find_parquet_files, iter_parquet_rows
-from evaluation.benchmarks.records import (
-    MissingBenchmarkFile,
-    Reject,
-    format_choices_prompt,
-    gold_letter,
-    image_from_struct,
-    letters,
-)
+from evaluation.benchmarks.choice_records import choice_fields, take_idx
+from evaluation.benchmarks.records import MissingBenchmarkFile, Reject, image_from_struct, reject
 
 BENCHMARK = "BLINK"
 BLINK_SUBTASKS = (
@@ -71,30 +65,13 @@ def _read_file(root: Path, subtask: str, path: Path) -> Iterator[dict | Reject]:
     display = path.relative_to(root).as_posix()
     seen: set[str] = set()
     for row_number, rec in iter_parquet_rows(path, BENCHMARK, REQUIRED_COLUMNS):
-        qid = rec.get("idx")
-        qid = str(qid).strip() if qid is not None and str(qid).strip() else f"row {row_number}"
-        if qid in seen:
-            yield Reject(BENCHMARK, display, qid, "duplicate idx")
+        qid, duplicate = take_idx(rec, f"row {row_number}", seen)
+        if duplicate:
+            yield reject(BENCHMARK, display, qid, "duplicate idx")
             continue
-        seen.add(qid)
-        question, choices = rec.get("question"), rec.get("choices")
-        if not isinstance(question, str) or not question.strip():
-            yield Reject(BENCHMARK, display, qid, "question without text")
-            continue
-        if not isinstance(choices, list) or not 2 <= len(choices) <= 26 or not all(isinstance(c, str) for c in choices):
-            yield Reject(BENCHMARK, display, qid, f"choices {choices!r} are not a list of 2+ strings")
-            continue
-        valid = letters(len(choices))
-        if rec.get("answer") is None:
-            yield Reject(BENCHMARK, display, qid, "question without answer")
-            continue
-        gold = gold_letter(rec.get("answer"), valid)
-        if gold is None:
-            yield Reject(BENCHMARK, display, qid, f"answer {rec.get('answer')!r} is not one of {valid}")
-            continue
-        image = image_from_struct(rec.get("image_1"), path.parent, "image_1")
-        if isinstance(image, str):
-            yield Reject(BENCHMARK, display, qid, image)
+        fields = choice_fields(rec, path.parent, "image_1")
+        if isinstance(fields, str):
+            yield reject(BENCHMARK, display, qid, fields)
             continue
         extras: list[bytes] = []
         bad_extra = None
@@ -107,23 +84,14 @@ def _read_file(root: Path, subtask: str, path: Path) -> Iterator[dict | Reject]:
                 break
             extras.append(extra)
         if bad_extra is not None:
-            yield Reject(BENCHMARK, display, qid, bad_extra)
+            yield reject(BENCHMARK, display, qid, bad_extra)
             continue
-        prompt = rec.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            prompt = format_choices_prompt(question, choices)
         yield {
             "benchmark": BENCHMARK,
             "subset": subtask,
             "question_id": qid,
-            "question": question,
-            "prompt": prompt,
-            "choices": list(choices),
-            "valid_letters": valid,
-            "gold": gold,
-            "image_bytes": image,
+            **fields,
             "image_file": f"{display}#idx={qid}/image_1",
-            "answer_type": "letter",
             "sub_task": rec.get("sub_task"),
             "extra_image_bytes": extras,
         }

@@ -21,6 +21,7 @@ from typing import Iterator
 from evaluation.benchmarks.records import (
     MissingBenchmarkFile,
     Reject,
+    reject,
     gold_number,
     iter_answered_questions,
     read_answers_jsonl,
@@ -79,12 +80,12 @@ def _rows(images_root, benchmark, subset, q_path, a_path, q_display, a_display) 
         qid, obj, text, answer = item
         gold = gold_number(answer)
         if gold is None:
-            yield Reject(benchmark, a_display, qid, f"answer {answer!r} is not a whole number")
+            yield reject(benchmark, a_display, qid, f"answer {answer!r} is not a whole number")
             continue
         image_name = obj.get("image")
         image = read_image_file(images_root, image_name)
         if isinstance(image, str):
-            yield Reject(benchmark, q_display, qid, image)
+            yield reject(benchmark, q_display, qid, image)
             continue
         yield {
             "benchmark": benchmark,

@@ -13,13 +13,8 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from evaluation.benchmarks._parquet import find_parquet_files, iter_parquet_rows
-from evaluation.benchmarks.records import (
-    Reject,
-    format_choices_prompt,
-    gold_letter,
-    image_from_struct,
-    letters,
-)
+from evaluation.benchmarks.choice_records import choice_fields, take_idx
+from evaluation.benchmarks.records import Reject, reject
 
 BENCHMARK = "CV-Bench"
 TASKS = ("Count", "Relation", "Depth", "Distance")
@@ -44,54 +39,27 @@ def _read_file(root: Path, path: Path, wanted: set[str] | None, seen: set[str]) 
         task = rec.get("task")
         if wanted is not None and task not in wanted:
             continue
-        qid = rec.get("idx")
-        qid = str(qid).strip() if qid is not None and str(qid).strip() else f"{display}#row={row_number}"
-        if qid in seen:
-            yield Reject(BENCHMARK, display, qid, "duplicate idx")
+        qid, duplicate = take_idx(rec, f"{display}#row={row_number}", seen)
+        if duplicate:
+            yield reject(BENCHMARK, display, qid, "duplicate idx")
             continue
-        seen.add(qid)
         if not isinstance(task, str) or not task:
-            yield Reject(BENCHMARK, display, qid, f"task {task!r} is not a name")
+            yield reject(BENCHMARK, display, qid, f"task {task!r} is not a name")
             continue
-        question, choices = rec.get("question"), rec.get("choices")
-        if not isinstance(question, str) or not question.strip():
-            yield Reject(BENCHMARK, display, qid, "question without text")
-            continue
-        if not isinstance(choices, list) or not 2 <= len(choices) <= 26:
-            yield Reject(BENCHMARK, display, qid, f"choices {choices!r} are not a list of 2+ options")
-            continue
-        choices = [str(c) for c in choices]  # Count choices may be stored as numbers
-        valid = letters(len(choices))
-        if rec.get("answer") is None:
-            yield Reject(BENCHMARK, display, qid, "question without answer")
-            continue
-        gold = gold_letter(rec.get("answer"), valid)
-        if gold is None:
-            yield Reject(BENCHMARK, display, qid, f"answer {rec.get('answer')!r} is not one of {valid}")
+        fields = choice_fields(rec, path.parent, "image", numeric_choices=True)  # Count choices may be numbers
+        if isinstance(fields, str):
+            yield reject(BENCHMARK, display, qid, fields)
             continue
         source = rec.get("source")
         if not isinstance(source, str) or not source:
-            yield Reject(BENCHMARK, display, qid, f"source {source!r} is not a name")
+            yield reject(BENCHMARK, display, qid, f"source {source!r} is not a name")
             continue
-        image = image_from_struct(rec.get("image"), path.parent, "image")
-        if isinstance(image, str):
-            yield Reject(BENCHMARK, display, qid, image)
-            continue
-        prompt = rec.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            prompt = format_choices_prompt(question, choices)
         yield {
             "benchmark": BENCHMARK,
             "subset": task,
             "question_id": qid,
-            "question": question,
-            "prompt": prompt,
-            "choices": choices,
-            "valid_letters": valid,
-            "gold": gold,
-            "image_bytes": image,
+            **fields,
             "image_file": f"{display}#idx={qid}/image",
-            "answer_type": "letter",
             "type": rec.get("type"),
             "task": task,
             "source": source,

@@ -18,7 +18,6 @@ readers give back with what was written.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,19 +25,26 @@ from typing import Any, Sequence
 
 import cv2
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from perception_tokens.curriculum.plurals import clean_category_name, pluralize
 from perception_tokens.curriculum.templates import COUNT_QUESTION, DEPTH_POINTS_QUESTION
 from perception_tokens.images import encode_png
 from perception_tokens.markers import PointSamplingError, choose_points, closest_point, draw_markers
-from perception_tokens.paths import atomic_write_bytes, atomic_write_text
+from perception_tokens.paths import atomic_write_bytes
 from perception_tokens.vocab import PIXEL_GRID
 
-from evaluation.benchmarks import counting, hardblink
+from evaluation.benchmarks import counting, hardblink, registry
 from evaluation.benchmarks.counting import BLINK_COUNT, SEED_COUNT
-from evaluation.benchmarks.records import LETTERS, format_choices_prompt
+from evaluation.benchmarks.demo_formats import (
+    BLINK_SCHEMA,
+    CVBENCH_SCHEMA,
+    blink_row,
+    cvbench_row,
+    encode_jpeg,
+    write_jsonl,
+    write_parquet,
+)
+from evaluation.benchmarks.records import LETTERS
 
 BLINK_DEPTH_QUESTION = "Which point is closer to the camera?"
 CVBENCH_DEPTH_QUESTION = (
@@ -48,14 +54,13 @@ CVBENCH_DEPTH_QUESTION = (
 CVBENCH_COUNT_SOURCES = ("ADE20K", "COCO")
 HARDBLINK_CATEGORY = "count"  # what the released HardBLINK files carry in "category"
 RED, BLUE = (255, 0, 0), (0, 0, 255)
-# counting set -> (its folder, its image folder) under the demo root
+# counting set -> (its folder, its image folder) under the demo root, as the registry has them
 COUNTING_DEMO_LAYOUT = {
-    BLINK_COUNT[1]: ("blink_counting", "counting_images/blink_counting"),
-    SEED_COUNT[1]: ("seedbench", "counting_images/seedbench"),
+    BLINK_COUNT[1]: (registry.get("blink_counting").demo_dir, registry.get("blink_counting").demo_images_dir),
+    SEED_COUNT[1]: (registry.get("seed_counting").demo_dir, registry.get("seed_counting").demo_images_dir),
 }
 SEED_DEMO_FIRST_ID = 100000  # SEED-Bench ids are strings of large numbers
 
-_IMAGE_STRUCT = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 
 
 @dataclass
@@ -147,28 +152,6 @@ def _number_choices(count: int, n: int, rng: np.random.Generator) -> tuple[list[
     return [str(v) for v in values], LETTERS[values.index(count)]
 
 
-def _image_struct(data: bytes, name: str) -> dict:
-    return {"bytes": data, "path": name}
-
-
-def _write_parquet(path: Path, rows: list[dict], schema: pa.Schema) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
-    tmp.replace(path)
-
-
-def _encode_jpeg(rgb: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 90])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return buf.tobytes()
-
-
-def _write_jsonl(path: Path, records: list[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records), fsync=False)
-
-
 # ---------------------------------------------------------------------------- writer
 
 
@@ -223,7 +206,7 @@ def write_demo_benchmarks(
                 continue
             qid = len(hb_questions[n])
             marked, _ = draw_markers(rgb336, points, variant="center")
-            atomic_write_bytes(root / "hardblink" / hardblink.image_dir(n) / f"{qid}.png", encode_png(marked), fsync=False)
+            atomic_write_bytes(root / registry.get("hardblink").demo_dir / hardblink.image_dir(n) / f"{qid}.png", encode_png(marked), fsync=False)
             gold = closest_point(points)
             hb_questions[n].append(
                 {"question_id": qid, "image": f"{qid}.png", "text": DEPTH_POINTS_QUESTION, "category": HARDBLINK_CATEGORY}
@@ -240,7 +223,7 @@ def write_demo_benchmarks(
             idx = f"val_Relative_Depth_{len(blink_rows['Relative_Depth']) + 1}"
             choices = ["A", "B"]
             blink_rows["Relative_Depth"].append(
-                _blink_row(idx, "Relative Depth", BLINK_DEPTH_QUESTION, choices, gold, encode_png(marked))
+                blink_row(idx, "Relative Depth", BLINK_DEPTH_QUESTION, choices, gold, encode_png(marked))
             )
             manifest.answers[("BLINK", "Relative_Depth", idx)] = gold
             save_depth("BLINK", "Relative_Depth", idx, metric336)
@@ -258,7 +241,7 @@ def write_demo_benchmarks(
         choices, gold = _number_choices(by_category[category], 4, rng)
         idx = f"val_Counting_{len(blink_rows['Counting']) + 1}"
         question = COUNT_QUESTION.format(plural=pluralize(category))
-        blink_rows["Counting"].append(_blink_row(idx, "Counting", question, choices, gold, image_png))
+        blink_rows["Counting"].append(blink_row(idx, "Counting", question, choices, gold, image_png))
         manifest.answers[("BLINK", "Counting", idx)] = gold
 
         # CV-Bench Count (2D): sources alternate so the official 2D average has both.
@@ -266,7 +249,7 @@ def write_demo_benchmarks(
         choices, gold = _number_choices(by_category[category], 5, rng)
         question = COUNT_QUESTION.format(plural=pluralize(category))
         cv2d.append(
-            _cvbench_row(len(cv2d), "2D", "Count", question, choices, gold, image_png, CVBENCH_COUNT_SOURCES[i % 2], i)
+            cvbench_row(len(cv2d), "2D", "Count", question, choices, gold, image_png, CVBENCH_COUNT_SOURCES[i % 2], i)
         )
 
         # CV-Bench Depth (3D): two objects of different categories, clearly apart in depth.
@@ -282,7 +265,7 @@ def write_demo_benchmarks(
             names = [clean_category_name(first.category), clean_category_name(second.category)]
             question = CVBENCH_DEPTH_QUESTION.format(first=names[0], second=names[1])
             cv3d.append(
-                _cvbench_row(None, "3D", "Depth", question, names, LETTERS[nearer], encode_png(boxed), "Omni3D", i)
+                cvbench_row(None, "3D", "Depth", question, names, LETTERS[nearer], encode_png(boxed), "Omni3D", i)
             )
 
         # Aurora's open-ended counting sets, as released: BLINK integer ids and N.png with a
@@ -300,7 +283,7 @@ def write_demo_benchmarks(
                 answers.append({"question_id": qid, "text": gold, "category": "count"})
             else:
                 qid = str(SEED_DEMO_FIRST_ID + len(questions))
-                image_name, image_bytes = f"{qid}_{i}.jpg", _encode_jpeg(rgb)
+                image_name, image_bytes = f"{qid}_{i}.jpg", encode_jpeg(rgb)
                 questions.append({"question_id": qid, "text": text, "category": "count", "image": image_name})
                 answers.append({"question_id": qid, "text": gold})
             atomic_write_bytes(root / image_folder / image_name, image_bytes, fsync=False)
@@ -314,16 +297,16 @@ def write_demo_benchmarks(
         manifest.answers[("CV-Bench", row["task"], str(row["idx"]))] = row["answer"].strip("()")
 
     for n in point_counts:
-        _write_jsonl(root / "hardblink" / hardblink.questions_file(n), hb_questions[n])
-        _write_jsonl(root / "hardblink" / hardblink.answers_file(n), hb_answers[n])
+        write_jsonl(root / registry.get("hardblink").demo_dir / hardblink.questions_file(n), hb_questions[n])
+        write_jsonl(root / registry.get("hardblink").demo_dir / hardblink.answers_file(n), hb_answers[n])
     for subtask, rows in blink_rows.items():
-        _write_parquet(root / "blink" / subtask / "val-00000-of-00001.parquet", rows, _BLINK_SCHEMA)
-    _write_parquet(root / "cvbench" / "test_2d.parquet", cv2d, _CVBENCH_SCHEMA)
-    _write_parquet(root / "cvbench" / "test_3d.parquet", cv3d, _CVBENCH_SCHEMA)
+        write_parquet(root / registry.get("blink").demo_dir / subtask / "val-00000-of-00001.parquet", rows, BLINK_SCHEMA)
+    write_parquet(root / registry.get("cvbench").demo_dir / "test_2d.parquet", cv2d, CVBENCH_SCHEMA)
+    write_parquet(root / registry.get("cvbench").demo_dir / "test_3d.parquet", cv3d, CVBENCH_SCHEMA)
     for name, (questions, answers) in open_counts.items():
         folder = root / COUNTING_DEMO_LAYOUT[name][0]
-        _write_jsonl(folder / counting.questions_file(name), questions)
-        _write_jsonl(folder / counting.answers_file(name), answers)
+        write_jsonl(folder / counting.questions_file(name), questions)
+        write_jsonl(folder / counting.answers_file(name), answers)
     return manifest
 
 
@@ -344,72 +327,3 @@ def _depth_pair(objects: list[DemoObject], depth: np.ndarray, rng: np.random.Gen
     if rng.random() < 0.5:  # the nearer object is not always listed first
         oa, ob, da, db = ob, oa, db, da
     return oa, ob, 0 if da < db else 1
-
-
-_BLINK_SCHEMA = pa.schema(
-    [
-        ("idx", pa.string()),
-        ("question", pa.string()),
-        ("sub_task", pa.string()),
-        ("image_1", _IMAGE_STRUCT),
-        ("image_2", _IMAGE_STRUCT),
-        ("image_3", _IMAGE_STRUCT),
-        ("image_4", _IMAGE_STRUCT),
-        ("choices", pa.list_(pa.string())),
-        ("answer", pa.string()),
-        ("prompt", pa.string()),
-        ("explanation", pa.string()),
-    ]
-)
-
-_CVBENCH_SCHEMA = pa.schema(
-    [
-        ("idx", pa.int64()),
-        ("type", pa.string()),
-        ("task", pa.string()),
-        ("image", _IMAGE_STRUCT),
-        ("question", pa.string()),
-        ("choices", pa.list_(pa.string())),
-        ("answer", pa.string()),
-        ("prompt", pa.string()),
-        ("filename", pa.string()),
-        ("source", pa.string()),
-    ]
-)
-
-
-def _blink_row(idx: str, sub_task: str, question: str, choices: list[str], gold: str, image: bytes) -> dict:
-    return {
-        "idx": idx,
-        "question": question,
-        "sub_task": sub_task,
-        "image_1": _image_struct(image, f"{idx}.png"),
-        "image_2": None,
-        "image_3": None,
-        "image_4": None,
-        "choices": choices,
-        "answer": f"({gold})",
-        "prompt": format_choices_prompt(question, choices),
-        "explanation": "",
-    }
-
-
-def _cvbench_row(idx, type_, task, question, choices, gold, image, source, scene_index) -> dict:
-    return {
-        "idx": idx,
-        "type": type_,
-        "task": task,
-        "image": _image_struct(image, f"img/{type_.lower()}/{task.lower()}/{scene_index:06d}.png"),
-        "question": question,
-        "choices": choices,
-        "answer": f"({gold})",
-        "prompt": _cvbench_prompt(question, choices),
-        "filename": f"img/{type_.lower()}/{task.lower()}/{scene_index:06d}.png",
-        "source": source,
-    }
-
-
-def _cvbench_prompt(question: str, choices: list[str]) -> str:
-    # CV-Bench's prompt: question, then the options on one line, then the instruction.
-    options = " ".join(f"({letter}) {choice}" for letter, choice in zip(LETTERS, choices))
-    return f"{question} Select from the following choices.\n{options}"

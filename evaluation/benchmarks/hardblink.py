@@ -18,6 +18,7 @@ from typing import Iterable, Iterator
 from evaluation.benchmarks.records import (
     MissingBenchmarkFile,
     Reject,
+    reject,
     gold_letter,
     iter_answered_questions,
     letters,
@@ -88,14 +89,14 @@ def _read_one(root: Path, n: int) -> Iterator[dict | Reject]:
         qid, obj, text, answer = item
         gold = gold_letter(answer, valid)
         if gold is None:
-            yield Reject(BENCHMARK, answers_file(n), qid, f"answer {answer!r} is not one of {valid}")
+            yield reject(BENCHMARK, answers_file(n), qid, f"answer {answer!r} is not one of {valid}")
             continue
         image_name = obj.get("image")
         # Images live in the subset's image folder: a name may not leave it.
         image = read_image_file(root / image_dir(n), image_name)
         image_rel = f"{image_dir(n)}/{image_name}"
         if isinstance(image, str):
-            yield Reject(BENCHMARK, display, qid, image)
+            yield reject(BENCHMARK, display, qid, image)
             continue
         yield {
             "benchmark": BENCHMARK,

@@ -14,20 +14,20 @@ A benchmark row is a plain dict with (at least) the keys in :data:`ROW_FIELDS`:
 - ``answer_type``: ``"letter"`` or ``"number"``
 
 Readers may add more keys (``category``, ``source``, ``task``...). A record that cannot
-be read becomes a :class:`Reject` with the reason; a whole input that is unusable
+be read becomes a :class:`~perception_tokens.rejects.Reject` (made by :func:`reject`)
+with the reason; a whole input that is unusable
 (missing questions file, unreadable Parquet) raises an exception naming the file.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
-from perception_tokens.images import BadImageError, read_image_bytes
 from perception_tokens.safe_json import JsonInputError, parse_json_line
-from perception_tokens.paths import UnsafePathError, UnusablePathError, file_kind, printable_name, safe_join
+from perception_tokens.rejects import Reject, split_rows  # noqa: F401  (split_rows: re-exported for readers' callers)
+from perception_tokens.paths import UnsafePathError, UnusablePathError, file_kind, safe_join
 
 ROW_FIELDS = (
     "benchmark",
@@ -54,24 +54,14 @@ _IMAGE_MAGIC = {
 }
 
 
-@dataclass(frozen=True)
-class Reject:
-    """One benchmark record that could not be turned into a row, and why."""
+# The one reject record of the project (datasets and benchmarks alike); a benchmark reject
+# carries the benchmark's name as its dataset and "benchmark" as its stage.
+BENCHMARK_STAGE = "benchmark"
 
-    benchmark: str
-    file: str
-    record_id: str
-    reason: str
 
-    def __post_init__(self) -> None:
-        # Keep every field writable as UTF-8 (a name from disk may hold lone surrogates).
-        for name in ("benchmark", "file", "record_id", "reason"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                object.__setattr__(self, name, printable_name(value))
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
+def reject(benchmark: str, file: str, record_id: Any, reason: str) -> Reject:
+    """A :class:`Reject` for one benchmark record that could not be turned into a row."""
+    return Reject(benchmark, BENCHMARK_STAGE, file, str(record_id), reason)
 
 
 class BenchmarkFileError(ValueError):
@@ -135,6 +125,8 @@ def read_image_file(root: Path, relative: Any) -> bytes | str:
 
     Returns the bytes, or a string saying why it could not be read (for a Reject).
     """
+    from perception_tokens.images import BadImageError, read_image_bytes  # (numpy, PIL): only when reading
+
     if not isinstance(relative, str) or not relative.strip():
         return f"image name is {relative!r}, not a file name"
     try:
@@ -198,10 +190,10 @@ def iter_jsonl(path: Path, benchmark: str, display: str) -> Iterator[tuple[int, 
             try:
                 obj = parse_json_line(line, display, line_no)
             except JsonInputError as exc:  # malformed, nested too deep, a 5000-digit number: this line only
-                yield Reject(benchmark, display, f"line {line_no}", f"malformed JSON line: {exc.problem}")
+                yield reject(benchmark, display, f"line {line_no}", f"malformed JSON line: {exc.problem}")
                 continue
             if not isinstance(obj, dict):
-                yield Reject(benchmark, display, f"line {line_no}", f"JSON line is a {type(obj).__name__}, not an object")
+                yield reject(benchmark, display, f"line {line_no}", f"JSON line is a {type(obj).__name__}, not an object")
                 continue
             yield line_no, obj
 
@@ -214,15 +206,6 @@ def record_id(obj: dict, key: str, line_no: int) -> str | None:
     if isinstance(value, (int, str)) and str(value).strip():
         return str(value).strip()
     return None
-
-
-def split_rows(items: Iterable[dict | Reject]) -> tuple[list[dict], list[Reject]]:
-    """Separate a reader's output into rows and rejects."""
-    rows: list[dict] = []
-    rejects: list[Reject] = []
-    for item in items:
-        (rejects if isinstance(item, Reject) else rows).append(item)
-    return rows, rejects
 
 
 def format_choices_prompt(question: str, choices: list[str]) -> str:
@@ -247,9 +230,9 @@ def read_answers_jsonl(path: Path, benchmark: str, display: str) -> tuple[dict[s
         line_no, obj = item
         qid = record_id(obj, "question_id", line_no)
         if qid is None:
-            rejects.append(Reject(benchmark, display, f"line {line_no}", "answer without a usable question_id"))
+            rejects.append(reject(benchmark, display, f"line {line_no}", "answer without a usable question_id"))
         elif qid in answers:
-            rejects.append(Reject(benchmark, display, qid, "duplicate answer for this question_id"))
+            rejects.append(reject(benchmark, display, qid, "duplicate answer for this question_id"))
         else:
             answers[qid] = obj.get("text", obj.get("answer"))
     return answers, rejects
@@ -269,19 +252,19 @@ def iter_answered_questions(
         line_no, obj = item
         qid = record_id(obj, "question_id", line_no)
         if qid is None:
-            yield Reject(benchmark, display, f"line {line_no}", "question without a usable question_id")
+            yield reject(benchmark, display, f"line {line_no}", "question without a usable question_id")
             continue
         if qid in seen:
-            yield Reject(benchmark, display, qid, "duplicate question_id")
+            yield reject(benchmark, display, qid, "duplicate question_id")
             continue
         seen.add(qid)
         text = obj.get("text")
         if not isinstance(text, str) or not text.strip():
-            yield Reject(benchmark, display, qid, "question without text")
+            yield reject(benchmark, display, qid, "question without text")
             continue
         if qid not in answers:
-            yield Reject(benchmark, display, qid, "question without answer")
+            yield reject(benchmark, display, qid, "question without answer")
             continue
         yield qid, obj, text, answers[qid]
     for qid in sorted(answers.keys() - seen):
-        yield Reject(benchmark, answers_display, qid, "answer without question")
+        yield reject(benchmark, answers_display, qid, "answer without question")

@@ -29,18 +29,8 @@ from perception_tokens.curriculum.schedules import (
     mix_by_epoch,
     plot_mix_by_epoch,
 )
-from perception_tokens.curriculum.tasks import (
-    ReferredObject,
-    build_count_atomic,
-    build_count_cot,
-    build_count_direct,
-    build_depth_atomic,
-    build_depth_cot,
-    build_depth_direct,
-    build_ground_atomic,
-    build_ground_depth,
-    median_depth_in_box,
-)
+from perception_tokens.curriculum import tasks
+from perception_tokens.curriculum.tasks import *  # noqa: F403  (the builders; tasks.__all__ lists them once)
 
 __all__ = [
     "AURORA_PERCENTS",
@@ -49,23 +39,13 @@ __all__ = [
     "TASK_KIND",
     "ImageRef",
     "LlavaFormatError",
-    "ReferredObject",
     "Sample",
     "SkipSample",
     "annealed_probabilities",
     "annealed_schedule",
     "aurora_schedule",
-    "build_count_atomic",
-    "build_count_cot",
-    "build_count_direct",
-    "build_depth_atomic",
-    "build_depth_cot",
-    "build_depth_direct",
-    "build_ground_atomic",
-    "build_ground_depth",
     "clean_category_name",
     "make_sample_id",
-    "median_depth_in_box",
     "mix_by_epoch",
     "plot_mix_by_epoch",
     "pluralize",
@@ -73,4 +53,5 @@ __all__ = [
     "to_llava_record",
     "validate_answer_tokens",
     "write_llava_json",
+    *tasks.__all__,
 ]

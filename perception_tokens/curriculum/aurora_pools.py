@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from perception_tokens.aurora_marks import AuroraMarks
-from perception_tokens.curriculum import aurora_reference as R
+from perception_tokens.curriculum import aurora_reference
 from perception_tokens.curriculum.plurals import pluralize
 from perception_tokens.curriculum.pools import marked_image_file, source_image_file
 from perception_tokens.curriculum.sample import ImageRef, Sample, make_sample_id
@@ -44,16 +44,16 @@ def depth_reasoning(marked_rows: Iterable[Mapping[str, Any]], codes_by_image: Ma
         marks = marks_of(m)
         image = ImageRef(m["dataset"], m["image_id"], marked_image_file(m["marked_id"]))
         common = dict(image=image, target=marks.answer, dataset=m["dataset"], image_id=m["image_id"])
-        q, a = R.depth_direct_qa(marks)
+        q, a = aurora_reference.depth_direct_qa(marks)
         out.append(Sample(sample_id=make_sample_id("depth_direct", *key, "aurora"), task="depth_direct", kind="direct",
                           question=q, answer=a, **common))
-        q, a = R.depth_cot_qa(marks, depth_string(codes))
+        q, a = aurora_reference.depth_cot_qa(marks, depth_string(codes))
         out.append(Sample(sample_id=make_sample_id("depth_cot", *key, "aurora"), task="depth_cot", kind="cot",
                           question=q, answer=a, depth_token_version=version, **common))
     return out
 
 
-def count_images(lvis_rows: Iterable[Mapping[str, Any]], box_rows: Iterable[Mapping[str, Any]]) -> tuple[list[R.CountImage], dict[int, str]]:
+def count_images(lvis_rows: Iterable[Mapping[str, Any]], box_rows: Iterable[Mapping[str, Any]]) -> tuple[list[aurora_reference.CountImage], dict[int, str]]:
     """LVIS image rows (file order) and their box rows (annotation order) as the notebook's view,
     plus category id -> name for every category seen (boxes and negative lists)."""
     anns: dict[str, list] = {}
@@ -68,7 +68,7 @@ def count_images(lvis_rows: Iterable[Mapping[str, Any]], box_rows: Iterable[Mapp
     for r in lvis_rows:
         neg = [int(c) for c in (r.get("neg_category_ids") or [])]
         names.update(zip(neg, r.get("neg_category_names") or []))
-        images.append(R.CountImage(str(r["image_id"]), str(r["image_id"]), tuple(anns.get(str(r["image_id"]), ())),
+        images.append(aurora_reference.CountImage(str(r["image_id"]), str(r["image_id"]), tuple(anns.get(str(r["image_id"]), ())),
                                    tuple(neg), tuple(int(c) for c in (r.get("not_exhaustive_category_ids") or []))))
     return images, names
 
@@ -117,24 +117,24 @@ def count_pools(lvis_rows: Iterable[Mapping[str, Any]], box_rows: Iterable[Mappi
     """create_bbox_annealing_data.ipynb cells 2-6: (count_atomic samples, [count_direct, count_cot] per image)."""
     images, names = count_images([r for r in lvis_rows if ("lvis", str(r["image_id"])) in image_formats], box_rows)
     atomic_ids, cot_ids = split_count_ids([i.image_id for i in images], n_atomic, n_cot, seed, ids_dir)
-    plural_of = R.plural_table(names, plurals, pluralize)
+    plural_of = aurora_reference.plural_table(names, plurals, pluralize)
 
-    def sample(task: str, kind: str, choice: R.CountChoice, q: str, a: str) -> Sample:
+    def sample(task: str, kind: str, choice: aurora_reference.CountChoice, q: str, a: str) -> Sample:
         iid = str(choice.image_id)
         return Sample(sample_id=make_sample_id(task, "lvis", iid, "aurora"), task=task, kind=kind,
                       image=ImageRef("lvis", iid, source_image_file("lvis", iid, image_formats[("lvis", iid)])),
                       question=q, answer=a, target=str(choice.num), dataset="lvis", image_id=iid,
                       annotation_ids=choice.annotation_ids)
 
-    atomic_choices, why = R.select_count_images(images, atomic_ids, plural_of, random.Random(seed), atomic=True,
+    atomic_choices, why = aurora_reference.select_count_images(images, atomic_ids, plural_of, random.Random(seed), atomic=True,
                                                 max_per_count=max_per_count)
     for reason, n in why.items():
         skipped.setdefault("count_atomic", {})[reason] = n
-    cot_choices, why = R.select_count_images(images, cot_ids, plural_of, random.Random(seed), atomic=False,
+    cot_choices, why = aurora_reference.select_count_images(images, cot_ids, plural_of, random.Random(seed), atomic=False,
                                              max_per_count=max_per_count)
     for reason, n in why.items():
         skipped.setdefault("count_cot", {})[reason] = n
-    atomic = [sample("count_atomic", "atomic", c, q, R.count_atomic_answer(c)) for c, q in atomic_choices]
+    atomic = [sample("count_atomic", "atomic", c, q, aurora_reference.count_atomic_answer(c)) for c, q in atomic_choices]
     reasoning = [s for c, _ in cot_choices
-                 for s in (sample("count_direct", "direct", c, *R.count_direct_qa(c)), sample("count_cot", "cot", c, *R.count_cot_qa(c)))]
+                 for s in (sample("count_direct", "direct", c, *aurora_reference.count_direct_qa(c)), sample("count_cot", "cot", c, *aurora_reference.count_cot_qa(c)))]
     return atomic, reasoning

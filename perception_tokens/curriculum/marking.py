@@ -16,7 +16,7 @@ from perception_tokens import aurora_marks
 from perception_tokens.depth import decode_png
 from perception_tokens.images import BadImageError, decode_rgb
 from perception_tokens.markers import PointSamplingError, choose_points, closest_point, draw_markers
-from perception_tokens.sharding import shard_of
+from perception_tokens.buckets import hash_bucket
 
 GRID = 336
 
@@ -26,7 +26,7 @@ def to_grid(array: np.ndarray, interpolation=cv2.INTER_AREA) -> np.ndarray:
 
 
 def image_seed(seed: int, image_id: str) -> int:
-    return seed * 1_000_003 + shard_of(image_id, 2**31 - 1)
+    return seed * 1_000_003 + hash_bucket(image_id, 2**31 - 1)
 
 
 @dataclass(frozen=True)

@@ -16,18 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from perception_tokens.curriculum.sample import Sample, SkipSample
-from perception_tokens.curriculum.tasks import (
-    ReferredObject,
-    build_count_atomic,
-    build_count_cot,
-    build_count_direct,
-    build_depth_atomic,
-    build_depth_cot,
-    build_depth_direct,
-    build_ground_atomic,
-    build_ground_depth,
-    median_depth_in_box,
-)
+from perception_tokens.curriculum import tasks
 from perception_tokens.markers import MarkedPoint
 from perception_tokens.vocab import GridBox
 
@@ -80,7 +69,7 @@ def add_depth_tasks(pools: Pools, depth_rows: Iterable[Mapping[str, Any]], image
         key = (r["dataset"], r["image_id"])
         if key not in image_formats:
             continue
-        pools.add("depth_atomic", lambda: build_depth_atomic(
+        pools.add("depth_atomic", lambda: tasks.build_depth_atomic(
             dataset=r["dataset"], image_id=r["image_id"], image_file=source_image_file(*key, image_formats[key]),
             codes=list(r["codes"]), depth_token_version=r["vqvae_version"]))
 
@@ -101,10 +90,10 @@ def add_marked_tasks(pools: Pools, marked_rows: Iterable[Mapping[str, Any]], cod
             pools.skipped["depth_cot"]["no depth tokens for the image"] += 1
             continue
         codes, version = codes_by_image[key]
-        pools.add("depth_cot", lambda: build_depth_cot(
+        pools.add("depth_cot", lambda: tasks.build_depth_cot(
             dataset=m["dataset"], image_id=m["image_id"], image_file=file, points=points, codes=codes,
             depth_token_version=version, bottleneck=bottleneck))
-        pools.add("depth_direct", lambda: build_depth_direct(
+        pools.add("depth_direct", lambda: tasks.build_depth_direct(
             dataset=m["dataset"], image_id=m["image_id"], image_file=file, points=points))
 
 
@@ -134,9 +123,8 @@ def add_count_tasks(pools: Pools, box_rows: Iterable[Mapping[str, Any]], lvis_im
             ne = bool(rows) and int(rows[0]["category_id"]) in not_exhaustive
             common = dict(dataset="lvis", image_id=image_id, image_file=file, category_name=cat, boxes=grid,
                           annotation_ids=ann, negative=negative, not_exhaustive=ne)
-            pools.add("count_atomic", lambda: build_count_atomic(rng=rng, **common))
-            pools.add("count_cot", lambda: build_count_cot(**common))
-            pools.add("count_direct", lambda: build_count_direct(**common))
+            for kind in ("atomic", "cot", "direct"):  # only atomic draws from rng
+                pools.add(f"count_{kind}", lambda: tasks.build_count(kind, rng=rng, **common))
 
 
 def add_ground_tasks(pools: Pools, ref_rows: Iterable[Mapping[str, Any]], box_by_ref: Mapping[int, Mapping[str, Any]],
@@ -155,7 +143,7 @@ def add_ground_tasks(pools: Pools, ref_rows: Iterable[Mapping[str, Any]], box_by
             continue
         grid = GridBox(int(box["x1"]), int(box["y1"]), int(box["x2"]), int(box["y2"]))
         file = source_image_file("refcoco", r["image_id"], image_formats[key])
-        pools.add("ground_atomic", lambda: build_ground_atomic(
+        pools.add("ground_atomic", lambda: tasks.build_ground_atomic(
             dataset="refcoco", image_id=r["image_id"], image_file=file, expression=r["sentence"], box=grid,
             annotation_id=int(r["ann_id"]), ref_id=int(r["ref_id"]),
             sample_id=f"ground_atomic:refcoco:{r['image_id']}:{r['ref_id']}:{r['sentence_id']}"))
@@ -165,10 +153,10 @@ def add_ground_tasks(pools: Pools, ref_rows: Iterable[Mapping[str, Any]], box_by
         if key not in codes_by_image or image_id not in depth336:
             continue
         codes, version = codes_by_image[key]
-        objs = [ReferredObject(expression=r["sentence"], box=r["grid"], depth=median_depth_in_box(depth336[image_id], r["grid"]),
+        objs = [tasks.ReferredObject(expression=r["sentence"], box=r["grid"], depth=tasks.median_depth_in_box(depth336[image_id], r["grid"]),
                                annotation_id=int(r["ann_id"]), ref_id=int(r["ref_id"])) for r in refs.values()]
         for a, b in list(combinations(objs, 2))[:max_pairs_per_image]:
-            pools.add("ground_depth", lambda: build_ground_depth(
+            pools.add("ground_depth", lambda: tasks.build_ground_depth(
                 dataset="refcoco", image_id=image_id, image_file=source_image_file(*key, image_formats[key]),
                 first=a, second=b, codes=codes, depth_token_version=version, rng=rng))
 

@@ -15,15 +15,12 @@ from typing import Iterator, Mapping
 from pycocotools.coco import COCO
 
 from ..images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
-from .coco_index import build_coco_index
+from .coco_index import read_coco_instances
 from .records import (
     Reject,
     box_problem,
-    check_category_table,
-    dedupe_by_id,
     finite_number,
     is_int,
-    load_json_document,
     mapping_size,
     read_image_file,
     size_problem,
@@ -64,21 +61,11 @@ def read_lvis_annotations(json_path: str | os.PathLike) -> LvisIndex:
     come out of :func:`iter_lvis_images` / :func:`iter_lvis_instances`.
     """
     path = Path(json_path)
-    doc = load_json_document(path, ("images", "annotations", "categories"))
-    categories = check_category_table(doc["categories"], path, _CATEGORY_KEYS)
-    images, image_rejects = dedupe_by_id(
-        doc["images"], dataset="lvis", stage=IMAGE_STAGE, file=str(path), kind="image", required=_IMAGE_KEYS
-    )
-    anns, ann_rejects = dedupe_by_id(
-        doc["annotations"], dataset="lvis", stage=INSTANCE_STAGE, file=str(path), kind="annotation",
-        required=_ANN_KEYS, int_fields=("image_id", "category_id"),
-    )
-    dataset = {k: v for k, v in doc.items() if k not in ("images", "annotations", "categories")}
-    dataset.update(images=images, annotations=anns, categories=list(categories.values()))
-    coco = build_coco_index(dataset)
+    doc = read_coco_instances(path, dataset="lvis", image_stage=IMAGE_STAGE, annotation_stage=INSTANCE_STAGE,
+                              image_keys=_IMAGE_KEYS, annotation_keys=_ANN_KEYS, category_keys=_CATEGORY_KEYS)
     return LvisIndex(
-        path=path, coco=coco, images=images, annotations=anns, categories=categories,
-        image_rejects=image_rejects, annotation_rejects=ann_rejects,
+        path=path, coco=doc.coco, images=doc.images, annotations=doc.annotations, categories=doc.categories,
+        image_rejects=doc.image_rejects, annotation_rejects=doc.annotation_rejects,
     )
 
 

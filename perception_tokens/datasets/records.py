@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS, BadImageError, probe_image, read_image_bytes, sha256_bytes
 from ..safe_json import JsonInputError, load_json_file
-from ..paths import UnsafePathError, UnusablePathError, file_kind, printable_name, safe_join
+from ..paths import UnsafePathError, UnusablePathError, file_kind, safe_join
+from ..rejects import REJECT_COLUMNS, Reject, split_rows
 
 __all__ = [
     "Reject",
@@ -39,7 +39,6 @@ __all__ = [
     "mapping_size",
 ]
 
-REJECT_COLUMNS = ("dataset", "stage", "file", "record_id", "reason")
 IMAGE_ROW_KEYS = ("dataset", "split", "image_id", "file_name", "width", "height", "format", "sha256", "image_bytes")
 SUPPORTED_IMAGE_FORMATS = ("jpeg", "png")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # ids land in int64 table columns
@@ -48,37 +47,6 @@ INT32_MAX = 2**31 - 1  # image sizes land in int32 columns
 
 class DatasetFormatError(ValueError):
     """A whole input (annotation file, refs pickle) is missing or malformed."""
-
-
-@dataclass(frozen=True)
-class Reject:
-    """One input record that could not be turned into a row, and why."""
-
-    dataset: str  # "ade20k" / "lvis" / "refcoco"
-    stage: str  # reader name, e.g. "lvis_instances"
-    file: str  # the file the record came from (image path or annotation file)
-    record_id: str  # image id / annotation id / "ref 3 sentence 7"
-    reason: str  # short, human readable
-
-    def __post_init__(self) -> None:
-        # A file name read from disk may not be UTF-8 (os.listdir hands it back with lone
-        # surrogates); the reject must still be writable to the rejects table.
-        for name in ("dataset", "stage", "file", "record_id", "reason"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                object.__setattr__(self, name, printable_name(value))
-
-    def as_row(self) -> dict[str, str]:
-        return {k: str(v) for k, v in asdict(self).items()}
-
-
-def split_rows(items: Iterable[dict | Reject]) -> tuple[list[dict], list[Reject]]:
-    """Materialise a reader's output as (rows, rejects); for tests and small inputs."""
-    rows: list[dict] = []
-    rejects: list[Reject] = []
-    for item in items:
-        (rejects if isinstance(item, Reject) else rows).append(item)
-    return rows, rejects
 
 
 def load_json_document(path: str | os.PathLike, required_top_level: Iterable[str] = ()) -> dict:

@@ -18,16 +18,13 @@ from pycocotools.coco import COCO
 from ..images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 from ..paths import UnsafePathError, UnusablePathError, file_kind, safe_join
 from ..safe_pickle import PickleExpansionError, UnsafePickleError, load_restricted_pickle
-from .coco_index import build_coco_index
+from .coco_index import read_coco_instances
 from .records import (
     DatasetFormatError,
     Reject,
     box_problem,
-    check_category_table,
-    dedupe_by_id,
     int_problem,
     is_int,
-    load_json_document,
     mapping_size,
     read_image_file,
     require_keys,
@@ -77,28 +74,17 @@ def read_refcoco(refs_pickle_path: str | os.PathLike, instances_json_path: str |
     if not isinstance(refs, list):
         raise DatasetFormatError(f"{refs_path}: expected a list of refs, got {type(refs).__name__}")
 
-    doc = load_json_document(inst_path, ("images", "annotations", "categories"))
-    categories = check_category_table(doc["categories"], inst_path, ("id", "name"))
-    images, image_rejects = dedupe_by_id(
-        doc["images"], dataset="refcoco", stage=IMAGE_STAGE, file=str(inst_path), kind="image",
-        required=_IMAGE_KEYS,
-    )
-    anns, ann_rejects = dedupe_by_id(
-        doc["annotations"], dataset="refcoco", stage=REF_STAGE, file=str(inst_path), kind="annotation",
-        required=_ANN_KEYS, int_fields=("image_id", "category_id"),
-    )
-    dataset = {k: v for k, v in doc.items() if k not in ("images", "annotations", "categories")}
-    dataset.update(images=images, annotations=anns, categories=list(categories.values()))
-    coco = build_coco_index(dataset)
+    doc = read_coco_instances(inst_path, dataset="refcoco", image_stage=IMAGE_STAGE, annotation_stage=REF_STAGE,
+                              image_keys=_IMAGE_KEYS, annotation_keys=_ANN_KEYS, category_keys=("id", "name"))
 
     image_split: dict[int, str] = {}
     for ref in refs:
         if isinstance(ref, dict) and is_int(ref.get("image_id")) and isinstance(ref.get("split"), str):
             image_split.setdefault(ref["image_id"], ref["split"])
     return RefcocoIndex(
-        refs_path=refs_path, instances_path=inst_path, refs=refs, coco=coco, images=images,
-        categories=categories, image_split=image_split, image_rejects=image_rejects,
-        annotation_rejects=ann_rejects,
+        refs_path=refs_path, instances_path=inst_path, refs=refs, coco=doc.coco, images=doc.images,
+        categories=doc.categories, image_split=image_split, image_rejects=doc.image_rejects,
+        annotation_rejects=doc.annotation_rejects,
     )
 
 
@@ -160,6 +146,30 @@ def _sentence_ids(ref: dict) -> list:
     return [s.get("sent_id") if isinstance(s, dict) else None for s in sents]
 
 
+def _ref_target(ref: dict, index: RefcocoIndex, image_sizes: Mapping | None) -> tuple[dict, dict, tuple[int, int]] | str:
+    """A well-formed ref's annotation, category and image size, or the reason it cannot be used."""
+    ann = index.coco.anns.get(ref["ann_id"])
+    if ann is None:
+        return f"ref points to missing annotation {ref['ann_id']}"
+    if ann["image_id"] != ref["image_id"]:
+        return f"ref image_id {ref['image_id']} disagrees with annotation {ref['ann_id']} (image {ann['image_id']})"
+    cat = index.categories.get(ref["category_id"])
+    if cat is None:
+        return f"unknown category id {ref['category_id']}"
+    if ann["category_id"] != ref["category_id"]:
+        return f"ref category {ref['category_id']} disagrees with annotation category {ann['category_id']}"
+    img = index.coco.imgs.get(ref["image_id"])
+    if image_sizes is not None:
+        size = mapping_size(image_sizes, ref["image_id"])
+    elif img is not None and size_problem(img["width"], img["height"]) is None:
+        size = (img["width"], img["height"])
+    else:
+        size = None
+    if size is None:
+        return f"image {ref['image_id']} is not available (missing or rejected)"
+    return box_problem(ann["bbox"], size[0], size[1]) or (ann, cat, size)
+
+
 def iter_refcoco_refs(index: RefcocoIndex, image_sizes: Mapping | None = None) -> Iterator[dict | Reject]:
     """Stream one row per referring sentence (or a Reject per sentence that cannot be used).
 
@@ -198,38 +208,11 @@ def iter_refcoco_refs(index: RefcocoIndex, image_sizes: Mapping | None = None) -
             yield from reject_all(f"duplicate ref id {ref['ref_id']} (first kept)")
             continue
         seen_refs.add(ref["ref_id"])
-        ann = index.coco.anns.get(ref["ann_id"])
-        if ann is None:
-            yield from reject_all(f"ref points to missing annotation {ref['ann_id']}")
+        target = _ref_target(ref, index, image_sizes)
+        if isinstance(target, str):
+            yield from reject_all(target)
             continue
-        if ann["image_id"] != ref["image_id"]:
-            yield from reject_all(
-                f"ref image_id {ref['image_id']} disagrees with annotation {ref['ann_id']} (image {ann['image_id']})"
-            )
-            continue
-        cat = index.categories.get(ref["category_id"])
-        if cat is None:
-            yield from reject_all(f"unknown category id {ref['category_id']}")
-            continue
-        if ann["category_id"] != ref["category_id"]:
-            yield from reject_all(
-                f"ref category {ref['category_id']} disagrees with annotation category {ann['category_id']}"
-            )
-            continue
-        img = index.coco.imgs.get(ref["image_id"])
-        if image_sizes is not None:
-            size = mapping_size(image_sizes, ref["image_id"])
-        elif img is not None and size_problem(img["width"], img["height"]) is None:
-            size = (img["width"], img["height"])
-        else:
-            size = None
-        if size is None:
-            yield from reject_all(f"image {ref['image_id']} is not available (missing or rejected)")
-            continue
-        problem = box_problem(ann["bbox"], size[0], size[1])
-        if problem is not None:
-            yield from reject_all(problem)
-            continue
+        ann, cat, size = target
         x, y, w, h = (float(v) for v in ann["bbox"])
         for sent in ref["sentences"]:
             sid = sent.get("sent_id") if isinstance(sent, dict) else None

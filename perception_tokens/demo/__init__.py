@@ -6,14 +6,8 @@ the demo depth teacher and the depth metrics have a ground truth.
 """
 
 from .scenes import CATEGORIES, COLORS, PlacedObject, Scene, SceneObject, generate_scene, render_layout
-from .writers import (
-    DEMO_DATASETS,
-    MANIFEST_NAME,
-    DemoManifest,
-    ground_truth_depth_path,
-    load_ground_truth_depth,
-    write_demo_datasets,
-)
+from .manifest import DEMO_DATASETS, MANIFEST_NAME, DemoManifest, ground_truth_depth_path, load_ground_truth_depth
+from .writers import write_demo_datasets
 
 __all__ = [
     "CATEGORIES",

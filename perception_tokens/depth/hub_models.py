@@ -78,16 +78,7 @@ def load_depth_anything(
 def _load_dpt_dinov2(version: int, encoder: str, checkpoint: str | os.PathLike[str] | None, repo_dir) -> nn.Module:
     if version != 1 or repo_dir is not None:
         raise ValueError("implementation 'dpt_dinov2' is Depth Anything V1 only (and takes no repo_dir)")
-    model = DepthAnythingV1(encoder)
-    if checkpoint is not None:
-        state = read_checkpoint(checkpoint)
-        if not is_official_layout(state):  # a transformers-layout V1 checkpoint
-            try:
-                state = to_official_keys(state)
-            except CheckpointError as exc:
-                raise CheckpointError(f"{checkpoint}: {exc}") from exc
-        load_into(model, state, source=str(checkpoint))
-    return model.eval()
+    return _with_official_weights(DepthAnythingV1(encoder), checkpoint)
 
 
 def _load_official_v2(version: int, encoder: str, checkpoint: str | os.PathLike[str] | None, repo_dir: Path) -> nn.Module:
@@ -108,9 +99,14 @@ def _load_official_v2(version: int, encoder: str, checkpoint: str | os.PathLike[
     model: nn.Module = dpt.DepthAnythingV2(
         encoder=encoder, features=spec.fusion_hidden_size, out_channels=list(spec.neck_hidden_sizes)
     )
+    return _with_official_weights(model, checkpoint)
+
+
+def _with_official_weights(model: nn.Module, checkpoint: str | os.PathLike[str] | None) -> nn.Module:
+    """``model`` in eval mode, with ``checkpoint``'s weights (official or transformers layout) if given."""
     if checkpoint is not None:
         state = read_checkpoint(checkpoint)
-        if not is_official_layout(state):
+        if not is_official_layout(state):  # a transformers-layout checkpoint
             try:
                 state = to_official_keys(state)
             except CheckpointError as exc:

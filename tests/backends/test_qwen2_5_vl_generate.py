@@ -4,13 +4,14 @@ placed as in training, and constrained decoding against an adversary that pushes
 import numpy as np
 import pytest
 import torch
-from transformers import LogitsProcessor
 
 from evaluation.generate import GenerationSettings, answer_separator, generate_predictions
 from perception_tokens.images import encode_png
-from perception_tokens.vocab import all_tokens, decode_depth
+from evaluation.perception_bias import PerceptionTokenBias
+from perception_tokens.vocab import decode_depth
 from training.backends import get_backend
-from training.llava.train import FinetuneConfig
+from training.backends.qwen2_5_vl.model import QWEN_PERCEPTION_TOKENS
+from training.finetune.config import FinetuneConfig
 
 HB_Q = "Multiple points are circled on the image, labeled by letters beside each circle. Which point is the closest to the camera?"
 
@@ -29,16 +30,6 @@ def row(qid, size=(40, 48)):
     return {"benchmark": "HardBLINK", "subset": "3points", "question_id": str(qid), "question": HB_Q, "prompt": HB_Q,
             "choices": None, "valid_letters": list("ABC"), "gold": "A", "image_bytes": encode_png(rgb),
             "image_file": f"{qid}.png", "answer_type": "letter", "oracle_depth": list(range(100))}
-
-
-class PushPerceptionTokens(LogitsProcessor):
-    def __init__(self, tokenizer):
-        self.ids = torch.tensor(tokenizer.convert_tokens_to_ids(all_tokens()))
-
-    def __call__(self, input_ids, scores):
-        scores = scores.clone()
-        scores[:, self.ids] += 50.0
-        return scores
 
 
 def test_answer_separator_follows_each_template():
@@ -60,7 +51,7 @@ def test_constrained_decoding_keeps_qwen_answers_wellformed_under_pressure(qwen)
     rows = [row(1), row(2, (120, 60)), row(3, (30, 90))]  # different aspect ratios -> different image token counts
     settings = GenerationSettings(mode="cot", max_new_tokens=110, batch_size=3)
     out = generate_predictions(model, processor, rows, settings, progress=False,
-                               extra_logits_processors=[PushPerceptionTokens(processor.tokenizer)])
+                               extra_logits_processors=[PerceptionTokenBias(processor.tokenizer, tokens=QWEN_PERCEPTION_TOKENS)])
     assert [o["error"] for o in out] == [None, None, None]
     for o in out:
         assert o["depth_spans"], o["raw_output"][:120]

@@ -1,5 +1,5 @@
 """Qwen2.5-VL backend pieces on the tiny model of the real architecture: tokenizer, template, labels,
-dynamic resolution, new-token rows in padded/tied matrices, LoRA targets, box convention, registry."""
+dynamic resolution, new-token rows in padded/tied matrices, LoRA targets, registry."""
 
 import pytest
 import torch
@@ -13,24 +13,18 @@ from training.backends.qwen2_5_vl.lora import apply_lora, heads_tied, param_grou
 from training.backends.qwen2_5_vl.model import (
     IM_END,
     IMAGE_PAD,
-    box_to_model_pixels,
+    QWEN_PERCEPTION_TOKENS,
     build_tiny_processor,
     load_processor,
     load_qwen2_5_vl,
-    resized_image_size,
 )
-from training.backends.qwen2_5_vl.train import add_tokens
+from training.backends.qwen2_5_vl.model import add_tokens
 from training.llava.data import IGNORE_INDEX, to_messages
-from training.llava.lora import LoraSettings
-from training.llava.train import FinetuneConfig
+from training.finetune.config import FinetuneConfig
+from training.finetune.lora import LoraSettings
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def conversation(answer):
@@ -101,7 +95,7 @@ def test_new_rows_inside_padding_are_initialised_and_heads_follow(preset):
     token_map = add_tokens(model, processor, FinetuneConfig())
     ids = token_map.id_list()
     assert ids[0] == n_tokens and min(ids) < 640 < max(ids)  # the first ids land on padded rows
-    assert ids == processor.tokenizer.convert_tokens_to_ids(all_tokens())
+    assert ids == processor.tokenizer.convert_tokens_to_ids(QWEN_PERCEPTION_TOKENS)  # depth only: boxes are plain text
     for layer in (model.get_input_embeddings(), model.get_output_embeddings()):
         w = layer.weight.detach()
         known_mean = w[:n_tokens].mean(0)
@@ -141,15 +135,6 @@ def test_lora_freezes_the_vit_trains_merger_at_its_own_lr_and_new_rows(preset):
     opt.step()
     after = peft_model(**batch).logits[0, -5, d5].item()
     assert after > before
-
-
-def test_box_convention_is_absolute_pixels_on_the_resized_image():
-    processor = build_tiny_processor(min_pixels=56 * 56, max_pixels=28 * 28 * 1280)
-    assert resized_image_size(processor, 336, 336) == (336, 336)  # 336 is 12 x 28: kept, grid == pixels
-    assert box_to_model_pixels((10, 20, 300, 330), 336, (336, 336)) == [10, 20, 300, 330]
-    h, w = resized_image_size(processor, 480, 640)
-    assert (h, w) == (476, 644)
-    assert box_to_model_pixels((0, 168, 336, 336), 336, (h, w)) == [0, 238, 644, 476]
 
 
 def test_random_3b_preset_has_the_released_shapes_and_tokens_fit_its_padded_rows():

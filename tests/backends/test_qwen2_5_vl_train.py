@@ -7,26 +7,21 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from transformers import Qwen2_5_VLForConditionalGeneration
 
 from perception_tokens.vocab import DEPTH_START, decode_depth
 from training.backends import adapter_family, get_backend
 from training.backends.qwen2_5_vl.model import load_processor
-from training.llava.lora import LoraSettings
+from training.finetune.config import FinetuneConfig
+from training.finetune.lora import LoraSettings
+from training.finetune.probes import depth_span_wellformed_rate, generate_depth_answers
 from training.llava.synthetic import fixed_depth_codes, make_synthetic_records
-from training.llava.train import FinetuneConfig, depth_span_wellformed_rate, generate_depth_answers
 
 REPO = Path(__file__).resolve().parents[2]
 BACKEND = get_backend("qwen2_5_vl")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +56,7 @@ def test_adapter_reloads_in_a_fresh_process_with_the_same_answers(trained):
     script = (
         "import json, sys, torch; torch.set_num_threads(1)\n"
         "from training.backends import reload_adapter\n"
-        "from training.llava.train import generate_depth_answers\n"
+        "from training.finetune.probes import generate_depth_answers\n"
         f"records = json.loads({json.dumps(json.dumps(trained['records'][:2]))})\n"
         f"model, processor = reload_adapter({str(adapter)!r})\n"
         f"print(json.dumps(generate_depth_answers(model, processor, records, image_dir={str(image_dir)!r})))\n"

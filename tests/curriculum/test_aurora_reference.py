@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from perception_tokens import aurora_marks as A
-from perception_tokens.curriculum import aurora_reference as R
+from perception_tokens.curriculum import aurora_reference
 from perception_tokens.markers import PointSamplingError
 from perception_tokens.vocab import encode_depth
 
@@ -140,7 +140,7 @@ def test_depth_records_and_schedule_follow_create_depth_annealing_data():
     """
     marks = A.mark_images(_depth_fixtures(), random.Random(3))
     tokens = encode_depth(list(range(100)))
-    q, a = R.depth_cot_qa(marks[0], tokens)
+    q, a = aurora_reference.depth_cot_qa(marks[0], tokens)
     assert q == ("Multiple points are circled on the image, labeled by letters beside each circle. Which point is the "
                  "closest to the camera?\nTo answer this question, let's think through it step by step, and we know the "
                  "image is 336 x 336. First, what are the coordinates of points in the image? Second, what is the depth "
@@ -149,15 +149,15 @@ def test_depth_records_and_schedule_follow_create_depth_annealing_data():
     assert a == ("Point A is located at (x = 6 y = 240),Point B is located at (x = 189 y = 242),Point C is located at "
                  f"(x = 278 y = 66).The depth map for the image is {tokens}. Since point C has a higher pixel value on "
                  "the depth map, the answer is that point C is closer to the camera.")
-    assert R.depth_cot_qa(marks[1], tokens)[1].startswith(
+    assert aurora_reference.depth_cot_qa(marks[1], tokens)[1].startswith(
         "Point A is located at (x = 276 y = 281),Point B is located at (x = 243 y = 203),"
         "Point C is located at (x = 98 y = 240),Point D is located at (x = 282 y = 119).The depth map")
-    assert R.depth_direct_qa(marks[2]) == (R.DEPTH_QUESTION, "(A)")
+    assert aurora_reference.depth_direct_qa(marks[2]) == (aurora_reference.DEPTH_QUESTION, "(A)")
     assert a.count("<DEPTH") == 102  # the notebook's assert
 
     atomic = [f"a{i}" for i in range(12)]
     reasoning = [f"{k}{i}" for i in (1, 2, 3) for k in ("d", "c")]
-    schedule = R.sequential_epochs(atomic, reasoning, total_length=10)
+    schedule = aurora_reference.sequential_epochs(atomic, reasoning, total_length=10)
     assert [s for _, s in schedule] == [
         "a6", "a11", "a0", "a4", "a7", "a3", "a2", "a10", "a5", "a8", "a3", "a8", "a2", "a4", "a9", "a6", "a0", "a10",
         "a7", "a8", "a9", "a2", "a4", "a1", "a5", "a0", "a10", "a7", "a8", "a1", "a5", "a6", "a2", "a4", "a10", "a3",
@@ -166,7 +166,7 @@ def test_depth_records_and_schedule_follow_create_depth_annealing_data():
         "a3", "d1", "c1", "d2", "c2", "d3", "c3"]
     assert [e for e, _ in schedule][:10] == [0] * 10 and [e for e, _ in schedule][-7:] == [9] * 7
     with pytest.raises(ValueError, match="atomic pool"):
-        R.sequential_epochs(atomic[:5], reasoning, total_length=10)
+        aurora_reference.sequential_epochs(atomic[:5], reasoning, total_length=10)
 
 
 def _lvis_fixture():
@@ -181,14 +181,14 @@ def _lvis_fixture():
         for c in cats:
             anns.append((aid, c, ((aid * 3) % 300, (aid * 5) % 300, (aid * 3) % 300 + 20, (aid * 5) % 300 + 15)))
             aid += 1
-        images.append(R.CountImage(iid, f"{iid:012d}.jpg", tuple(anns), tuple(neg[iid]), (2,) if iid == 18 else ()))
+        images.append(aurora_reference.CountImage(iid, f"{iid:012d}.jpg", tuple(anns), tuple(neg[iid]), (2,) if iid == 18 else ()))
     names = {1: "teddy_bear", 2: "cup", 3: "bus_(vehicle)"}
     plurals = {"teddy bear": "teddy bears", "cup": "cups", "bus (vehicle)": "buses"}
-    return images, R.plural_table(names, plurals, lambda n: n + "s")
+    return images, aurora_reference.plural_table(names, plurals, lambda n: n + "s")
 
 
 def _records(pairs):
-    return [R.llava_record("-", f"coco/train2017/{c.file_name}", q, a) for c, q, a in pairs]
+    return [aurora_reference.llava_record("-", f"coco/train2017/{c.file_name}", q, a) for c, q, a in pairs]
 
 
 def test_counting_records_follow_create_bbox_annealing_data():
@@ -206,9 +206,9 @@ def test_counting_records_follow_create_bbox_annealing_data():
     add the 4 CoT-cell records (direct, CoT per image) once each; 26 records.
     """
     images, plural_of = _lvis_fixture()
-    atomic, skipped = R.select_count_images(images, [11, 12, 13, 14, 15, 18], plural_of, random.Random(0), atomic=True)
+    atomic, skipped = aurora_reference.select_count_images(images, [11, 12, 13, 14, 15, 18], plural_of, random.Random(0), atomic=True)
     assert skipped == {"more than 15 instances": 1}
-    bbox = _records((c, q, R.count_atomic_answer(c)) for c, q in atomic)
+    bbox = _records((c, q, aurora_reference.count_atomic_answer(c)) for c, q in atomic)
     expected_atomic = [
         ("000000000015.jpg", "Return the bounding boxes of cups.",
          "Here are the bounding boxes for the cups:\nBounding box 1: (<PIXEL_69>,<PIXEL_15>,<PIXEL_89>,<PIXEL_30>)"),
@@ -221,10 +221,10 @@ def test_counting_records_follow_create_bbox_annealing_data():
          "Bounding box 2: (<PIXEL_6>,<PIXEL_210>,<PIXEL_26>,<PIXEL_225>)"),
         ("000000000018.jpg", "Please locate all of the teddy bears in this image.", "There are no teddy bears in the image."),
     ]
-    assert bbox == [R.llava_record("-", f"coco/train2017/{f}", q, a) for f, q, a in expected_atomic]
+    assert bbox == [aurora_reference.llava_record("-", f"coco/train2017/{f}", q, a) for f, q, a in expected_atomic]
 
-    cot_choices, _ = R.select_count_images(images, [16, 17], plural_of, random.Random(0), atomic=False)
-    cot = _records([x for c, _ in cot_choices for x in ((c, *R.count_direct_qa(c)), (c, *R.count_cot_qa(c)))])
+    cot_choices, _ = aurora_reference.select_count_images(images, [16, 17], plural_of, random.Random(0), atomic=False)
+    cot = _records([x for c, _ in cot_choices for x in ((c, *aurora_reference.count_direct_qa(c)), (c, *aurora_reference.count_cot_qa(c)))])
     cot_q = ("How many teddy bears are in the image?.\n To solve this, let\u2019s carefully analyze the image. First, "
              "identify the bounding boxes associated with the teddy bears. After that, count how many distinct bounding "
              "boxes correspond to teddy bears.")
@@ -241,7 +241,7 @@ def test_counting_records_follow_create_bbox_annealing_data():
     ]
     assert cot_choices[1][0].annotation_ids == (124, 127)
 
-    order = [s for _, s in R.sequential_epochs([f"b{i}" for i in range(5)], [f"c{i}" for i in range(4)], total_length=4)]
+    order = [s for _, s in aurora_reference.sequential_epochs([f"b{i}" for i in range(5)], [f"c{i}" for i in range(4)], total_length=4)]
     assert order == ["b3", "b4", "b0", "b1", "b4", "b3", "b1", "b2", "b3", "b1", "b4", "b1", "b4", "b1", "b2", "b1",
                      "b0", "b4", "c0", "c1", "c2", "c3", "c0", "c1", "c2", "c3"]
     # the notebooks' json.dump(indent=2) escapes non-ASCII: the CoT question's apostrophe is \u2019
@@ -251,8 +251,8 @@ def test_counting_records_follow_create_bbox_annealing_data():
 def test_count_cap_per_value_and_negatives_without_categories():
     """max_per_count=1: the second image with the same count is skipped; a negative image
     with no neg_category_ids is skipped with a reason (the notebook's random.sample([], 1) raises)."""
-    imgs = [R.CountImage(i, f"{i}.jpg", ((i * 10, 1, (0, 0, 5, 5)),), (), ()) for i in (1, 2)]
-    imgs.append(R.CountImage(3, "3.jpg", (), (), ()))
-    out, skipped = R.select_count_images(imgs, [1, 2, 3], lambda c: "cats", random.Random(0), atomic=False, max_per_count=1)
+    imgs = [aurora_reference.CountImage(i, f"{i}.jpg", ((i * 10, 1, (0, 0, 5, 5)),), (), ()) for i in (1, 2)]
+    imgs.append(aurora_reference.CountImage(3, "3.jpg", (), (), ()))
+    out, skipped = aurora_reference.select_count_images(imgs, [1, 2, 3], lambda c: "cats", random.Random(0), atomic=False, max_per_count=1)
     assert len(out) == 1 and out[0][0].num == 1
     assert skipped == {"count 1 already has 1 images": 1, "negative image without neg_category_ids": 1}

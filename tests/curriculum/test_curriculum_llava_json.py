@@ -6,7 +6,7 @@ import pytest
 
 from perception_tokens.curriculum import (
     LlavaFormatError,
-    build_count_direct,
+    build_count,
     build_depth_atomic,
     read_llava_json,
     to_llava_record,
@@ -22,8 +22,8 @@ def records():
     a = build_depth_atomic(
         dataset="ade20k", image_id="ADE_1", image_file="ade20k/ADE_1.png", codes=[3] * 100, depth_token_version="v"
     )
-    b = build_count_direct(
-        dataset="lvis", image_id="5", image_file="lvis/5.jpg", category_name="mouse", boxes=[GridBox(1, 1, 5, 5)]
+    b = build_count(
+        "direct", dataset="lvis", image_id="5", image_file="lvis/5.jpg", category_name="mouse", boxes=[GridBox(1, 1, 5, 5)]
     )
     return [to_llava_record(a), to_llava_record(b)]
 

@@ -7,9 +7,7 @@ from perception_tokens.curriculum import (
     ReferredObject,
     Sample,
     SkipSample,
-    build_count_atomic,
-    build_count_cot,
-    build_count_direct,
+    build_count,
     build_depth_atomic,
     build_depth_cot,
     build_depth_direct,
@@ -84,8 +82,8 @@ def test_count_atomic_phrasings_and_answer():
     boxes = [[320, 240, 160, 120], [0, 0, 64, 48]]  # image pixels, 640x480 image
     questions = set()
     for seed in range(40):
-        s = build_count_atomic(
-            dataset="lvis", image_id="42", image_file="lvis/000000000042.jpg", category_name="bus",
+        s = build_count(
+            "atomic", dataset="lvis", image_id="42", image_file="lvis/000000000042.jpg", category_name="bus",
             boxes=boxes, image_size=(640, 480), rng=np.random.default_rng(seed), annotation_ids=[11, 12],
         )
         questions.add(s.question)
@@ -100,8 +98,8 @@ def test_count_atomic_phrasings_and_answer():
 
 
 def test_count_atomic_negative_exact():
-    s = build_count_atomic(
-        dataset="lvis", image_id="42", image_file="lvis/42.jpg", category_name="knife", boxes=[],
+    s = build_count(
+        "atomic", dataset="lvis", image_id="42", image_file="lvis/42.jpg", category_name="knife", boxes=[],
         negative=True, rng=np.random.default_rng(0),
     )
     assert s.answer == "There are no knives in the image."
@@ -111,7 +109,7 @@ def test_count_atomic_negative_exact():
 def test_count_cot_and_direct_exact():
     boxes = [GridBox(10, 20, 30, 40), GridBox(5, 100, 50, 150), GridBox(200, 20, 220, 60)]
     kw = dict(dataset="lvis", image_id="7", image_file="lvis/7.jpg", category_name="teddy_bear", boxes=boxes)
-    cot = build_count_cot(**kw)
+    cot = build_count("cot", **kw)
     assert cot.question == (
         "How many teddy bears are in the image?\n"
         "To answer this question, let's think through it step by step, and we know the image is 336 x 336. "
@@ -124,9 +122,9 @@ def test_count_cot_and_direct_exact():
         "(<PIXEL_5>,<PIXEL_100>,<PIXEL_50>,<PIXEL_150>)\n"
         "There are 3 teddy bears."
     )
-    direct = build_count_direct(**kw)
+    direct = build_count("direct", **kw)
     assert (direct.question, direct.answer, direct.kind) == ("How many teddy bears are in the image?", "3", "direct")
-    one = build_count_cot(**dict(kw, boxes=boxes[:1], category_name="person"))
+    one = build_count("cot", **dict(kw, boxes=boxes[:1], category_name="person"))
     assert one.answer.endswith("\nThere is 1 person.") and one.question.startswith("How many people are")
     assert cot.sample_id == "count_cot:lvis:7:teddy_bear"
 
@@ -141,16 +139,24 @@ def test_count_cot_and_direct_exact():
     ],
 )
 def test_count_skips_with_reason(kwargs, reason):
-    for build in (build_count_cot, build_count_direct):
+    for kind in ("cot", "direct"):
         with pytest.raises(SkipSample) as err:
-            build(dataset="lvis", image_id="1", image_file="lvis/1.jpg", category_name="cup", **kwargs)
+            build_count(kind, dataset="lvis", image_id="1", image_file="lvis/1.jpg", category_name="cup", **kwargs)
         assert reason in err.value.reason
 
 
 def test_count_fifteen_is_kept():
     boxes = [GridBox(1, 1, 9 + i, 9) for i in range(15)]
-    s = build_count_direct(dataset="lvis", image_id="1", image_file="lvis/1.jpg", category_name="cup", boxes=boxes)
+    s = build_count("direct", dataset="lvis", image_id="1", image_file="lvis/1.jpg", category_name="cup", boxes=boxes)
     assert s.answer == "15"
+
+
+def test_count_kind_errors_name_the_problem():
+    kw = dict(dataset="lvis", image_id="1", image_file="lvis/1.jpg", category_name="cup", boxes=[GridBox(1, 1, 9, 9)])
+    with pytest.raises(ValueError, match="count kind 'atomic' draws its phrasing: pass rng"):
+        build_count("atomic", **kw)
+    with pytest.raises(ValueError, match="unknown count kind 'many': expected atomic, cot or direct"):
+        build_count("many", **kw)
 
 
 def test_ground_atomic_exact():

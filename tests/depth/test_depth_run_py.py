@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from assets.versioning import code_version
 from perception_tokens.depth import (
     RUN_PY_FORMAT,
     build_teacher,
@@ -177,18 +178,18 @@ def test_aurora_preset_is_v1_vits_through_run_py():
         DepthSettings(teacher="depth_anything_hub", checkpoint="x", version=2, implementation="dpt_dinov2")
     custom = DepthSettings()
     assert (custom.preset, custom.implementation, custom.resize) == ("custom", "transformers", "square")
-    assert custom.fingerprint() != DepthSettings(resize="keep_aspect").fingerprint()
+    assert code_version("1", custom) != code_version("1", DepthSettings(resize="keep_aspect"))  # marks depth stale
 
 
 def test_resource_builds_the_keep_aspect_teacher(tmp_path):
     from pipeline_lib.resources import DepthTeacherResource
-    from pipeline_lib.settings import DepthSettings
+    from pipeline_lib.settings import DepthSettings, settings_from_dict
 
     path = tmp_path / "tiny.pth"
     torch.save(build_tiny_dpt_dinov2(seed=2).state_dict(), path)
     settings = DepthSettings(teacher="depth_anything_hub", checkpoint=str(path), version=1, encoder="tiny",
                              implementation="dpt_dinov2", resize="keep_aspect", input_size=28, device="cpu")
-    teacher = DepthTeacherResource(**settings.model_dump()).build()
+    teacher = DepthTeacherResource.from_settings(settings_from_dict({"depth": settings.model_dump()})).build()
     assert teacher.identity.startswith("depth_anything_hub:v1:tiny:")
     assert teacher.identity.endswith(":dpt_dinov2:in28:keep_aspect")
     assert teacher.image_format is RUN_PY_FORMAT

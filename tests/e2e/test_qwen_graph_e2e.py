@@ -11,7 +11,7 @@ import pytest
 
 from conftest import check_results, materialized_world, small_settings
 from pipeline_lib import catalog
-from pipeline_lib.resources import BENCHMARK_LAYOUT, DEMO_IMAGES_LAYOUT
+from evaluation.benchmarks.registry import specs as benchmark_specs
 
 # the whole graph, then five `ptok eval` calls: minutes of CPU on a shared 2-core machine
 pytestmark = pytest.mark.timeout(2700)
@@ -65,10 +65,10 @@ def test_ptok_eval_on_every_benchmark_with_the_qwen_adapter(qwen_world, tmp_path
     monkeypatch.setenv("PTOK_WORKDIR", str(workdir))
     monkeypatch.setenv("DAGSTER_HOME", str(workdir / "dagster_home"))
     roots = settings.demo_root / "benchmarks"
-    for benchmark, folder in BENCHMARK_LAYOUT.items():
+    for spec in benchmark_specs():
         # the counting sets' images are released apart from their jsonl files (--images)
-        images = ["--images", str(roots / DEMO_IMAGES_LAYOUT[benchmark])] if benchmark in DEMO_IMAGES_LAYOUT else []
-        assert cli.main(["eval", "--benchmark", benchmark, "--root", str(roots / folder), *images]) == 0, benchmark
+        images = ["--images", str(roots / spec.demo_images_dir)] if spec.demo_images_dir else []
+        assert cli.main(["eval", "--benchmark", spec.name, "--root", str(roots / spec.demo_dir), *images]) == 0, spec.name
     _, rows = catalog.query(settings.catalog_path, "select distinct benchmark, constrained from eval_predictions "
                                                    "where model_kind = 'adapter' and ablation = 'normal'")
     assert {r[1] for r in rows} == {True}

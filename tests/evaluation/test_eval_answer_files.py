@@ -12,7 +12,7 @@ from evaluation.answer_files import AnswersFileError, score_answers_by_subset
 from evaluation.benchmarks import split_rows
 from evaluation.benchmarks.demo import write_demo_benchmarks
 from evaluation.benchmarks.records import MissingBenchmarkFile
-from evaluation.benchmarks.subsets import IDS_REPEAT_ACROSS_SUBSETS, read_subsets
+from evaluation.benchmarks.registry import get as get_benchmark, read_subsets
 from perception_tokens.demo.scenes import generate_scene
 
 
@@ -48,7 +48,7 @@ def test_hardblink_without_subset_is_an_error_that_says_so(demo, tmp_path):
     root, manifest = demo
     rows, _ = split_rows(read_subsets("hardblink", root / "hardblink"))
     answers = gold_answers(tmp_path / "a.jsonl", manifest, "HardBLINK", "5points")
-    assert "hardblink" in IDS_REPEAT_ACROSS_SUBSETS
+    assert get_benchmark("hardblink").ids_repeat_across_subsets
     with pytest.raises(AnswersFileError, match=r"ids repeat across subsets.*pass --subset NAME"):
         score_answers_by_subset(rows, answers, None, ids_repeat=True)
     # found from the rows themselves too, even without the benchmark's flag

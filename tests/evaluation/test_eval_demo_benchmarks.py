@@ -5,14 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation.benchmarks import (
-    read_blink,
-    read_blink_counting,
-    read_cvbench,
-    read_hardblink,
-    read_seed_counting,
-    split_rows,
-)
+from evaluation.benchmarks import read_seed_counting, registry, split_rows
 from evaluation.benchmarks.demo import depth_to_uint8, write_demo_benchmarks
 from perception_tokens.demo.scenes import generate_scene
 from perception_tokens.images import decode_rgb
@@ -28,20 +21,13 @@ def demo(tmp_path_factory):
 
 def test_every_set_reads_back_with_its_answers(demo):
     root, scenes, manifest = demo
-    readers = [
-        (read_hardblink, "hardblink"), (read_blink, "blink"), (read_cvbench, "cvbench"),
-    ]
     seen = {}
-    for reader, folder in readers:
-        rows, rejects = split_rows(reader(root / folder))
-        assert rejects == []
-        for r in rows:
-            seen[(r["benchmark"], r["subset"], r["question_id"])] = r
-    # Aurora's counting sets: released flat layout, images in a folder of their own
-    for reader, folder, images in [(read_blink_counting, "blink_counting", "counting_images/blink_counting"),
-                                   (read_seed_counting, "seedbench", "counting_images/seedbench")]:
-        rows, rejects = split_rows(reader(root / folder, images=root / images))
-        assert rejects == []
+    # every registered benchmark with a demo set reads back from the folders the registry names
+    # (Aurora's counting sets: released flat layout, images in a folder of their own)
+    for spec in registry.specs():
+        images = root / spec.demo_images_dir if spec.demo_images_dir else None
+        rows, rejects = split_rows(registry.read_benchmark(spec.name, root / spec.demo_dir, images))
+        assert rejects == [] and rows, spec.name
         for r in rows:
             seen[(r["benchmark"], r["subset"], r["question_id"])] = r
     assert {k: r["gold"] for k, r in seen.items()} == manifest.answers

@@ -4,8 +4,6 @@ import re
 
 import numpy as np
 import pytest
-import torch
-from transformers import LogitsProcessor
 
 from evaluation.generate import (
     GenerationSettings,
@@ -17,9 +15,11 @@ from evaluation.generate import (
 )
 from perception_tokens.curriculum.templates import COUNT_COT_INSTRUCTION, DEPTH_COT_INSTRUCTION
 from perception_tokens.images import encode_png
-from perception_tokens.vocab import DEPTH_START, all_tokens, decode_depth, encode_depth
+from evaluation.perception_bias import PerceptionTokenBias
+from perception_tokens.vocab import DEPTH_START, decode_depth, encode_depth
 
 llava = pytest.importorskip("training.llava.model", reason="training/llava/model.py (load_llava) not available")
+tokens = pytest.importorskip("training.finetune.tokens", reason="training/finetune/tokens.py not available")
 
 HB_Q = "Multiple points are circled on the image, labeled by letters beside each circle. Which point is the closest to the camera?"
 
@@ -34,21 +34,9 @@ def row(qid, benchmark="HardBLINK", subset="3points", prompt=HB_Q, answer_type="
 @pytest.fixture(scope="module")
 def tiny():
     model, processor = llava.load_llava("tiny")
-    llava.add_perception_tokens(model, processor.tokenizer)
+    tokens.add_perception_tokens(model, processor.tokenizer)
     model.eval()
     return model, processor
-
-
-class PushPerceptionTokens(LogitsProcessor):
-    """Make every perception token the model's favourite, as an adversary to the constraint."""
-
-    def __init__(self, tokenizer):
-        self.ids = torch.tensor(tokenizer.convert_tokens_to_ids(all_tokens()))
-
-    def __call__(self, input_ids, scores):
-        scores = scores.clone()
-        scores[:, self.ids] += 50.0
-        return scores
 
 
 def stray_perception_tokens(text: str) -> int:
@@ -77,7 +65,7 @@ def test_questions_and_prompt_format(tiny):
 def test_constrained_generation_gives_one_well_formed_depth_map(tiny):
     model, processor = tiny
     rows = [row(0), row(1, "BLINK", "Relative_Depth", "Which point is closer?\n(A) A\n(B) B", valid_letters=["A", "B"], value=1)]
-    push = [PushPerceptionTokens(processor.tokenizer)]
+    push = [PerceptionTokenBias(processor.tokenizer)]
     settings = GenerationSettings(mode="cot", max_new_tokens=106, batch_size=2)
     out = generate_predictions(model, processor, rows, settings, extra_logits_processors=push, progress=False)
     for o in out:
@@ -105,7 +93,7 @@ def test_ablations(tiny):
     model, processor = tiny
     oracle_codes = [7] * 100
     rows = [row(0, oracle_depth=oracle_codes), row(1), row(2, "SEED-Count", "count", "How many cups are in the image?", "number")]
-    push = [PushPerceptionTokens(processor.tokenizer)]
+    push = [PerceptionTokenBias(processor.tokenizer)]
 
     def run(ablation):
         s = GenerationSettings(ablation=ablation, max_new_tokens=4, batch_size=3)

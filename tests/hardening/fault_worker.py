@@ -156,8 +156,8 @@ LLAVA_SAVE_STEPS = 3
 
 
 def llava_config():
-    from training.llava.lora import LoraSettings
-    from training.llava.train import FinetuneConfig
+    from training.finetune.config import FinetuneConfig
+    from training.finetune.lora import LoraSettings
 
     return FinetuneConfig(
         max_steps=LLAVA_STEPS, per_device_batch_size=2, lr=1e-2, projector_lr=1e-3, warmup_ratio=0.0,

@@ -69,6 +69,17 @@ def make(corpus_dir):
     return build
 
 
+def fails_naming(error_type: type[Exception], read, path: Path, parts=()) -> Exception:
+    """``read(path)`` raises ``error_type`` with a message that names ``path`` and holds every part."""
+    with pytest.raises(error_type) as err:
+        read(path)
+    message = str(err.value)
+    assert str(path) in message, message
+    for part in parts:
+        assert part in message, (part, message)
+    return err.value
+
+
 def _storable(rows: list[dict], schema: pa.Schema) -> None:
     """Rows must fit the table they are written to (Parquet via Arrow)."""
     pa.Table.from_pylist(rows, schema=schema)
@@ -185,9 +196,7 @@ def test_gray16_keeps_the_top_eight_bits():
 def test_ade20k_root_without_images_folder_fails_naming_it(make):
     case_dir, info = make("ade_root_without_images")
     root = case_dir / info["root"]
-    with pytest.raises(DatasetFormatError) as err:
-        list(iter_ade20k_images(root))
-    assert str(root) in str(err.value) and "no images/ folder" in str(err.value)
+    fails_naming(DatasetFormatError, lambda r: list(iter_ade20k_images(r)), root, ["no images/ folder"])
 
 
 def test_non_utf8_file_name_does_not_break_the_table(make):
@@ -222,12 +231,8 @@ LVIS_ERRORS = {
 def test_unusable_lvis_file_fails_naming_file_and_problem(make, name):
     case_dir, info = make(name)
     path = case_dir / info["annotations"]
-    with pytest.raises(DatasetFormatError) as err:
-        read_lvis_annotations(path)
-    message = str(err.value)
-    assert message.startswith(str(path))
-    for part in LVIS_ERRORS[name]:
-        assert part in message
+    error = fails_naming(DatasetFormatError, read_lvis_annotations, path, LVIS_ERRORS[name])
+    assert str(error).startswith(str(path))
 
 
 LVIS_REJECTS = {
@@ -312,11 +317,8 @@ def test_refs_pickle_that_calls_code_is_refused_without_running_it(make, name):
     case_dir, info = make(name)
     refs, inst, _ = _refcoco_paths(case_dir, info)
     marker = case_dir / info["marker"]
-    with pytest.raises(DatasetFormatError) as err:
-        read_refcoco(refs, inst)
-    assert str(refs) in str(err.value)
-    assert "refused to unpickle global" in str(err.value)
-    assert ("open" if name.endswith("open") else "exec") in str(err.value)
+    fails_naming(DatasetFormatError, lambda r: read_refcoco(r, inst), refs,
+                 ["refused to unpickle global", "open" if name.endswith("open") else "exec"])
     assert not marker.exists(), "the pickle payload ran"
 
     # Prove the payload is live: an unrestricted load (of our own file) does create it.
@@ -340,10 +342,7 @@ REFCOCO_ERRORS = {
 def test_unusable_refs_pickle_fails_naming_it(make, name):
     case_dir, info = make(name)
     refs, inst, _ = _refcoco_paths(case_dir, info)
-    with pytest.raises(DatasetFormatError) as err:
-        read_refcoco(refs, inst)
-    assert str(refs) in str(err.value)
-    assert REFCOCO_ERRORS[name] in str(err.value)
+    fails_naming(DatasetFormatError, lambda r: read_refcoco(r, inst), refs, [REFCOCO_ERRORS[name]])
 
 
 def _sentence_units(refs_path: Path) -> int:
@@ -450,7 +449,7 @@ def _check_hardblink_case(case_dir: Path, info: dict, reason: str | None) -> Non
     assert len(rows) + len(rejects) == _hardblink_records_in(root)
     assert len(rejects) == 1, rejects
     rej = rejects[0]
-    assert rej.benchmark == "HardBLINK" and rej.record_id == info["bad_id"]
+    assert rej.dataset == "HardBLINK" and rej.record_id == info["bad_id"]
     if reason is not None:
         assert reason in rej.reason
     # The broken record is not a row; a duplicate id keeps its first record.
@@ -542,20 +541,12 @@ LLAVA_ERRORS = {
 @pytest.mark.parametrize("name", list(LLAVA_ERRORS))
 def test_bad_llava_json_fails_naming_file_and_record(make, name):
     case_dir, info = make(name)
-    path = case_dir / info["file"]
-    with pytest.raises(LlavaFormatError) as err:
-        read_llava_json(path)
-    assert str(path) in str(err.value)
-    for part in LLAVA_ERRORS[name]:
-        assert part in str(err.value)
+    fails_naming(LlavaFormatError, read_llava_json, case_dir / info["file"], LLAVA_ERRORS[name])
 
 
 def test_non_utf8_llava_json_fails_naming_the_file(make):
     case_dir, info = make("llava_not_utf8")
-    path = case_dir / info["file"]
-    with pytest.raises(LlavaFormatError) as err:
-        read_llava_json(path)
-    assert str(path) in str(err.value) and "not UTF-8" in str(err.value)
+    fails_naming(LlavaFormatError, read_llava_json, case_dir / info["file"], ["not UTF-8"])
 
 
 # ============================================================================ configuration
@@ -580,12 +571,7 @@ CONFIG_ERRORS = {
 @pytest.mark.parametrize("name", list(CONFIG_ERRORS))
 def test_invalid_config_fails_naming_file_and_field(make, name):
     case_dir, info = make(name)
-    path = case_dir / info["file"]
-    with pytest.raises(ConfigError) as err:
-        load_settings(path)
-    assert str(path) in str(err.value)
-    for part in CONFIG_ERRORS[name]:
-        assert part in str(err.value)
+    fails_naming(ConfigError, load_settings, case_dir / info["file"], CONFIG_ERRORS[name])
 
 
 # ============================================================================ controls

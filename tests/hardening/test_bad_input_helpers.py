@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from evaluation.benchmarks.records import Reject as BenchReject
+from evaluation.benchmarks.records import reject as bench_reject
 from evaluation.benchmarks.records import read_image_file as bench_read_image_file
 from perception_tokens import schemas
 from perception_tokens.datasets.records import (
@@ -73,7 +73,7 @@ def test_rejects_with_surrogates_are_made_writable():
     rej = Reject("ade20k", "ade20k_images", bad, "ADE_\udcfe", "bad")
     assert rej.file == "b'/data/ADE_\\xfe.jpg'" and rej.record_id == "b'ADE_\\xfe'"
     pa.Table.from_pylist([rej.as_row()], schema=schemas.REJECT_SCHEMA)
-    assert BenchReject("HardBLINK", bad, "1", "x").file == "b'/data/ADE_\\xfe.jpg'"
+    assert bench_reject("HardBLINK", bad, "1", "x").file == "b'/data/ADE_\\xfe.jpg'"
 
 
 @pytest.mark.parametrize(

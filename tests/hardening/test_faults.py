@@ -51,15 +51,8 @@ def _load(name: str, path: Path):
 
 fw = _load("hardening_fault_worker", WORKER)
 e2e = _load("hardening_e2e_conftest", REPO / "tests" / "e2e" / "conftest.py")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The workers run with one thread; the same here keeps float sums in the same order."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# the workers run with one thread; the same here keeps float sums in the same order
+_one_torch_thread = _load("hardening_vqvae_conftest", REPO / "tests" / "vqvae" / "conftest.py")._one_torch_thread
 
 
 # ----------------------------------------------------------------------------- workers
@@ -300,13 +293,7 @@ def test_lora_sigkill_during_checkpoint_save_resumes_from_last_complete_one(llav
 # ----------------------------------------------------------------------------- 4. a failing shard
 
 
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    """As tests/e2e/conftest.py's fixture: a private working folder and Dagster home."""
-    monkeypatch.setenv("PTOK_WORKDIR", str(tmp_path))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    (tmp_path / "dagster_home").mkdir()
-    return tmp_path
+workdir = e2e.workdir  # a private working folder and Dagster home, as in the e2e tests
 
 
 def test_failing_shard_fails_only_its_partition_and_rerun_runs_only_it(workdir, monkeypatch):

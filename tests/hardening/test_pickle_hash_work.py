@@ -111,7 +111,7 @@ def test_a_moderate_key_hashed_many_times_is_refused_on_the_total(loader_calls):
 
 
 def test_refcoco_like_refs_still_load(tmp_path, loader_calls):
-    # the shape of refs(unc).p (perception_tokens/demo/writers.py), with memo-shared strings
+    # the shape of refs(unc).p (perception_tokens/demo/refcoco_writer.py), with memo-shared strings
     refs = []
     for i in range(300):
         sentences = [{"tokens": ["man", "on", "the", "left"], "raw": "Man on the left", "sent_id": 3 * i + j,

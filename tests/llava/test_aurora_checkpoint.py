@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 from perception_tokens.vocab import DEPTH_START, depth_code_token
 from training.llava.aurora_checkpoint import AuroraCheckpointError, convert_checkpoint, is_aurora_checkpoint, load_aurora_checkpoint
 from training.llava.model import load_llava
-from training.llava.train import reload_adapter
+from training.llava.reload import reload_adapter
 
 R, ALPHA, MODULES = 4, 8, ("q_proj", "v_proj")
 

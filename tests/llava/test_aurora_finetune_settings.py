@@ -1,13 +1,13 @@
 """Aurora's fine-tune and evaluation settings: conversation templates, 336 nearest squash,
 profile defaults, counting CoT instruction."""
 
-import json
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from assets.versioning import code_version
 from evaluation.generate import build_prompt, build_question
 from perception_tokens.llava_conversation import chat_template, render_prompt
 from pipeline_lib.settings import settings_from_dict
@@ -89,6 +89,6 @@ def test_aurora_profile_defaults_and_overrides():
     p = settings_from_dict({})
     assert (p.finetune.conversation, p.finetune.image_resize, p.evaluation.max_new_tokens, p.curriculum.style) == (
         "plain", "processor", 160, "project")
-    assert s.curriculum.fingerprint() != p.curriculum.fingerprint()  # switching profile marks the stage stale
+    assert code_version("1", s.curriculum) != code_version("1", p.curriculum)  # switching profile marks the stage stale
     with pytest.raises(ValueError, match="profile"):
         settings_from_dict({"profile": "paper"})

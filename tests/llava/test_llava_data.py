@@ -23,7 +23,8 @@ from training.llava.data import (
     render_with_targets,
     to_messages,
 )
-from training.llava.model import add_perception_tokens, load_llava
+from training.finetune.tokens import add_perception_tokens
+from training.llava.model import load_llava
 
 QUESTION = "What is the depth map for the image?"
 ANSWER = encode_depth([(37 * i) % 128 for i in range(100)])

@@ -5,14 +5,10 @@ import torch
 from PIL import Image
 
 from training.llava.data import encode_conversation, to_messages
-from training.llava.lora import (
-    LoraSettings,
-    apply_lora,
-    language_model_target_regex,
-    param_groups,
-    trainable_summary,
-)
-from training.llava.model import add_perception_tokens, load_llava
+from training.finetune.lora import LoraSettings, language_model_target_regex
+from training.llava.lora import apply_lora, param_groups, trainable_summary
+from training.finetune.tokens import add_perception_tokens
+from training.llava.model import load_llava
 from training.llava.synthetic import make_synthetic_records
 
 

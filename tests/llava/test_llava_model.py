@@ -8,15 +8,8 @@ import torch
 from PIL import Image
 
 from perception_tokens.vocab import DEPTH_END, DEPTH_START, all_tokens, encode_depth, vocabulary_hash
-from training.llava.model import (
-    IMAGE_TOKEN,
-    TOKEN_MAP_FILE,
-    TokenMap,
-    add_perception_tokens,
-    llava_7b_shaped_config,
-    llava_13b_shaped_config,
-    load_llava,
-)
+from training.finetune.tokens import TOKEN_MAP_FILE, TokenMap, add_perception_tokens
+from training.llava.model import IMAGE_TOKEN, llava_7b_shaped_config, llava_13b_shaped_config, load_llava
 
 SENTINEL = 1000.0
 

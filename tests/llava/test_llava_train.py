@@ -11,31 +11,23 @@ import torch
 from safetensors.torch import load_file
 
 from perception_tokens.vocab import vocabulary_hash
+from training.finetune.config import FinetuneConfig
+from training.finetune.launch import main as launch_main
+from training.finetune.lora import LoraSettings
+from training.finetune.probes import depth_span_wellformed_rate, generate_depth_answers
+from training.finetune.trainer import CurriculumTrainer, training_arguments
 from training.llava.data import ConversationDataset, LlavaCollator
-from training.llava.launch import main as launch_main
-from training.llava.lora import LoraSettings, apply_lora
-from training.llava.model import add_perception_tokens, load_llava
+from training.llava.lora import apply_lora, param_groups
+from training.finetune.tokens import add_perception_tokens
+from training.llava.model import load_llava
+from training.llava.reload import reload_adapter
 from training.llava.synthetic import make_synthetic_records
-from training.llava.train import (
-    CurriculumTrainer,
-    FinetuneConfig,
-    _training_arguments,
-    depth_span_wellformed_rate,
-    generate_depth_answers,
-    reload_adapter,
-    run_finetune,
-)
+from training.llava.train import run_finetune
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny matrices: extra threads only add contention on shared cores (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def tiny_config(**overrides) -> FinetuneConfig:
@@ -112,8 +104,9 @@ def test_adapter_folder_is_complete(trained):
 
 RELOAD_SCRIPT = """
 import json, sys, torch
-from training.llava.train import reload_adapter, generate_depth_answers
-from training.llava.model import TokenMap
+from training.llava.reload import reload_adapter
+from training.finetune.probes import generate_depth_answers
+from training.finetune.tokens import TokenMap
 adapter, image_dir, records = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 model, processor = reload_adapter(adapter)
 ids = torch.tensor(TokenMap.load(adapter).id_list())
@@ -185,10 +178,11 @@ def test_trainer_feeds_records_in_curriculum_order(data, tmp_path):
     config = tiny_config(per_device_batch_size=3)
     trainer = CurriculumTrainer(
         model=peft_model,
-        args=_training_arguments(config, tmp_path, on_gpu=False),
+        args=training_arguments(config, tmp_path, on_gpu=False),
         train_dataset=dataset,
         data_collator=LlavaCollator(processor.tokenizer.pad_token_id),
         lora_settings=settings,
+        param_groups=param_groups,
     )
     seen = []
     for batch in trainer.get_train_dataloader():
@@ -205,18 +199,17 @@ def test_launch_cli_writes_result_and_metrics(data, tmp_path):
         "max_steps": 2, "per_device_batch_size": 2, "logging_steps": 1, "save_steps": 100, "lora": {"r": 2, "alpha": 4},
     }))
     forwarded = []
-    result = launch_main(
+    summary = launch_main(
         ["--config", str(tmp_path / "config.json"), "--records", str(tmp_path / "records.json"),
          "--image-dir", str(image_dir), "--out", str(tmp_path / "out"), "--metrics-jsonl", str(tmp_path / "m.jsonl")],
         metrics_callback=forwarded.append, log=lambda _m: None,
     )
-    assert result.steps == 2 and [e["step"] for e in forwarded] == [1, 2]
+    assert summary["steps"] == 2 and [e["step"] for e in forwarded] == [1, 2]
     lines = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
     assert [e["step"] for e in lines] == [1, 2]
     saved = json.loads((tmp_path / "out" / "finetune_result.json").read_text())
-    assert saved["steps"] == 2 and Path(saved["adapter_dir"]).is_dir()
-    source = (REPO / "training" / "llava" / "launch.py").read_text() + (REPO / "training" / "llava" / "train.py").read_text()
-    assert "dagster" not in source
+    assert saved == json.loads(json.dumps(summary)) and Path(saved["adapter_dir"]).is_dir()
+    assert saved["family"] == "llava" and saved["span_samples"] == 0 and saved["world_size"] == 1
 
 
 def test_config_json_round_trip():
@@ -247,7 +240,7 @@ def test_torchrun_two_processes_gloo(data, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [str(torchrun), "--standalone", "--nproc_per_node=2",  # standalone: a free port, none fixed
-         "-m", "training.llava.launch",
+         "-m", "training.finetune.launch",
          "--config", str(tmp_path / "config.json"), "--records", str(tmp_path / "records.json"),
          "--image-dir", str(image_dir), "--out", str(tmp_path / "out"), "--metrics-jsonl", str(tmp_path / "m.jsonl")],
         capture_output=True, text=True, env=env, cwd=REPO, timeout=300,

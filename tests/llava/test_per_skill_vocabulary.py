@@ -5,7 +5,8 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from perception_tokens.vocab import DEPTH_END, DEPTH_START, pixel_token, skill_tokens, skills_in_text
-from training.llava.model import TokenMap, add_perception_tokens, load_llava
+from training.finetune.tokens import TokenMap, add_perception_tokens
+from training.llava.model import load_llava
 
 
 def _tokenizer_32000() -> PreTrainedTokenizerFast:
@@ -56,8 +57,10 @@ def test_per_skill_run_adds_only_the_curriculum_skill(tmp_path):
     from perception_tokens.llava_conversation import render_prompt
     from training.llava.data import generation_prompt
     from training.llava.synthetic import make_synthetic_records
-    from training.llava.lora import LoraSettings
-    from training.llava.train import FinetuneConfig, reload_adapter, run_finetune
+    from training.finetune.config import FinetuneConfig
+    from training.finetune.lora import LoraSettings
+    from training.llava.reload import reload_adapter
+    from training.llava.train import run_finetune
 
     records = make_synthetic_records(4, tmp_path / "images")
     assert any("<DEPTH_START>" in r["conversations"][1]["value"] for r in records)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.storage.dagster_run import DagsterRun
 
 from pipelines.instance import DAGSTER_YAML
 from pipelines.run_recovery import HOST_TAG, PID_TAG, PROCESS_START_TAG, owner_is_dead, process_tags, reap_dead_runs
@@ -43,7 +42,7 @@ def _dead_pid() -> int:
 
 
 def _run_holding_slot(instance: dg.DagsterInstance, tags: dict[str, str]) -> str:
-    run = DagsterRun(job_name="__ASSET_JOB", run_id=f"{os.getpid():x}deadbeef-0000-0000-0000-000000000000"[:36],
+    run = dg.DagsterRun(job_name="__ASSET_JOB", run_id=f"{os.getpid():x}deadbeef-0000-0000-0000-000000000000"[:36],
                      status=dg.DagsterRunStatus.STARTED, tags=tags)
     instance.add_run(run)
     storage = instance.event_log_storage

@@ -87,7 +87,7 @@ def test_stale_staging_cleanup_judges_only_its_own_regular_files_by_lstat(tmp_pa
     """Ages are set relative to a fixed ``now``: the result must not depend on uptime or the clock."""
     import os
 
-    from pipeline_lib.resources import _remove_stale_staging
+    from pipeline_lib.storage_resource import _remove_stale_staging
 
     now = 2_000_000_000.0
     day = 24 * 3600

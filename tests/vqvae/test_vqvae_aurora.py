@@ -18,14 +18,6 @@ from training.vqvae.reference_format import (
 from training.vqvae.train import VQVAETrainConfig, train_vqvae
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_aurora(**kw) -> VQVAEConfig:
     values = dict(image_size=80, num_downsamples=3, hidden_channels=(4, 8, 16), num_res_blocks=1, codebook_size=16, code_dim=8)
     values.update(kw)

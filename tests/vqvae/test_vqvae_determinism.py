@@ -13,14 +13,6 @@ from training.vqvae.model import DepthVQVAE, VQVAEConfig, tiny_config
 from training.vqvae.synthetic import synthetic_depth_maps
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 CONFIGS = {
     "project": tiny_config(),
     "aurora": VQVAEConfig.aurora(image_size=80, num_downsamples=3, hidden_channels=(16, 32, 64), code_dim=64),

@@ -1,22 +1,12 @@
 """Batched code extraction agrees with the one-by-one path and with the model."""
 
 import numpy as np
-import pytest
 import torch
 
 from perception_tokens.vocab import decode_depth
 from training.vqvae.extract import codes_to_token_strings, extract_codes, extract_codes_one_by_one
 from training.vqvae.model import DepthVQVAE, tiny_config
 from training.vqvae.synthetic import iter_synthetic_depth_maps, synthetic_depth_maps
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny convs on shared 2-core CI: one thread avoids OpenMP oversubscription stalls."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_batched_equals_one_by_one_and_model_encode():

@@ -25,14 +25,6 @@ CKPT = GOLDEN_DIR / GOLDEN["checkpoint"]
 DEPTH = GOLDEN_DIR / "depth"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_fixture_is_the_committed_one():
     assert hashlib.sha256(CKPT.read_bytes()).hexdigest() == GOLDEN["checkpoint_sha256"]
     assert all(k.startswith("module.") for k in torch.load(CKPT, weights_only=True)["weights"])  # a DDP-trained file

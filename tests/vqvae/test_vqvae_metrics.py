@@ -20,15 +20,6 @@ from training.vqvae.model import DepthVQVAE, tiny_config
 from training.vqvae.synthetic import synthetic_depth_maps
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny convs on shared 2-core CI: one thread avoids OpenMP oversubscription stalls."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_identical_maps_are_perfect():
     m = np.random.default_rng(0).integers(0, 256, (20, 30), dtype=np.uint8)
     assert depth_errors(m, m.copy()) == {"abs_rel": 0.0, "rmse": 0.0, "delta1": 1.0}

@@ -7,15 +7,6 @@ from training.vqvae.checkpoint import load_vqvae, save_vqvae
 from training.vqvae.model import DepthVQVAE, EMAVectorQuantizer, VQVAEConfig, tiny_config
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny convs on shared 2-core CI: one thread avoids OpenMP oversubscription stalls."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_full_config_is_aurora_shape():
     cfg = VQVAEConfig()
     assert cfg.grid_size == 10 and cfg.codes_per_image == 100

@@ -12,16 +12,6 @@ from training.vqvae.train import VQVAETrainConfig, train_vqvae
 from training.vqvae.model import tiny_config
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny convs on shared 2-core CI: one thread avoids OpenMP oversubscription stalls."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-
 MAPS = synthetic_depth_maps(32, seed=0)
 # small window: dead-code restarts (which draw from the RNG) happen inside the tested runs
 MODEL_CFG = tiny_config(hidden_channels=(8, 16, 32), code_dim=32, dead_code_window=2)

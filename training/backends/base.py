@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -14,9 +15,11 @@ class Backend:
       (``presets``) or a local dir / hub id;
     - ``add_tokens(model, processor, finetune_config) -> TokenMap``: the perception tokens,
       ids from the tokenizer, new rows initialised (padded rows included);
-    - ``run_finetune(config, records, image_dir, out_dir, *, log, metrics_callback) -> FinetuneResult``:
-      the ordered, resumable curriculum LoRA fine-tune, adapter saved under ``out_dir/adapter``;
-    - ``reload_adapter(adapter_dir, base_checkpoint=None, *, dtype, device) -> (model, processor)``.
+    - ``reload_adapter(adapter_dir, base_checkpoint=None, *, dtype, device) -> (model, processor)``;
+    - ``recipe``: the module whose ``run_finetune(config, records, image_dir, out_dir, *, log,
+      metrics_callback) -> FinetuneResult`` is the ordered, resumable curriculum LoRA fine-tune
+      (adapter saved under ``out_dir/adapter``). It is imported only to train, so reloading an
+      adapter for evaluation does not import the trainer.
 
     ``model_types`` are the ``config.json`` ``model_type`` values the family serves, used to
     detect the family of a checkpoint.
@@ -27,5 +30,9 @@ class Backend:
     presets: tuple[str, ...]
     load: Callable[..., tuple[Any, Any]]
     add_tokens: Callable[..., Any]
-    run_finetune: Callable[..., Any]
     reload_adapter: Callable[..., tuple[Any, Any]]
+    recipe: str
+
+    def run_finetune(self, *args, **kwargs):
+        """The family's fine-tune (see ``recipe``)."""
+        return importlib.import_module(self.recipe).run_finetune(*args, **kwargs)

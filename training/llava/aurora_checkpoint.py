@@ -18,7 +18,7 @@ non-LoRA tensors loaded (``base_model.`` / ``model.`` prefixes stripped), then t
 extra tokens, so the perception tokens sit at other ids there), the projector is renamed,
 and the LoRA weights are put into a peft model whose ``modules_to_save`` hold projector,
 ``embed_tokens`` and ``lm_head``. :func:`convert_checkpoint` saves that as an adapter folder
-that :func:`training.llava.train.reload_adapter` (and so ``ptok eval``) reads.
+that :func:`training.llava.reload.reload_adapter` (and so ``ptok eval``) reads.
 
 ``non_lora_trainables.bin`` and ``adapter_model.bin`` are torch pickles: they are read with
 ``torch.load(weights_only=True)`` only, so nothing but tensors can come out of them.
@@ -36,8 +36,10 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from perception_tokens.vocab import skill_tokens
-from training.llava.lora import LANGUAGE_LINEAR_LAYERS, PROJECTOR, LoraSettings, quiet_peft
-from training.llava.model import TokenMap, add_perception_tokens, load_llava
+from training.finetune.lora import LANGUAGE_LINEAR_LAYERS, LoraSettings, quiet_peft
+from training.llava.lora import PROJECTOR
+from training.finetune.tokens import TokenMap, add_perception_tokens
+from training.llava.model import load_llava
 
 NON_LORA_FILE = "non_lora_trainables.bin"
 SKILL_ROWS = {130: ["depth"], 336: ["pixel"], 466: ["depth", "pixel"]}  # train.py:933-939
@@ -172,7 +174,8 @@ def convert_checkpoint(path: str | os.PathLike, out_dir: str | os.PathLike, base
                        skills: list[str] | None = None, conversation: str = "vicuna_v1") -> Path:
     """Write the checkpoint as this project's adapter folder (adapter, processor, token map, record)."""
     from perception_tokens.llava_conversation import chat_template
-    from training.llava.train import FinetuneConfig, _save_adapter
+    from training.finetune.adapter_folder import save_adapter
+    from training.finetune.config import FinetuneConfig
 
     peft_model, processor, token_map = load_aurora_checkpoint(path, base_checkpoint, skills=skills)
     processor.chat_template = chat_template(conversation, processor.image_token)
@@ -180,5 +183,5 @@ def convert_checkpoint(path: str | os.PathLike, out_dir: str | os.PathLike, base
                             vocabulary="per_skill", image_size=336)
     rows = int(peft_model.get_input_embeddings().weight.shape[0])
     out = Path(out_dir)
-    _save_adapter(peft_model, processor, TokenMap.of(token_map.ids), config, out, embedding_rows=rows)
+    save_adapter(peft_model, processor, TokenMap.of(token_map.ids), config, out, embedding_rows=rows)
     return out

@@ -21,6 +21,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, SequentialSampler
 
+from training.finetune.collate import pad_right
+
 IGNORE_INDEX = -100
 IMAGE_PLACEHOLDER = "<image>"
 ROLE_OF = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
@@ -241,8 +243,11 @@ class ConversationDataset(Dataset):
     """LLaVA records, in the given order, encoded lazily for the model.
 
     ``records`` is a list of record dicts or a path to a JSON/JSONL file of them;
-    images are read from ``image_dir`` (paths may not escape it).
+    images are read from ``image_dir`` (paths may not escape it). A family encodes its own way by
+    setting ``encode`` (same signature as :func:`encode_conversation`).
     """
+
+    encode = staticmethod(encode_conversation)
 
     def __init__(
         self,
@@ -265,6 +270,10 @@ class ConversationDataset(Dataset):
         self.max_length = max_length
         self.image_size = image_size  # squash to image_size x image_size (nearest) first, as Aurora's train.py:721
 
+    def model_conversations(self, conversations: list[dict], image) -> list[dict]:
+        """The conversations as this family writes them for ``image`` (LLaVA: as stored)."""
+        return conversations
+
     def __len__(self) -> int:
         return len(self.records)
 
@@ -274,7 +283,7 @@ class ConversationDataset(Dataset):
             image = open_image(safe_image_path(self.image_dir, rec["image"]))
             if self.image_size:
                 image = image.resize((self.image_size, self.image_size), resample=Image.NEAREST)
-            return encode_conversation(self.processor, to_messages(rec["conversations"]), image, self.max_length)
+            return self.encode(self.processor, to_messages(self.model_conversations(rec["conversations"], image)), image, self.max_length)
         except RecordError as exc:
             raise RecordError(f"{self.source} record {index} ({rec['id']}): {exc}") from exc
 
@@ -290,16 +299,7 @@ class LlavaCollator:
         longest = max(len(f["input_ids"]) for f in features)
         if self.pad_to_multiple_of:
             longest = -(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        batch = {
-            "input_ids": torch.full((len(features), longest), self.pad_token_id, dtype=torch.long),
-            "attention_mask": torch.zeros((len(features), longest), dtype=torch.long),
-            "labels": torch.full((len(features), longest), IGNORE_INDEX, dtype=torch.long),
-        }
-        for i, f in enumerate(features):
-            n = len(f["input_ids"])
-            batch["input_ids"][i, :n] = f["input_ids"]
-            batch["attention_mask"][i, :n] = f["attention_mask"]
-            batch["labels"][i, :n] = f["labels"]
+        batch = pad_right(features, {"input_ids": self.pad_token_id, "attention_mask": 0, "labels": IGNORE_INDEX}, longest)
         batch["pixel_values"] = torch.stack([f["pixel_values"] for f in features])
         return batch
 

@@ -1,24 +1,15 @@
-"""LLaVA model loading and the perception-token vocabulary extension.
+"""LLaVA model loading: real checkpoints and the presets built from config.
 
 ``load_llava`` gives ``(model, processor)`` for a real checkpoint (local dir or hub id)
 or for the preset ``"tiny"``: a small LLaVA built from config with the same classes as
 LLaVA-1.5 (CLIP vision tower + projector + Llama), and a tokenizer trained offline on a
 built-in corpus, so the whole fine-tune can run and be tested on a laptop.
 
-``add_perception_tokens`` adds Aurora's token strings to the tokenizer, resizes the
-embeddings and initialises every new row explicitly (also rows that were already there
-as padding of the embedding matrix), returning a :class:`TokenMap` (token -> id, taken
-from the tokenizer, never from constants).
+The perception tokens are added by :func:`training.finetune.tokens.add_perception_tokens`
+(every family's).
 """
 
 from __future__ import annotations
-
-import json
-import os
-import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
@@ -33,10 +24,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from perception_tokens.vocab import all_tokens, vocabulary_hash
-
 TINY = "tiny"
-TOKEN_MAP_FILE = "token_map.json"
 IMAGE_TOKEN = "<image>"
 TINY_HEAD_STD = 0.3
 
@@ -230,157 +218,24 @@ def _clip_large_336() -> CLIPVisionConfig:
     )
 
 
-def llava_7b_shaped_config() -> LlavaConfig:
-    """llava-1.5-7b-hf's architecture (random weights when instantiated): for GPU speed runs."""
+def _llava_1_5_shaped_config(hidden_size: int, intermediate_size: int, layers: int, heads: int) -> LlavaConfig:
+    """A llava-1.5-hf architecture (Vicuna text model + CLIP-L/336) of the given text-model size."""
     text = LlamaConfig(
-        vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-        num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096,
+        vocab_size=32064, hidden_size=hidden_size, intermediate_size=intermediate_size, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=4096,
         rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2, pad_token_id=32001, tie_word_embeddings=False,
     )
     return _llava_config(_clip_large_336(), text, image_token_id=32000, image_seq_length=576)
+
+
+def llava_7b_shaped_config() -> LlavaConfig:
+    """llava-1.5-7b-hf's architecture (random weights when instantiated): for GPU speed runs."""
+    return _llava_1_5_shaped_config(hidden_size=4096, intermediate_size=11008, layers=32, heads=32)
 
 
 def llava_13b_shaped_config() -> LlavaConfig:
     """llava-1.5-13b-hf's architecture (random weights when instantiated)."""
-    text = LlamaConfig(
-        vocab_size=32064, hidden_size=5120, intermediate_size=13824, num_hidden_layers=40,
-        num_attention_heads=40, num_key_value_heads=40, max_position_embeddings=4096,
-        rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2, pad_token_id=32001, tie_word_embeddings=False,
-    )
-    return _llava_config(_clip_large_336(), text, image_token_id=32000, image_seq_length=576)
+    return _llava_1_5_shaped_config(hidden_size=5120, intermediate_size=13824, layers=40, heads=40)
 
 
 RANDOM_PRESETS = {"random-7b": llava_7b_shaped_config, "random-13b": llava_13b_shaped_config}
-
-
-# ---------------------------------------------------------------------------- tokens
-
-
-@dataclass
-class TokenMap:
-    """Perception token string -> id in one tokenizer, with the vocabulary's identity."""
-
-    ids: dict[str, int] = field(repr=False)
-    vocabulary_hash: str = field(default_factory=vocabulary_hash)
-
-    def __repr__(self) -> str:
-        lo, hi = (min(self.ids.values()), max(self.ids.values())) if self.ids else (None, None)
-        return f"TokenMap({len(self.ids)} tokens, ids {lo}..{hi}, vocabulary {self.vocabulary_hash})"
-
-    def __getitem__(self, token: str) -> int:
-        return self.ids[token]
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def tokens(self) -> list[str]:
-        """The map's tokens in vocabulary order (``all_tokens()`` order; a per-skill map holds a subset)."""
-        return [t for t in all_tokens() if t in self.ids]
-
-    def id_list(self) -> list[int]:
-        """Ids in vocabulary order (``all_tokens()`` order)."""
-        return [self.ids[t] for t in self.tokens()]
-
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write ``token_map.json`` atomically into ``directory``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / TOKEN_MAP_FILE
-        payload = {"vocabulary_hash": self.vocabulary_hash, "tokens": self.ids}
-        _write_json_atomic(path, payload)
-        return path
-
-    @classmethod
-    def load(cls, directory_or_file: str | os.PathLike) -> "TokenMap":
-        path = Path(directory_or_file)
-        if path.is_dir():
-            path = path / TOKEN_MAP_FILE
-        try:
-            payload = json.loads(path.read_text())
-            ids = {str(k): int(v) for k, v in payload["tokens"].items()}
-            vhash = str(payload["vocabulary_hash"])
-        except FileNotFoundError:
-            raise
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: not a valid token map ({exc})") from exc
-        order = [t for t in all_tokens() if t in ids]
-        if vhash != vocabulary_hash(order) or len(order) != len(ids):
-            raise ValueError(
-                f"{path}: token map was made for vocabulary {vhash}, this code has {vocabulary_hash()}"
-            )
-        return cls(ids=ids, vocabulary_hash=vhash)
-
-    @classmethod
-    def of(cls, ids: dict[str, int]) -> "TokenMap":
-        return cls(ids=ids, vocabulary_hash=vocabulary_hash([t for t in all_tokens() if t in ids]))
-
-
-def _write_json_atomic(path: Path, payload: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def add_perception_tokens(
-    model: LlavaForConditionalGeneration,
-    tokenizer,
-    *,
-    pad_to_multiple_of: int | None = None,
-    seed: int = 0,
-    noise_scale: float = 0.3,
-    tokens: list[str] | None = None,
-) -> TokenMap:
-    """Add every perception token to ``tokenizer`` and give each a fresh embedding row.
-
-    Tokens are added as ordinary (non-special) tokens so decoding keeps them. The
-    embedding matrix is grown (never shrunk) to hold the tokenizer; then every new
-    token's row in the input embeddings and in the LM head is set to the mean of the
-    pre-existing vocabulary rows plus seeded Gaussian noise (``noise_scale`` x per-dim std;
-    without enough noise the new tokens start out nearly identical and take long to tell apart).
-    That includes ids that land on rows the matrix already had as padding beyond the
-    old tokenizer (e.g. llava-1.5-hf has 32064 rows for 32002 tokens), whose old
-    contents are arbitrary. Rows added only as padding (``pad_to_multiple_of``) get the mean.
-    Idempotent for a tokenizer that already holds the tokens (ids are reused).
-    """
-    tokens = all_tokens() if tokens is None else list(tokens)  # a per-skill run passes vocab.skill_tokens(...)
-    already = [t for t in tokens if t in tokenizer.get_vocab()]
-    if already and len(already) != len(tokens):
-        raise ValueError(
-            f"tokenizer holds {len(already)} of {len(tokens)} perception tokens; refusing a partial vocabulary"
-        )
-    if not already:
-        tokenizer.add_tokens(tokens, special_tokens=False)
-    ids = {t: int(tokenizer.convert_tokens_to_ids(t)) for t in tokens}
-    if len(set(ids.values())) != len(tokens) or any(i is None or i < 0 for i in ids.values()):
-        raise ValueError("tokenizer gave duplicate or missing ids for perception tokens")
-    embed = model.get_input_embeddings()
-    old_rows = embed.weight.shape[0]
-    # Rows of real tokens from before the perception tokens: their mean seeds the new rows.
-    n_known = min(min(ids.values()), old_rows)
-    new_rows = max(len(tokenizer), old_rows)
-    if pad_to_multiple_of:
-        new_rows = -(-new_rows // pad_to_multiple_of) * pad_to_multiple_of
-    if new_rows != old_rows:
-        model.resize_token_embeddings(new_rows, mean_resizing=False)
-
-    new_ids = torch.tensor(sorted(ids.values()), dtype=torch.long)
-    pad_only = torch.tensor(
-        [i for i in range(max(old_rows, len(tokenizer)), new_rows)], dtype=torch.long
-    )
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for layer in (model.get_input_embeddings(), model.get_output_embeddings()):
-            weight = layer.weight
-            known = weight[:n_known].float()
-            mean, std = known.mean(0), known.std(0)
-            noise = torch.randn(len(new_ids), weight.shape[1], generator=generator) * std.cpu() * noise_scale
-            weight[new_ids.to(weight.device)] = (mean.cpu() + noise).to(weight.dtype).to(weight.device)
-            if len(pad_only):
-                weight[pad_only.to(weight.device)] = mean.to(weight.dtype)
-    return TokenMap.of(ids)

@@ -1,8 +1,9 @@
 """Depth VQ-VAE tokenizer (Aurora / AiT style): depth map -> 10x10 grid of codes in 0..127.
 
 Modules, one job each:
-  model      config dataclass (``VQVAEConfig.aurora()``: the reference model), encoder/decoder,
-             the project's EMA vector quantizer
+  config     config dataclass (``VQVAEConfig.aurora()``: the reference model)
+  model      the model: encoder/decoder of either architecture around its quantizer
+  quantizer  the project's EMA vector quantizer
   aurora     the reference AiT layers and EMA quantizer, exact nearest-code lookup
   reference_format  the reference's ``{'weights': state_dict}`` file: read strictly, write back
   depth_codes       depth PNG folder -> JSON lines of codes (get_codes.py; ``ptok depth-codes``)

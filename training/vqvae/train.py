@@ -14,22 +14,34 @@ in an order fixed by ``seed + e`` (bounded-buffer shuffle); the torch RNG (k-mea
 dead-code restarts) is checkpointed. A run interrupted after a checkpoint and resumed with
 the same configs therefore ends with the same weights as an uninterrupted run. Resuming in
 the middle of an epoch re-reads (but does not train on) the batches already done.
+
+Data parallel (under ``torchrun``, process group initialised by the caller, see
+training/vqvae/launch.py): ``batch_size`` is the global batch. Every rank walks the same
+shuffled stream and takes its consecutive slice of each global batch, rank 0 first (sizes
+differ by at most one); the loss is weighted by the slice's share, so DDP's gradient average
+is the gradient of the global batch's mean, and the codebook helpers of
+training/vqvae/distributed.py sum the EMA statistics over ranks. The result equals the
+one-process run on the same global batches within float tolerance. Rank 0 alone writes files
+and logs. A last global batch with fewer maps than ranks is skipped, with a warning.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from training.vqvae.checkpoint import CONFIG_NAME, atomic_write, load_state_strict, save_vqvae, write_json
+from training.vqvae.checkpoint import CONFIG_NAME, WEIGHTS_NAME, atomic_write, load_state_strict, save_vqvae, write_json
 from training.vqvae.checkpoint import load_vqvae as load_vqvae  # re-export: train + load in one place
 from training.vqvae.data import batched, buffered_shuffle, model_input
+from training.vqvae.distributed import all_reduce_sum, gather_rows, is_rank0, world_size
 from training.vqvae.metrics import CodeUsage
 from training.vqvae.model import DepthVQVAE, VQVAEConfig
 
@@ -197,6 +209,13 @@ def _load_state(path: Path) -> dict[str, Any]:
     return state
 
 
+def rank_slice(n: int, world: int, rank: int) -> slice:
+    """This rank's consecutive part of a global batch of ``n`` (the first ``n % world`` ranks get one more)."""
+    base, extra = divmod(n, world)
+    start = rank * base + min(rank, extra)
+    return slice(start, start + base + (rank < extra))
+
+
 # ----------------------------------------------------------------------------- training
 
 
@@ -210,6 +229,7 @@ def train_vqvae(
     resume: bool = True,
     progress: bool = True,
     init_state: dict[str, torch.Tensor] | None = None,
+    decode: Callable[[Any], np.ndarray] | None = None,
 ) -> VQVAETrainResult:
     """Train a DepthVQVAE on uint8 depth maps; returns where the weights are and the curves.
 
@@ -220,12 +240,20 @@ def train_vqvae(
     ``resume`` any previous state there is overwritten. ``init_state`` (a state dict of
     this architecture, e.g. a reference ``vae-final.pt``'s weights) replaces the seeded
     initial weights, keys matched strictly; with ``epochs`` 0 the model is saved as is.
+    ``decode``: ``train_maps()`` yields encoded items (PNG bytes) and each rank decodes only
+    its slice of a batch.
     """
     tc = train_config
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / STATE_NAME
     device = resolve_device(tc.device)
+    world, rank = world_size(), (torch.distributed.get_rank() if world_size() > 1 else 0)
+    if world > 1 and device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if not is_rank0():
+        log = lambda _message: None  # noqa: E731 (rank 0 speaks for all)
+        progress = False
 
     if tc.epochs == 0 and init_state is None:
         raise ValueError("epochs 0 trains nothing: give initial weights (init_state) to adopt, or epochs >= 1")
@@ -263,14 +291,25 @@ def train_vqvae(
         log(f"resuming from {state_path}: step {step}, epoch {epoch}, {batches_in_epoch} batches into it")
     elif state_path.exists():
         log(f"resume=False: ignoring and overwriting {state_path}")
+    # DDP averages gradients; the EMA codebook syncs itself (config.sync_codebook), so buffers are not
+    # broadcast per step (torch >= 2.13 names that forward_sync_buffers; torch>=2.4 is supported)
+    net = model
+    if world > 1:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*broadcast_buffers.*deprecated", category=FutureWarning)
+            net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                          broadcast_buffers=False)
 
-    write_json(out / "train_config.json", tc.to_dict())
+    if is_rank0():
+        write_json(out / "train_config.json", tc.to_dict())
     log(
         f"depth VQ-VAE: {model.num_parameters():,} parameters, {model_config.image_size}px -> "
         f"{model_config.grid_size}x{model_config.grid_size} codes of {model_config.codebook_size}, device {device}"
     )
 
     def checkpoint() -> None:
+        if not is_rank0():
+            return
         _save_state(
             state_path,
             {
@@ -300,32 +339,36 @@ def train_vqvae(
         for chunk in batched(stream, tc.batch_size):
             if tc.drop_last and len(chunk) < tc.batch_size:
                 break
+            if len(chunk) < world:
+                log(f"warning: epoch {epoch}: last batch of {len(chunk)} maps skipped (fewer than {world} ranks)")
+                break
             seen += 1
             if seen <= skip:  # done before the interruption
                 continue
+            mine = chunk if world == 1 else chunk[rank_slice(len(chunk), world, rank)]
             try:
-                x = model_input(chunk, model_config).to(device)
+                x = model_input([decode(m) for m in mine] if decode else mine, model_config).to(device)
             except (TypeError, ValueError) as e:
                 raise type(e)(f"epoch {epoch}, batch {seen} (after shuffling): {e}") from e
-            result = model(x)
+            result = net(x)
+            share = len(mine) / len(chunk)  # the slice's weight in the global batch's mean
             optimizer.zero_grad(set_to_none=True)
-            result.loss.backward()
+            (result.loss if world == 1 else result.loss * (share * world)).backward()
             lr = optimizer.param_groups[0]["lr"]  # the rate this step used
             optimizer.step()
             if tc.lr_decay_every and (seen - 1) % tc.lr_decay_every == 0:
                 scheduler.step()
             step += 1
             batches_in_epoch += 1
-            row = {
-                "step": step,
-                "epoch": epoch,
-                "loss": result.loss.detach().item(),
-                "recon": result.recon_loss.detach().item(),
-                "commit": result.commit_loss.detach().item(),
-                "lr": float(lr),
-            }
+            losses = torch.stack([result.loss.detach(), result.recon_loss.detach(), result.commit_loss.detach()])
+            codes = result.codes
+            if world > 1:  # the global batch's means and codes, as one process would log them
+                losses = all_reduce_sum(losses.double() * share)
+                codes = gather_rows(codes)
+            loss, recon, commit = (float(v) for v in losses.tolist())
+            row = {"step": step, "epoch": epoch, "loss": loss, "recon": recon, "commit": commit, "lr": float(lr)}
             loss_history.append(row)
-            acc.add(row["loss"], row["recon"], row["commit"], result.codes, model.vq.last_restarted)
+            acc.add(row["loss"], row["recon"], row["commit"], codes, model.vq.last_restarted)
             bar.update(1)
             bar.set_postfix(loss=f"{row['loss']:.4f}", recon=f"{row['recon']:.4f}")
             if tc.checkpoint_every_steps and step % tc.checkpoint_every_steps == 0:
@@ -348,10 +391,14 @@ def train_vqvae(
         batches_in_epoch = 0
         acc = _EpochAccumulator(model_config.codebook_size)
         checkpoint()
-        save_vqvae(model, out, metadata={"step": str(step), "epoch": str(epoch)})
+        if is_rank0():
+            save_vqvae(model, out, metadata={"step": str(step), "epoch": str(epoch)})
 
-    weights = save_vqvae(model, out, metadata={"step": str(step), "epoch": str(epoch)})
-    write_json(out / "training_summary.json", {"step": step, "epoch": epoch, "epoch_metrics": epoch_metrics})
+    if is_rank0():
+        weights = save_vqvae(model, out, metadata={"step": str(step), "epoch": str(epoch)})
+        write_json(out / "training_summary.json", {"step": step, "epoch": epoch, "epoch_metrics": epoch_metrics})
+    else:
+        weights = out / WEIGHTS_NAME
     return VQVAETrainResult(
         out_dir=out,
         weights_path=weights,

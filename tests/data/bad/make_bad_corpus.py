@@ -567,25 +567,26 @@ def _hb_edit_question(qid: int, **changes: Any) -> Callable[[Path, Path], dict]:
     return build
 
 
+def _hb_point_question_at(root: Path, index: int, image: str) -> dict:
+    """Question ``index`` of the copy now shows ``image``: the case's info names it as the bad one."""
+    qs = _read_jsonl(_hb_questions(root))
+    qs[index]["image"] = image
+    _write_jsonl(_hb_questions(root), qs)
+    return {"root": "hardblink", "bad_id": str(qs[index]["question_id"])}
+
+
 def _hb_symlink_image(base: Path, case_dir: Path) -> dict:
     root = _hardblink_copy(base, case_dir)
     secret = case_dir / "outside" / "secret.png"
     _write_bytes(secret, _png("secret"))
-    link = root / f"images/blink{HARDBLINK_POINTS}pointscenter/evil.png"
-    os.symlink(secret, link)
-    qs = _read_jsonl(_hb_questions(root))
-    qs[0]["image"] = "evil.png"
-    _write_jsonl(_hb_questions(root), qs)
-    return {"root": "hardblink", "bad_id": str(qs[0]["question_id"])}
+    os.symlink(secret, root / f"images/blink{HARDBLINK_POINTS}pointscenter/evil.png")
+    return _hb_point_question_at(root, 0, "evil.png")
 
 
 def _hb_symlink_loop_image(base: Path, case_dir: Path) -> dict:
     root = _hardblink_copy(base, case_dir)
     os.symlink("loop.png", root / f"images/blink{HARDBLINK_POINTS}pointscenter/loop.png")
-    qs = _read_jsonl(_hb_questions(root))
-    qs[1]["image"] = "loop.png"
-    _write_jsonl(_hb_questions(root), qs)
-    return {"root": "hardblink", "bad_id": str(qs[1]["question_id"])}
+    return _hb_point_question_at(root, 1, "loop.png")
 
 
 def _hb_huge_image(base: Path, case_dir: Path) -> dict:

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 from training.backends.base import Backend
-from training.llava.model import RANDOM_PRESETS, TINY, add_perception_tokens, load_llava
-from training.llava.train import reload_adapter, run_finetune
-
-
-def add_tokens(model, processor, config):
-    return add_perception_tokens(model, processor.tokenizer, pad_to_multiple_of=config.pad_embeddings_to_multiple_of,
-                                 seed=config.seed, noise_scale=config.new_token_noise)
+from training.finetune.tokens import add_tokens
+from training.llava.model import RANDOM_PRESETS, TINY, load_llava
+from training.llava.reload import reload_adapter
 
 
 BACKEND = Backend(
@@ -18,6 +14,6 @@ BACKEND = Backend(
     presets=(TINY, *RANDOM_PRESETS),
     load=load_llava,
     add_tokens=add_tokens,
-    run_finetune=run_finetune,
     reload_adapter=reload_adapter,
+    recipe="training.llava.train",
 )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from training.backends.base import Backend
-from training.backends.qwen2_5_vl.model import PRESETS, load_qwen2_5_vl
-from training.backends.qwen2_5_vl.train import FAMILY, add_tokens, reload_adapter, run_finetune
+from training.backends.qwen2_5_vl.model import PRESETS, add_tokens, load_qwen2_5_vl
+from training.backends.qwen2_5_vl.reload import FAMILY, reload_adapter
 
 BACKEND = Backend(
     family=FAMILY,
@@ -12,6 +12,6 @@ BACKEND = Backend(
     presets=PRESETS,
     load=load_qwen2_5_vl,
     add_tokens=add_tokens,
-    run_finetune=run_finetune,
     reload_adapter=reload_adapter,
+    recipe="training.backends.qwen2_5_vl.train",
 )

@@ -5,6 +5,10 @@ Each record is rendered with Qwen's chat template (``<|im_start|>system ... <|im
 processor itself, so the image placeholder is expanded to ``image_grid_thw.prod() / 4``
 tokens for this image's own resolution (dynamic, within min/max pixels).
 
+Boxes and points are rewritten to Qwen's own convention first (absolute pixels on the
+resized image, plain integers: :mod:`training.backends.qwen2_5_vl.coordinates`); depth
+maps stay perception tokens.
+
 Labels follow Qwen's template: a token is a target iff it lies in an assistant turn's
 content, from after ``<|im_start|>assistant\\n`` through its ``<|im_end|>`` (so the model
 learns to stop); system, user, image and the newline after ``<|im_end|>`` are ``-100``.
@@ -21,12 +25,11 @@ from training.llava.data import (
     IGNORE_INDEX,
     ConversationDataset,
     RecordError,
-    open_image,
-    safe_image_path,
-    to_messages,
 )
 
+from training.backends.qwen2_5_vl.coordinates import ResizedFrame, to_model_conversations
 from training.backends.qwen2_5_vl.model import IM_END, IM_START
+from training.finetune.collate import pad_right
 
 
 def assistant_label_mask(input_ids: Sequence[int], tokenizer) -> torch.Tensor:
@@ -75,15 +78,14 @@ def encode_conversation(processor, messages: Sequence[dict[str, Any]], image, ma
 
 
 class QwenConversationDataset(ConversationDataset):
-    """The LLaVA records (same validation, same order) encoded for Qwen2.5-VL."""
+    """The LLaVA records (same validation, same order) encoded for Qwen2.5-VL, their boxes and
+    points in pixels of each image as the processor resizes it."""
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        rec = self.records[index]
-        try:
-            image = open_image(safe_image_path(self.image_dir, rec["image"]))
-            return encode_conversation(self.processor, to_messages(rec["conversations"]), image, self.max_length)
-        except RecordError as exc:
-            raise RecordError(f"{self.source} record {index} ({rec['id']}): {exc}") from exc
+    encode = staticmethod(encode_conversation)
+
+    def model_conversations(self, conversations, image):
+        """Boxes and points from the 336 grid to pixels of ``image`` as the processor resizes it."""
+        return to_model_conversations(conversations, ResizedFrame.of_image(self.processor, image.height, image.width))
 
 
 @dataclass
@@ -93,18 +95,8 @@ class QwenCollator:
     pad_token_id: int
 
     def __call__(self, features: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        longest = max(len(f["input_ids"]) for f in features)
-        n = len(features)
-        batch = {
-            "input_ids": torch.full((n, longest), self.pad_token_id, dtype=torch.long),
-            "attention_mask": torch.zeros((n, longest), dtype=torch.long),
-            "mm_token_type_ids": torch.zeros((n, longest), dtype=torch.long),
-            "labels": torch.full((n, longest), IGNORE_INDEX, dtype=torch.long),
-        }
-        for i, f in enumerate(features):
-            k = len(f["input_ids"])
-            for key in ("input_ids", "attention_mask", "mm_token_type_ids", "labels"):
-                batch[key][i, :k] = f[key]
+        batch = pad_right(features, {"input_ids": self.pad_token_id, "attention_mask": 0, "mm_token_type_ids": 0,
+                                     "labels": IGNORE_INDEX})
         batch["pixel_values"] = torch.cat([f["pixel_values"] for f in features])
         batch["image_grid_thw"] = torch.cat([f["image_grid_thw"] for f in features])
         return batch

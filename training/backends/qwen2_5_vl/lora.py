@@ -1,28 +1,26 @@
-"""LoRA on Qwen2.5-VL's language model; new-token rows and the patch merger trainable.
+"""LoRA on Qwen2.5-VL: the shared wiring (training/finetune/lora.py) with Qwen's names.
 
-What trains (everything else is frozen, the ViT blocks included):
-- LoRA on ``model.language_model``'s attention and MLP linears. The regex is anchored on
-  ``language_model`` because the Qwen2.5-VL ViT has its own ``gate_proj/up_proj/down_proj``;
-- the perception tokens' rows: peft's ``trainable_token_indices`` on ``embed_tokens`` (and on
-  ``lm_head`` when the head is untied; with a tied head peft ties the row adapter to it), or
-  the whole matrices with ``modules_to_save``;
-- the patch merger (``visual.merger``, Qwen's vision->language projector), fully, at its own LR.
+The regex anchored on ``language_model`` matters here: the Qwen2.5-VL ViT has its own
+``gate_proj/up_proj/down_proj``. The new rows go on ``embed_tokens`` (and on ``lm_head`` when
+the head is untied; with a tied head peft ties the row adapter to it). The patch merger
+(``visual.merger``, Qwen's vision->language projector) trains fully at its own LR; the ViT
+blocks stay frozen.
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
+from peft import LoraConfig, PeftModel
 
-from training.llava.lora import LoraSettings, language_model_target_regex, quiet_peft, upcast_trainable_parameters
-from training.llava.lora import trainable_summary as llava_trainable_summary
-from training.llava.model import TokenMap
+from training.finetune import lora as shared
+from training.finetune.lora import LoraSettings
+from training.finetune.tokens import TokenMap
 
 MERGER = "merger"
 VISION = "visual"
+PROJECTOR_PARAMS = f".{MERGER}."  # substring of the merger's parameter names
 
 
 def heads_tied(model: torch.nn.Module) -> bool:
@@ -32,52 +30,20 @@ def heads_tied(model: torch.nn.Module) -> bool:
 
 
 def build_lora_config(token_map: TokenMap, settings: LoraSettings, *, tied: bool) -> LoraConfig:
-    token_ids = token_map.id_list()
-    modules_to_save = [MERGER]
-    trainable_tokens = None
-    if settings.new_token_mode == "trainable_token_indices":
-        trainable_tokens = {"embed_tokens": token_ids} if tied else {"embed_tokens": token_ids, "lm_head": token_ids}
-    else:
-        modules_to_save += ["embed_tokens"] if tied else ["embed_tokens", "lm_head"]
-    return LoraConfig(
-        r=settings.r,
-        lora_alpha=settings.alpha,
-        lora_dropout=settings.dropout,
-        target_modules=language_model_target_regex(settings.target_modules),
-        modules_to_save=modules_to_save,
-        trainable_token_indices=trainable_tokens,
-        ensure_weight_tying=tied,
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
+    return shared.build_lora_config(token_map.id_list(), settings, projector=MERGER, tied=tied)
 
 
 def apply_lora(model: torch.nn.Module, token_map: TokenMap, settings: LoraSettings) -> PeftModel:
     """Wrap ``model`` (perception tokens already added) into a trainable PeftModel; checks the ViT is frozen."""
-    with quiet_peft(), warnings.catch_warnings():
-        # peft warns that no tied module is in modules_to_save; the tie we need is the token rows', which it applies
-        warnings.filterwarnings("ignore", message=".*ensure_weight_tying.*", category=UserWarning)
-        peft_model = get_peft_model(model, build_lora_config(token_map, settings, tied=heads_tied(model)))
-    upcast_trainable_parameters(peft_model)
-    for name, param in peft_model.named_parameters():
-        if f"{VISION}." in name and f".{MERGER}." not in name and param.requires_grad:
-            raise RuntimeError(f"vision tower parameter {name} would train; the LoRA targets are wrong")
-    return peft_model
+    config = build_lora_config(token_map, settings, tied=heads_tied(model))
+    return shared.wrap_with_lora(model, config, is_vision=lambda name: f"{VISION}." in name and PROJECTOR_PARAMS not in name)
 
 
 def param_groups(model: torch.nn.Module, settings: LoraSettings) -> list[dict[str, Any]]:
-    """Trainable params: the merger at ``projector_lr``, the rest at ``lr`` (sorted by name, for resume)."""
-    merger, rest = [], []
-    for name, param in sorted(model.named_parameters(), key=lambda kv: kv[0]):
-        if param.requires_grad:
-            (merger if f".{MERGER}." in name else rest).append(param)
-    groups = [{"params": rest, "lr": settings.lr, "weight_decay": settings.weight_decay, "name": "lora_and_tokens"}]
-    if merger:
-        groups.append({"params": merger, "lr": settings.projector_lr, "weight_decay": settings.weight_decay,
-                       "name": "projector"})
-    return groups
+    """Trainable params: the merger at ``projector_lr``, the rest at ``lr``."""
+    return shared.param_groups(model, settings, projector=PROJECTOR_PARAMS)
 
 
 def trainable_summary(model: torch.nn.Module) -> dict[str, int]:
     """Counts of trainable parameters by part; the merger is the projector."""
-    return llava_trainable_summary(model, projector=f".{MERGER}.")
+    return shared.trainable_summary(model, projector=PROJECTOR_PARAMS)

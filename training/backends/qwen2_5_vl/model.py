@@ -28,6 +28,10 @@ from transformers import (
     Qwen2VLImageProcessorPil,
 )
 
+from perception_tokens.vocab import skill_tokens
+
+from training.finetune.tokens import TokenMap
+from training.finetune.tokens import add_tokens as add_config_tokens
 from training.llava.model import _TINY_CORPUS, TINY_HEAD_STD
 
 TINY, TINY_UNTIED = "tiny", "tiny-untied"
@@ -58,6 +62,17 @@ QWEN2_5_VL_CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+# The perception tokens Qwen gets: depth maps only. Boxes and points are Qwen's own plain-text
+# pixels (coordinates.py), so no <PIXEL_k> token is added.
+QWEN_PERCEPTION_TOKENS = skill_tokens(["depth"])
+
+
+def add_tokens(model, processor, config) -> TokenMap:
+    """Qwen's perception tokens (the depth tokens: its boxes are plain numbers) with ids from the
+    tokenizer; rows landing in Qwen's padded embedding rows are re-initialised."""
+    return add_config_tokens(model, processor, config, tokens=QWEN_PERCEPTION_TOKENS)
+
+
 # Tiny image budget: 336x336 eval images become 112x112 (8x8 patches of 14 -> 16 image tokens).
 TINY_MIN_PIXELS = 56 * 56
 TINY_MAX_PIXELS = 112 * 112
@@ -218,21 +233,3 @@ def load_qwen2_5_vl(checkpoint: str, *, dtype: torch.dtype = torch.float32, devi
         processor.tokenizer.pad_token = ENDOFTEXT
     return model, processor
 
-
-def resized_image_size(processor, height: int, width: int) -> tuple[int, int]:
-    """``(height, width)`` the processor resizes an image to (Qwen's smart_resize within min/max pixels)."""
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
-
-    ip = processor.image_processor
-    return smart_resize(height, width, factor=ip.patch_size * ip.merge_size, min_pixels=ip.size["shortest_edge"],
-                        max_pixels=ip.size["longest_edge"])
-
-
-def box_to_model_pixels(box: tuple[float, float, float, float], grid: int, resized_hw: tuple[int, int]) -> list[int]:
-    """A box on the curriculum's ``grid`` x ``grid`` scale -> Qwen2.5-VL's convention: absolute
-    pixels on the resized image (x1, y1, x2, y2), clamped to it."""
-    h, w = resized_hw
-    x1, y1, x2, y2 = box
-    sx, sy = w / grid, h / grid
-    return [min(w, max(0, round(x1 * sx))), min(h, max(0, round(y1 * sy))),
-            min(w, max(0, round(x2 * sx))), min(h, max(0, round(y2 * sy)))]
