@@ -89,6 +89,9 @@ COLUMN_DOCS: dict[str, str] = {
     "image_image_id": "image id of the sample's image",
     "image_file": "where the image came from, relative to the dataset or benchmark root",
     "conversations": "LLaVA conversations JSON (human / gpt turns)",
+    "llava_json": "the curriculum's exported LLaVA JSON, relative to the storage's local files folder (how lora_adapter finds it)",
+    "llava_image_folder": "the exported image folder the LLaVA JSON names its images in, relative to the storage's local files folder",
+    "llava_json_sha256": "sha256 of the exported LLaVA JSON; lora_adapter and ptok export-llava refuse a rewritten file",
     # benchmarks and evaluation
     "benchmark": "benchmark name (HardBLINK, BLINK, CV-Bench, BLINK-Count, SEED-Count)",
     "subset": "benchmark subset (3points, Relative_Depth, Count, count, ...)",
