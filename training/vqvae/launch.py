@@ -60,17 +60,33 @@ def launch_command(nproc: int, job_path: Path) -> list[str]:
 
 
 def _end_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the launcher's group (torchrun and its ranks), SIGKILL what is left after 10 s."""
+    """SIGTERM the launcher's group (torchrun and its ranks), SIGKILL what is left after 10 s.
+
+    Waits for every member, not only torchrun: torchrun may exit on SIGTERM while a rank is
+    still unwinding, and a rank left behind would hold its GPU and its files."""
+    import psutil
+
+    try:
+        members = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        members = []
     for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+            pass
+        for member in members:  # one that left the group still belongs to this launch
+            try:
+                member.send_signal(sig)
+            except psutil.NoSuchProcess:
+                pass
+        _, members = psutil.wait_procs(members, timeout=wait_s)
+        if not members:
+            break
+    try:
+        proc.wait(timeout=5)  # reap torchrun itself
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def launch_training(model_config, train_config, tables: Sequence, out_dir: str | os.PathLike, *, nproc: int,
