@@ -30,7 +30,7 @@ def _benchmark_rows(items, sink: RejectSink):
 
 
 def build_benchmark_assets(settings) -> list:
-    ev = settings.evaluation
+    eval_settings = settings.evaluation
     out = []
     for name in benchmark_registry.names():
         def make(name=name):  # bind the loop variables for the decorated function
@@ -39,7 +39,7 @@ def build_benchmark_assets(settings) -> list:
                 outs={
                     f"benchmark_{name}": dg.AssetOut(
                         description=f"{name} questions read from the published format: prompt, choices, gold answer, image bytes.",
-                        code_version=code_version("2", ev.roots.get(name), ev.images.get(name)), kinds={"parquet"}, group_name=GROUP),
+                        code_version=code_version("2", eval_settings.roots.get(name), eval_settings.images.get(name)), kinds={"parquet"}, group_name=GROUP),
                     f"benchmark_{name}_rejects": dg.AssetOut(
                         description=f"{name} records that could not be used (missing image, path leaving the root, no answer...).",
                         code_version=code_version("1"), kinds={"parquet"}, group_name=GROUP),

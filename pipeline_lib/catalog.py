@@ -146,9 +146,9 @@ def query(db_path: Path, sql: str, allowed_dirs: list[str] | None = None) -> tup
     con = _read_only_connection(Path(db_path), allowed_dirs)
     try:
         check_read_only(con, sql)
-        cur = con.execute(sql)
-        cols = [d[0] for d in cur.description] if cur.description else []
-        return cols, cur.fetchall()
+        cursor = con.execute(sql)
+        cols = [d[0] for d in cursor.description] if cursor.description else []
+        return cols, cursor.fetchall()
     finally:
         con.close()
 

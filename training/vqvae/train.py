@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -38,176 +37,25 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from training.vqvae.checkpoint import CONFIG_NAME, WEIGHTS_NAME, atomic_write, load_state_strict, save_vqvae, write_json
+from training.vqvae.checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_state_strict, save_vqvae, write_json
 from training.vqvae.checkpoint import load_vqvae as load_vqvae  # re-export: train + load in one place
 from training.vqvae.data import batched, buffered_shuffle, model_input
 from training.vqvae.distributed import all_reduce_sum, gather_rows, is_rank0, world_size
-from training.vqvae.metrics import CodeUsage
 from training.vqvae.model import DepthVQVAE, VQVAEConfig
+from training.vqvae.train_config import VQVAETrainConfig, VQVAETrainResult, resolve_device
+from training.vqvae.train_state import (
+    RESUMABLE_CHANGES,
+    STATE_FORMAT,
+    STATE_NAME,
+    config_differences,
+    EpochAccumulator,
+    load_state,
+    rng_state,
+    save_state,
+    set_rng_state,
+)
 
-STATE_NAME = "train_state.pt"
-STATE_FORMAT = 1
-
-# Train-config fields that may differ between an interrupted run and its resumption.
-_RESUMABLE_CHANGES = {"epochs", "checkpoint_every_steps", "device"}
-
-
-@dataclass
-class VQVAETrainConfig:
-    """Optimisation settings. ``lr`` decays by ``lr_decay_gamma`` (ExponentialLR): after
-    every epoch when ``lr_decay_every`` is 0 (the project's schedule), else after the
-    batches of each epoch whose 0-based index is a multiple of ``lr_decay_every`` (the
-    reference's ``if iter % schedule_step == 0: sched.step()``, train_depth_vqvae_dist.py:116,
-    which also decays after each epoch's first batch). ``drop_last`` skips an epoch's last
-    short batch (the reference's DataLoader, train_depth_vqvae_dist.py:168). ``epochs`` may
-    be 0 only with initial weights (the model is adopted as is).
-    ``checkpoint_every_steps`` = 0 checkpoints only at epoch ends.
-    ``shuffle_buffer`` bounds the memory of the per-epoch shuffle (a full shuffle when the
-    data set fits). ``device``: "cpu", "cuda", "cuda:1", ... or "auto"."""
-
-    epochs: int = 20
-    batch_size: int = 32
-    lr: float = 3e-4
-    weight_decay: float = 0.0
-    lr_decay_gamma: float = 0.98
-    lr_decay_every: int = 0
-    drop_last: bool = False
-    seed: int = 0
-    checkpoint_every_steps: int = 0
-    shuffle_buffer: int = 4096
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.epochs < 0:
-            problems.append(f"epochs must be >= 0, got {self.epochs}")
-        if self.lr_decay_every < 0:
-            problems.append(f"lr_decay_every must be >= 0, got {self.lr_decay_every}")
-        if self.batch_size < 1:
-            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
-        if not self.lr > 0:
-            problems.append(f"lr must be > 0, got {self.lr}")
-        if self.weight_decay < 0:
-            problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if not 0 < self.lr_decay_gamma <= 1:
-            problems.append(f"lr_decay_gamma must be in (0, 1], got {self.lr_decay_gamma}")
-        if self.checkpoint_every_steps < 0:
-            problems.append(f"checkpoint_every_steps must be >= 0, got {self.checkpoint_every_steps}")
-        if self.shuffle_buffer < 1:
-            problems.append(f"shuffle_buffer must be >= 1, got {self.shuffle_buffer}")
-        if problems:
-            raise ValueError("invalid VQVAETrainConfig: " + "; ".join(problems))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "VQVAETrainConfig":
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown VQVAETrainConfig keys: {unknown}")
-        return cls(**data)
-
-
-@dataclass
-class VQVAETrainResult:
-    """What a training run produced. ``loss_history`` has one dict per step (step, epoch,
-    loss, recon, commit, lr); ``epoch_metrics`` one per epoch (means over the epoch's
-    batches, and codebook usage / perplexity from code counts over the whole epoch)."""
-
-    out_dir: Path
-    weights_path: Path
-    config_path: Path
-    step: int
-    epoch: int
-    loss_history: list[dict[str, float]] = field(default_factory=list)
-    epoch_metrics: list[dict[str, float]] = field(default_factory=list)
-    resumed_from_step: int | None = None
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-# ----------------------------------------------------------------------------- state
-
-
-class _EpochAccumulator:
-    """Sums over one epoch's batches; survives checkpoints so a resumed epoch reports the same."""
-
-    def __init__(self, codebook_size: int) -> None:
-        self.usage = CodeUsage(codebook_size)
-        self.loss = self.recon = self.commit = 0.0
-        self.batches = self.images = self.restarts = 0
-
-    def add(self, loss: float, recon: float, commit: float, codes: torch.Tensor, restarts: int) -> None:
-        self.loss += loss
-        self.recon += recon
-        self.commit += commit
-        self.batches += 1
-        self.images += int(codes.shape[0])
-        self.restarts += restarts
-        self.usage.update(codes)
-
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "code_counts": torch.from_numpy(self.usage.counts.copy()),
-            "sums": {"loss": self.loss, "recon": self.recon, "commit": self.commit},
-            "counts": {"batches": self.batches, "images": self.images, "restarts": self.restarts},
-        }
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.usage.counts = state["code_counts"].numpy().astype(np.int64).copy()
-        self.loss, self.recon, self.commit = (float(state["sums"][k]) for k in ("loss", "recon", "commit"))
-        self.batches, self.images, self.restarts = (int(state["counts"][k]) for k in ("batches", "images", "restarts"))
-
-    def summary(self) -> dict[str, float]:
-        n = max(self.batches, 1)
-        out: dict[str, float] = {
-            "loss": self.loss / n,
-            "recon": self.recon / n,
-            "commit": self.commit / n,
-            "n_images": self.images,
-            "n_batches": self.batches,
-            "dead_code_restarts": self.restarts,
-        }
-        out.update(self.usage.stats())
-        return out
-
-
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _config_differences(saved: dict[str, Any], now: dict[str, Any], ignore: set[str] = frozenset()) -> list[str]:
-    keys = (set(saved) | set(now)) - ignore
-    return [f"{k}: checkpoint {saved.get(k)!r} vs now {now.get(k)!r}" for k in sorted(keys) if saved.get(k) != now.get(k)]
-
-
-def _save_state(path: Path, state: dict[str, Any]) -> None:
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
-
-
-def _load_state(path: Path) -> dict[str, Any]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a truncated or foreign file: say which one
-        raise ValueError(f"{path}: cannot read training state: {e}") from e
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise ValueError(f"{path}: not a depth VQ-VAE training state (format {STATE_FORMAT})")
-    return state
-
+__all__ = ["STATE_NAME", "VQVAETrainConfig", "VQVAETrainResult", "load_vqvae", "rank_slice", "resolve_device", "train_vqvae"]
 
 def rank_slice(n: int, world: int, rank: int) -> slice:
     """This rank's consecutive part of a global batch of ``n`` (the first ``n % world`` ranks get one more)."""
@@ -264,16 +112,16 @@ def train_vqvae(
     model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=tc.lr_decay_gamma)
-    acc = _EpochAccumulator(model_config.codebook_size)
+    acc = EpochAccumulator(model_config.codebook_size)
     step = epoch = batches_in_epoch = 0
     loss_history: list[dict[str, float]] = []
     epoch_metrics: list[dict[str, float]] = []
     resumed_from: int | None = None
 
     if resume and state_path.exists():
-        state = _load_state(state_path)
-        diffs = _config_differences(state["model_config"], model_config.to_dict())
-        diffs += _config_differences(state["train_config"], tc.to_dict(), _RESUMABLE_CHANGES)
+        state = load_state(state_path)
+        diffs = config_differences(state["model_config"], model_config.to_dict())
+        diffs += config_differences(state["train_config"], tc.to_dict(), RESUMABLE_CHANGES)
         if diffs:
             raise ValueError(
                 f"{state_path}: cannot resume, configs differ ({'; '.join(diffs)}); "
@@ -286,7 +134,7 @@ def train_vqvae(
         acc.load_state(state["epoch_accumulator"])
         loss_history = list(state["loss_history"])
         epoch_metrics = list(state["epoch_metrics"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         resumed_from = step
         log(f"resuming from {state_path}: step {step}, epoch {epoch}, {batches_in_epoch} batches into it")
     elif state_path.exists():
@@ -310,7 +158,7 @@ def train_vqvae(
     def checkpoint() -> None:
         if not is_rank0():
             return
-        _save_state(
+        save_state(
             state_path,
             {
                 "format": STATE_FORMAT,
@@ -325,7 +173,7 @@ def train_vqvae(
                 "epoch_accumulator": acc.to_state(),
                 "loss_history": loss_history,
                 "epoch_metrics": epoch_metrics,
-                "rng": _rng_state(),
+                "rng": rng_state(),
             },
         )
 
@@ -389,7 +237,7 @@ def train_vqvae(
             scheduler.step()
         epoch += 1
         batches_in_epoch = 0
-        acc = _EpochAccumulator(model_config.codebook_size)
+        acc = EpochAccumulator(model_config.codebook_size)
         checkpoint()
         if is_rank0():
             save_vqvae(model, out, metadata={"step": str(step), "epoch": str(epoch)})
