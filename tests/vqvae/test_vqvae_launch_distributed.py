@@ -100,10 +100,12 @@ def test_an_interrupted_launch_leaves_no_rank_behind(tmp_path):
     tables = _tables(tmp_path, n=24)
     model_cfg, train_cfg = _configs()
     seen: dict[str, list[int]] = {}
+    # processes earlier tests left under this one (log tailers, pools) are not this launch's
+    earlier = {p.pid for p in psutil.Process().children(recursive=True)}
 
     def log(line: str) -> None:
         if line.startswith("depth VQ-VAE:"):  # rank 0 is training: torchrun and both ranks are up
-            seen["pids"] = [p.pid for p in psutil.Process().children(recursive=True)]
+            seen["pids"] = [p.pid for p in psutil.Process().children(recursive=True) if p.pid not in earlier]
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
