@@ -30,12 +30,7 @@ COUNT_ANSWER = f"{BOX}\n(<PIXEL_0>,<PIXEL_0>,<PIXEL_335>,<PIXEL_335>)\nThere are
 DEPTH = encode_depth([(7 * i) % 128 for i in range(100)])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 @pytest.fixture(scope="module")

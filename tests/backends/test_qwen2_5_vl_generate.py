@@ -3,7 +3,6 @@ placed as in training, and constrained decoding against an adversary that pushes
 
 import numpy as np
 import pytest
-import torch
 
 from evaluation.generate import GenerationSettings, answer_separator, generate_predictions
 from perception_tokens.images import encode_png
@@ -16,9 +15,11 @@ from training.finetune.config import FinetuneConfig
 HB_Q = "Multiple points are circled on the image, labeled by letters beside each circle. Which point is the closest to the camera?"
 
 
+pytestmark = pytest.mark.usefixtures("single_torch_thread")  # restored after the module
+
+
 @pytest.fixture(scope="module")
 def qwen():
-    torch.set_num_threads(1)
     backend = get_backend("qwen2_5_vl")
     model, processor = backend.load("tiny")
     backend.add_tokens(model, processor, FinetuneConfig())

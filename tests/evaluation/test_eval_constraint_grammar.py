@@ -24,13 +24,8 @@ N_SEQUENCES = 1000
 N_MASK_CHECKED = 60
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    # 1,000-row steps are many small tensor ops: extra threads only contend on a shared CI box.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# 1,000-row steps are many small tensor ops: extra threads only contend on a shared CI box.
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 @pytest.fixture(scope="module")
