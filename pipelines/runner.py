@@ -83,7 +83,11 @@ def materialize_graph(
     report = RunReport()
     failed: set[AssetKey] = set()
     reap_dead_runs(instance, log=log)  # a run killed earlier must not hold its pool slot forever
-    observe_sources(defs, instance, keys, log=log)  # changed dataset files make their sources stale
+    # changed dataset files make their sources stale; a root that could not be observed leaves
+    # the old version in place, so what reads it fails here rather than being skipped as fresh
+    for source, err in observe_sources(defs, instance, keys, log=log).items():
+        failed.add(source)
+        report.steps.append(StepReport(source.to_user_string(), None, "failed", 0.0, err))
     store = _parquet_store(defs)
     if store is not None:  # partitions that no longer exist (fewer shards) must not stay readable
         for name in remove_retired_partitions(UPath(store.root), all_assets, log=log):
@@ -143,9 +147,10 @@ def materialize_graph(
 
 
 def observe_sources(defs: dg.Definitions, instance: DagsterInstance, keys: set[AssetKey],
-                    log: Callable[[str], None] = print) -> None:
+                    log: Callable[[str], None] = print) -> dict[AssetKey, str]:
     """Observe the observable source assets upstream of ``keys`` (dataset roots), so staleness
-    below sees the current fingerprint of the files, not the one of the last run."""
+    below sees the current fingerprint of the files, not the one of the last run. Returns the
+    sources whose observation failed, with the error (empty when all were observed)."""
     graph = defs.resolve_asset_graph()
     ancestors, frontier = set(), list(keys)
     while frontier:
@@ -156,18 +161,25 @@ def observe_sources(defs: dg.Definitions, instance: DagsterInstance, keys: set[A
     wanted = {k for k in ancestors | keys if graph.has(k) and graph.get(k).is_observable}
     sources = [a for a in (defs.assets or []) if getattr(a, "is_observable", False) and set(_keys_of(a)) & wanted]
     if not sources:
-        return
+        return {}
     start = time.perf_counter()
     result = observe(sources, instance=instance, resources=defs.resources, raise_on_error=False,
                         tags={"ptok/launched_by": "ptok", **process_tags()})
     if not result.success:
-        log(f"  ! observing dataset roots FAILED: {_first_error(result)}")
-        return
+        err = _first_error(result)
+        failed_ops = {e.step_key for e in result.all_events if e.is_step_failure}
+        # a resource that failed to start fails every observation; otherwise only the failed ops' sources
+        culprits = [a for a in sources if a.node_def.name in failed_ops] or sources
+        failures = {k: f"observing the dataset root failed: {err}" for a in culprits for k in _keys_of(a) if k in wanted}
+        for key in failures:
+            log(f"  ! {key.to_user_string():45s} FAILED to observe: {err}")
+        return failures
     for event in result.get_asset_observation_events():
         obs = event.asset_observation_data.asset_observation
-        facts = ", ".join(f"{obs.metadata[k].value} {k}" for k in ("files", "hashed", "removed") if k in obs.metadata)
+        facts = ", ".join(f"{obs.metadata[k].value} {k}" for k in ("files", "hashed", "removed", "not_read") if k in obs.metadata)
         version = obs.tags.get("dagster/data_version", "?")
         log(f"  o {obs.asset_key.to_user_string():45s} version {version[:12]} {facts} ({time.perf_counter() - start:.1f} s)")
+    return {}
 
 
 def _keys_of(a) -> list[AssetKey]:
