@@ -18,6 +18,7 @@ from dagster import AssetKey, DagsterInstance
 
 from upath import UPath
 
+from assets.curriculum_export import curriculum_export_problem
 from pipeline_lib import catalog
 from pipeline_lib.dagster_internals import observe  # not re-exported at top level in 1.13
 from pipeline_lib.io_manager import ParquetIOManagerFactory
@@ -186,10 +187,16 @@ def _keys_of(a) -> list[AssetKey]:
     return list(a.keys) if hasattr(a, "keys") else [a.key]
 
 
+# Files an asset writes beside its table, which Dagster does not see: while they are incomplete
+# the asset is not fresh. Each takes the storage root and says what is wrong, or None.
+FILES_BESIDE_TABLE: dict[str, Callable[[str], str | None]] = {"curriculum": curriculum_export_problem}
+
+
 def _stale_beyond_dagster(store: ParquetIOManagerFactory | None, instance: DagsterInstance, graph, ad: dg.AssetsDefinition,
                           main_key: AssetKey, pk: str | None) -> str | None:
     """Why a step Dagster calls fresh must run anyway, or None. Dagster trusts its records: a table
-    deleted or broken by hand is not fresh; and it skips inputs with >= 100 partitions, so those
+    deleted or broken by hand is not fresh, nor is the curriculum while its LLaVA export is
+    incomplete (``FILES_BESIDE_TABLE``); and it skips inputs with >= 100 partitions, so those
     are compared with the input versions the table's lineage recorded."""
     if store is None:
         return None
@@ -198,6 +205,9 @@ def _stale_beyond_dagster(store: ParquetIOManagerFactory | None, instance: Dagst
                 if (why := unreadable_reason(table_file(root, k.path[-1], ad.partitions_def, pk)))]
     if problems:
         return ", ".join(problems)
+    beside = FILES_BESIDE_TABLE.get(main_key.path[-1])
+    if pk is None and beside is not None and (why := beside(store.root)):
+        return why
     if pk is None and wide_partition_deps(graph, main_key):
         recorded = read_lineage(table_file(root, main_key.path[-1], None, None)).get("input_data_versions", {})
         return wide_inputs_moved(instance, graph, main_key, recorded)
