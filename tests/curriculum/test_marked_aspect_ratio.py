@@ -42,3 +42,11 @@ def test_ordinary_shapes_are_marked_and_the_limit_can_be_lifted(style):
     lifted = MarkingOptions(seed=0, min_points=2, max_points=3, variants=("beside",), style=style, max_aspect_ratio=None)
     strip = {"image_id": "strip", "split": "train", "image_bytes": _png(2000, 1)}
     assert isinstance(mark_image("ade20k", strip, DEPTH, lifted), dict)
+
+
+def test_the_aurora_profile_marks_every_image_as_the_reference_does():
+    from pipeline_lib.settings import settings_from_dict
+
+    assert settings_from_dict({}).curriculum.marked_max_aspect_ratio == 4.0
+    aurora = settings_from_dict({"profile": "aurora", "depth": {"preset": "custom", "teacher": "ground_truth"}})
+    assert aurora.curriculum.marked_max_aspect_ratio is None
