@@ -147,6 +147,8 @@ def open_jsonl(path: str | os.PathLike) -> IO[str]:
     into one reject per line and hide the real cause.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # a FIFO would block the open; a folder cannot be read
+        raise JsonInputError(str(path), "not a regular file")
     with path.open("rb") as fh:
         head = fh.read(4)
     for bom, name in _OTHER_BOMS:
