@@ -166,21 +166,21 @@ def observe_sources(defs: dg.Definitions, instance: DagsterInstance, keys: set[A
     start = time.perf_counter()
     result = observe(sources, instance=instance, resources=defs.resources, raise_on_error=False,
                         tags={"ptok/launched_by": "ptok", **process_tags()})
-    if not result.success:
-        err = _first_error(result)
-        failed_ops = {e.step_key for e in result.all_events if e.is_step_failure}
-        # a resource that failed to start fails every observation; otherwise only the failed ops' sources
-        culprits = [a for a in sources if a.node_def.name in failed_ops] or sources
-        failures = {k: f"observing the dataset root failed: {err}" for a in culprits for k in _keys_of(a) if k in wanted}
-        for key in failures:
-            log(f"  ! {key.to_user_string():45s} FAILED to observe: {err}")
-        return failures
     for event in result.get_asset_observation_events():
         obs = event.asset_observation_data.asset_observation
         facts = ", ".join(f"{obs.metadata[k].value} {k}" for k in ("files", "hashed", "removed", "not_read") if k in obs.metadata)
         version = obs.tags.get("dagster/data_version", "?")
         log(f"  o {obs.asset_key.to_user_string():45s} version {version[:12]} {facts} ({time.perf_counter() - start:.1f} s)")
-    return {}
+    if result.success:
+        return {}
+    err = _first_error(result)
+    failed_ops = {e.step_key for e in result.all_events if e.is_step_failure}
+    # a resource that failed to start fails every observation; otherwise only the failed ops' sources
+    culprits = [a for a in sources if a.node_def.name in failed_ops] or sources
+    failures = {k: f"observing the dataset root failed: {err}" for a in culprits for k in _keys_of(a) if k in wanted}
+    for key in failures:
+        log(f"  ! {key.to_user_string():45s} FAILED to observe: {err}")
+    return failures
 
 
 def _keys_of(a) -> list[AssetKey]:

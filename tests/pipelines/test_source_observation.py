@@ -178,7 +178,15 @@ def test_a_failed_observation_fails_what_reads_the_root_instead_of_calling_it_fr
     def toy_summary(toy_images) -> pa.Table:
         return pa.table({"n": [toy_images.num_rows]})
 
-    defs = dg.Definitions(assets=[toy_files, toy_images, toy_summary],
+    @dg.observable_source_asset(name="other_files")
+    def other_files():  # a second root, observed fine: what reads it stays fresh
+        return dg.DataVersion("unchanged")
+
+    @dg.asset(code_version="1", deps=[other_files])
+    def other_images() -> pa.Table:
+        return pa.table({"n": [1]})
+
+    defs = dg.Definitions(assets=[toy_files, toy_images, toy_summary, other_files, other_images],
                           resources={"io_manager": ParquetIOManagerFactory(root=str(storage))})
     (tmp_path / "home").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
@@ -188,6 +196,6 @@ def test_a_failed_observation_fails_what_reads_the_root_instead_of_calling_it_fr
         after = materialize_graph(defs, instance, "*", log=logs.append)
         status = {s.asset: s.status for s in after.steps}
         assert status == {"toy_files": "failed", "toy_images": "skipped (upstream failed)",
-                          "toy_summary": "skipped (upstream failed)"}, logs
+                          "toy_summary": "skipped (upstream failed)", "other_images": "skipped (fresh)"}, logs
         assert "cannot list the root" in after.steps[0].error
         assert any("toy_files" in line and "FAILED to observe" in line for line in logs), logs
