@@ -59,9 +59,9 @@ def build_marked_points_asset(settings):
     engine = settings.execution.engine_settings()  # where the marking runs; not in the version: same rows either way
     opts = MarkingOptions(seed=curriculum_settings.seed, min_points=curriculum_settings.min_points,
                           max_points=curriculum_settings.max_points, variants=tuple(curriculum_settings.variants),
-                          style="aurora" if aurora_style else "project")
+                          style="aurora" if aurora_style else "project", max_aspect_ratio=curriculum_settings.marked_max_aspect_ratio)
     version = code_version("1", curriculum_settings.marked_fraction, curriculum_settings.min_points, curriculum_settings.max_points,
-                           curriculum_settings.variants, curriculum_settings.seed,
+                           curriculum_settings.variants, curriculum_settings.seed, curriculum_settings.marked_max_aspect_ratio,
                            *((curriculum_settings.style, curriculum_settings.marked_max_images) if aurora_style else ()))
 
     @dg.multi_asset(
@@ -71,7 +71,8 @@ def build_marked_points_asset(settings):
                 "points of clearly different depth, and the answer to 'which point is closest to the camera?'.",
                 code_version=version, kinds={"parquet", "opencv"}, group_name=GROUP),
             "marked_points_rejects": dg.AssetOut(
-                description="Sampled images where no valid set of points exists (e.g. flat depth).",
+                description="Sampled images where no valid set of points exists (e.g. flat depth), or too elongated to mark "
+                "(curriculum.marked_max_aspect_ratio).",
                 code_version=code_version("1"), kinds={"parquet"}, group_name=GROUP),
         },
         ins={"pseudo_depth": dg.AssetIn(), **{name: dg.AssetIn(table) for name, table in IMAGE_TABLES.items()}},
@@ -85,7 +86,7 @@ def build_marked_points_asset(settings):
 
         def chosen_images():
             for dataset, table in (("ade20k", ade20k), ("lvis", lvis), ("refcoco", refcoco)):
-                for img in table.iter_rows(columns=["image_id", "split", "image_bytes"]):
+                for img in table.iter_rows(columns=["image_id", "split", "width", "height", "image_bytes"]):
                     key = (dataset, img["image_id"])
                     if key in chosen:
                         yield dataset, img, chosen.pop(key)

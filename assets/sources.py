@@ -51,9 +51,12 @@ def _observed_root(dataset: str, root_attr: str, description: str):
         context.log.info(f"{dataset} root {root}: {fp.files} files, version {fp.version}; "
                          f"{len(fp.hashed)} hashed (new or moved), {len(fp.removed)} removed"
                          + (f", e.g. {', '.join(changed[:5])}" if changed else ""))
+        for name, why in list(fp.not_read.items())[:20]:  # the source readers reject these with the same reason
+            context.log.warning(f"{dataset} root {root}: {name}: {why}")
         return dg.ObserveResult(data_version=dg.DataVersion(fp.version), metadata={
             "root": dg.MetadataValue.path(str(root)), "files": fp.files, "hashed": len(fp.hashed), "removed": len(fp.removed),
-            "changed_files": dg.MetadataValue.json(changed[:100]),
+            "changed_files": dg.MetadataValue.json(changed[:100]), "not_read": len(fp.not_read),
+            "not_read_files": dg.MetadataValue.json(dict(list(fp.not_read.items())[:100])),
         })
 
     return observe

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from perception_tokens.safe_json import JsonInputError, parse_json_line
+from perception_tokens.safe_json import JsonInputError, open_jsonl, parse_json_line
 
 from evaluation.benchmarks.records import Reject, reject
 from evaluation.parsing import parse_answer
@@ -43,7 +43,11 @@ def read_model_answers(path: str | os.PathLike, benchmark: str = "?") -> tuple[d
         raise FileNotFoundError(f"answers file not found: {path}")
     answers: dict[str, dict] = {}
     rejects: list[Reject] = []
-    with path.open(encoding="utf-8", errors="replace") as fh:
+    try:
+        fh = open_jsonl(path)  # a UTF-8 BOM is skipped (LVIS files accept one too); UTF-16 is an error
+    except JsonInputError as exc:
+        raise AnswersFileError(f"answers file {exc}") from None
+    with fh:
         for line_no, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -112,9 +116,18 @@ def score_answers_file(benchmark_rows: Iterable[dict], answers_jsonl_path: str |
     return AnswerFileScore(predictions=predictions, scores=score(predictions), rejects=rejects)
 
 
+def _unmatched_answer(bench: str, answers_name: str, qid: str, question_rejects: dict[str, Reject]) -> Reject:
+    """The reject of an answer whose id is no usable question: the benchmark's own reason when
+    the benchmark rejected that question (missing image, duplicate id...), never a guess."""
+    rejected = question_rejects.get(qid)
+    if rejected is None:
+        return reject(bench, answers_name, qid, "answer without question")
+    return reject(bench, answers_name, qid, f"question rejected by {bench} ({rejected.file}): {rejected.reason}")
+
+
 def score_answers_by_subset(
     benchmark_rows: Iterable[dict], answers_jsonl_path: str | os.PathLike, subset: str | None = None,
-    ids_repeat: bool = False,
+    ids_repeat: bool = False, question_rejects: Iterable[Reject] = (),
 ) -> AnswerFileScore:
     """Score an answers file against the subset it answers.
 
@@ -122,8 +135,10 @@ def score_answers_by_subset(
     question of it is an error. ``subset`` None: an error when question ids repeat across the
     subsets present (``ids_repeat``, or found so in the rows); otherwise every subset whose ids
     occur in the answers file is scored, each in its own row, and an answer whose id is no
-    question of any subset is a Reject.
+    question of any subset is a Reject. ``question_rejects`` (the benchmark reader's rejects)
+    give such an answer the benchmark's reason when the benchmark rejected its question.
     """
+    rejected_questions = {r.record_id: r for r in question_rejects}
     path = Path(answers_jsonl_path)
     by_subset: dict[str, list[dict]] = defaultdict(list)
     for row in benchmark_rows:
@@ -152,8 +167,10 @@ def score_answers_by_subset(
     matched = {name: rows for name, rows in chosen.items() if any(qid in rows for qid in answers)}
     if not matched:
         where = f"subset {subset!r}" if subset is not None else f"any subset ({sorted(chosen)})"
-        raise AnswersFileError(f"{path}: none of its {len(answers)} answer ids is a question of {bench} {where}")
+        why = sum(qid in rejected_questions for qid in answers)
+        raise AnswersFileError(f"{path}: none of its {len(answers)} answer ids is a question of {bench} {where}"
+                               + (f" ({why} of them are questions {bench} rejected)" if why else ""))
     known = set().union(*(rows.keys() for rows in matched.values()))
-    rejects += [reject(bench, path.name, qid, "answer without question") for qid in answers if qid not in known]
+    rejects += [_unmatched_answer(bench, path.name, qid, rejected_questions) for qid in answers if qid not in known]
     predictions = [p for rows in matched.values() for p in join_answers(rows, answers)]
     return AnswerFileScore(predictions=predictions, scores=score(predictions), rejects=rejects)

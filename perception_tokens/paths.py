@@ -23,6 +23,9 @@ __all__ = [
     "printable_name",
     "atomic_write_bytes",
     "atomic_write_text",
+    "file_sha256",
+    "kind_of_mode",
+    "NotARegularFileError",
 ]
 
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
@@ -173,10 +176,37 @@ def atomic_write_text(
     return atomic_write_bytes(path, text.encode(encoding), fsync=fsync)
 
 
-def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes, read in chunks (memory stays flat for large checkpoints)."""
+class NotARegularFileError(OSError):
+    """A path that is a FIFO, socket, device or directory: reading it could block forever or never end."""
+
+
+def file_sha256(path: str | os.PathLike[str] | bytes, chunk: int = 1 << 20) -> str:
+    """sha256 of a regular file's bytes, read in chunks (memory stays flat for large checkpoints).
+
+    Opened non-blocking and checked with ``fstat`` before any read: a FIFO put where a file
+    was expected raises :class:`NotARegularFileError` instead of blocking on its writer, and
+    a file swapped for a FIFO between a caller's ``stat`` and this open is caught too.
+    """
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotARegularFileError(f"{printable_name(os.fsdecode(path))}: not a regular file ({kind_of_mode(mode)})")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            while block := handle.read(chunk):
+                digest.update(block)
+    finally:
+        os.close(fd)
     return digest.hexdigest()
+
+
+def kind_of_mode(mode: int) -> str:
+    """A file type in words, from ``st_mode``: "regular file", "FIFO", "socket"..."""
+    for test, name in ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"),
+                       (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISLNK, "symbolic link")):
+        if test(mode):
+            return name
+    return "unknown file type"

@@ -14,14 +14,15 @@ one reject, not an aborted read.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-__all__ = ["JsonInputError", "MAX_REPORTED_DEPTH", "load_json_file", "loads_checked", "parse_json_line"]
+__all__ = ["JsonInputError", "MAX_REPORTED_DEPTH", "load_json_file", "loads_checked", "open_jsonl", "parse_json_line"]
 
 # Where to point when the parser ran out of recursion: the first place nesting passes this.
 # Real annotation files nest 5 deep (LVIS segmentation polygons); 100 is far past any of them.
@@ -130,3 +131,30 @@ def load_json_file(path: str | os.PathLike) -> Any:
 def parse_json_line(line: str | bytes, source: str, line_no: int) -> Any:
     """One line of a JSONL file; failures are JsonInputError with ``line = line_no``."""
     return loads_checked(line, source, first_line=line_no)
+
+
+# BOMs of encodings that are not UTF-8 (UTF-32 first: its LE mark starts with UTF-16's)
+_OTHER_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32-LE"), (codecs.BOM_UTF32_BE, "UTF-32-BE"),
+               (codecs.BOM_UTF16_LE, "UTF-16-LE"), (codecs.BOM_UTF16_BE, "UTF-16-BE"))
+
+
+def open_jsonl(path: str | os.PathLike) -> IO[str]:
+    """Open a JSON-lines file as UTF-8 text, skipping a leading UTF-8 byte order mark (Windows
+    editors and PowerShell write one; without this the first line fails to parse).
+
+    A UTF-16 or UTF-32 file (a BOM of its own, or NUL bytes at the start) raises
+    :class:`JsonInputError` naming the file and the encoding: read as UTF-8 it would turn
+    into one reject per line and hide the real cause.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_file():  # a FIFO would block the open; a folder cannot be read
+        raise JsonInputError(str(path), "not a regular file")
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    for bom, name in _OTHER_BOMS:
+        if head.startswith(bom):
+            raise JsonInputError(str(path), f"the file is {name} encoded (byte order mark {bom.hex(' ')}); save it as UTF-8")
+    if b"\x00" in head:
+        raise JsonInputError(str(path), "the file starts with NUL bytes (UTF-16/32 without a byte order mark, "
+                             "or not text); save it as UTF-8")
+    return path.open("r", encoding="utf-8-sig", errors="replace")

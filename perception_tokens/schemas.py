@@ -17,6 +17,11 @@ REJECT_SCHEMA = pa.schema(
     ]
 )
 
+# ``ptok score``: the answer lines it could not score and why (a malformed line, a duplicate,
+# an answer to a question the benchmark itself rejected, with the benchmark's reason), per run
+ANSWER_REJECT_SCHEMA = pa.schema([("eval_run_id", pa.string()), ("run_started_at", pa.string()),
+                                  ("answers_file", pa.string()), *REJECT_SCHEMA])
+
 _IMAGE_FIELDS = [
     ("dataset", pa.string()),
     ("split", pa.string()),

@@ -7,6 +7,9 @@ recorded. The version is a hash over (path, sha256-or-stat) of every file, so a 
 added or deleted file changes it, and a file merely touched (same bytes) changes it at most
 once: its entry moves from stat to content and stays there. The first observation of a large
 root (COCO) hashes nothing, so it is as cheap as a directory listing.
+Names are taken as bytes (a name that is not UTF-8 cannot crash it), and only regular files
+are ever opened: a FIFO, socket or device is versioned by type and stat and listed in
+``not_read`` with the reason.
 No Dagster here; the observable source assets in ``assets/sources.py`` call it.
 """
 
@@ -15,10 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from perception_tokens.paths import file_sha256
+from perception_tokens.paths import file_sha256, kind_of_mode, printable_name
 
 
 @dataclass
@@ -27,21 +31,35 @@ class Fingerprint:
     files: int
     hashed: list[str]  # files whose content was hashed in this observation (they moved or are new)
     removed: list[str]
+    # files counted by type only, never opened, with the reason: a FIFO, socket or device (reading
+    # one blocks or never ends), or a name that is not UTF-8 (shown as its bytes); the source
+    # readers reject them in their ``<asset>_rejects`` tables
+    not_read: dict[str, str] = field(default_factory=dict)
 
 
-def _listing(root: Path) -> dict[str, tuple[int, int]]:
-    out: dict[str, tuple[int, int]] = {}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+def _listing(root: Path) -> dict[str, tuple[int, int, str | None]]:
+    """``relative name -> (size, mtime, why not read)``, names as the file system holds them
+    (a non-UTF-8 name keeps its bytes through surrogateescape). One ``stat`` each, following
+    symlinks: a link to a regular file is data, a link to a FIFO is not."""
+    out: dict[str, tuple[int, int, str | None]] = {}
+    broot = os.fsencode(root)
+    for dirpath, dirnames, filenames in os.walk(broot, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(b"."))
         for name in filenames:
-            if name.startswith("."):
+            if name.startswith(b"."):
                 continue  # lock files, editors' swap files
-            path = Path(dirpath) / name
+            path = os.path.join(dirpath, name)
             try:
-                st = path.stat()
+                st = os.stat(path)
             except OSError:  # a dangling link or a file removed while listing: not part of the data
                 continue
-            out[path.relative_to(root).as_posix()] = (st.st_size, st.st_mtime_ns)
+            rel = os.fsdecode(os.path.relpath(path, broot))
+            why = None
+            if not stat.S_ISREG(st.st_mode):
+                why = f"not a regular file ({kind_of_mode(st.st_mode)}): never opened"
+            elif printable_name(rel) != rel:
+                why = "file name is not valid UTF-8"
+            out[rel] = (st.st_size, st.st_mtime_ns, why)
     return out
 
 
@@ -57,9 +75,15 @@ def fingerprint_tree(root: str | Path, state_file: str | Path) -> Fingerprint:
     before: dict[str, list] = previous.get("files", {})
     now = _listing(root) if root.exists() else {}
     files: dict[str, list] = {}
-    hashed = []
-    for rel, (size, mtime) in sorted(now.items()):
+    hashed, not_read = [], {}
+    for rel, (size, mtime, why) in sorted(now.items()):
         old = before.get(rel)
+        if why is not None and why.startswith("not a regular file"):
+            files[rel] = [size, mtime, None]  # its type and stat are its version; never opened
+            not_read[printable_name(rel)] = why
+            continue
+        if why is not None:
+            not_read[printable_name(rel)] = why  # hashed like any file, but the readers reject it
         if old is not None and old[0] == size and old[1] == mtime:
             files[rel] = old
         elif old is None and not before:
@@ -69,13 +93,15 @@ def fingerprint_tree(root: str | Path, state_file: str | Path) -> Fingerprint:
                 files[rel] = [size, mtime, file_sha256(root / rel)]
             except OSError:
                 files[rel] = [size, mtime, None]
-            hashed.append(rel)
-    removed = sorted(set(before) - set(now))
+            hashed.append(printable_name(rel))
+    removed = sorted(printable_name(rel) for rel in set(before) - set(now))
     h = hashlib.sha256()
     for rel, (size, mtime, sha) in files.items():
-        h.update(f"{rel}\0{sha or f'stat:{size}:{mtime}'}\n".encode())
+        # the name as bytes: a name that is not UTF-8 is still a name on disk
+        h.update(os.fsencode(rel) + f"\0{sha or f'stat:{size}:{mtime}'}\n".encode())
     state_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = state_file.with_name(f".{state_file.name}.{os.getpid()}.tmp")
+    # json escapes the lone surrogates of a non-UTF-8 name (\udcff) and reads them back unchanged
     tmp.write_text(json.dumps({"root": str(root.resolve()), "files": files}))
     os.replace(tmp, state_file)
-    return Fingerprint(h.hexdigest()[:24], len(files), hashed, removed)
+    return Fingerprint(h.hexdigest()[:24], len(files), hashed, removed, not_read)

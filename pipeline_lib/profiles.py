@@ -31,6 +31,7 @@ AURORA: dict[str, dict[str, Any]] = {
         "min_points": 2,
         "max_points": 5,
         "marked_max_images": 500,
+        "marked_max_aspect_ratio": None,  # add_marks_ade.ipynb cell 2 resizes every image, however elongated
         "count_atomic_images": 5000,
         "count_cot_images": 250,
         "max_per_count": 1000,

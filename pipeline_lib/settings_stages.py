@@ -81,6 +81,9 @@ class CurriculumSettings(_Section):
     # only), depth CoT wording, and counting selection + wording; "project": this project's own (see FIDELITY.md)
     style: Literal["project", "aurora"] = "project"
     marked_max_images: int | None = Field(None, ge=1)  # aurora: 500 (ADE_500files.npy); None: every chosen image
+    # an image whose longer side exceeds this many times its shorter side is rejected, not marked (both
+    # styles squeeze it into a square); None marks every image, as the reference notebooks do
+    marked_max_aspect_ratio: float | None = Field(4.0, gt=1)
     count_atomic_images: int | None = Field(None, ge=1)  # aurora style: 5000 (Bbox/train_ids.npy)
     count_cot_images: int | None = Field(None, ge=1)  # aurora style: 250 (Bbox/cot_ids.npy), disjoint from the above
     count_image_ids: str | None = None  # folder with Aurora's train_ids.npy / cot_ids.npy (int arrays) to use instead

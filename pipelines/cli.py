@@ -190,6 +190,8 @@ def cmd_score(args: argparse.Namespace) -> int:
                 title=f"{args.answers}: {len(preds)} questions, {len(rejects)} answer line(s) rejected")
     for r in rejects[:10]:
         say(f"  rejected {r.record_id}: {r.reason}")
+    if rejects:
+        say(f"  all {len(rejects)} with their reasons: ptok sql \"select * from eval_answer_rejects\"")
     if compat:
         def pct(v):
             return "n/a" if v is None else f"{v:.1f}"

@@ -29,10 +29,12 @@ def run_score(settings, benchmark: str, root: Path, answers: Path, subset: str |
 
     if images is None and benchmark in settings.evaluation.images:
         images = Path(settings.resolve(settings.evaluation.images[benchmark]))
-    rows, _ = split_rows(read_subsets(benchmark, root, subset, images=images))
+    rows, question_rejects = split_rows(read_subsets(benchmark, root, subset, images=images))
     if not rows:
-        raise ValueError(f"{root}: no usable {benchmark} questions" + (f" in subset {subset!r}" if subset else ""))
-    result = score_answers_by_subset(rows, answers, subset, ids_repeat=get_benchmark(benchmark).ids_repeat_across_subsets)
+        raise ValueError(f"{root}: no usable {benchmark} questions" + (f" in subset {subset!r}" if subset else "")
+                         + "".join(f"; {r.record_id}: {r.reason}" for r in question_rejects[:3]))
+    result = score_answers_by_subset(rows, answers, subset, ids_repeat=get_benchmark(benchmark).ids_repeat_across_subsets,
+                                     question_rejects=question_rejects)
     rejects = result.rejects
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     # time for a reader, random for uniqueness: two scorings in one second stay two runs
@@ -59,4 +61,8 @@ def run_score(settings, benchmark: str, root: Path, answers: Path, subset: str |
     instance = get_instance()
     append_outside_dagster(settings.storage_root, "eval_predictions", schemas.EVAL_PREDICTION_SCHEMA, preds, lineage, settings.catalog_path, instance)
     append_outside_dagster(settings.storage_root, "eval_scores", schemas.EVAL_SCORE_SCHEMA, scores, lineage, settings.catalog_path, instance)
+    if rejects:  # what was not scored stays next to what was, with the reason
+        append_outside_dagster(settings.storage_root, "eval_answer_rejects", schemas.ANSWER_REJECT_SCHEMA,
+                               [{"eval_run_id": ident.eval_run_id, "run_started_at": now, "answers_file": str(answers), **r.as_row()}
+                                for r in rejects], lineage, settings.catalog_path, instance)
     return preds, scores, rejects, compat_rows

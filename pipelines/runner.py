@@ -18,6 +18,7 @@ from dagster import AssetKey, DagsterInstance
 
 from upath import UPath
 
+from assets.curriculum_export import curriculum_export_problem
 from pipeline_lib import catalog
 from pipeline_lib.dagster_internals import observe  # not re-exported at top level in 1.13
 from pipeline_lib.io_manager import ParquetIOManagerFactory
@@ -83,7 +84,11 @@ def materialize_graph(
     report = RunReport()
     failed: set[AssetKey] = set()
     reap_dead_runs(instance, log=log)  # a run killed earlier must not hold its pool slot forever
-    observe_sources(defs, instance, keys, log=log)  # changed dataset files make their sources stale
+    # changed dataset files make their sources stale; a root that could not be observed leaves
+    # the old version in place, so what reads it fails here rather than being skipped as fresh
+    for source, err in observe_sources(defs, instance, keys, log=log).items():
+        failed.add(source)
+        report.steps.append(StepReport(source.to_user_string(), None, "failed", 0.0, err))
     store = _parquet_store(defs)
     if store is not None:  # partitions that no longer exist (fewer shards) must not stay readable
         for name in remove_retired_partitions(UPath(store.root), all_assets, log=log):
@@ -143,9 +148,10 @@ def materialize_graph(
 
 
 def observe_sources(defs: dg.Definitions, instance: DagsterInstance, keys: set[AssetKey],
-                    log: Callable[[str], None] = print) -> None:
+                    log: Callable[[str], None] = print) -> dict[AssetKey, str]:
     """Observe the observable source assets upstream of ``keys`` (dataset roots), so staleness
-    below sees the current fingerprint of the files, not the one of the last run."""
+    below sees the current fingerprint of the files, not the one of the last run. Returns the
+    sources whose observation failed, with the error (empty when all were observed)."""
     graph = defs.resolve_asset_graph()
     ancestors, frontier = set(), list(keys)
     while frontier:
@@ -156,28 +162,41 @@ def observe_sources(defs: dg.Definitions, instance: DagsterInstance, keys: set[A
     wanted = {k for k in ancestors | keys if graph.has(k) and graph.get(k).is_observable}
     sources = [a for a in (defs.assets or []) if getattr(a, "is_observable", False) and set(_keys_of(a)) & wanted]
     if not sources:
-        return
+        return {}
     start = time.perf_counter()
     result = observe(sources, instance=instance, resources=defs.resources, raise_on_error=False,
                         tags={"ptok/launched_by": "ptok", **process_tags()})
-    if not result.success:
-        log(f"  ! observing dataset roots FAILED: {_first_error(result)}")
-        return
     for event in result.get_asset_observation_events():
         obs = event.asset_observation_data.asset_observation
-        facts = ", ".join(f"{obs.metadata[k].value} {k}" for k in ("files", "hashed", "removed") if k in obs.metadata)
+        facts = ", ".join(f"{obs.metadata[k].value} {k}" for k in ("files", "hashed", "removed", "not_read") if k in obs.metadata)
         version = obs.tags.get("dagster/data_version", "?")
         log(f"  o {obs.asset_key.to_user_string():45s} version {version[:12]} {facts} ({time.perf_counter() - start:.1f} s)")
+    if result.success:
+        return {}
+    err = _first_error(result)
+    failed_ops = {e.step_key for e in result.all_events if e.is_step_failure}
+    # a resource that failed to start fails every observation; otherwise only the failed ops' sources
+    culprits = [a for a in sources if a.node_def.name in failed_ops] or sources
+    failures = {k: f"observing the dataset root failed: {err}" for a in culprits for k in _keys_of(a) if k in wanted}
+    for key in failures:
+        log(f"  ! {key.to_user_string():45s} FAILED to observe: {err}")
+    return failures
 
 
 def _keys_of(a) -> list[AssetKey]:
     return list(a.keys) if hasattr(a, "keys") else [a.key]
 
 
+# Files an asset writes beside its table, which Dagster does not see: while they are incomplete
+# the asset is not fresh. Each takes the storage root and says what is wrong, or None.
+FILES_BESIDE_TABLE: dict[str, Callable[[str], str | None]] = {"curriculum": curriculum_export_problem}
+
+
 def _stale_beyond_dagster(store: ParquetIOManagerFactory | None, instance: DagsterInstance, graph, ad: dg.AssetsDefinition,
                           main_key: AssetKey, pk: str | None) -> str | None:
     """Why a step Dagster calls fresh must run anyway, or None. Dagster trusts its records: a table
-    deleted or broken by hand is not fresh; and it skips inputs with >= 100 partitions, so those
+    deleted or broken by hand is not fresh, nor is the curriculum while its LLaVA export is
+    incomplete (``FILES_BESIDE_TABLE``); and it skips inputs with >= 100 partitions, so those
     are compared with the input versions the table's lineage recorded."""
     if store is None:
         return None
@@ -186,6 +205,9 @@ def _stale_beyond_dagster(store: ParquetIOManagerFactory | None, instance: Dagst
                 if (why := unreadable_reason(table_file(root, k.path[-1], ad.partitions_def, pk)))]
     if problems:
         return ", ".join(problems)
+    beside = FILES_BESIDE_TABLE.get(main_key.path[-1])
+    if pk is None and beside is not None and (why := beside(store.root)):
+        return why
     if pk is None and wide_partition_deps(graph, main_key):
         recorded = read_lineage(table_file(root, main_key.path[-1], None, None)).get("input_data_versions", {})
         return wide_inputs_moved(instance, graph, main_key, recorded)

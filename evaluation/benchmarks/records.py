@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from perception_tokens.safe_json import JsonInputError, parse_json_line
+from perception_tokens.safe_json import JsonInputError, open_jsonl, parse_json_line
 from perception_tokens.rejects import Reject, split_rows  # noqa: F401  (split_rows: re-exported for readers' callers)
 from perception_tokens.paths import UnsafePathError, UnusablePathError, file_kind, safe_join
 
@@ -183,7 +183,11 @@ def iter_jsonl(path: Path, benchmark: str, display: str) -> Iterator[tuple[int, 
 
     ``display`` is the file name relative to the benchmark root, used in rejects.
     """
-    with path.open("r", encoding="utf-8", errors="replace") as fh:
+    try:
+        fh = open_jsonl(path)  # a UTF-8 BOM is skipped; UTF-16 is an error naming the file
+    except JsonInputError as exc:
+        raise BenchmarkFileError(f"{benchmark}: {exc}") from None
+    with fh:
         for line_no, line in enumerate(fh, start=1):
             if not line.strip():
                 continue

@@ -36,13 +36,39 @@ class MarkingOptions:
     max_points: int
     variants: Sequence[str]
     style: str = "project"  # "aurora": add_marks_ade.ipynb's sampling and drawing (aurora_marks)
+    # longer side / shorter side beyond which an image is not marked (curriculum.marked_max_aspect_ratio)
+    max_aspect_ratio: float | None = 4.0
+
+
+def aspect_ratio_problem(image: dict, limit: float | None) -> str | None:
+    """Why ``image`` is too elongated to be marked, or None. Both styles squeeze the image into a
+    square (336 or 300 px): a 20000x1 strip would become a question about smeared pixels.
+    Uses the row's ``width``/``height`` when present, else the image header."""
+    if limit is None:
+        return None
+    width, height = image.get("width"), image.get("height")
+    if width is None or height is None:
+        try:
+            with Image.open(io.BytesIO(image["image_bytes"])) as im:  # header only, no decode
+                width, height = im.size
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            return f"image does not decode: {exc}"
+    if min(width, height) <= 0:
+        return f"image is {width}x{height}: nothing to mark"
+    ratio = max(width, height) / min(width, height)
+    if ratio > limit:
+        return (f"aspect ratio {ratio:.1f}:1 ({width}x{height}) is beyond curriculum.marked_max_aspect_ratio {limit:g}: "
+                "squeezed into a square, its points and labels would be meaningless")
+    return None
 
 
 def mark_image(dataset: str, image: dict, depth_png: bytes, opts: MarkingOptions) -> dict | str:
     """The ``marked_points`` row for one image, or the reason there is none.
 
-    ``image``: ``image_id``, ``split``, ``image_bytes``. Seeded per image id, so the row is
-    the same wherever and in whatever order it is computed."""
+    ``image``: ``image_id``, ``split``, ``image_bytes`` (and ``width``, ``height`` when known).
+    Seeded per image id, so the row is the same wherever and in whatever order it is computed."""
+    if why := aspect_ratio_problem(image, opts.max_aspect_ratio):
+        return why
     if opts.style == "aurora":
         try:
             return aurora_marked_row(dataset, image, depth_png, opts.seed)

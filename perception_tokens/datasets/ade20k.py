@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
-from ..paths import UnsafePathError, UnusablePathError, file_kind, printable_name, safe_join
+from ..paths import UnsafePathError, UnusablePathError, file_kind, kind_of_mode, printable_name, safe_join
 from .records import DatasetFormatError, Reject, read_image_file
 
 __all__ = ["iter_ade20k_images", "ADE20K_SPLITS"]
@@ -69,11 +69,16 @@ def iter_ade20k_images(
                 continue
             ann_rel = f"annotations/{split}/{image_id}.png"
             try:
-                annotation_file = ann_rel if file_kind(safe_join(root, ann_rel)) == "file" else None
+                ann_kind = file_kind(safe_join(root, ann_rel))
             except (UnsafePathError, UnusablePathError) as exc:
                 what = "escapes root" if isinstance(exc, UnsafePathError) else "is unusable"
                 yield Reject("ade20k", STAGE, str(root / ann_rel), image_id, f"annotation path {what}: {exc.why}")
                 continue
+            if ann_kind not in ("file", "missing"):  # a FIFO or folder under the mask's name: never read it
+                what = kind_of_mode(os.stat(root / ann_rel).st_mode) if ann_kind == "other" else ann_kind
+                yield Reject("ade20k", STAGE, str(root / ann_rel), image_id, f"annotation path is not a regular file ({what})")
+                continue
+            annotation_file = ann_rel if ann_kind == "file" else None
             seen.add(image_id)
             yield {
                 "dataset": "ade20k",

@@ -31,6 +31,9 @@ class DemoManifest:
     ref_counts: dict[str, int] = field(default_factory=dict)  # refcoco split -> refs
     sentence_counts: dict[str, int] = field(default_factory=dict)  # refcoco split -> sentences
     files: dict[str, str] = field(default_factory=dict)  # role -> path relative to root
+    # the generator's arguments (n_ade20k, n_lvis, n_refcoco, seed, width, height): a demo folder
+    # made with other settings than the config's now is regenerated (pipeline_lib/demo_world.py)
+    settings: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_refs(self) -> int:

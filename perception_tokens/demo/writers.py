@@ -90,6 +90,12 @@ def _check_root(root: Path) -> None:
         )
 
 
+def demo_settings(*, n_ade20k: int, n_lvis: int, n_refcoco: int, seed: int, width: int, height: int) -> dict[str, int]:
+    """The settings a demo world is generated from, as its manifest records them."""
+    return {"n_ade20k": int(n_ade20k), "n_lvis": int(n_lvis), "n_refcoco": int(n_refcoco), "seed": int(seed),
+            "width": int(width), "height": int(height)}
+
+
 def write_demo_datasets(
     root: str | os.PathLike,
     *,
@@ -120,7 +126,8 @@ def write_demo_datasets(
             shutil.rmtree(d)
     stage.mkdir()
 
-    manifest = DemoManifest(root=str(root), seed=seed, image_size=(width, height))
+    manifest = DemoManifest(root=str(root), seed=seed, image_size=(width, height), settings=demo_settings(
+        n_ade20k=n_ade20k, n_lvis=n_lvis, n_refcoco=n_refcoco, seed=seed, width=width, height=height))
     for dataset in DEMO_DATASETS:
         manifest.image_ids[dataset] = []
         manifest.image_splits[dataset] = {}

@@ -165,6 +165,24 @@ def test_ade20k_rejects_bad_files(copy, tmp_path):
         list(iter_ade20k_images(base, splits=("testing",)))
 
 
+def test_ade20k_rejects_a_fifo_or_folder_in_place_of_an_image_or_its_mask(copy):
+    """Issue 21.2: a non-regular file is never opened; before the fix a FIFO or folder under a
+    mask's name made the image a row without annotation, silently."""
+    root, m = copy
+    base = root / "ADEChallengeData2016"
+    images = sorted((base / "images" / "training").iterdir())
+    mask = base / "annotations" / "training" / f"{images[0].stem}.png"
+    mask.unlink()
+    os.mkfifo(mask)
+    os.mkfifo(base / "images" / "training" / "ADE_train_fifo.jpg")
+    rows, rejects = split_rows(iter_ade20k_images(base))
+    assert {r.record_id: r.reason for r in rejects} == {
+        images[0].stem: "annotation path is not a regular file (FIFO)",
+        "ADE_train_fifo": "image path is not a regular file",
+    }
+    assert len(rows) + len(rejects) == 6 + 1
+
+
 # ----------------------------------------------------------------------------- LVIS rejects
 
 
