@@ -8,8 +8,8 @@ every per-question disagreement is printed.
   CV-Bench ``utils.py`` are imported by path, with the package ``__init__`` files (which
   import the whole harness: torch, loguru, ...) replaced by empty ones and the prompt-template
   loader by one returning ``{}``.
-- VLMEvalKit (not on PyPI): ``matching_util.py`` at each modelled commit is read from a
-  fetched git copy (``--vlmevalkit-git`` or ``$PTOK_VLMEVALKIT_GIT``), with its logger import stubbed.
+- VLMEvalKit (not on PyPI): ``matching_util.py`` at each modelled commit, and at each later
+  commit said to read answers the same way, is read from a fetched git copy (``--vlmevalkit-git`` or ``$PTOK_VLMEVALKIT_GIT``), with its logger import stubbed.
 
 A peer whose source cannot be had (registry unreachable, no git copy) is skipped with a
 message. Exit status: 1 on any disagreement, else 0.
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from evaluation.compat import LMMS_EVAL, RULES, VLMEVALKIT, PeerRule, extract  # noqa: E402
+from evaluation.compat import LMMS_EVAL, RULES, VLMEVALKIT, VLMEVALKIT_SAME_RULE, PeerRule, extract  # noqa: E402
 
 ANSWERS = ROOT / "tests" / "data" / "answers"
 DEFAULT_CORPORA = (ANSWERS / "corpus.jsonl", ANSWERS / "compat_shapes.jsonl")
@@ -178,23 +178,33 @@ def vlmevalkit_peer(git_dir: Path, commit: str, workdir: Path) -> PeerFn:
     return read
 
 
+def checks(rules=RULES) -> list[tuple[PeerRule, str]]:
+    """(our rule, peer version to run it against): each rule's own version, and for VLMEvalKit
+    every later commit said to read answers the same way (``VLMEVALKIT_SAME_RULE``)."""
+    out = [(rule, rule.version) for rule in rules]
+    out += [(rule, commit) for commit, same in VLMEVALKIT_SAME_RULE.items()
+            for rule in rules if rule.peer == VLMEVALKIT and rule.version == same]
+    return out
+
+
 def run(corpora=DEFAULT_CORPORA, vlmevalkit_git: Path | None = None, rules=RULES) -> Report:
     report = Report()
     rows = list(question_rows(load_corpus(corpora)))
     with tempfile.TemporaryDirectory(prefix="ptok-compat-") as tmp:
-        for rule in rules:
+        for rule, version in checks(rules):
+            name = rule.name if version == rule.version else f"{rule.name} vs {rule.peer} {version}"
             try:
                 if rule.peer == LMMS_EVAL:
-                    peer = lmms_eval_peer(rule.version, Path(tmp))
+                    peer = lmms_eval_peer(version, Path(tmp))
                 elif vlmevalkit_git is None:
                     raise PeerUnavailable("no VLMEvalKit git copy (--vlmevalkit-git or $PTOK_VLMEVALKIT_GIT); it is not on PyPI")
                 else:
-                    peer = vlmevalkit_peer(vlmevalkit_git, rule.version, Path(tmp))
+                    peer = vlmevalkit_peer(vlmevalkit_git, version, Path(tmp))
             except PeerUnavailable as e:
-                report.skipped[rule.name] = str(e)
+                report.skipped[name] = str(e)
                 continue
-            report.checked[rule.name], found = compare(rule, peer, rows)
-            report.disagreements += found
+            report.checked[name], found = compare(rule, peer, rows)
+            report.disagreements += [{**d, "check": name} for d in found]
     return report
 
 
@@ -209,10 +219,10 @@ def main(argv=None) -> int:
     for name, why in report.skipped.items():
         print(f"SKIPPED {name}: {why}")
     for name, n in report.checked.items():
-        bad = sum(d["rule"] == name for d in report.disagreements)
+        bad = sum(d["check"] == name for d in report.disagreements)
         print(f"{name}: {n} questions, {bad} disagreement(s)")
     for d in report.disagreements:
-        print(f"  DISAGREE {d['rule']} {d['task']} [{d['letters']}] peer={d['peer']!r} ours={d['ours']!r}: {d['text']!r}")
+        print(f"  DISAGREE {d['check']} {d['task']} [{d['letters']}] peer={d['peer']!r} ours={d['ours']!r}: {d['text']!r}")
     return 1 if report.disagreements else 0
 
 

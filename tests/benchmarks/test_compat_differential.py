@@ -45,7 +45,8 @@ def _check(peer: str, **kwargs):
     rules = [r for r in RULES if r.peer == peer]
     report = cd.run(rules=rules, **kwargs)
     assert report.disagreements == []
-    assert report.checked == {r.name: 2 * _letter_answers() for r in rules if r.name not in report.skipped}
+    names = [r.name if v == r.version else f"{r.name} vs {r.peer} {v}" for r, v in cd.checks(rules)]
+    assert report.checked == {name: 2 * _letter_answers() for name in names if name not in report.skipped}
     if report.skipped:  # the registry or copy did not answer for these: no verdict on them here
         pytest.skip("; ".join(f"{k}: {v}" for k, v in report.skipped.items()))
 
@@ -59,3 +60,17 @@ def test_vlmevalkit_commits_agree_with_compat_on_every_answer():
     if not git:
         pytest.skip("set PTOK_VLMEVALKIT_GIT to a git copy of open-compass/VLMEvalKit (it is not on PyPI)")
     _check(VLMEVALKIT, vlmevalkit_git=Path(git))
+
+
+def test_main_prints_each_disagreement_and_fails(monkeypatch, capsys):
+    report = cd.Report(checked={"lmms-eval==0.7.3": 2}, skipped={"vlmevalkit==a67ace50": "no git copy"})
+    report.disagreements = [{"check": "lmms-eval==0.7.3", "rule": "lmms-eval==0.7.3", "task": "BLINK", "letters": "AB",
+                             "text": "Point A.", "peer": "A", "ours": None}]
+    monkeypatch.setattr(cd, "run", lambda *a, **k: report)
+    assert cd.main([]) == 1
+    out = capsys.readouterr().out
+    assert "SKIPPED vlmevalkit==a67ace50: no git copy" in out
+    assert "lmms-eval==0.7.3: 2 questions, 1 disagreement(s)" in out
+    assert "DISAGREE lmms-eval==0.7.3 BLINK [AB] peer='A' ours=None: 'Point A.'" in out
+    report.disagreements = []
+    assert cd.main([]) == 0
