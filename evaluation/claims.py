@@ -10,7 +10,9 @@ than for any corpus:
 - claims about two different options, a negated claim ("A is not closer"), or a subject joined
   to another option ("A or B is closer", "A and B are closer") make the text ambiguous: the
   caller gets ``AMBIGUOUS`` and reports the answer as unparsed, never a guess;
-- an option after "than" / "compared to" is the thing compared against, not a subject.
+- an option after "than" / "compared to" is the thing compared against, not a subject;
+- a comparative inside an aside about the subject ("A, which is closer to the bottom of the
+  image, ...") says nothing about the subject's depth; the claim, if any, follows the aside.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ _IS_THEN_RE = re.compile(
     r"(?:\b(?:is|would\s+be|appears\s+to\s+be|seems\s+to\s+be|must\s+be)|=)"
     r"(?:\s+(?:probably|likely|clearly|most\s+likely|definitely|actually|indeed))?\s*$|:\s*$", re.I)
 _CONDITIONAL_RE = re.compile(r"\b(?:if|whether|unless|assuming|suppose)\b", re.I)
+# a clause set off after the subject ("Point B, which is closer to the bottom of the image, ...");
+# a comparative inside it, before its closing comma, describes something else, not the subject's depth
+_ASIDE_OPEN_RE = re.compile(r"\s*\)?\s*,\s*(?:which|who|that|where|located|situated|positioned|lying)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,9 @@ def _subject_first(text: str, s_start: int, ms: Sequence[Mention], comp: re.Matc
     between = text[subject.end : comp.start()]
     if not _LINK_VERB_RE.search(between) or _FARTHER_RE.search(between):
         return None
+    aside = _ASIDE_OPEN_RE.match(between)
+    if aside and "," not in between[aside.end():]:
+        return None  # "A, which is closer to the window, is farther": the comparative is the aside's
     if re.search(r"\bthan\b", between, re.I) or len(between) > _SUBJECT_WINDOW:
         return None  # the comparative belongs to another clause
     lead = text[max(s_start, subject.start - 40) : subject.start]

@@ -191,6 +191,8 @@ def parse_option(text: str | None, valid_letters: Sequence[str], choices: Sequen
         return None
     if verdict == AMBIGUOUS:
         return None
+    if verdict and _REFUSAL_RE.search(body):
+        return None  # "A may be closer, but it is hard to tell": a hedge, not a commitment
     committed = verdict or (leading.group(1) if leading else None)
     if committed:
         return committed if committed in valid else None

@@ -120,7 +120,7 @@ COLUMN_DOCS: dict[str, str] = {
     "n_new_tokens": "tokens generated",
     "latency_s": "generation time for the question, seconds",
     "error": "why the question could not be run (e.g. no oracle tokens); such rows are not scored",
-    "extra_json": "anything else about the prediction (JSON): answer record, per-rule compat results",
+    "extra_json": "anything else about the prediction (JSON): answer record; compat: per rule (ptok, <peer>==<version>) pred, correct, peer, version, source function",
     "n": "questions scored",
     "n_not_run": "questions that could not be run (not scored)",
     "n_correct": "questions answered correctly",

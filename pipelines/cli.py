@@ -196,10 +196,11 @@ def cmd_score(args: argparse.Namespace) -> int:
         def pct(v):
             return "n/a" if v is None else f"{v:.1f}"
 
-        print_table(["benchmark", "subset", "n", "ptok %", "lmms-eval %", "VLMEvalKit %"],
-                    [(c["benchmark"], c["subset"], c["n"], pct(c["ptok_pct"]), pct(c["lmms_eval_pct"]), pct(c["vlmevalkit_pct"]))
-                     for c in compat],
-                    title="the same answers under each harness's matching rule (per question: eval_predictions.extra_json.compat)")
+        names = list(compat[0]["pct"])
+        print_table(["benchmark", "subset", "n", *[f"{name} %" for name in names]],
+                    [(c["benchmark"], c["subset"], c["n"], *[pct(c["pct"][name]) for name in names]) for c in compat],
+                    title="the same answers under each harness's matching rule, by version "
+                          "(per question: eval_predictions.extra_json.compat)")
     return 0
 
 
@@ -297,7 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "required for HardBLINK, whose question ids repeat across subsets")
     s.add_argument("--images", help="image folder of a counting set (released apart from its jsonl files); "
                                     "default: evaluation.images in the config, else <root>/images")
-    s.add_argument("--compat", action="store_true", help="also score with lmms-eval's and VLMEvalKit's answer matching, side by side")
+    s.add_argument("--compat", nargs="*", metavar="PEER==VERSION",
+                   help="also score with other harnesses' answer matching, side by side: lmms-eval==0.7.3, lmms-eval==0.7.2, "
+                        "vlmevalkit==<commit or YYYY-MM-DD>; a bare peer name or a bare --compat: the newest of each")
     s.set_defaults(func=cmd_score)
 
     s = sub.add_parser("compare", help="per-subset accuracy difference of two eval runs with an exact McNemar test")

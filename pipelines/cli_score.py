@@ -8,17 +8,19 @@ import json
 import re
 import uuid
 from pathlib import Path
+from typing import Sequence
 
 
 def run_score(settings, benchmark: str, root: Path, answers: Path, subset: str | None = None,
-              images: Path | None = None, compat: bool = False) -> tuple[list[dict], list[dict], list, list[dict]]:
+              images: Path | None = None, compat: Sequence[str] | None = None) -> tuple[list[dict], list[dict], list, list[dict]]:
     """Score an answers file (LLaVA model_vqa.py jsonl) against a benchmark: against ``subset``,
     or against every subset present whose question ids occur in it (each its own score row).
 
-    ``compat``: also read every answer with lmms-eval's and VLMEvalKit's matching rules; each
-    prediction's ``extra_json`` holds them under ``compat``, and the per-subset accuracy under
-    each rule is returned (4th value; empty without ``compat``)."""
-    from evaluation.compat import compat_results, compat_table
+    ``compat``: peer rule specs (``lmms-eval==0.7.3``, ``vlmevalkit==2026-07-01``; empty: the newest
+    of each peer; None: none): also read every answer with those rules; each prediction's
+    ``extra_json`` holds, under ``compat``, each rule's verdict with its peer, version and source
+    function, and the per-subset accuracy under each rule is returned (4th value; empty without)."""
+    from evaluation.compat import compat_results, compat_table, resolve
     from evaluation.answer_files import score_answers_by_subset
     from evaluation.benchmarks import split_rows
     from evaluation.benchmarks.registry import get as get_benchmark, read_subsets
@@ -27,6 +29,7 @@ def run_score(settings, benchmark: str, root: Path, answers: Path, subset: str |
     from pipeline_lib.history import append_outside_dagster
     from pipelines.instance import get_instance
 
+    rules = resolve(compat) if compat is not None else None  # a bad spec fails before anything is read
     if images is None and benchmark in settings.evaluation.images:
         images = Path(settings.resolve(settings.evaluation.images[benchmark]))
     rows, question_rejects = split_rows(read_subsets(benchmark, root, subset, images=images))
@@ -40,7 +43,7 @@ def run_score(settings, benchmark: str, root: Path, answers: Path, subset: str |
     # time for a reader, random for uniqueness: two scorings in one second stay two runs
     ident = EvalIdentity(model_id=f"answers:{answers.name}", model_kind="answers_file",
                          eval_run_id="ans-" + re.sub(r"[^0-9]", "", now)[:14] + "-" + uuid.uuid4().hex[:6], run_started_at=now)
-    per_rule = compat_results(result.predictions) if compat else [None] * len(result.predictions)
+    per_rule = compat_results(result.predictions, rules) if rules is not None else [None] * len(result.predictions)
     preds = []
     for p, rules in zip(result.predictions, per_rule):
         extra = {"missing_answer": p["missing_answer"], "answer_record": p["answer_record"]}
@@ -56,7 +59,7 @@ def run_score(settings, benchmark: str, root: Path, answers: Path, subset: str |
             "extra_json": json.dumps(extra, default=str),
         })
     scores = score_rows(preds)
-    compat_rows = compat_table(result.predictions, per_rule) if compat else []
+    compat_rows = compat_table(result.predictions, per_rule) if rules is not None else []
     lineage = {"source": "ptok score", "answers": str(answers), "benchmark": benchmark, "root": str(root), "written_at": now}
     instance = get_instance()
     append_outside_dagster(settings.storage_root, "eval_predictions", schemas.EVAL_PREDICTION_SCHEMA, preds, lineage, settings.catalog_path, instance)

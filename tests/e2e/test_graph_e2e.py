@@ -207,10 +207,15 @@ def test_cli_score_eval_report_export(world, tmp_path, monkeypatch):
     all_right = tmp_path / "all_right.jsonl"
     all_right.write_text("".join(json.dumps({"question_id": q, "text": gold[q]}) + "\n" for q in qids))
     assert cli.main(["score", "--benchmark", "hardblink", "--root", str(hb_root), "--answers", str(all_right), "--subset", "3points",
-                     "--compat"]) == 0
+                     "--compat", "lmms-eval==0.7.2", "vlmevalkit==2026-01-01"]) == 0
     _, extra = catalog.query(settings.catalog_path, "select extra_json from eval_predictions where model_id = 'answers:all_right.jsonl'")
     compat = [json.loads(e[0])["compat"] for e in extra]
-    assert len(compat) == len(qids) and all(c["ptok"]["correct"] and c["lmms_eval"]["correct"] and c["vlmevalkit"]["correct"] for c in compat)
+    assert len(compat) == len(qids) and all(set(c) == {"ptok", "lmms-eval==0.7.2", "vlmevalkit==c3371551"} for c in compat)
+    assert all(v["correct"] for c in compat for v in c.values())
+    assert {(v["peer"], v["version"]) for v in compat[0].values()} == {("ptok", None), ("lmms-eval", "0.7.2"), ("vlmevalkit", "c3371551")}
+    # a version no rule models is refused before anything is written
+    assert cli.main(["score", "--benchmark", "hardblink", "--root", str(hb_root), "--answers", str(all_right), "--subset", "3points",
+                     "--compat", "lmms-eval==0.6"]) == 2
     _, runs = catalog.query(settings.catalog_path, "select eval_run_id from eval_scores where model_kind = 'answers_file' order by model_id")  # all_right, then answers
     from pipelines.cli_eval import run_compare
 

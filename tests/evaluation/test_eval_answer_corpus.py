@@ -28,6 +28,8 @@ def test_corpus_is_what_its_script_writes(tmp_path, monkeypatch):
         sys.path.remove(str(CORPUS.parent))
     rows = make_corpus.point_rows() + make_corpus.object_rows() + make_corpus.count_rows()
     assert rows == load()
+    shapes = CORPUS.with_name("compat_shapes.jsonl").read_text(encoding="utf-8").splitlines()
+    assert make_corpus.compat_rows() == [json.loads(line) for line in shapes]
 
 
 def test_no_wrong_extraction_and_coverage_per_style():

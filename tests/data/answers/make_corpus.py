@@ -63,6 +63,26 @@ POINT_STYLES: dict[str, list[tuple[str, str | None]]] = {
         ("Of all the labelled points, point {x}, on the table edge, seems to be the nearest.", "x"),
         ("Closest: {x}", "x"),
     ],
+    "claim after a clause or a preamble": [
+        ("Point {x}, which is closer to the bottom of the image and appears to be in the field, is closer to the camera.", "x"),
+        ("Based on the image you provided, point {x} is closer to the camera.", "x"),
+        ("Based on the image you provided, {x} is closer to the camera.", "x"),
+        ("Point {x}, which sits on the grass in the lower part of the image, is the one closer to the camera.", "x"),
+        ("In the image provided, point {x}, which is on the wall, is closer to the camera than point {y}, which is on the floor.", "x"),
+        ("Looking at the image, I would say that point {x} is closer to the camera.", "x"),
+        ("Upon analyzing the image, it appears that point {x} is closer to the camera than point {y}.", "x"),
+        ("Based on the visual cues in the image, including perspective and the size of nearby objects, point {x} is closer to the camera.", "x"),
+        ("Point {x}, which is closer to the bottom of the image, is the closest to the camera.", "x"),
+    ],
+    "a comparative that is not the claim": [
+        ("It is hard to say whether {x} or {y} is closer.", None),
+        ("Point {x}, which is closer to the bottom of the image, is farther from the camera.", None),
+        ("Point {x}, which sits on the table that is closer to the window, is farther away.", None),
+        ("Point {x}, which is closer to the horizon, may or may not be near the camera.", None),
+        ("Point {x} may be closer to the camera, but it is hard to tell.", None),
+        ("Based on the image you provided, it is unclear whether point {x} is closer to the camera.", None),
+        ("Based on the image you provided, I cannot tell which point is closer.", None),
+    ],
     "refusal": [
         ("I'm sorry, but I cannot determine the depth of points from this image.", None),
         ("It is impossible to tell which point is closer without depth information.", None),
@@ -172,11 +192,43 @@ def count_rows() -> list[dict]:
     return rows
 
 
+# Shapes that take each branch of the peers' matching rules (lmms-eval 0.7.2 / 0.7.3, VLMEvalKit
+# can_infer; see evaluation/compat*.py), for benchmarks/compat_differential.py. No labels: there
+# the peers' own functions are the reference.
+COMPAT_SHAPES: list[str] = [
+    "B", "b", "(b)", "b.", " (B) ", "B)\n", "B\nBecause point B is on the table.", "(A)\n(B)", "AB", "A B", "a",
+    "Answer: B", "answer: b", "Answer - C", "answer:(D)", "ANSWER IS E", "Answers: A", "The answer is a point on the table.",
+    "The answer is (C).", "The correct answer is **B**. Here's why: it is lower in the frame.", "The answer is **b**",
+    "My answer is B, not A.", "The answer isn't clear; maybe B.", "Point A: closer. Final answer: B",
+    "I pick (B) over (A).", "I pick (b).", "(a) is closer.", "(A) or (B)", "Option (B) is correct.",
+    "Based on the image you provided, point A is closer to the camera.", "Based on depth cues, A.",
+    "Point B, which is closer to the bottom of the image and appears to be in the field, is closer to the camera.",
+    "Cannot determine the answer", "Sorry, I can't help with images of people yet. A",
+    "Failed to obtain answer via API.", "Failed to obtain answer via API. B", "Z", "Z. None of them.",
+    "I am not sure. Z", "A is closer than B, so the answer is A", "C) the lamp", "the lamp", "the chair",
+    "The lamp is closer.", "Between the chair and the lamp, the chair.", "İİİ B", "A.\n\nExplanation: point B is farther.",
+    "  \n  B\n", "The answer is D", "Answer: E", "The answer is C because point A is farther.", "",
+]
+COMPAT_OPTION_SETS: list[tuple[list[str], list[str] | None]] = [
+    (["A", "B"], None), (["A", "B", "C"], None), (["A", "B", "C", "D", "E"], None),
+    (["A", "B"], ["A", "B"]), (["A", "B"], ["lamp", "chair"]), (["A", "B", "C", "D"], ["(A)", "(B)", "(C)", "(D)"]),
+]
+
+
+def compat_rows() -> list[dict]:
+    return [{"style": "compat shape", "text": text, "valid_letters": letters, "choices": choices, "answer_type": "letter"}
+            for text in COMPAT_SHAPES for letters, choices in COMPAT_OPTION_SETS]
+
+
 def main() -> None:
     rows = point_rows() + object_rows() + count_rows()
     out = Path(__file__).with_name("corpus.jsonl")
     out.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     print(f"{len(rows)} answers -> {out}")
+    shapes = compat_rows()
+    out = Path(__file__).with_name("compat_shapes.jsonl")
+    out.write_text("".join(json.dumps(r) + "\n" for r in shapes), encoding="utf-8")
+    print(f"{len(shapes)} answer shapes for the peer rules -> {out}")
 
 
 if __name__ == "__main__":
