@@ -24,6 +24,7 @@ from pipeline_lib.emit import emit_table
 from pipeline_lib.lineage import input_data_versions
 from pipeline_lib.metadata import png_markdown
 from pipeline_lib.resources import StorageResource
+from pipeline_lib.run_tags import is_forced
 from pipeline_lib.tables import TableHandle
 from training.weights_id import tensors_digest
 
@@ -138,7 +139,10 @@ def build_vqvae_assets(settings) -> list:
         code = context.assets_def.code_versions_by_key.get(context.asset_key)
         run_key = hashlib.sha256(json.dumps([code, model_cfg.to_dict(), train_cfg.to_dict(), inputs, init_sha], sort_keys=True, default=str).encode()).hexdigest()[:16]
         out_dir = Path(storage.local_files_dir("depth_vqvae", run_key))
-        context.log.info(f"training VQ-VAE in {out_dir} (resumes if a checkpoint is there)")
+        # --force trains again from the seed instead of resuming (a finished run's state would
+        # train nothing); a deterministic run then writes the same weights and the same data version
+        resume = not is_forced(context)
+        context.log.info(f"training VQ-VAE in {out_dir} " + ("(resumes if a checkpoint is there)" if resume else "(forced: from scratch)"))
 
         if vq.nproc_per_node > 1:  # torchrun: DDP ranks, codebook statistics summed over them
             from training.vqvae.launch import launch_training
@@ -147,13 +151,13 @@ def build_vqvae_assets(settings) -> list:
                 context.log.warning(f"{vq.nproc_per_node} processes with sync_codebook false (the reference's DDP): each rank "
                                     "keeps its own EMA codebook and rank 0's is saved; overrides {sync_codebook: true} syncs them")
             result = launch_training(model_cfg, train_cfg, pseudo_depth.paths, out_dir, nproc=vq.nproc_per_node,
-                                     holdout_fraction=vq.holdout_fraction, resume=True, init_state=init_state,
+                                     holdout_fraction=vq.holdout_fraction, resume=resume, init_state=init_state,
                                      log=context.log.info)
         else:
             result = train_vqvae(
                 model_cfg, train_cfg,
                 lambda: depth_maps(pseudo_depth, holdout=False, fraction=vq.holdout_fraction),
-                out_dir, log=context.log.info, resume=True, init_state=init_state,
+                out_dir, log=context.log.info, resume=resume, init_state=init_state,
             )
         model = load_vqvae(out_dir)
         # holdout_fraction 0 (aurora trains on every map): quality is measured on all maps
@@ -179,9 +183,9 @@ def build_vqvae_assets(settings) -> list:
             "model_id": digest[:16], "kind": "depth_vqvae", "path": str(out_dir), "weights_file": weights.name,
             "sha256": digest, "config_json": json.dumps({"model": model_cfg.to_dict(), "train": train_cfg.to_dict()}),
             "metrics_json": json.dumps(metrics), "inputs_json": json.dumps(inputs),
-            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        }
+        }  # content only: the row is hashed into the data version, so the time goes to metadata
         meta = {
+            "created_at": dg.MetadataValue.text(dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
             **{k: dg.MetadataValue.float(float(metrics[k])) for k in ("abs_rel", "rmse", "delta1", "perplexity", "closest_point_agreement", "usage_fraction")},
             "codes_used": dg.MetadataValue.int(int(metrics["usage"])),
             "heldout_images": dg.MetadataValue.int(int(metrics["n_images"])),
