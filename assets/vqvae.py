@@ -103,7 +103,8 @@ def build_vqvae_assets(settings) -> list:
     # without an init checkpoint the version is what it was before the fingerprint existed
     # nproc_per_node is left out: N processes train what one does (within float tolerance), as
     # the engine choice is left out of the per-image stages' versions
-    vq_version = vq.model_dump(mode="json", exclude={"nproc_per_node"})
+    # dtype float32 (the default) is left out too, so adding the field kept existing versions
+    vq_version = vq.model_dump(mode="json", exclude={"nproc_per_node"} | ({"dtype"} if vq.dtype == "float32" else set()))
     version_inputs = (vq_version,) if init_fingerprint is None else (vq_version, {"init_checkpoint_sha256": init_fingerprint})
 
     @dg.asset(
@@ -130,7 +131,7 @@ def build_vqvae_assets(settings) -> list:
         train_cfg = VQVAETrainConfig(
             epochs=vq.epochs, batch_size=vq.batch_size, lr=vq.lr, lr_decay_gamma=vq.lr_decay_gamma, seed=vq.seed,
             lr_decay_every=vq.lr_decay_every, drop_last=vq.drop_last,
-            checkpoint_every_steps=vq.checkpoint_every_steps, device=vq.device,
+            checkpoint_every_steps=vq.checkpoint_every_steps, device=vq.device, dtype=vq.dtype,
         )
         # the training folder (and so what a re-run resumes) is keyed by everything the weights
         # depend on: code version (logic + config), model and training settings, and the data

@@ -11,7 +11,7 @@ gradient by its own running RMS, so a parameter whose gradient is at rounding le
 +-lr either way. Measured on a 2-core x86 box: 1e-4 to 8e-4 after 6 steps, across every
 layer; on the machine the test was written on it stayed under rtol 1e-4. Nothing there is
 invariant. In float64 the same orders differ by ~1e-16, far below Adam's eps and any code tie,
-and the runs agree to a bound derived from the arithmetic (ADAM_EPS, LR, SUM_TERMS below).
+and the runs agree to a bound derived from the arithmetic (TOLERANCE below).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
 from training.vqvae.data import model_input
+from training.vqvae.distributed import order_drift_bound
 from training.vqvae.model import DepthVQVAE, VQVAEConfig, tiny_config
 from training.vqvae.synthetic import synthetic_depth_maps
 
@@ -32,13 +33,11 @@ STEPS, GLOBAL_BATCH, LR = 6, 8, 1e-3
 ADAM_EPS = 1e-8  # torch.optim.Adam's default
 # The largest reduction in a step: the first conv's weight gradient sums over every input pixel.
 SUM_TERMS = GLOBAL_BATCH * 80 * 80
-# Two orders of a float64 sum of K terms differ by at most 2(K-1)u * sum|terms| (u = 2^-53, the
-# recursive-summation bound); the terms here are products of [0, 1] depths and weights < 1, so
-# |terms| <= 1 per term of a mean. Adam's step lr * m/(sqrt(v) + eps) moves by at most lr/eps per
-# unit of gradient difference (its steepest slope, at a zero gradient). Over STEPS steps:
-# 6 * 1e5 * 2 * 51,200 * 1.1e-16 = 6.8e-6 absolute, scaled by the tensor's magnitude where it
-# exceeds 1 (the EMA sums). Measured: <= 1e-15, while float32 drifts 1e-4..8e-4 (> the bound).
-TOLERANCE = STEPS * (LR / ADAM_EPS) * 2 * SUM_TERMS * torch.finfo(torch.float64).eps / 2
+# training/vqvae/distributed.py order_drift_bound derives it: summation-order error 2Ku per step,
+# times Adam's steepest slope lr/eps, over STEPS steps: 6 * 1e5 * 2 * 51,200 * 1.1e-16 = 6.8e-6,
+# scaled by the tensor's magnitude where it exceeds 1 (the EMA sums). Measured: <= 1e-15, while
+# float32 drifts 1e-4..8e-4 (beyond it).
+TOLERANCE = order_drift_bound(steps=STEPS, lr=LR, adam_eps=ADAM_EPS, sum_terms=SUM_TERMS, dtype=torch.float64)
 
 
 def _config(arch: str) -> VQVAEConfig:
