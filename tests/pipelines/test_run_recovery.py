@@ -111,17 +111,21 @@ def test_waiting_for_a_slot_held_by_a_live_run_honours_signals(home, tmp_path, s
     _run_holding_slot(instance, process_tags())  # this test process holds it and lives
     proc = _start_worker(home, tmp_path / "ran.txt")
     lines = []
-    # the event to act on: the runner says it waits (just before its first sleep); a signal sent
-    # any time after it must end the run, however long the machine takes to deliver it
-    for line in proc.stdout:
-        lines.append(line)
-        if "waiting for a free 'accelerator' slot" in line:
-            break
-    else:
-        _finish(proc)
-        pytest.fail("runner never reported waiting:\n" + "".join(lines))
-    os.kill(proc.pid, sig)
-    out = _finish(proc)
+    try:
+        # the event to act on: the runner says it waits (just before its first sleep); a signal
+        # sent any time after it must end the run, however long the machine takes to deliver it
+        for line in proc.stdout:
+            lines.append(line)
+            if "waiting for a free 'accelerator' slot" in line:
+                break
+        else:
+            pytest.fail("runner never reported waiting:\n" + "".join(lines))
+        os.kill(proc.pid, sig)
+        out = _finish(proc)
+    finally:  # whatever stopped the test (a failure, pytest-timeout), the worker does not outlive it
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     # SIGTERM's default action ends it; SIGINT's KeyboardInterrupt unwinds and Python then
     # re-raises SIGINT, so both die *of the signal*, not of some later error
     assert proc.returncode == -sig, (proc.returncode, "".join(lines) + out)
