@@ -93,8 +93,10 @@ def build_finetune_assets(settings) -> list:
         adapter_dir = Path(summary["adapter_dir"])
         weights = adapter_dir / "adapter_model.safetensors"
         digest = tensors_digest(weights)  # same tensors, same id, however the file's header was written
-        metrics = {k: summary[k] for k in ("final_loss", "tokens_per_s", "steps", "step_time_s", "span_rate_before",
-                                           "span_rate_after", "train_seconds", "world_size", "span_samples")}
+        # the row holds what the adapter is; how fast this run was (tokens_per_s, step_time_s,
+        # train_seconds) and when (created_at) go to metadata, out of the data version
+        metrics = {k: summary[k] for k in ("final_loss", "steps", "span_rate_before", "span_rate_after", "world_size",
+                                           "span_samples")}
         losses = [loss for _, loss in summary["loss_history"]]
         metrics["first_loss"] = losses[0] if losses else None
         row = {
@@ -103,9 +105,11 @@ def build_finetune_assets(settings) -> list:
             "metrics_json": json.dumps(metrics),
             "inputs_json": json.dumps({**inputs, "base_checkpoint": finetune_settings.checkpoint, "family": summary.get("family"),
                                        "vocabulary_hash": vocabulary_hash()}),
-            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
         meta = {
+            "created_at": dg.MetadataValue.text(dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
+            "step_time_s": dg.MetadataValue.float(float(summary["step_time_s"])),
+            "train_seconds": dg.MetadataValue.float(float(summary["train_seconds"])),
             "final_loss": dg.MetadataValue.float(float(summary["final_loss"])),
             "first_loss": dg.MetadataValue.float(float(losses[0])) if losses else dg.MetadataValue.text("n/a"),
             "steps": dg.MetadataValue.int(int(summary["steps"])),

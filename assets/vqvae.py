@@ -24,6 +24,7 @@ from pipeline_lib.emit import emit_table
 from pipeline_lib.lineage import input_data_versions
 from pipeline_lib.metadata import png_markdown
 from pipeline_lib.resources import StorageResource
+from pipeline_lib.run_tags import is_forced
 from pipeline_lib.tables import TableHandle
 from training.weights_id import tensors_digest
 
@@ -102,7 +103,8 @@ def build_vqvae_assets(settings) -> list:
     # without an init checkpoint the version is what it was before the fingerprint existed
     # nproc_per_node is left out: N processes train what one does (within float tolerance), as
     # the engine choice is left out of the per-image stages' versions
-    vq_version = vq.model_dump(mode="json", exclude={"nproc_per_node"})
+    # dtype float32 (the default) is left out too, so adding the field kept existing versions
+    vq_version = vq.model_dump(mode="json", exclude={"nproc_per_node"} | ({"dtype"} if vq.dtype == "float32" else set()))
     version_inputs = (vq_version,) if init_fingerprint is None else (vq_version, {"init_checkpoint_sha256": init_fingerprint})
 
     @dg.asset(
@@ -129,7 +131,7 @@ def build_vqvae_assets(settings) -> list:
         train_cfg = VQVAETrainConfig(
             epochs=vq.epochs, batch_size=vq.batch_size, lr=vq.lr, lr_decay_gamma=vq.lr_decay_gamma, seed=vq.seed,
             lr_decay_every=vq.lr_decay_every, drop_last=vq.drop_last,
-            checkpoint_every_steps=vq.checkpoint_every_steps, device=vq.device,
+            checkpoint_every_steps=vq.checkpoint_every_steps, device=vq.device, dtype=vq.dtype,
         )
         # the training folder (and so what a re-run resumes) is keyed by everything the weights
         # depend on: code version (logic + config), model and training settings, and the data
@@ -138,7 +140,10 @@ def build_vqvae_assets(settings) -> list:
         code = context.assets_def.code_versions_by_key.get(context.asset_key)
         run_key = hashlib.sha256(json.dumps([code, model_cfg.to_dict(), train_cfg.to_dict(), inputs, init_sha], sort_keys=True, default=str).encode()).hexdigest()[:16]
         out_dir = Path(storage.local_files_dir("depth_vqvae", run_key))
-        context.log.info(f"training VQ-VAE in {out_dir} (resumes if a checkpoint is there)")
+        # --force trains again from the seed instead of resuming (a finished run's state would
+        # train nothing); a deterministic run then writes the same weights and the same data version
+        resume = not is_forced(context)
+        context.log.info(f"training VQ-VAE in {out_dir} " + ("(resumes if a checkpoint is there)" if resume else "(forced: from scratch)"))
 
         if vq.nproc_per_node > 1:  # torchrun: DDP ranks, codebook statistics summed over them
             from training.vqvae.launch import launch_training
@@ -147,13 +152,13 @@ def build_vqvae_assets(settings) -> list:
                 context.log.warning(f"{vq.nproc_per_node} processes with sync_codebook false (the reference's DDP): each rank "
                                     "keeps its own EMA codebook and rank 0's is saved; overrides {sync_codebook: true} syncs them")
             result = launch_training(model_cfg, train_cfg, pseudo_depth.paths, out_dir, nproc=vq.nproc_per_node,
-                                     holdout_fraction=vq.holdout_fraction, resume=True, init_state=init_state,
+                                     holdout_fraction=vq.holdout_fraction, resume=resume, init_state=init_state,
                                      log=context.log.info)
         else:
             result = train_vqvae(
                 model_cfg, train_cfg,
                 lambda: depth_maps(pseudo_depth, holdout=False, fraction=vq.holdout_fraction),
-                out_dir, log=context.log.info, resume=True, init_state=init_state,
+                out_dir, log=context.log.info, resume=resume, init_state=init_state,
             )
         model = load_vqvae(out_dir)
         # holdout_fraction 0 (aurora trains on every map): quality is measured on all maps
@@ -179,9 +184,9 @@ def build_vqvae_assets(settings) -> list:
             "model_id": digest[:16], "kind": "depth_vqvae", "path": str(out_dir), "weights_file": weights.name,
             "sha256": digest, "config_json": json.dumps({"model": model_cfg.to_dict(), "train": train_cfg.to_dict()}),
             "metrics_json": json.dumps(metrics), "inputs_json": json.dumps(inputs),
-            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        }
+        }  # content only: the row is hashed into the data version, so the time goes to metadata
         meta = {
+            "created_at": dg.MetadataValue.text(dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
             **{k: dg.MetadataValue.float(float(metrics[k])) for k in ("abs_rel", "rmse", "delta1", "perplexity", "closest_point_agreement", "usage_fraction")},
             "codes_used": dg.MetadataValue.int(int(metrics["usage"])),
             "heldout_images": dg.MetadataValue.int(int(metrics["n_images"])),

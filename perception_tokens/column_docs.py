@@ -65,7 +65,6 @@ COLUMN_DOCS: dict[str, str] = {
     "config_json": "the settings the model was trained with (JSON)",
     "metrics_json": "training and held-out metrics (JSON)",
     "inputs_json": "data versions of the inputs it was trained on (JSON)",
-    "created_at": "when it was written (UTC, ISO 8601)",
     # marked points and curriculum
     "marked_id": "id of the marked-point image",
     "variant": "marker style (center labels above the circles, beside labels)",

@@ -144,7 +144,7 @@ MODEL_MANIFEST_SCHEMA = pa.schema(
         ("config_json", pa.string()),
         ("metrics_json", pa.string()),
         ("inputs_json", pa.string()),  # data versions / identities of what it was trained on
-        ("created_at", pa.string()),
+        # no created_at: the row is hashed into the data version; the time is in the metadata
     ]
 )
 

@@ -52,6 +52,8 @@ class VQVAESettings(_Section):
     min_codebook_usage: float = Field(0.5, ge=0, le=1)  # fraction of codes used on held-out maps
     extract_batch_size: int = Field(64, ge=1)
     nproc_per_node: int = Field(1, ge=1)  # > 1: torchrun data-parallel training (gloo on CPU, nccl on GPU)
+    # training arithmetic; float64 makes N processes train what one does to ~1e-15 (weights saved float32)
+    dtype: Literal["float32", "float64"] = "float32"
 
     @model_validator(mode="before")
     @classmethod

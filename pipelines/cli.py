@@ -92,8 +92,17 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     report = materialize_graph(_defs(), get_instance(), args.selection, force=args.force, log=say)
-    console.print(f"done in {time.perf_counter() - start:.1f} s; {len(report.failed)} failed step(s)")
-    return 1 if report.failed else 0
+    console.print(f"done in {time.perf_counter() - start:.1f} s; {len(report.failed)} failed step(s), "
+                  f"{len(report.failed_checks)} failed check(s)")
+    return run_exit_code(report)
+
+
+def run_exit_code(report) -> int:
+    """List the checks that failed; 1 when a step failed or a check of ERROR severity did (a WARN
+    check is listed and leaves the exit code 0)."""
+    for c in report.failed_checks:  # plain lines: a table would cut the names on a narrow terminal
+        say(f"FAILED CHECK ({c.severity}) {c.check}" + (f"[{c.partition}]" if c.partition else "") + f": {c.detail}")
+    return 1 if report.failed or report.error_checks else 0
 
 
 def summary(settings) -> None:
@@ -130,8 +139,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     say(f"HTML report: {report_file(settings.storage_root)}")
     done = sum(1 for s in report.steps if s.status == "materialized")
     skipped = sum(1 for s in report.steps if s.status.startswith("skipped"))
-    console.print(f"demo finished in {elapsed:.1f} s: {done} step(s) materialized, {skipped} fresh and skipped, {len(report.failed)} failed")
-    return 1 if report.failed else 0
+    console.print(f"demo finished in {elapsed:.1f} s: {done} step(s) materialized, {skipped} fresh and skipped, "
+                  f"{len(report.failed)} failed, {len(report.failed_checks)} failed check(s)")
+    return run_exit_code(report)
 
 
 def cmd_generate_demo(args: argparse.Namespace) -> int:

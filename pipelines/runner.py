@@ -23,6 +23,7 @@ from pipeline_lib import catalog
 from pipeline_lib.dagster_internals import observe  # not re-exported at top level in 1.13
 from pipeline_lib.io_manager import ParquetIOManagerFactory
 from pipeline_lib.partition_files import remove_retired_partitions, table_file, unreadable_reason
+from pipeline_lib.run_tags import FORCE_TAG
 from pipelines.run_recovery import process_tags, reap_dead_runs, wait_for_pool_slot
 from pipelines.staleness import StaleStatus, stale_resolver, wide_inputs_moved, wide_partition_deps
 from pipeline_lib.tables import read_lineage
@@ -38,12 +39,28 @@ class StepReport:
 
 
 @dataclass
+class CheckReport:
+    """An asset check that ran and did not pass."""
+
+    check: str  # "<asset>:<check name>"
+    partition: str | None
+    severity: str  # "ERROR" | "WARN" (Dagster's AssetCheckSeverity)
+    detail: str  # the check's description and its metadata
+
+
+@dataclass
 class RunReport:
     steps: list[StepReport] = field(default_factory=list)
+    failed_checks: list[CheckReport] = field(default_factory=list)
 
     @property
     def failed(self) -> list[StepReport]:
         return [s for s in self.steps if s.status == "failed" or s.status == "skipped (upstream failed)"]
+
+    @property
+    def error_checks(self) -> list[CheckReport]:
+        """Failed checks of ERROR severity: the run's output is not to be trusted (the CLI exits 1)."""
+        return [c for c in self.failed_checks if c.severity == "ERROR"]
 
     @property
     def seconds(self) -> float:
@@ -129,11 +146,16 @@ def materialize_graph(
                 resources=defs.resources,
                 partition_key=pk,
                 raise_on_error=False,
-                tags={"ptok/launched_by": "ptok", **process_tags()},
+                # --force reaches the asset too: one that reuses earlier work (a finished training
+                # run's state) recomputes it (pipeline_lib/run_tags.py)
+                tags={"ptok/launched_by": "ptok", **process_tags(), **({FORCE_TAG: "true"} if force else {})},
                 # the console shows the stage's own messages; Dagster's step events stay in the instance (UI)
                 run_config={"loggers": {"console": {"config": {"log_level": console_log_level}}}},
             )
             seconds = time.perf_counter() - start
+            for check in _failed_checks(result, pk):
+                report.failed_checks.append(check)
+                log(f"  ! {check.check:45s} check FAILED ({check.severity}): {check.detail}")
             if result.success:
                 report.steps.append(StepReport(label, pk, "materialized", seconds))
                 log(f"  + {label:45s} {seconds:7.1f} s")
@@ -222,6 +244,18 @@ def _parquet_store(defs: dg.Definitions) -> ParquetIOManagerFactory | None:
 def _pool_of(ad: dg.AssetsDefinition) -> str | None:
     pools = {node.pool for node in ad.node_def.iterate_node_defs() if getattr(node, "pool", None)}
     return next(iter(pools), None)
+
+
+def _failed_checks(result: dg.ExecuteInProcessResult, partition: str | None) -> list[CheckReport]:
+    failed = []
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed:
+            continue
+        facts = ", ".join(f"{k} {v.value}" for k, v in evaluation.metadata.items())
+        detail = "; ".join(part for part in (evaluation.description, facts) if part)
+        failed.append(CheckReport(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}", partition,
+                                  evaluation.severity.value, detail[:300]))
+    return failed
 
 
 def _first_error(result: dg.ExecuteInProcessResult) -> str:

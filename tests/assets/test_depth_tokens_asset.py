@@ -31,7 +31,7 @@ def _seed(settings, tmp_path, model_id: str, seed: int) -> DepthVQVAE:
     save_vqvae(DepthVQVAE(tiny_config()), folder)
     write_input(settings, "depth_vqvae", schemas.MODEL_MANIFEST_SCHEMA, [
         {"model_id": model_id, "kind": "depth_vqvae", "path": str(folder), "weights_file": "model.safetensors", "sha256": model_id,
-         "config_json": "{}", "metrics_json": "{}", "inputs_json": "{}", "created_at": "2026-01-01T00:00:00+00:00"}])
+         "config_json": "{}", "metrics_json": "{}", "inputs_json": "{}"}])
     return load_vqvae(folder)
 
 

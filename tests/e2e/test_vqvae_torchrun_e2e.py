@@ -1,5 +1,12 @@
 """``depth_vqvae`` with ``vqvae.nproc_per_node: 2``: the asset launches torchrun (2 gloo ranks on CPU) and
-records the model that the in-process asset trains on the same demo world, within float tolerance."""
+records the model that the in-process asset trains on the same demo world, within the tolerance the
+arithmetic allows.
+
+Both train in float64 (``vqvae.dtype``): in float32 the two runs' different summation orders (a conv
+over 4 maps vs 8, DDP's sum of two half-batch gradients) drift by 1e-4 or more within a few Adam
+steps, by CPU kernel, and the demo's flat depth regions put latent vectors at near-ties between codes
+that such differences flip. In float64 only the order differs (training/vqvae/distributed.py
+``order_drift_bound``); each side's weights are then rounded once to the float32 file."""
 
 from __future__ import annotations
 
@@ -10,16 +17,19 @@ import pyarrow.parquet as pq
 import torch
 from safetensors.torch import load_file
 
+from training.vqvae.distributed import order_drift_bound
+
 from conftest import materialized_world, small_settings
 
 SELECTION = "group:sources or key:pseudo_depth or key:depth_vqvae"
+BATCH = 8
 
 
 def _world(tmp_path_factory, nproc: int):
     workdir = tmp_path_factory.mktemp(f"nproc{nproc}")
     (workdir / "dagster_home").mkdir()
-    settings = small_settings(workdir, vqvae={"epochs": 1, "batch_size": 8, "device": "cpu", "nproc_per_node": nproc,
-                                              "checkpoint_every_steps": 0})
+    settings = small_settings(workdir, vqvae={"epochs": 1, "batch_size": BATCH, "device": "cpu", "nproc_per_node": nproc,
+                                              "checkpoint_every_steps": 0, "dtype": "float64"})
     with materialized_world(workdir, settings, SELECTION) as (_defs, instance):
         row = pq.read_table(workdir / "storage" / "depth_vqvae.parquet").to_pylist()[0]
         meta = instance.get_latest_materialization_event(dg.AssetKey("depth_vqvae")).asset_materialization.metadata
@@ -36,14 +46,16 @@ def test_two_processes_from_the_asset_match_one(tmp_path_factory):
     want = load_file(f"{one_row['path']}/{one_row['weights_file']}")
     got = load_file(f"{two_row['path']}/{two_row['weights_file']}")
     assert want.keys() == got.keys()
-    for name in (k for k in want if not k.startswith("quantizer.")):  # encoder, decoder
-        assert torch.allclose(got[name].float(), want[name].float(), rtol=1e-4, atol=1e-5), name
-    # The EMA codebook: the demo's flat depth regions give identical latent vectors, and k-means can
-    # seed two codes on such duplicates, so those vectors sit at an exact tie between two codes and a
-    # 1e-8 difference (a conv over 4 maps vs 8) picks the other one. Measured here: 4 vectors between
-    # 2 of 128 codes. The strict all-codes check is tests/vqvae/test_vqvae_launch_distributed.py (no ties).
-    counts_moved = int(((got["quantizer.cluster_size"] - want["quantizer.cluster_size"]).abs() > 1e-3).sum())
-    assert counts_moved <= 2, counts_moved
-    assert torch.allclose(got["quantizer.embedding"], want["quantizer.embedding"], atol=5e-3)
-    for key in ("rmse", "usage_fraction", "closest_point_agreement"):
-        assert abs(one_meta[key].value - two_meta[key].value) < 1e-2, (key, one_meta[key].value, two_meta[key].value)
+    config = json.loads(one_row["config_json"])
+    image_size = config["model"]["image_size"]
+    bound = order_drift_bound(steps=one_meta["steps"].value, lr=config["train"]["lr"],
+                              sum_terms=BATCH * image_size * image_size, dtype=torch.float64)
+    for name in want:  # encoder, decoder and the EMA codebook's buffers
+        if want[name].is_floating_point():
+            atol = bound * max(1.0, float(want[name].abs().max()))
+            torch.testing.assert_close(got[name], want[name], rtol=torch.finfo(torch.float32).eps, atol=atol, msg=name)
+        else:
+            assert torch.equal(got[name], want[name]), name
+    # measured on the same held-out maps (the metrics are functions of the weights compared above; a
+    # float32 evaluation can still flip a code at an exact tie, so they are not compared here)
+    assert one_meta["heldout_images"].value == two_meta["heldout_images"].value > 0

@@ -106,3 +106,23 @@ def test_bad_map_names_epoch_and_batch(tmp_path):
     bad = [*MAPS[:8], np.zeros((8, 8), np.float32)]
     with pytest.raises(ValueError, match=r"epoch 0, batch \d+ \(after shuffling\): depth map #\d: expected dtype uint8"):
         _run(tmp_path, maps=lambda: bad)
+
+
+def test_float64_training_resumes_exactly_and_saves_float32_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    whole = _run(tmp_path / "whole", epochs=2, dtype="float64")
+    _run(tmp_path / "split", epochs=1, dtype="float64")
+    _run(tmp_path / "split", epochs=2, dtype="float64")  # resumes the float64 state at the epoch end
+    state = torch.load(tmp_path / "whole" / "train_state.pt", weights_only=True)
+    assert state["model"]["encoder.net.0.weight"].dtype == torch.float64  # the resume point keeps the arithmetic
+    a, b = load_file(whole.weights_path), load_file(tmp_path / "split" / "model.safetensors")
+    assert all(t.dtype == torch.float32 for t in a.values() if t.is_floating_point())  # the file format is unchanged
+    for k in a:  # the same float64 operations in the same order: bit-identical
+        assert torch.equal(a[k], b[k]), k
+    assert load_vqvae(whole.out_dir).encoder.net[0].weight.dtype == torch.float32
+
+
+def test_an_unknown_training_dtype_is_refused():
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        _train_cfg(dtype="float16")

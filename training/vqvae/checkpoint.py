@@ -71,9 +71,11 @@ def load_state_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], wh
 
 
 def save_vqvae(model: DepthVQVAE, out_dir: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
-    """Write ``model.safetensors`` and ``config.json`` into ``out_dir``; returns the weights path."""
+    """Write ``model.safetensors`` and ``config.json`` into ``out_dir``; returns the weights path.
+    Floating tensors are written as float32 whatever the training dtype (``VQVAETrainConfig.dtype``)."""
     out = Path(out_dir)
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    tensors = {k: (v.float() if v.is_floating_point() else v).detach().to("cpu").contiguous()
+               for k, v in model.state_dict().items()}
     meta = {"format": "pt", "model_type": "depth_vqvae", **(metadata or {})}
     weights = atomic_write(out / WEIGHTS_NAME, lambda tmp: save_file(tensors, tmp, metadata=meta))
     write_json(out / CONFIG_NAME, model.config.to_dict())

@@ -51,3 +51,21 @@ def broadcast_from_rank0(t: torch.Tensor) -> torch.Tensor:
     if world_size() > 1:
         dist.broadcast(t, src=0)
     return t
+
+
+def order_drift_bound(*, steps: int, lr: float, sum_terms: int, dtype: torch.dtype, adam_eps: float = 1e-8) -> float:
+    """How far (absolute, per unit of a tensor's magnitude) N ranks may end from one process after
+    ``steps`` Adam steps: the two add the same terms in different orders (per-rank convs, DDP's sum
+    of the ranks' gradients, the all-reduced EMA sums), nothing else.
+
+    Two orders of a sum of K terms differ by at most 2(K-1)u * sum|terms| (u = eps/2, the
+    recursive-summation bound); inputs in [0, 1] and weights < 1 keep |terms| <= 1 per term of a
+    mean. Adam's step ``lr * m / (sqrt(v) + adam_eps)`` has slope at most ``lr / adam_eps`` in the
+    gradient (at a zero gradient), so each step moves a parameter's difference by at most
+    ``(lr / adam_eps) * 2K u``; ``sum_terms`` is the largest reduction of a step (the first conv's
+    weight gradient: batch x pixels). In float64 this is ~1e-6 for a few steps of a 64-map batch;
+    in float32 it exceeds any weight (code ties and Adam turn rounding into +-lr moves), so
+    float32 runs agree only statistically, which is why the exactness tests train in float64.
+    """
+    u = torch.finfo(dtype).eps / 2
+    return steps * (lr / adam_eps) * 2 * sum_terms * u

@@ -20,8 +20,9 @@ training/vqvae/launch.py): ``batch_size`` is the global batch. Every rank walks 
 shuffled stream and takes its consecutive slice of each global batch, rank 0 first (sizes
 differ by at most one); the loss is weighted by the slice's share, so DDP's gradient average
 is the gradient of the global batch's mean, and the codebook helpers of
-training/vqvae/distributed.py sum the EMA statistics over ranks. The result equals the
-one-process run on the same global batches within float tolerance. Rank 0 alone writes files
+training/vqvae/distributed.py sum the EMA statistics over ranks. The result is the one-process
+run on the same global batches with the sums in other orders: with ``dtype`` float64 within
+``distributed.order_drift_bound``; in float32 that rounding can grow to 1e-4 in a few steps. Rank 0 alone writes files
 and logs. A last global batch with fewer maps than ranks is skipped, with a warning.
 """
 
@@ -42,7 +43,7 @@ from training.vqvae.checkpoint import load_vqvae as load_vqvae  # re-export: tra
 from training.vqvae.data import batched, buffered_shuffle, model_input
 from training.vqvae.distributed import all_reduce_sum, gather_rows, is_rank0, world_size
 from training.vqvae.model import DepthVQVAE, VQVAEConfig
-from training.vqvae.train_config import VQVAETrainConfig, VQVAETrainResult, resolve_device
+from training.vqvae.train_config import TRAIN_DTYPES, VQVAETrainConfig, VQVAETrainResult, resolve_device
 from training.vqvae.train_state import (
     RESUMABLE_CHANGES,
     STATE_FORMAT,
@@ -109,7 +110,8 @@ def train_vqvae(
     model = DepthVQVAE(model_config)
     if init_state is not None:
         load_state_strict(model, init_state, "initial weights")
-    model = model.to(device)
+    dtype = TRAIN_DTYPES[tc.dtype]
+    model = model.to(device, dtype)
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=tc.lr_decay_gamma)
     acc = EpochAccumulator(model_config.codebook_size)
@@ -195,7 +197,7 @@ def train_vqvae(
                 continue
             mine = chunk if world == 1 else chunk[rank_slice(len(chunk), world, rank)]
             try:
-                x = model_input([decode(m) for m in mine] if decode else mine, model_config).to(device)
+                x = model_input([decode(m) for m in mine] if decode else mine, model_config).to(device, dtype)
             except (TypeError, ValueError) as e:
                 raise type(e)(f"epoch {epoch}, batch {seen} (after shuffling): {e}") from e
             result = net(x)
