@@ -83,7 +83,9 @@ def run_section(name: str, smoke: bool, seconds: float) -> dict:
     from gpu_check_vision import SectionPlan
 
     section = next(s for s in SECTIONS if s.name == name)
-    on_gpu = section.where == "gpu" and not smoke and torch.cuda.is_available()
+    on_gpu = section.where == "gpu" and not smoke
+    if on_gpu and not torch.cuda.is_available():
+        raise RuntimeError("no CUDA device: a GPU section does not fall back to the CPU at full size")
     plan = SectionPlan(device="cuda" if on_gpu else "cpu", smoke=smoke, deadline=time.monotonic() + seconds - 10)
     import gpu_check_llm as llm
     import gpu_check_vision as vision
@@ -245,7 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # If anything asks torch.cuda.is_available() before the fork, NVML answers it: the CUDA driver
+    # stays uninitialised in this process, as a forked child needs.
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     preload()
+    import torch
+
+    if torch.cuda.is_initialized():
+        raise RuntimeError("CUDA was initialised while importing the libraries: sections cannot be forked")
     from gpu_check_report import to_markdown
 
     budget = args.budget_s or (len(SECTIONS) * SMOKE_SECTION_TIMEOUT_S if args.smoke else FULL_BUDGET_S)

@@ -105,29 +105,37 @@ def training_batch(processor, family: str, token_map, batch: int, answer_tokens:
     return {k: v.to(device) for k, v in out.items()}, vision_tokens * batch
 
 
-def flop_counts(model, peft_model, family: str, batch: int, seq: int, vision_tokens: int) -> dict:
-    """Model and adapted FLOPs of one training step (see FLOP_FORMULA), from the parameter shapes."""
-    text, vis = model.config.text_config, model.config.vision_config
+def parameter_counts(model, family: str) -> dict[str, int]:
+    """Weights by part of an unwrapped model (before peft adds adapters and trainable copies)."""
     vision_name, projector_name = ("vision_tower", "multi_modal_projector") if family == "llava" else ("visual.", "merger")
-    n_vis = n_proj = n_lm = 0
+    counts = {"params_language": 0, "params_vision": 0, "params_projector": 0}
     for name, p in model.named_parameters():
+        if "lora_" in name or "modules_to_save" in name or "original_module" in name:
+            raise ValueError(f"count the parameters before wrapping with peft (found {name})")
         if projector_name in name:
-            n_proj += p.numel()
+            counts["params_projector"] += p.numel()
         elif vision_name in name:
-            n_vis += p.numel()
+            counts["params_vision"] += p.numel()
         elif "embed_tokens" not in name and "lm_head" not in name:
-            n_lm += p.numel()
-    n_head = model.get_output_embeddings().weight.numel()  # counted once even when tied to embed_tokens
-    n_lora = sum(p.numel() for n, p in peft_model.named_parameters() if "lora_" in n)
+            counts["params_language"] += p.numel()
+    counts["params_head"] = model.get_output_embeddings().weight.numel()  # once even when tied to embed_tokens
+    counts["params_language"] += counts["params_head"]
+    return counts
+
+
+def flop_counts(config, counts: dict[str, int], n_lora: int, batch: int, seq: int, vision_tokens: int) -> dict:
+    """Model and adapted FLOPs of one training step (see FLOP_FORMULA) from ``parameter_counts``."""
+    text, vis = config.text_config, config.vision_config
+    n_lm, n_head = counts["params_language"] - counts["params_head"], counts["params_head"]
     tokens = batch * seq
     v_layers = getattr(vis, "num_hidden_layers", None) or vis.depth
     per_image = vision_tokens // batch
-    shared = (12 * text.num_hidden_layers * text.hidden_size * seq * tokens + 6 * n_proj * vision_tokens
-              + 2 * n_vis * vision_tokens + 4 * v_layers * vis.hidden_size * per_image * vision_tokens)
+    shared = (12 * text.num_hidden_layers * text.hidden_size * seq * tokens + 6 * counts["params_projector"] * vision_tokens
+              + 2 * counts["params_vision"] * vision_tokens + 4 * v_layers * vis.hidden_size * per_image * vision_tokens)
     model_flops = 6 * (n_lm + n_head + n_lora) * tokens + shared
     adapted = 4 * n_lm * tokens + 6 * (n_head + n_lora) * tokens + shared
-    return {"params_language": n_lm + n_head, "params_vision": n_vis, "params_projector": n_proj, "params_lora": n_lora,
-            "model_flops_per_step": float(model_flops), "adapted_flops_per_step": float(adapted)}
+    return {**counts, "params_lora": n_lora, "model_flops_per_step": float(model_flops),
+            "adapted_flops_per_step": float(adapted)}
 
 
 def lora_step(plan: SectionPlan, preset: str, family: str, label: str, device_name: str) -> dict:
@@ -141,6 +149,7 @@ def lora_step(plan: SectionPlan, preset: str, family: str, label: str, device_na
     # as training_arguments() + session.wrap_for_training() set it up on a GPU
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     settings = LoraSettings(new_token_mode="modules_to_save")
+    counts = parameter_counts(model, family)
     torch.manual_seed(0)
     peft_model = family_lora.apply_lora(model, token_map, settings)
     peft_model.enable_input_require_grads()
@@ -168,7 +177,8 @@ def lora_step(plan: SectionPlan, preset: str, family: str, label: str, device_na
     # the steps trained: a finite loss, and LoRA's B matrices (zero at init) moved
     lora_b = [p for n, p in peft_model.named_parameters() if "lora_B" in n]
     moved = sum(int(p.detach().abs().sum() > 0) for p in lora_b)
-    flops = flop_counts(model, peft_model, family, batch, seq, vision_tokens)
+    n_lora = sum(p.numel() for n, p in peft_model.named_parameters() if "lora_" in n)
+    flops = flop_counts(model.config, counts, n_lora, batch, seq, vision_tokens)
     peak = peak_tflops(device_name) if on_gpu else None
     row = {"case": label, "batch": batch, "sequence": seq, "tokens_per_s": round(batch * seq / s, 1),
            "step_s": round(s, 4), "peak_memory_mib": peak_mib(plan.device), "build_s": round(load_s, 1),

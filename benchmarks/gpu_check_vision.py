@@ -84,6 +84,8 @@ def environment(plan: SectionPlan) -> dict:
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": __import__("os").cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,  # torch defaults: off for matmul, on for cuDNN
+        "tf32_cudnn": torch.backends.cudnn.allow_tf32,
     }
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)

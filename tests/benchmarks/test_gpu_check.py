@@ -68,6 +68,16 @@ def test_smoke_run_reports_every_section(tmp_path):
         assert row["mfu"] is None  # no bf16 peak is claimed for a CPU
         assert "6 (N_lm + N_lora) T" in sections[name]["notes"][0]
 
+    # the FLOP count's parameters are the unwrapped model's (peft's LoRA and trainable copies not counted twice)
+    from training.finetune.tokens import add_perception_tokens
+    from training.llava.model import load_llava
+
+    model, processor = load_llava("tiny")
+    add_perception_tokens(model, processor.tokenizer)
+    (row,) = sections["lora_llava_7b"]["rows"]
+    for key, value in gpu_check_llm.parameter_counts(model, "llava").items():
+        assert row[key] == value, key
+
     gen = sections["generation"]["rows"]
     assert [r["batch"] for r in gen] == [1, 2]
     for r in gen:
@@ -147,7 +157,8 @@ def test_flop_count_follows_the_stated_formula():
     model, _ = load_llava("tiny")
     text, vis = model.config.text_config, model.config.vision_config
     batch, seq, vision_tokens = 2, 100, 2 * 5
-    counts = gpu_check_llm.flop_counts(model, model, "llava", batch, seq, vision_tokens)
+    counts = gpu_check_llm.flop_counts(model.config, gpu_check_llm.parameter_counts(model, "llava"), 0, batch, seq,
+                                       vision_tokens)
     head = model.lm_head.weight.numel()
     n_lm = sum(p.numel() for n, p in model.named_parameters()
                if "language_model" in n and "embed_tokens" not in n) + head
@@ -160,6 +171,19 @@ def test_flop_count_follows_the_stated_formula():
     assert counts["model_flops_per_step"] == 6 * n_lm * tokens + attention + 6 * n_proj * vision_tokens + vision
     assert counts["adapted_flops_per_step"] == (4 * (n_lm - head) + 6 * head) * tokens + attention \
         + 6 * n_proj * vision_tokens + vision
+
+
+def test_parameters_are_counted_before_peft_wraps_the_model():
+    from peft import LoraConfig, get_peft_model
+
+    from training.llava.model import load_llava
+
+    model, _ = load_llava("tiny")
+    before = gpu_check_llm.parameter_counts(model, "llava")
+    assert before["params_head"] == model.lm_head.weight.numel()
+    wrapped = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj"], modules_to_save=["multi_modal_projector"]))
+    with pytest.raises(ValueError, match="before wrapping with peft"):
+        gpu_check_llm.parameter_counts(wrapped, "llava")
 
 
 def test_peak_by_device_name():
