@@ -54,8 +54,8 @@ SECTIONS = (
     Section("lora_qwen2_5_vl_3b", "gpu", 120),
     Section("generation", "gpu", 120),
     Section("lora_llava_13b", "gpu", 150),  # last of the GPU sections: run if the time allows
-    Section("cpu_depth_anything", "cpu", 60),
-    Section("cpu_vqvae", "cpu", 60),
+    Section("cpu_depth_anything", "cpu", 90),
+    Section("cpu_vqvae", "cpu", 90),
     Section("cpu_lora", "cpu", 0, skip_reason="a 7B LoRA step on the CPU takes minutes and ~60 GB of RAM: "
             "outside the check's time; the smoke run covers the code"),
     Section("cpu_generation", "cpu", 0, skip_reason="7B generation on the CPU is seconds per token: outside the "

@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-from gpu_check_vision import SectionPlan, peak_mib, reset_memory, seconds_per_call, sync
+from gpu_check_vision import SectionPlan, peak_mib, reset_memory, seconds_per_call, sig, sync
 
 # Dense bf16 peak (no sparsity) by device name, for MFU: NVIDIA H100 datasheet (SXM 989.4,
 # PCIe 756) and H200 (989.4 TFLOP/s, the same Hopper tensor cores).
@@ -180,14 +180,14 @@ def lora_step(plan: SectionPlan, preset: str, family: str, label: str, device_na
     n_lora = sum(p.numel() for n, p in peft_model.named_parameters() if "lora_" in n)
     flops = flop_counts(model.config, counts, n_lora, batch, seq, vision_tokens)
     peak = peak_tflops(device_name) if on_gpu else None
-    row = {"case": label, "batch": batch, "sequence": seq, "tokens_per_s": round(batch * seq / s, 1),
-           "step_s": round(s, 4), "peak_memory_mib": peak_mib(plan.device), "build_s": round(load_s, 1),
+    row = {"case": label, "batch": batch, "sequence": seq, "tokens_per_s": sig(batch * seq / s),
+           "step_s": sig(s), "peak_memory_mib": peak_mib(plan.device), "build_s": round(load_s, 1),
            "trainable": family_lora.trainable_summary(peft_model), **flops,
            "loss_first": round(float(losses[0]), 4), "loss_last": round(float(losses[-1]), 4),
            "lora_b_moved": f"{moved}/{len(lora_b)}",
            "peak_bf16_tflops": peak,
-           "mfu": round(flops["model_flops_per_step"] / s / (peak * 1e12), 4) if peak else None,
-           "mfu_adapted": round(flops["adapted_flops_per_step"] / s / (peak * 1e12), 4) if peak else None}
+           "mfu": sig(flops["model_flops_per_step"] / s / (peak * 1e12), 3) if peak else None,
+           "mfu_adapted": sig(flops["adapted_flops_per_step"] / s / (peak * 1e12), 3) if peak else None}
     notes = [FLOP_FORMULA]
     if on_gpu and peak is None:
         notes.append(f"no bf16 peak known for {device_name!r}: MFU not computed")
@@ -232,8 +232,8 @@ def generation(plan: SectionPlan) -> dict:
         c, u = result[True], result[False]
         overhead = (c["seconds"] / max(c["new_tokens"], 1)) / (u["seconds"] / max(u["new_tokens"], 1))
         rows.append({"case": f"batch {batch}", "batch": batch, "rows": n_rows, "max_new_tokens": max_new,
-                     "constrained_tokens_per_s": round(c["tokens_per_s"], 2),
-                     "unconstrained_tokens_per_s": round(u["tokens_per_s"], 2),
+                     "constrained_tokens_per_s": sig(c["tokens_per_s"]),
+                     "unconstrained_tokens_per_s": sig(u["tokens_per_s"]),
                      "constraint_overhead": round(overhead, 4),
                      "processor_share": round(c["processor_seconds"] / c["seconds"], 4),
                      "valid_depth_spans": c["valid_depth_spans"], "peak_memory_mib": peak_mib(plan.device)})

@@ -63,7 +63,7 @@ def test_smoke_run_reports_every_section(tmp_path):
         moved, total = row["lora_b_moved"].split("/")
         assert moved == total and int(total) > 0  # every LoRA B matrix trained
         assert row["trainable"]["lora"] == row["params_lora"] > 0 and row["trainable"]["tokens"] > 0
-        assert row["tokens_per_s"] == pytest.approx(row["batch"] * row["sequence"] / row["step_s"], rel=1e-3)
+        assert row["tokens_per_s"] == pytest.approx(row["batch"] * row["sequence"] / row["step_s"], rel=2e-3)
         assert row["model_flops_per_step"] > row["adapted_flops_per_step"] > 0
         assert row["mfu"] is None  # no bf16 peak is claimed for a CPU
         assert "6 (N_lm + N_lora) T" in sections[name]["notes"][0]
