@@ -12,7 +12,7 @@ export PTOK_CONFIG ?= $(CURDIR)/configs/demo.yaml
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test ui bench clean
+.PHONY: install demo test ui bench gpu-check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ ui: install
 
 bench: install
 	$(PY) benchmarks/run_all.py
+
+# Throughput of every model stage at the real sizes on this machine's GPU (~8 min on one H100):
+# benchmarks/results/gpu_check.{json,md}. Uses the venv as it is: no install step, no network.
+gpu-check:
+	@test -x $(PY) || { echo "no $(VENV): run 'make install TORCH_SPEC=...' first (see README, GPU check)"; exit 1; }
+	PYTHONUTF8=1 $(PY) benchmarks/gpu_check.py
 
 clean:
 	rm -rf .ptok

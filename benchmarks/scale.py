@@ -17,6 +17,12 @@ streamed synthetic 120x160 images, with tiny models of the real architectures:
 ``extrapolate`` turns a per-image GPU cost into the wall time of ADE20K + LVIS + RefCOCO on
 N GPUs. No GPU was lent when this was written, so the per-image GPU costs are estimates
 from the FLOP count of the real models at an assumed utilisation (see ``GPU_ESTIMATES``).
+
+    python benchmarks/scale.py --paper-run --gpus 8 --usd-per-gpu-hour 3.0
+
+prints the wall time and cost of the paper's whole run (pseudo-depth, VQ-VAE, extraction, the
+13B fine-tune, the evaluations) from ``benchmarks/results/gpu_check.json`` when a full GPU check
+wrote one, else from FLOP estimates, and says which (``paper_run.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 STAGES = ("pseudo_depth", "depth_tokens", "marked_points")
 ENGINES = ("inprocess", "ray")
@@ -173,14 +180,33 @@ def to_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def paper_run_text(gpu_check: Path, gpus: int, usd_per_gpu_hour: float, assumed_mfu: float = 0.3) -> str:
+    """The paper run's table (paper_run.py) from ``gpu_check`` when it exists."""
+    import paper_run
+
+    if gpus < 1 or usd_per_gpu_hour < 0:
+        raise ValueError(f"need --gpus >= 1 and --usd-per-gpu-hour >= 0, got {gpus} and {usd_per_gpu_hour}")
+    report = paper_run.load_report(gpu_check)
+    return paper_run.to_markdown(paper_run.estimate(report, assumed_mfu), gpus, usd_per_gpu_hour, gpu_check, report)
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     p.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     p.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
     p.add_argument("--one", nargs=3, metavar=("STAGE", "ENGINE", "N"), help=argparse.SUPPRESS)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "scale"))
-    args = p.parse_args()
+    p.add_argument("--paper-run", action="store_true", help="print the full run's wall time and cost, then exit")
+    p.add_argument("--gpu-check", default=str(ROOT / "benchmarks" / "results" / "gpu_check.json"),
+                   help="gpu_check.py's JSON (used when present)")
+    p.add_argument("--gpus", type=int, default=8)
+    p.add_argument("--usd-per-gpu-hour", type=float, default=3.0, help="price assumption of one H100-class GPU-hour")
+    p.add_argument("--assumed-mfu", type=float, default=0.3, help="utilisation of the FLOP-count fallback")
+    args = p.parse_args(argv)
+    if args.paper_run:
+        print(paper_run_text(Path(args.gpu_check), args.gpus, args.usd_per_gpu_hour, args.assumed_mfu), end="")
+        return
     if args.one:
         print(json.dumps(_run_one(args.one[0], args.one[1], int(args.one[2]))))
         return
