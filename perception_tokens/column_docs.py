@@ -13,6 +13,7 @@ COLUMN_DOCS: dict[str, str] = {
     "file": "file the rejected record came from, relative to its dataset root",
     "record_id": "id of the rejected record within its file (image id, annotation id, line number)",
     "reason": "why the record could not be used",
+    "answers_file": "the answers JSONL file (as given to ptok score) whose line was rejected",
     "split": "dataset split (training / validation, train / val)",
     "image_id": "image id as the dataset names it (string)",
     "file_name": "image file, relative to the dataset root",
