@@ -3,26 +3,12 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+
+from pipeline_lib.file_lock import exclusive as file_lock
 
 # bumped when the demo sets' layout changes, so an older demo folder is rewritten
 DEMO_BENCHMARKS_LAYOUT_VERSION = "released-counting-layout-1"
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def ensure_demo_datasets(root: Path, *, n_ade20k: int, n_lvis: int, n_refcoco: int, seed: int,
