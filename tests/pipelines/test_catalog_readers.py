@@ -97,6 +97,23 @@ def test_score_under_a_held_reader_lands_and_shows(storage, hardblink):
     assert reader_saw == ["2"]  # the notebook's own connection kept working and reads the new rows
 
 
+def test_eval_under_a_held_reader_lands_and_shows(storage, hardblink, tmp_path):
+    """``ptok eval`` used to fail with rc 2 after generating every prediction (issue 26)."""
+    from pipelines import cli
+
+    (tmp_path / "c.yaml").write_text(f"storage:\n  root: {storage}\nevaluation:\n  max_per_subset: 1\n"
+                                     f"  runs: [[direct, none]]\n  max_new_tokens: 4\n")
+    db = storage / "catalog.duckdb"
+    write_table_atomic(UPath(storage / "eval_scores.parquet"), pa.table({"eval_run_id": ["r0"]}))
+    catalog.refresh_all(db, str(storage))
+    with held(db, "ro"):
+        assert cli.main(["eval", "--benchmark", "hardblink", "--root", str(hardblink[0]), "--model", "tiny"]) == 0
+        preds = pq.read_table(storage / "eval_predictions.parquet", columns=["model_id", "subset"]).to_pylist()
+        assert sorted(p["subset"] for p in preds) == ["3points", "4points", "5points"] and {p["model_id"] for p in preds} == {"tiny"}
+        assert views(db) == {"eval_scores", "eval_predictions"}
+        assert catalog.query(db, "select count(*) from eval_predictions")[1] == [(3,)]
+
+
 def test_score_under_a_held_writer_keeps_its_rows_and_names_the_holder(storage, hardblink, capsys):
     db = storage / "catalog.duckdb"
     assert score(hardblink) == 0
