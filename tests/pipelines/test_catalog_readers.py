@@ -148,6 +148,25 @@ def test_materialize_under_a_held_reader_refreshes_the_views(storage):
         assert catalog.query(db, "select count(*) from box_tokens")[1] == [(3,)]
 
 
+def test_materialize_under_a_held_writer_succeeds_and_warns_naming_it(storage):
+    db = storage / "catalog.duckdb"
+    write_table_atomic(UPath(storage / "eval_scores.parquet"), pa.table({"eval_run_id": ["r0"]}))
+    catalog.refresh_all(db, str(storage))
+
+    @dg.asset
+    def box_tokens() -> pa.Table:
+        return pa.table({"image_id": ["a", "b", "c"]})
+
+    instance = dg.DagsterInstance.ephemeral()
+    with held(db, "rw") as (pid, _):
+        result = dg.materialize([box_tokens], instance=instance, resources={"io_manager": ParquetIOManager(UPath(storage), db)})
+        assert result.success
+        assert pq.read_table(storage / "box_tokens.parquet").num_rows == 3
+    warning = " ".join(e.user_message for e in instance.all_logs(result.run_id) if "not refreshed" in e.user_message)
+    assert "held open for writing" in warning and f"PID {pid}" in warning
+    assert catalog.try_refresh(db, str(storage)) and views(db) == {"eval_scores", "box_tokens"}  # healed once it is closed
+
+
 def test_a_view_of_a_table_that_is_gone_is_dropped(storage, capsys):
     from pipelines import cli
 
