@@ -6,7 +6,8 @@ so the history and its lineage stay in one place.
 
 An append outside a run reads the history, writes old rows plus new ones under a temporary
 name and renames it over the table; it holds the table's append lock (``fcntl``) throughout,
-so concurrent ``ptok score`` / ``ptok eval`` runs never drop each other's rows.
+so concurrent ``ptok score`` / ``ptok eval`` runs never drop each other's rows. (A graph run's
+append is read in the asset and committed by the IO manager, and does not take this lock yet.)
 """
 
 from __future__ import annotations
