@@ -4,28 +4,14 @@ made with (recorded in the manifest / marker) are no longer the config's."""
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+
+from pipeline_lib.file_lock import exclusive as file_lock
 
 # bumped when the demo sets' layout changes, so an older demo folder is rewritten
 DEMO_BENCHMARKS_LAYOUT_VERSION = "released-counting-layout-1"
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def _recorded_settings(manifest: Path) -> dict | None:

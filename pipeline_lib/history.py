@@ -3,17 +3,25 @@
 The asset path streams old rows then new ones through ``emit_table``; ``ptok eval`` and
 ``ptok score`` append the same way outside a run and record a runless materialization,
 so the history and its lineage stay in one place.
+
+An append outside a run reads the history, writes old rows plus new ones under a temporary
+name and renames it over the table; it holds the table's append lock (``fcntl``) throughout,
+so concurrent ``ptok score`` / ``ptok eval`` runs never drop each other's rows. (A graph run's
+append is read in the asset and committed by the IO manager, and does not take this lock yet.)
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
 
 import pyarrow as pa
 from upath import UPath
 
 from pipeline_lib import catalog
-from pipeline_lib.folders import previous_table, table_path
+from pipeline_lib.file_lock import exclusive
+from pipeline_lib.folders import OBJECT_STORAGE_FILES, is_object_storage, previous_table, table_path
 from pipeline_lib.tables import StagedTable, TableHandle, stage_table
 
 
@@ -42,13 +50,28 @@ def _widen(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, names=schema.names)
 
 
+def append_lock_file(storage_root: str, asset: str) -> Path:
+    """The lock every append to ``asset`` holds; beside the tables, or under ``.ptok`` on object
+    storage (there it serializes the appends of this machine only)."""
+    base = OBJECT_STORAGE_FILES if is_object_storage(storage_root) else Path(storage_root)
+    return base / ".locks" / f"{asset}.append.lock"
+
+
+def _stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def append_outside_dagster(storage_root: str, asset: str, schema: pa.Schema, new_rows: list[dict[str, Any]],
-                           lineage: dict[str, Any], catalog_path=None, instance=None) -> StagedTable:
+                           lineage: dict[str, Any], catalog_path=None, instance=None,
+                           warn: Callable[[str], None] = _stderr) -> StagedTable:
+    """Append rows to a history table, committed before the catalog is touched: a catalog that
+    cannot be refreshed (a writer holds it) costs a warning, never the rows."""
     path = table_path(storage_root, asset)
-    staged = stage_table(UPath(storage_root) / ".staging" / asset, schema, history_rows(history_table(storage_root, asset), new_rows, schema), lineage)
-    staged.commit(path)
-    if catalog_path is not None:
-        catalog.refresh_view(catalog_path, storage_root, asset)
+    with exclusive(append_lock_file(storage_root, asset)):
+        staged = stage_table(UPath(storage_root) / ".staging" / asset, schema,
+                             history_rows(history_table(storage_root, asset), new_rows, schema), lineage)
+        staged.commit(path)
+    catalog.try_refresh(catalog_path, storage_root, asset, warn=warn)
     if instance is not None:
         import dagster as dg
 

@@ -65,11 +65,8 @@ class ParquetIOManager(UPathIOManager):
     def _refresh_catalog(self, context: OutputContext) -> None:
         if self.catalog_path is None or not context.has_asset_key:
             return
-        name = context.asset_key.path[-1]
-        try:
-            catalog.refresh_view(self.catalog_path, str(self._base_path), name)
-        except Exception as exc:  # the catalog is a convenience; never lose a written table over it
-            context.log.warning(f"DuckDB view for {name} not refreshed: {exc}")
+        # the table is committed: a catalog that cannot be refreshed only warns (catalog.try_refresh)
+        catalog.try_refresh(self.catalog_path, str(self._base_path), context.asset_key.path[-1], warn=context.log.warning)
 
     def get_metadata(self, context: OutputContext, obj: Any) -> dict[str, Any]:
         if isinstance(obj, StagedTable):

@@ -19,6 +19,11 @@ def say(message: str) -> None:
     console.print(message, markup=False)
 
 
+def warn(message: str) -> None:
+    """A warning on stderr, so piped output (``ptok sql ... > x.csv``) stays clean."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def _defs():
     from pipelines.definitions import defs
 
@@ -56,6 +61,10 @@ def cmd_sql(args: argparse.Namespace) -> int:
     settings = _settings()
     allowed = catalog.allowed_dirs_for(settings)
     out = Path(args.out) if args.out else None
+    if out is not None:
+        sql_output.check_out_path(out, allowed, force=args.force)
+    if Path(settings.storage_root).exists():  # views of tables added or removed since the last run; warns only
+        catalog.try_refresh(settings.catalog_path, settings.storage_root, warn=warn)
     if out is not None and out.suffix.lower() == ".parquet":
         table = catalog.query_arrow(settings.catalog_path, args.query, allowed)
         sql_output.write_out(out, table.column_names, [], arrow_table=table)
@@ -108,7 +117,8 @@ def run_exit_code(report) -> int:
 def summary(settings) -> None:
     from pipeline_lib import catalog
 
-    names = catalog.refresh_all(settings.catalog_path, settings.storage_root)
+    catalog.try_refresh(settings.catalog_path, settings.storage_root, warn=warn)
+    names = catalog.stored_assets(settings.storage_root) or []
     rows = []
     for name in names:
         try:
@@ -275,7 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("query", help="SELECT / DESCRIBE / SHOW / SUMMARIZE / EXPLAIN; nothing that writes")
     s.add_argument("--format", choices=["table", "csv", "json", "markdown"],
                    help="default: table on a terminal, csv when piped (csv/json/markdown never shorten values)")
-    s.add_argument("--out", help="write the result to FILE (.csv, .json, .parquet) instead of printing it")
+    s.add_argument("--out", help="write the result to FILE (.csv, .json, .parquet) instead of printing it; "
+                                 "never under the storage root or the catalog's folder")
+    s.add_argument("--force", action="store_true", help="let --out replace an existing file")
     s.set_defaults(func=cmd_sql)
 
     s = sub.add_parser("generate-demo", help="write demo datasets in the real ADE20K/LVIS/RefCOCO formats")

@@ -109,8 +109,8 @@ def materialize_graph(
     store = _parquet_store(defs)
     if store is not None:  # partitions that no longer exist (fewer shards) must not stay readable
         for name in remove_retired_partitions(UPath(store.root), all_assets, log=log):
-            if store.catalog_path:
-                catalog.refresh_view(Path(store.catalog_path), store.root, name)
+            if store.catalog_path:  # warns only: a held catalog must not stop the run
+                catalog.try_refresh(Path(store.catalog_path), store.root, name, warn=log)
     for ad in _assets_in_order(defs, keys):
         upstream = {dep for k in ad.keys for dep in graph.get(k).parent_keys}
         if upstream & failed:

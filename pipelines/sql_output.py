@@ -76,6 +76,20 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> s
     raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
 
 
+def check_out_path(path: Path, protected_dirs: Sequence[str], force: bool = False) -> None:
+    """Refuse an ``--out`` file under the pipeline's folders (it could replace a table or the
+    catalog) and, without ``force``, one that exists already."""
+    target = path.resolve()
+    for d in protected_dirs:
+        if "://" in str(d):
+            continue
+        folder = Path(d).resolve()
+        if target == folder or folder in target.parents:
+            raise ValueError(f"--out {path}: inside {d}, where the pipeline's tables and catalog live; write elsewhere")
+    if path.exists() and not force:
+        raise FileExistsError(f"--out {path}: the file exists; pass --force to replace it")
+
+
 def write_out(path: Path, columns: Sequence[str], rows: Sequence[Sequence[Any]], arrow_table=None) -> Path:
     """Write the result to ``path`` by its suffix (.csv, .json, .parquet): a temporary name in
     the same folder, then one rename, so a failed write leaves no half file."""

@@ -103,3 +103,20 @@ def test_table_metadata_carries_the_descriptions(tmp_path):
     write_table_atomic(path, pa.table({"benchmark": ["HardBLINK"], "n": [3]}))
     cols = {c.name: c.description for c in table_metadata(TableHandle([path]))["dagster/column_schema"].columns}
     assert cols == {"benchmark": "benchmark name (HardBLINK, BLINK, CV-Bench, BLINK-Count, SEED-Count)", "n": "questions scored"}
+
+
+def test_out_never_writes_into_the_storage_root(storage, capsys):
+    before = (storage / "eval_scores.parquet").read_bytes()
+    for target in (storage / "eval_scores.parquet", storage / "new" / "x.csv", storage / "catalog.duckdb"):
+        assert cli.main(["sql", "select 1 as a", "--out", str(target), "--force"]) == 2
+        assert "where the pipeline's tables and catalog live" in " ".join(capsys.readouterr().out.split())  # rich wraps lines
+    assert (storage / "eval_scores.parquet").read_bytes() == before and not (storage / "new").exists()
+
+
+def test_out_replaces_an_existing_file_only_with_force(storage, tmp_path, capsys):
+    target = tmp_path / "mine.csv"
+    target.write_text("keep me\n")
+    assert cli.main(["sql", "select 1 as a", "--out", str(target)]) == 2
+    assert "pass --force to replace it" in " ".join(capsys.readouterr().out.split()) and target.read_text() == "keep me\n"
+    assert cli.main(["sql", "select 1 as a", "--out", str(target), "--force"]) == 0
+    assert target.read_text() == "a\n1\n"

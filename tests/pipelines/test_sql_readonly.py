@@ -34,6 +34,8 @@ def escapes(root, secret, other, tmp_path):
         "read an arbitrary file": f"select * from read_csv('{secret}')",
         "attach read-write": f"ATTACH '{other}' AS o (READ_ONLY false); INSERT INTO o.t VALUES (5)",
         "a write hidden after a select": f"select 1; COPY eval_scores TO '{tmp_path / 'leak2.csv'}'",
+        "explain analyze runs the copy": f"EXPLAIN ANALYZE COPY (select 'x' as subset, 0 as n) TO '{table}' (FORMAT parquet)",
+        "explain with options runs the copy": f"/* c */ explain (format json, analyze) copy eval_scores TO '{tmp_path / 'leak.csv'}'",
     }
 
 
@@ -56,10 +58,17 @@ def test_each_escape_works_on_a_plain_read_only_connection(world, tmp_path):
     assert duckdb.connect(str(other), read_only=True).execute("select count(*) from t").fetchall() == [(2,)]
     _raw(db, cases["copy over a pipeline table"])
     assert pq.read_table(root / "eval_scores.parquet").to_pylist() == [{"subset": "x", "n": 0}]
+    (tmp_path / "leak.csv").unlink()
+    _raw(db, cases["explain with options runs the copy"])
+    assert (tmp_path / "leak.csv").exists()
+    write_table_atomic(UPath(root / "eval_scores.parquet"), pa.table({"subset": ["3points"], "n": [124]}))
+    _raw(db, cases["explain analyze runs the copy"])  # the EXPLAIN ANALYZE reproduction of issue 21.4
+    assert pq.read_table(root / "eval_scores.parquet").to_pylist() == [{"subset": "x", "n": 0}]
 
 
 @pytest.mark.parametrize("case", ["copy over a pipeline table", "copy to an outside file", "read an arbitrary file",
-                                  "attach read-write", "a write hidden after a select"])
+                                  "attach read-write", "a write hidden after a select", "explain analyze runs the copy",
+                                  "explain with options runs the copy"])
 def test_catalog_query_refuses_each_escape(world, tmp_path, case):
     root, db, secret, other = world
     sql = escapes(root, secret, other, tmp_path)[case]
@@ -95,3 +104,16 @@ def test_reading_queries_still_work(world):
     assert catalog.query(db, "show tables", [str(root)])[1] == [("eval_scores",)]
     assert catalog.query(db, "summarize eval_scores", [str(root)])[1][1][0] == "n"
     assert catalog.query_arrow(db, "select n from eval_scores", [str(root)]).to_pylist() == [{"n": 124}]
+
+
+def test_explain_of_a_read_is_still_allowed(world):
+    root, db, _, _ = world
+    for sql in ("EXPLAIN select n from eval_scores", "explain analyze select n from eval_scores",
+                "EXPLAIN (FORMAT json) select n from eval_scores"):
+        assert catalog.query(db, sql, [str(root)])[1], sql
+
+
+def test_several_statements_are_refused_rather_than_half_printed(world):
+    root, db, _, _ = world
+    with pytest.raises(catalog.ReadOnlyQueryError, match="2 statements given"):
+        catalog.query(db, "select 1; select 2", [str(root)])
