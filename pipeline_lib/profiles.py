@@ -17,8 +17,9 @@ AURORA: dict[str, dict[str, Any]] = {
     "datasets": {"ade20k_splits": ["training"], "lvis_splits": ["train"]},
     # Depth Anything V1 ViT-S run as run.py --grayscale (Aurora README.md:40-43; FIDELITY.md "Depth teacher")
     "depth": {"preset": "aurora"},
-    # the reference AiT VQ-VAE and its schedule (FIDELITY.md "Depth tokenizer")
-    "vqvae": {"preset": "aurora"},
+    # the reference AiT VQ-VAE and its schedule (FIDELITY.md "Depth tokenizer"), trained on the ADE20K
+    # training maps only, one seeded permutation per epoch (ait_depth_vqvae.py:21, train_depth_vqvae_dist.py:83,156-158)
+    "vqvae": {"preset": "aurora", "data": "ade20k_train", "shuffle": "permutation"},
     "curriculum": {
         "style": "aurora",
         # one skill per run: the depth model (create_depth_annealing_data.ipynb); counting is

@@ -52,6 +52,12 @@ class VQVAESettings(_Section):
     min_codebook_usage: float = Field(0.5, ge=0, le=1)  # fraction of codes used on held-out maps
     extract_batch_size: int = Field(64, ge=1)
     nproc_per_node: int = Field(1, ge=1)  # > 1: torchrun data-parallel training (gloo on CPU, nccl on GPU)
+    # which pseudo_depth maps train the tokenizer: every dataset (the project's, as Perceptio does) or
+    # the ADE20K training maps alone (aurora: the reference's ADE_depth/, ait_depth_vqvae.py:21)
+    data: Literal["all_datasets", "ade20k_train"] = "all_datasets"
+    # epoch order: a bounded shuffle buffer over the stream (project) or one seeded permutation of every
+    # map per epoch (aurora: DistributedSampler(shuffle=True) + set_epoch, train_depth_vqvae_dist.py:83,156-158)
+    shuffle: Literal["buffer", "permutation"] = "buffer"
 
     @model_validator(mode="before")
     @classmethod

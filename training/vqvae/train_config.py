@@ -20,7 +20,9 @@ class VQVAETrainConfig:
     be 0 only with initial weights (the model is adopted as is).
     ``checkpoint_every_steps`` = 0 checkpoints only at epoch ends.
     ``shuffle_buffer`` bounds the memory of the per-epoch shuffle (a full shuffle when the
-    data set fits). ``device``: "cpu", "cuda", "cuda:1", ... or "auto"."""
+    data set fits); ``shuffle: permutation`` instead visits the epoch's maps in one full
+    ``rng.permutation`` (the reference's DataLoader ``shuffle=True``, train_depth_vqvae_dist.py:164-168).
+    ``device``: "cpu", "cuda", "cuda:1", ... or "auto"."""
 
     epochs: int = 20
     batch_size: int = 32
@@ -32,6 +34,7 @@ class VQVAETrainConfig:
     seed: int = 0
     checkpoint_every_steps: int = 0
     shuffle_buffer: int = 4096
+    shuffle: str = "buffer"  # "buffer": bounded-buffer shuffle (the project's); "permutation": the reference's
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -50,6 +53,8 @@ class VQVAETrainConfig:
             problems.append(f"lr_decay_gamma must be in (0, 1], got {self.lr_decay_gamma}")
         if self.checkpoint_every_steps < 0:
             problems.append(f"checkpoint_every_steps must be >= 0, got {self.checkpoint_every_steps}")
+        if self.shuffle not in ("buffer", "permutation"):
+            problems.append(f"shuffle must be 'buffer' or 'permutation', got {self.shuffle!r}")
         if self.shuffle_buffer < 1:
             problems.append(f"shuffle_buffer must be >= 1, got {self.shuffle_buffer}")
         if problems:
