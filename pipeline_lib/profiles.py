@@ -29,6 +29,8 @@ AURORA: dict[str, dict[str, Any]] = {
         "schedule": "aurora",
         "epochs": 10,
         "percents": [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1],
+        # N: total_length = 20000 (create_depth_annealing_data.ipynb cell 3), 5000 (create_bbox_annealing_data.ipynb cell 7)
+        "epoch_size_by_skill": {"depth": 20000, "count": 5000},
         "min_points": 2,
         "max_points": 5,
         "marked_max_images": 500,

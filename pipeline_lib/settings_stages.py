@@ -98,7 +98,10 @@ class CurriculumSettings(_Section):
     mixing: Literal["shuffled", "sequential"] = "shuffled"
     epochs: int = Field(10, ge=1)
     percents: list[float] = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
-    epoch_size: int | None = Field(None, ge=1)  # default: the atomic pool's size
+    epoch_size: int | None = Field(None, ge=1)  # default: epoch_size_by_skill's, else the atomic pool's size
+    # N per skill when epoch_size is unset and every task is of one skill; aurora: the notebooks' total_length,
+    # depth 20000 (create_depth_annealing_data.ipynb cell 3), counting 5000 (create_bbox_annealing_data.ipynb cell 7)
+    epoch_size_by_skill: dict[Literal["depth", "count", "ground"], int] = {}
     # annealed: p(d_t, s) ~ exp(-d_t / tau(s)); "growing" tau moves mass toward harder tasks over time
     difficulties: dict[str, float] = {
         "depth_atomic": 1.0, "count_atomic": 1.0, "ground_atomic": 1.0,
@@ -118,6 +121,12 @@ class CurriculumSettings(_Section):
             raise ValueError(f"curriculum.min_points ({self.min_points}) > curriculum.max_points ({self.max_points})")
         if not self.tasks:
             raise ValueError("curriculum.tasks is empty")
+        if self.epoch_size is None and self.epoch_size_by_skill:
+            skills = sorted({task.split("_")[0] for task in self.tasks})
+            if len(skills) > 1:
+                raise ValueError(f"curriculum.tasks span the skills {skills} and curriculum.epoch_size_by_skill gives N per "
+                                 "skill (the reference trains one skill per run): set curriculum.epoch_size")
+            self.epoch_size = self.epoch_size_by_skill.get(skills[0])
         if self.schedule == "aurora" and len(self.percents) < self.epochs:
             raise ValueError(f"curriculum.percents has {len(self.percents)} values for {self.epochs} epochs")
 
