@@ -47,6 +47,10 @@ AURORA: dict[str, dict[str, Any]] = {
         "lr": 0.0002,
         "projector_lr": 0.00002,
         "per_device_batch_size": 16,
+        # the paper's 8 GPUs x 16: global batch 128 (per_device x nproc_per_node x grad_accum)
+        "global_batch_size": 128,
+        # new rows N(0, initializer_range): resize_token_embeddings on transformers 4.37.2 (train.py:981)
+        "new_row_init": "model_init",
         "epochs": 1.0,
         "warmup_ratio": 0.03,
         "image_resize": "squash336_nearest",

@@ -148,6 +148,10 @@ class FinetuneSettings(_Section):
     max_steps: int = -1
     per_device_batch_size: int = Field(4, ge=1)
     grad_accum: int = Field(1, ge=1)
+    # the optimiser's batch: per_device_batch_size x nproc_per_node x grad_accum. Set, it fixes grad_accum
+    # (which must then divide evenly); aurora: 128 = 16 per device x the paper's 8 GPUs x accumulation 1
+    # (finetune_task_lora_depth_annealing.sh:24,26)
+    global_batch_size: int | None = Field(None, ge=1)
     lr: float = Field(2e-4, gt=0)
     projector_lr: float = Field(2e-5, gt=0)
     warmup_ratio: float = Field(0.03, ge=0, lt=1)
@@ -157,6 +161,9 @@ class FinetuneSettings(_Section):
     lora_alpha: int = Field(256, ge=1)
     lora_dropout: float = Field(0.05, ge=0, lt=1)
     new_token_mode: Literal["trainable_token_indices", "modules_to_save"] = "trainable_token_indices"
+    # new embedding rows: mean of the old rows + seeded noise (project), or the model's own N(0, initializer_range)
+    # init, as the reference's resize_token_embeddings on transformers 4.37.2 (aurora; train.py:981)
+    new_row_init: Literal["mean_noise", "model_init"] = "mean_noise"
     depth_losses: dict[str, float] = {}  # marker / token / count weights (0 = off)
 
     @field_validator("depth_losses")
@@ -179,6 +186,21 @@ class FinetuneSettings(_Section):
 
         if self.family is not None and self.family not in families():
             raise ValueError(f"finetune.family {self.family!r} is not one of {families()}")
+        if self.global_batch_size is not None:
+            per_step = self.per_device_batch_size * self.nproc_per_node
+            accum, rest = divmod(self.global_batch_size, per_step)
+            if rest or not accum:
+                raise ValueError(f"finetune.global_batch_size {self.global_batch_size} is not a multiple of per_device_batch_size "
+                                 f"{self.per_device_batch_size} x nproc_per_node {self.nproc_per_node} = {per_step}")
+            if "grad_accum" in self.model_fields_set and self.grad_accum != accum:
+                raise ValueError(f"finetune.grad_accum {self.grad_accum} contradicts global_batch_size {self.global_batch_size} "
+                                 f"= {self.per_device_batch_size} x {self.nproc_per_node} x {accum}: set one of them")
+            self.grad_accum = accum
+
+    @property
+    def effective_global_batch_size(self) -> int:
+        """Samples per optimiser step: per_device_batch_size x nproc_per_node x grad_accum."""
+        return self.per_device_batch_size * self.nproc_per_node * self.grad_accum
 
 
 class EvaluationSettings(_Section):
