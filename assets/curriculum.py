@@ -34,6 +34,8 @@ from pipeline_lib.tables import TableHandle
 GROUP = "curriculum"
 IMAGE_TABLES = {"ade20k": "ade20k_images", "lvis": "lvis_images", "refcoco": "refcoco_images"}
 DEPTH_TOKEN_COLUMNS = ["dataset", "image_id", "codes", "vqvae_version"]
+# every LVIS annotation, so a box that box_tokens rejected still counts as an instance (never undercount)
+INSTANCE_COLUMNS = ["annotation_id", "image_id", "category_id", "category_name"]
 MARKED_COLUMNS = ["marked_id", "dataset", "image_id", "letters", "xs", "ys", "depth_values"]
 
 
@@ -115,7 +117,8 @@ def project_pools(curriculum_settings, pools, formats, codes_by_image, tables: d
     curriculum_pools.add_marked_tasks(pools, tables["marked_points"].iter_rows(columns=MARKED_COLUMNS), codes_by_image,
                                       bottleneck=cs.bottleneck)
     lvis_rows = tables["lvis_images"].iter_rows(columns=["image_id", "neg_category_names", "not_exhaustive_category_ids"])
-    curriculum_pools.add_count_tasks(pools, tables["box_tokens"].iter_rows(), lvis_rows, cs.seed, formats)
+    curriculum_pools.add_count_tasks(pools, tables["box_tokens"].iter_rows(), lvis_rows, cs.seed, formats,
+                                     instance_rows=tables["lvis_instances"].iter_rows(columns=INSTANCE_COLUMNS))
     depth336 = {r["image_id"]: to_grid(decode_png(r["depth_png"]), cv2.INTER_LINEAR)
                 for r in tables["pseudo_depth"].iter_rows(columns=["dataset", "image_id", "depth_png"]) if r["dataset"] == "refcoco"}
     box_by_ref = {int(b["ref_id"]): b for b in tables["box_tokens"].iter_rows() if b["dataset"] == "refcoco"}
@@ -141,7 +144,8 @@ def aurora_style_pools(settings, pools, formats, codes_by_image, tables: dict[st
             tables["lvis_images"].iter_rows(columns=["image_id", "neg_category_ids", "neg_category_names", "not_exhaustive_category_ids"]),
             tables["box_tokens"].iter_rows(), formats, seed=cs.seed, n_atomic=cs.count_atomic_images, n_cot=cs.count_cot_images,
             max_per_count=cs.max_per_count, ids_dir=settings.resolve(cs.count_image_ids),
-            plurals=aurora_pools.load_plurals(settings.resolve(cs.plurals_file)), skipped=skipped)
+            plurals=aurora_pools.load_plurals(settings.resolve(cs.plurals_file)), skipped=skipped,
+            instance_rows=tables["lvis_instances"].iter_rows(columns=INSTANCE_COLUMNS))
     for task, reasons in skipped.items():
         for reason, n in reasons.items():
             pools.skipped[task][reason] += n
@@ -192,14 +196,15 @@ def build_curriculum_asset(settings):
         kinds={"parquet", "json"},
         group_name=GROUP,
         ins={"depth_tokens": dg.AssetIn(), "box_tokens": dg.AssetIn(), "marked_points": dg.AssetIn(), "lvis_images": dg.AssetIn(),
-             "refcoco_refs": dg.AssetIn(), "pseudo_depth": dg.AssetIn(), "ade20k_images": dg.AssetIn(), "refcoco_images": dg.AssetIn()},
+             "refcoco_refs": dg.AssetIn(), "pseudo_depth": dg.AssetIn(), "ade20k_images": dg.AssetIn(), "refcoco_images": dg.AssetIn(),
+             "lvis_instances": dg.AssetIn()},
     )
     def curriculum(context: dg.AssetExecutionContext, storage: StorageResource, depth_tokens: TableHandle, box_tokens: TableHandle,
                    marked_points: TableHandle, lvis_images: TableHandle, refcoco_refs: TableHandle, pseudo_depth: TableHandle,
-                   ade20k_images: TableHandle, refcoco_images: TableHandle):
+                   ade20k_images: TableHandle, refcoco_images: TableHandle, lvis_instances: TableHandle):
         image_tables = {"ade20k": ade20k_images, "lvis": lvis_images, "refcoco": refcoco_images}
         tables = {"depth_tokens": depth_tokens, "box_tokens": box_tokens, "marked_points": marked_points, "lvis_images": lvis_images,
-                  "refcoco_refs": refcoco_refs, "pseudo_depth": pseudo_depth}
+                  "refcoco_refs": refcoco_refs, "pseudo_depth": pseudo_depth, "lvis_instances": lvis_instances}
         formats = {(d, r["image_id"]): r["format"] for d, t in image_tables.items() for r in t.iter_rows(columns=["image_id", "format"])}
         codes_by_image = {(r["dataset"], r["image_id"]): (list(r["codes"]), r["vqvae_version"])
                           for r in depth_tokens.iter_rows(columns=DEPTH_TOKEN_COLUMNS)}
