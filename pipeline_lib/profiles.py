@@ -22,6 +22,9 @@ AURORA: dict[str, dict[str, Any]] = {
     "vqvae": {"preset": "aurora", "data": "ade20k_train", "shuffle": "permutation"},
     "curriculum": {
         "style": "aurora",
+        # the reference's shipped selections, used when this clone holds them (ADE_500files.npy,
+        # point_label_mappings.json, Bbox/train_ids.npy + cot_ids.npy, Bbox/plurals.json)
+        "reference_repo": "Aurora-perception",
         # one skill per run: the depth model (create_depth_annealing_data.ipynb); counting is
         # [count_atomic, count_cot, count_direct] (create_bbox_annealing_data.ipynb)
         "tasks": ["depth_atomic", "depth_cot", "depth_direct"],

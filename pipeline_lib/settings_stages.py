@@ -89,9 +89,16 @@ class CurriculumSettings(_Section):
     marked_max_images: int | None = Field(None, ge=1)  # aurora: 500 (ADE_500files.npy); None: every chosen image
     count_atomic_images: int | None = Field(None, ge=1)  # aurora style: 5000 (Bbox/train_ids.npy)
     count_cot_images: int | None = Field(None, ge=1)  # aurora style: 250 (Bbox/cot_ids.npy), disjoint from the above
-    count_image_ids: str | None = None  # folder with Aurora's train_ids.npy / cot_ids.npy (int arrays) to use instead
+    # the reference's shipped selections (pipeline_lib/reference_selections.py): a clone of Aurora-perception whose
+    # ADE_500files.npy, point_label_mappings.json, Bbox/train_ids.npy + cot_ids.npy and Bbox/plurals.json (converted
+    # by `ptok convert-plurals`) are used when present; absent ones fall back to the seeded draw (said in metadata)
+    reference_repo: str | None = None  # aurora: "Aurora-perception" (relative to the working directory)
+    marked_images_file: str | None = None  # ADE_500files.npy; default <reference_repo>/AiT/vae/ADE_500files.npy
+    marked_points_file: str | None = None  # point_label_mappings.json; default <reference_repo>/AiT/vae/...
+    count_image_ids: str | None = None  # folder with train_ids.npy / cot_ids.npy; default <reference_repo>/Bbox
     max_per_count: int = Field(1000, ge=1)  # aurora style: images per count value
-    plurals_file: str | None = None  # JSON {"category name": "plural"} (Aurora's GPT-4o table); default: rule-based
+    # JSON {"category name": "plural"} (Aurora's GPT-4o table); default <reference_repo>/Bbox/plurals.json, else rule-based
+    plurals_file: str | None = None
     schedule: Literal["aurora", "annealed"] = "aurora"
     # aurora schedule: "shuffled" mixes atomic and reasoning samples inside an epoch (project); "sequential" is
     # the notebooks' block: sampled atomic samples, then the reasoning list (direct before CoT) in fixed order
