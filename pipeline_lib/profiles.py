@@ -61,7 +61,10 @@ AURORA: dict[str, dict[str, Any]] = {
         "new_token_mode": "modules_to_save",  # all embed_tokens / lm_head rows train (train.py:980-991)
         "vocabulary": "per_skill",  # one skill's tokens per run (train.py:933-939, depth_data / coordinates_data)
     },
-    "evaluation": {"max_new_tokens": 1024, "count_cot_instruction": "aurora", "conversation": "llava_v1"},
+    "evaluation": {"max_new_tokens": 1024, "count_cot_instruction": "aurora", "conversation": "llava_v1",
+                   # the paper's prompts (no choices for BLINK 2-point depth, CV-Bench counting); no box constraint;
+                   # the reference's numerics: fp16, LoRA merged, batch 1 (builder.py, model_vqa.py)
+                   "prompts": "paper", "constrain_boxes": False, "numerics": "reference"},
 }
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {"project": {}, "aurora": AURORA}

@@ -236,5 +236,14 @@ class EvaluationSettings(_Section):
     # prompt template at evaluation: "adapter" = the one saved with the adapter's processor; aurora: llava_v1 (model_vqa.py)
     conversation: Literal["adapter", "plain", "vicuna_v1", "llava_v1"] = "adapter"
     batch_size: int = Field(8, ge=1)
+    # "paper" (aurora): BLINK 2-point depth and CV-Bench counting asked without their answer choices, as the
+    # paper evaluates them; "benchmark": every dataset's own multiple-choice prompt
+    prompts: Literal["benchmark", "paper"] = "benchmark"
+    # constrained decoding of box tokens (well-formed, never collapsing boxes); aurora: off, the reference's
+    # counting model decodes freely (model_vqa.py:69-72); depth spans stay as `constrained` says
+    constrain_boxes: bool = True
+    # "reference" (aurora): fp16, LoRA merged, one question at a time (builder.py:42,90,142-144, model_vqa.py:42-67);
+    # "project": the loaded model's dtype (float32 on CPU), LoRA unmerged, batch_size questions per forward pass
+    numerics: Literal["project", "reference"] = "project"
     seed: int = 0
     model: Literal["adapter", "base"] = "adapter"  # base: evaluate finetune.checkpoint without the adapter

@@ -25,7 +25,9 @@ def aurora_world(tmp_path_factory):
         # and the tiny VQ-VAE for the 320 px reference one (both aurora presets are unit-tested)
         depth={"preset": "custom", "teacher": "ground_truth"},
         vqvae={"preset": "tiny", "epochs": 2, "min_closest_point_agreement": 0.0, "min_codebook_usage": 0.0},
-        curriculum={"epochs": 3, "percents": [1.0, 0.5, 0.0], "marked_fraction": 1.0, "marked_max_images": 2,
+        # epoch_size_by_skill {}: N = the atomic pool (the reference's 20000 / 5000 exceed the demo's pools; two skills
+        # in one run need one N anyway)
+        curriculum={"epochs": 3, "percents": [1.0, 0.5, 0.0], "marked_fraction": 1.0, "marked_max_images": 2, "epoch_size_by_skill": {},
                     "tasks": ["depth_atomic", "depth_cot", "depth_direct", "count_atomic", "count_cot", "count_direct"]},
     )
     with materialized_world(workdir, settings, "*curriculum") as (defs, instance):
@@ -41,6 +43,9 @@ def test_aurora_profile_fills_every_stage(aurora_world):
     assert (settings.finetune.image_resize, settings.finetune.conversation) == ("squash336_nearest", "vicuna_v1")  # --version v1
     assert settings.evaluation.conversation == "llava_v1"  # model_vqa.py --conv-mode
     assert settings.evaluation.max_new_tokens == 1024
+    assert (settings.vqvae.data, settings.vqvae.shuffle) == ("ade20k_train", "permutation")
+    assert (settings.finetune.effective_global_batch_size, settings.finetune.new_row_init) == (128, "model_init")
+    assert (settings.evaluation.prompts, settings.evaluation.constrain_boxes, settings.evaluation.numerics) == ("paper", False, "reference")
 
 
 def test_aurora_marked_points_and_curriculum(aurora_world):
