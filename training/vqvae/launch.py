@@ -54,9 +54,10 @@ def parquet_depth_pngs(paths: Sequence, *, holdout: bool, fraction: float,
     import pyarrow.parquet as pq
     from upath import UPath
 
+    columns = ["image_id", "depth_png"] if only is None else ["dataset", "split", "image_id", "depth_png"]
     for path in paths:
         with UPath(path).open("rb") as f:
-            for batch in pq.ParquetFile(f).iter_batches(columns=["dataset", "split", "image_id", "depth_png"]):
+            for batch in pq.ParquetFile(f).iter_batches(columns=columns):
                 for row in batch.to_pylist():
                     if only is not None and (row["dataset"], row["split"]) != tuple(only):
                         continue
