@@ -14,11 +14,10 @@ import random
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-import numpy as np
-
 from perception_tokens.aurora_marks import AuroraMarks
 from perception_tokens.curriculum import aurora_reference
 from perception_tokens.curriculum.plurals import pluralize
+from perception_tokens.curriculum.reference_files import load_id_array
 from perception_tokens.curriculum.pools import marked_image_file, source_image_file
 from perception_tokens.curriculum.sample import ImageRef, Sample, make_sample_id
 from perception_tokens.curriculum.tasks import depth_string
@@ -98,10 +97,7 @@ def split_count_ids(image_ids: Sequence[str], n_atomic: int | None, n_cot: int |
             path = Path(ids_dir) / name
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: curriculum.count_image_ids names a folder without {name}")
-            arr = np.load(path, allow_pickle=False)  # plain int arrays; never unpickle
-            if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-                raise ValueError(f"{path}: expected a 1-D integer array of image ids, got {arr.dtype} {arr.shape}")
-            got.append([str(int(i)) for i in arr])
+            got.append(load_id_array(path))  # plain int arrays; never unpickled
         return got[0], got[1]
     n = len(image_ids)
     n_atomic, n_cot = n_atomic or n, n_cot or max(1, n // 20)
