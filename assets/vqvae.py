@@ -30,12 +30,12 @@ from training.weights_id import tensors_digest
 GROUP = "depth"
 
 
-def depth_pngs(table: TableHandle, *, holdout: bool, fraction: float, data: str = "all_datasets"):
-    """PNG bytes of the ``vqvae.data`` maps of the training or held-out part, in the order the
-    torchrun ranks of ``nproc_per_node`` > 1 read them."""
+def depth_pngs(table: TableHandle, *, holdout: bool, fraction: float, data: str = "all_datasets", column: str = "depth_png"):
+    """PNG bytes (or another ``column``) of the ``vqvae.data`` maps of the training or held-out part,
+    in the order the torchrun ranks of ``nproc_per_node`` > 1 read them."""
     from training.vqvae.launch import TRAINING_DATA, parquet_depth_pngs  # torch: only when the asset runs
 
-    return parquet_depth_pngs(table.paths, holdout=holdout, fraction=fraction, only=TRAINING_DATA[data])
+    return parquet_depth_pngs(table.paths, holdout=holdout, fraction=fraction, only=TRAINING_DATA[data], column=column)
 
 
 def depth_maps(table: TableHandle, *, holdout: bool, fraction: float, data: str = "all_datasets"):
@@ -147,7 +147,8 @@ def build_vqvae_assets(settings) -> list:
 
         from training.vqvae.launch import TRAINING_DATA
 
-        n_training_maps = sum(1 for _ in depth_pngs(pseudo_depth, holdout=False, fraction=vq.holdout_fraction, data=vq.data))
+        n_training_maps = sum(1 for _ in depth_pngs(pseudo_depth, holdout=False, fraction=vq.holdout_fraction, data=vq.data,
+                                                    column="image_id"))
         context.log.info(f"{n_training_maps} training maps ({vq.data}), epoch order: {vq.shuffle}")
         if vq.nproc_per_node > 1:  # torchrun: DDP ranks, codebook statistics summed over them
             from training.vqvae.launch import launch_training

@@ -81,6 +81,14 @@ def test_aurora_marked_points_and_curriculum(aurora_world):
     counted_ids = {r["image_id"] for r in count}
     assert counted_ids.isdisjoint({r["image_id"] for r in cur if r["task"] in ("count_cot", "count_direct")})
 
+    # the tokenizer trained on the ADE20K training maps alone (ait_depth_vqvae.py:21), one permutation per epoch
+    vq_meta = instance.get_latest_materialization_event(dg.AssetKey("depth_vqvae")).asset_materialization.metadata
+    n_ade_train = sum(1 for r in pq.read_table(storage / "ade20k_images.parquet").to_pylist() if r["split"] == "training")
+    assert (vq_meta["training_data"].value, vq_meta["training_maps"].value) == ("ade20k_train", n_ade_train)
+    assert vq_meta["epoch_order"].value == "permutation (seed + epoch)"
+    cur_meta = instance.get_latest_materialization_event(dg.AssetKey("curriculum")).asset_materialization.metadata
+    assert cur_meta["selection_count_image_ids"].value.endswith("Aurora-perception/Bbox absent: seeded draw")
+
     meta = instance.get_latest_materialization_event(dg.AssetKey("curriculum")).asset_materialization.metadata
     text = Path(meta["llava_json"].value).read_text()
     assert text.startswith('[\n  {\n    "id": ')  # json.dump(indent=2), as the notebooks write

@@ -38,6 +38,8 @@ def test_ade20k_train_keeps_only_the_ade20k_training_maps(tmp_path):
     paths = _pseudo_depth(tmp_path)
     assert _values(parquet_depth_pngs(paths, holdout=False, fraction=0.0, only=TRAINING_DATA["ade20k_train"])) == [0, 3, 5]
     assert _values(parquet_depth_pngs(paths, holdout=False, fraction=0.0, only=TRAINING_DATA["all_datasets"])) == [0, 1, 2, 3, 4, 5]
+    assert list(parquet_depth_pngs(paths, holdout=False, fraction=0.0, only=TRAINING_DATA["ade20k_train"], column="image_id")) == [
+        "ADE_train_1", "ADE_train_2", "ADE_train_3"]
 
 
 def test_profiles_choose_the_training_maps_and_the_epoch_order():

@@ -47,14 +47,15 @@ TRAINING_DATA = {"all_datasets": None, "ade20k_train": ("ade20k", "training")}
 
 
 def parquet_depth_pngs(paths: Sequence, *, holdout: bool, fraction: float,
-                       only: tuple[str, str] | None = None) -> Iterator[bytes]:
+                       only: tuple[str, str] | None = None, column: str = "depth_png") -> Iterator[bytes]:
     """PNG bytes of the ``pseudo_depth`` rows of the training (or held-out) part, file by file and
     row by row: the order every process (and the in-process trainer) sees. ``only``: keep the
-    rows of that (dataset, split) alone (``TRAINING_DATA``)."""
+    rows of that (dataset, split) alone (``TRAINING_DATA``). ``column="image_id"``: the same rows'
+    ids instead (counting them reads no PNG bytes)."""
     import pyarrow.parquet as pq
     from upath import UPath
 
-    columns = ["image_id", "depth_png"] if only is None else ["dataset", "split", "image_id", "depth_png"]
+    columns = sorted({"image_id", column} | ({"dataset", "split"} if only is not None else set()))
     for path in paths:
         with UPath(path).open("rb") as f:
             for batch in pq.ParquetFile(f).iter_batches(columns=columns):
@@ -62,7 +63,7 @@ def parquet_depth_pngs(paths: Sequence, *, holdout: bool, fraction: float,
                     if only is not None and (row["dataset"], row["split"]) != tuple(only):
                         continue
                     if is_holdout(row["image_id"], fraction) == holdout:
-                        yield row["depth_png"]
+                        yield row[column]
 
 
 def launch_command(nproc: int, job_path: Path) -> list[str]:
