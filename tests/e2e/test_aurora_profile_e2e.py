@@ -83,7 +83,13 @@ def test_aurora_marked_points_and_curriculum(aurora_world):
 
     # the tokenizer trained on the ADE20K training maps alone (ait_depth_vqvae.py:21), one permutation per epoch
     vq_meta = instance.get_latest_materialization_event(dg.AssetKey("depth_vqvae")).asset_materialization.metadata
-    n_ade_train = sum(1 for r in pq.read_table(storage / "ade20k_images.parquet").to_pylist() if r["split"] == "training")
+    from training.vqvae.launch import is_holdout
+
+    depth_rows = [r for f in sorted((storage / "pseudo_depth").rglob("[!.]*.parquet"))
+                  for r in pq.read_table(f, columns=["dataset", "split", "image_id"]).to_pylist()]
+    n_ade_train = sum(1 for r in depth_rows if (r["dataset"], r["split"]) == ("ade20k", "training")
+                      and not is_holdout(r["image_id"], settings.vqvae.holdout_fraction))  # the tiny preset holds 15% out
+    assert 0 < n_ade_train < len(depth_rows)  # LVIS and RefCOCO maps exist but do not train the tokenizer
     assert (vq_meta["training_data"].value, vq_meta["training_maps"].value) == ("ade20k_train", n_ade_train)
     assert vq_meta["epoch_order"].value == "permutation (seed + epoch)"
     cur_meta = instance.get_latest_materialization_event(dg.AssetKey("curriculum")).asset_materialization.metadata
