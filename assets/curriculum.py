@@ -16,7 +16,7 @@ from assets.curriculum_checks import build_curriculum_checks
 from assets.curriculum_export import export_llava
 from assets.versioning import code_version
 from perception_tokens import schemas
-from perception_tokens.curriculum import aurora_pools
+from perception_tokens.curriculum import aurora_pools, reference_files
 from perception_tokens.curriculum import pools as curriculum_pools
 from perception_tokens.curriculum.aurora_reference import sequential_epochs
 from perception_tokens.curriculum.llava_json import to_llava_record
@@ -26,6 +26,7 @@ from perception_tokens.datasets.records import Reject
 from perception_tokens.depth import decode_png
 from perception_tokens.engine import map_batches
 from perception_tokens.buckets import hash_bucket
+from pipeline_lib import reference_selections
 from pipeline_lib.emit import RejectSink, emit_table
 from pipeline_lib.metadata import image_grid_markdown, png_markdown
 from pipeline_lib.resources import StorageResource
@@ -34,11 +35,18 @@ from pipeline_lib.tables import TableHandle
 GROUP = "curriculum"
 IMAGE_TABLES = {"ade20k": "ade20k_images", "lvis": "lvis_images", "refcoco": "refcoco_images"}
 DEPTH_TOKEN_COLUMNS = ["dataset", "image_id", "codes", "vqvae_version"]
+# every LVIS annotation, so a box that box_tokens rejected still counts as an instance (never undercount)
+INSTANCE_COLUMNS = ["annotation_id", "image_id", "category_id", "category_name"]
 MARKED_COLUMNS = ["marked_id", "dataset", "image_id", "letters", "xs", "ys", "depth_values"]
 
 
-def choose_marked_images(pseudo_depth: TableHandle, curriculum_settings) -> dict[tuple[str, str], bytes]:
-    """(dataset, image_id) -> depth PNG of the images to mark: a hashed fraction, at most marked_max_images."""
+def choose_marked_images(pseudo_depth: TableHandle, curriculum_settings,
+                         reference_ids: set[str] | None = None) -> dict[tuple[str, str], bytes]:
+    """(dataset, image_id) -> depth PNG of the images to mark: the ADE20K images of ``reference_ids``
+    (the reference's ADE_500files.npy) when given, else a hashed fraction, at most marked_max_images."""
+    if reference_ids is not None:
+        return {(r["dataset"], r["image_id"]): r["depth_png"] for r in pseudo_depth.iter_rows(columns=["dataset", "image_id", "depth_png"])
+                if r["dataset"] == "ade20k" and r["image_id"] in reference_ids}
     aurora_style = curriculum_settings.style == "aurora"
     # the reference marks ADE20K images only (add_marks_ade.ipynb), at most marked_max_images of them
     datasets = ("ade20k",) if aurora_style else ("ade20k", "lvis", "refcoco")
@@ -53,6 +61,17 @@ def choose_marked_images(pseudo_depth: TableHandle, curriculum_settings) -> dict
     return chosen
 
 
+def shipped_marks(shipped: dict) -> tuple[dict, set[str] | None]:
+    """(image id -> the reference's marks, the reference's image ids to mark or None) from the selections
+    present: the image list is ADE_500files.npy, else the keys of point_label_mappings.json."""
+    marks_file = shipped.get("marked_points_file")
+    files = shipped.get("marked_images_file")
+    given = reference_files.load_point_mappings(marks_file.path) if marks_file and marks_file.present else {}
+    if files and files.present:
+        return given, {reference_files.image_id_of(f) for f in reference_files.load_marked_files(files.path)}
+    return given, (set(given) if given else None)
+
+
 def build_marked_points_asset(settings):
     curriculum_settings = settings.curriculum
     aurora_style = curriculum_settings.style == "aurora"
@@ -60,9 +79,12 @@ def build_marked_points_asset(settings):
     opts = MarkingOptions(seed=curriculum_settings.seed, min_points=curriculum_settings.min_points,
                           max_points=curriculum_settings.max_points, variants=tuple(curriculum_settings.variants),
                           style="aurora" if aurora_style else "project", max_aspect_ratio=curriculum_settings.marked_max_aspect_ratio)
+    # aurora: the reference's ADE_500files.npy / point_label_mappings.json when present (their sha256 in the version)
+    shipped = reference_selections.selections(settings, ("marked_images_file", "marked_points_file")) if aurora_style else {}
     version = code_version("1", curriculum_settings.marked_fraction, curriculum_settings.min_points, curriculum_settings.max_points,
                            curriculum_settings.variants, curriculum_settings.seed, curriculum_settings.marked_max_aspect_ratio,
-                           *((curriculum_settings.style, curriculum_settings.marked_max_images) if aurora_style else ()))
+                           *((curriculum_settings.style, curriculum_settings.marked_max_images) if aurora_style else ()),
+                           *([{n: sel.fingerprint() for n, sel in shipped.items()}] if any(s.present for s in shipped.values()) else []))
 
     @dg.multi_asset(
         outs={
@@ -80,7 +102,8 @@ def build_marked_points_asset(settings):
     )
     def marked_points(context: dg.AssetExecutionContext, storage: StorageResource, pseudo_depth: TableHandle,
                       ade20k: TableHandle, lvis: TableHandle, refcoco: TableHandle):
-        chosen = choose_marked_images(pseudo_depth, curriculum_settings)
+        given_marks, reference_ids = shipped_marks(shipped)
+        chosen = choose_marked_images(pseudo_depth, curriculum_settings, reference_ids)
         sink = RejectSink()
         examples = []
 
@@ -89,6 +112,8 @@ def build_marked_points_asset(settings):
                 for img in table.iter_rows(columns=["image_id", "split", "width", "height", "image_bytes"]):
                     key = (dataset, img["image_id"])
                     if key in chosen:
+                        if dataset == "ade20k" and img["image_id"] in given_marks:  # the reference's own points
+                            img = {**img, "given_marks": given_marks[img["image_id"]]}
                         yield dataset, img, chosen.pop(key)
 
         def rows():
@@ -103,7 +128,10 @@ def build_marked_points_asset(settings):
                     yield row
 
         out = emit_table(context, storage, schemas.MARKED_POINTS_SCHEMA, rows(), output_name="marked_points")
-        out = out.with_metadata({**out.metadata, "examples": dg.MetadataValue.md(image_grid_markdown([examples], width=200))})
+        out = out.with_metadata({**out.metadata, "examples": dg.MetadataValue.md(image_grid_markdown([examples], width=200)),
+                                 **{f"selection_{n}": dg.MetadataValue.text(sel.describe()) for n, sel in shipped.items()}})
+        if reference_ids is not None and chosen:
+            context.log.warning(f"{len(chosen)} images of the reference's marked-image list have no ADE20K image row")
         return out, sink.emit(context, storage, "marked_points_rejects")
 
     return marked_points
@@ -116,7 +144,8 @@ def project_pools(curriculum_settings, pools, formats, codes_by_image, tables: d
     curriculum_pools.add_marked_tasks(pools, tables["marked_points"].iter_rows(columns=MARKED_COLUMNS), codes_by_image,
                                       bottleneck=cs.bottleneck)
     lvis_rows = tables["lvis_images"].iter_rows(columns=["image_id", "neg_category_names", "not_exhaustive_category_ids"])
-    curriculum_pools.add_count_tasks(pools, tables["box_tokens"].iter_rows(), lvis_rows, cs.seed, formats)
+    curriculum_pools.add_count_tasks(pools, tables["box_tokens"].iter_rows(), lvis_rows, cs.seed, formats,
+                                     instance_rows=tables["lvis_instances"].iter_rows(columns=INSTANCE_COLUMNS))
     depth336 = {r["image_id"]: to_grid(decode_png(r["depth_png"]), cv2.INTER_LINEAR)
                 for r in tables["pseudo_depth"].iter_rows(columns=["dataset", "image_id", "depth_png"]) if r["dataset"] == "refcoco"}
     box_by_ref = {int(b["ref_id"]): b for b in tables["box_tokens"].iter_rows() if b["dataset"] == "refcoco"}
@@ -141,8 +170,9 @@ def aurora_style_pools(settings, pools, formats, codes_by_image, tables: dict[st
         count_atomic, count_reasoning = aurora_pools.count_pools(
             tables["lvis_images"].iter_rows(columns=["image_id", "neg_category_ids", "neg_category_names", "not_exhaustive_category_ids"]),
             tables["box_tokens"].iter_rows(), formats, seed=cs.seed, n_atomic=cs.count_atomic_images, n_cot=cs.count_cot_images,
-            max_per_count=cs.max_per_count, ids_dir=settings.resolve(cs.count_image_ids),
-            plurals=aurora_pools.load_plurals(settings.resolve(cs.plurals_file)), skipped=skipped)
+            max_per_count=cs.max_per_count, ids_dir=reference_selections.selection(settings, "count_image_ids").usable_path,
+            plurals=aurora_pools.load_plurals(reference_selections.selection(settings, "plurals_file").usable_path), skipped=skipped,
+            instance_rows=tables["lvis_instances"].iter_rows(columns=INSTANCE_COLUMNS))
     for task, reasons in skipped.items():
         for reason, n in reasons.items():
             pools.skipped[task][reason] += n
@@ -183,24 +213,29 @@ def curriculum_metadata(schedule, pools) -> dict:
 def build_curriculum_asset(settings):
     curriculum_settings = settings.curriculum
     aurora_style = curriculum_settings.style == "aurora"
+    # aurora: the reference's counting image ids and plurals when present (their sha256 in the version)
+    count_files = reference_selections.selections(settings, ("count_image_ids", "plurals_file")) if aurora_style else {}
 
     @dg.asset(
         description="The training curriculum: task pools (depth/count/grounding; atomic, CoT, direct) ordered by the "
         "schedule (Aurora's annealed atomic share, or the paper's temperature schedule). One row per sample in training "
         "order with lineage ids; a LLaVA JSON and its image folder are exported beside it, named (with the JSON's "
         "sha256) in every row.",
-        code_version=code_version("2", curriculum_settings),  # 2: rows name the LLaVA export
+        code_version=code_version("2", curriculum_settings,  # 2: rows name the LLaVA export
+                                  *([{n: sel.fingerprint() for n, sel in count_files.items()}]
+                                    if any(sel.present for sel in count_files.values()) else [])),
         kinds={"parquet", "json"},
         group_name=GROUP,
         ins={"depth_tokens": dg.AssetIn(), "box_tokens": dg.AssetIn(), "marked_points": dg.AssetIn(), "lvis_images": dg.AssetIn(),
-             "refcoco_refs": dg.AssetIn(), "pseudo_depth": dg.AssetIn(), "ade20k_images": dg.AssetIn(), "refcoco_images": dg.AssetIn()},
+             "refcoco_refs": dg.AssetIn(), "pseudo_depth": dg.AssetIn(), "ade20k_images": dg.AssetIn(), "refcoco_images": dg.AssetIn(),
+             "lvis_instances": dg.AssetIn()},
     )
     def curriculum(context: dg.AssetExecutionContext, storage: StorageResource, depth_tokens: TableHandle, box_tokens: TableHandle,
                    marked_points: TableHandle, lvis_images: TableHandle, refcoco_refs: TableHandle, pseudo_depth: TableHandle,
-                   ade20k_images: TableHandle, refcoco_images: TableHandle):
+                   ade20k_images: TableHandle, refcoco_images: TableHandle, lvis_instances: TableHandle):
         image_tables = {"ade20k": ade20k_images, "lvis": lvis_images, "refcoco": refcoco_images}
         tables = {"depth_tokens": depth_tokens, "box_tokens": box_tokens, "marked_points": marked_points, "lvis_images": lvis_images,
-                  "refcoco_refs": refcoco_refs, "pseudo_depth": pseudo_depth}
+                  "refcoco_refs": refcoco_refs, "pseudo_depth": pseudo_depth, "lvis_instances": lvis_instances}
         formats = {(d, r["image_id"]): r["format"] for d, t in image_tables.items() for r in t.iter_rows(columns=["image_id", "format"])}
         codes_by_image = {(r["dataset"], r["image_id"]): (list(r["codes"]), r["vqvae_version"])
                           for r in depth_tokens.iter_rows(columns=DEPTH_TOKEN_COLUMNS)}
@@ -214,7 +249,8 @@ def build_curriculum_asset(settings):
         export = export_llava(storage.root, schedule, image_tables, marked_points, aurora_style)
         meta = {"llava_json": dg.MetadataValue.path(str(export.verified_json(storage.root))),
                 "image_folder": dg.MetadataValue.path(str(export.image_folder(storage.root))),
-                "llava_json_sha256": dg.MetadataValue.text(export.llava_json_sha256), **curriculum_metadata(schedule, pools)}
+                "llava_json_sha256": dg.MetadataValue.text(export.llava_json_sha256), **curriculum_metadata(schedule, pools),
+                **{f"selection_{n}": dg.MetadataValue.text(sel.describe()) for n, sel in count_files.items()}}
         rows = ({**row, **export.as_columns()} for row in curriculum_pools.schedule_rows(schedule))
         return emit_table(context, storage, schemas.CURRICULUM_SCHEMA, rows, config=curriculum_settings.model_dump(), metadata=meta)
 

@@ -113,6 +113,10 @@ def build_finetune_assets(settings) -> list:
             "final_loss": dg.MetadataValue.float(float(summary["final_loss"])),
             "first_loss": dg.MetadataValue.float(float(losses[0])) if losses else dg.MetadataValue.text("n/a"),
             "steps": dg.MetadataValue.int(int(summary["steps"])),
+            "global_batch_size": dg.MetadataValue.int(finetune_settings.effective_global_batch_size),
+            "global_batch": dg.MetadataValue.text(
+                f"{finetune_settings.per_device_batch_size} per device x {finetune_settings.nproc_per_node} processes x "
+                f"{finetune_settings.grad_accum} accumulation = {finetune_settings.effective_global_batch_size}"),
             "tokens_per_s": dg.MetadataValue.float(float(summary["tokens_per_s"])),
             "span_rate_before": dg.MetadataValue.float(float(summary["span_rate_before"])),
             "span_rate_after": dg.MetadataValue.float(float(summary["span_rate_after"])),

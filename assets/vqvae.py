@@ -31,12 +31,17 @@ from training.weights_id import tensors_digest
 GROUP = "depth"
 
 
-def depth_maps(table: TableHandle, *, holdout: bool, fraction: float):
-    """Stream decoded uint8 depth maps of the training or held-out part, in the order the
-    torchrun ranks of ``nproc_per_node`` > 1 read them."""
-    from training.vqvae.launch import parquet_depth_pngs  # torch: only when the asset runs
+def depth_pngs(table: TableHandle, *, holdout: bool, fraction: float, data: str = "all_datasets", column: str = "depth_png"):
+    """PNG bytes (or another ``column``) of the ``vqvae.data`` maps of the training or held-out part,
+    in the order the torchrun ranks of ``nproc_per_node`` > 1 read them."""
+    from training.vqvae.launch import TRAINING_DATA, parquet_depth_pngs  # torch: only when the asset runs
 
-    for png in parquet_depth_pngs(table.paths, holdout=holdout, fraction=fraction):
+    return parquet_depth_pngs(table.paths, holdout=holdout, fraction=fraction, only=TRAINING_DATA[data], column=column)
+
+
+def depth_maps(table: TableHandle, *, holdout: bool, fraction: float, data: str = "all_datasets"):
+    """Decoded uint8 depth maps of :func:`depth_pngs`."""
+    for png in depth_pngs(table, holdout=holdout, fraction=fraction, data=data):
         yield decode_png(png)
 
 
@@ -131,7 +136,7 @@ def build_vqvae_assets(settings) -> list:
         train_cfg = VQVAETrainConfig(
             epochs=vq.epochs, batch_size=vq.batch_size, lr=vq.lr, lr_decay_gamma=vq.lr_decay_gamma, seed=vq.seed,
             lr_decay_every=vq.lr_decay_every, drop_last=vq.drop_last,
-            checkpoint_every_steps=vq.checkpoint_every_steps, device=vq.device, dtype=vq.dtype,
+            checkpoint_every_steps=vq.checkpoint_every_steps, device=vq.device, dtype=vq.dtype, shuffle=vq.shuffle,
         )
         # the training folder (and so what a re-run resumes) is keyed by everything the weights
         # depend on: code version (logic + config), model and training settings, and the data
@@ -145,6 +150,11 @@ def build_vqvae_assets(settings) -> list:
         resume = not is_forced(context)
         context.log.info(f"training VQ-VAE in {out_dir} " + ("(resumes if a checkpoint is there)" if resume else "(forced: from scratch)"))
 
+        from training.vqvae.launch import TRAINING_DATA
+
+        n_training_maps = sum(1 for _ in depth_pngs(pseudo_depth, holdout=False, fraction=vq.holdout_fraction, data=vq.data,
+                                                    column="image_id"))
+        context.log.info(f"{n_training_maps} training maps ({vq.data}), epoch order: {vq.shuffle}")
         if vq.nproc_per_node > 1:  # torchrun: DDP ranks, codebook statistics summed over them
             from training.vqvae.launch import launch_training
 
@@ -153,22 +163,24 @@ def build_vqvae_assets(settings) -> list:
                                     "keeps its own EMA codebook and rank 0's is saved; overrides {sync_codebook: true} syncs them")
             result = launch_training(model_cfg, train_cfg, pseudo_depth.paths, out_dir, nproc=vq.nproc_per_node,
                                      holdout_fraction=vq.holdout_fraction, resume=resume, init_state=init_state,
-                                     log=context.log.info)
+                                     log=context.log.info, only=TRAINING_DATA[vq.data])
         else:
+            # PNG bytes, decoded per batch: a full permutation holds the epoch's encoded maps, not decoded ones
             result = train_vqvae(
                 model_cfg, train_cfg,
-                lambda: depth_maps(pseudo_depth, holdout=False, fraction=vq.holdout_fraction),
-                out_dir, log=context.log.info, resume=resume, init_state=init_state,
+                lambda: depth_pngs(pseudo_depth, holdout=False, fraction=vq.holdout_fraction, data=vq.data),
+                out_dir, log=context.log.info, resume=resume, init_state=init_state, decode=decode_png,
             )
         model = load_vqvae(out_dir)
         # holdout_fraction 0 (aurora trains on every map): quality is measured on all maps
         held_out = vq.holdout_fraction > 0
-        metrics = evaluate_vqvae(model, depth_maps(pseudo_depth, holdout=held_out, fraction=vq.holdout_fraction), seed=vq.seed)
+        metrics = evaluate_vqvae(model, depth_maps(pseudo_depth, holdout=held_out, fraction=vq.holdout_fraction, data=vq.data),
+                                 seed=vq.seed)
         metrics = {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in metrics.items()}
         metrics["usage_fraction"] = metrics["usage"] / model_cfg.codebook_size
         context.log.info(f"held-out metrics: {metrics}")
 
-        examples = reconstruction_examples(model, depth_maps(pseudo_depth, holdout=held_out, fraction=vq.holdout_fraction), n=4)
+        examples = reconstruction_examples(model, depth_maps(pseudo_depth, holdout=held_out, fraction=vq.holdout_fraction, data=vq.data), n=4)
         grid = examples_to_grid(examples, size=96) if examples else None
         losses = [h["loss"] for h in result.loss_history if "loss" in h]
         curve = line_plot_png({"loss": losses}, "step", "loss", "VQ-VAE training loss", log_y=True)
@@ -192,6 +204,9 @@ def build_vqvae_assets(settings) -> list:
             "heldout_images": dg.MetadataValue.int(int(metrics["n_images"])),
             "steps": dg.MetadataValue.int(result.step),
             "processes": dg.MetadataValue.int(vq.nproc_per_node),
+            "training_data": dg.MetadataValue.text(vq.data),
+            "training_maps": dg.MetadataValue.int(n_training_maps),
+            "epoch_order": dg.MetadataValue.text(f"{vq.shuffle} (seed + epoch)"),
             "resumed_from_step": dg.MetadataValue.int(int(result.resumed_from_step or 0)),
             "loss_curve": dg.MetadataValue.md(png_markdown(curve, "loss curve")),
             "weights": dg.MetadataValue.path(str(weights)),

@@ -75,6 +75,9 @@ class GenerationSettings:
     image_size: int = PIXEL_GRID  # Aurora resizes every eval image to 336x336 (nearest) first
     count_cot_instruction: str = "project"  # "aurora": the counting CoT suffix of Aurora's training data
     conversation: str = "adapter"  # "adapter": the processor's template; "llava_v1" etc.: LLaVA's (model_vqa.py)
+    prompts: str = "benchmark"  # "paper": BLINK 2-point depth and CV-Bench counting asked without their choices
+    constrain_boxes: bool = True  # False: depth spans constrained, box tokens free (the reference constrains nothing)
+    numerics: str = "project"  # "reference": fp16, LoRA merged, batch 1 (model_vqa.py, builder.py); see run.evaluate
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -83,6 +86,10 @@ class GenerationSettings:
             raise ValueError(f"ablation {self.ablation!r} not in {ABLATIONS}")
         if self.batch_size < 1 or self.max_new_tokens < 1:
             raise ValueError("batch_size and max_new_tokens must be >= 1")
+        if self.numerics not in ("project", "reference"):
+            raise ValueError(f"numerics {self.numerics!r} not in ('project', 'reference')")
+        if self.numerics == "reference" and self.batch_size != 1:
+            raise ValueError("numerics 'reference' generates one question at a time (batch_size 1), as model_vqa.py")
 
 
 def _decode_new(tokenizer, ids: Sequence[int]) -> tuple[str, int]:
@@ -137,7 +144,7 @@ def generate_predictions(
 
     prepared: list[dict] = []
     for row in rows:
-        question, mode_used = build_question(row, mode, settings.count_cot_instruction)
+        question, mode_used = build_question(row, mode, settings.count_cot_instruction, settings.prompts)
         frame = answer_frame(processor, row, settings.image_size)
         if frame is not None:  # Qwen2.5-VL: "the image is W x H" of its resized image
             question = frame.to_model_text(question)
@@ -158,7 +165,8 @@ def generate_predictions(
     # Built once: reading the vocabulary's token strings is the costly part.
     # a per-skill (counting) vocabulary has no depth tokens: then only boxes are constrained
     has_depth = DEPTH_START in tokenizer.get_vocab()
-    constraint = DepthSpanLogitsProcessor(tokenizer, constrain_depth=has_depth) if settings.constrained else None
+    constraint = (DepthSpanLogitsProcessor(tokenizer, constrain_depth=has_depth, constrain_boxes=settings.constrain_boxes)
+                  if settings.constrained else None)
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     try:

@@ -40,13 +40,32 @@ def counted_plural(question: str) -> str:
     return m.group(1).strip() if m else "objects"
 
 
-def build_question(row: dict, mode: str, count_cot_instruction: str = "project") -> tuple[str, str]:
+# (benchmark, subset) rows the paper asks without their answer choices (prompts="paper")
+CHOICES_REMOVED = {("BLINK", "Relative_Depth"), ("CV-Bench", "Count")}
+
+
+def base_prompt(row: dict, prompts: str = "benchmark") -> str:
+    """The row's question as the model sees it before any CoT instruction.
+
+    ``"benchmark"``: the benchmark's multiple-choice prompt (question + choices). ``"paper"``:
+    Aurora's protocol, which removes the answer choices for BLINK 2-point relative depth and
+    CV-Bench counting (the question alone: the model names a point letter or a number, which
+    parsing maps onto the choices); other rows keep their prompt."""
+    if prompts not in ("benchmark", "paper"):
+        raise ValueError(f"prompts must be 'benchmark' or 'paper', got {prompts!r}")
+    if prompts == "paper" and (row["benchmark"], row["subset"]) in CHOICES_REMOVED:
+        return row["question"].strip()
+    return row["prompt"].rstrip()
+
+
+def build_question(row: dict, mode: str, count_cot_instruction: str = "project", prompts: str = "benchmark") -> tuple[str, str]:
     """``(question text, mode actually used)`` for a row.
 
     Counting CoT: ``"project"`` appends this project's instruction on a new line; ``"aurora"``
     appends the suffix of Aurora's CoT training question (create_bbox_annealing_data.ipynb
-    cell 5: ``"?.\n To solve this, let's ..."``) after the question's own "?"."""
-    prompt = row["prompt"].rstrip()
+    cell 5: ``"?.\n To solve this, let's ..."``) after the question's own "?". ``prompts``:
+    see :func:`base_prompt`."""
+    prompt = base_prompt(row, prompts)
     kind = task_kind(row)
     if mode == "direct" or kind is None:
         return prompt, "direct"

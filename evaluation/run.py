@@ -73,6 +73,8 @@ def evaluate(
 ) -> list[dict[str, Any]]:
     """Prediction rows for every (mode, ablation) in ``runs``; ablations other than
     normal/none run on relative-depth rows only (others would only be 'not run')."""
+    if base_settings.numerics == "reference":
+        model = reference_numerics(model)
     if oracle is not None:
         rows = [{**r, "oracle_depth": oracle(r)} if task_kind(r) == "depth" else r for r in rows]
     out: list[dict[str, Any]] = []
@@ -85,6 +87,17 @@ def evaluate(
         for p in generate_predictions(model, processor, chosen, settings, progress=True):
             out.append(prediction_row(p, ident, settings))
     return out
+
+
+def reference_numerics(model: Any) -> Any:
+    """The model as the reference evaluates it: LoRA merged into the weights (``merge_and_unload``,
+    LLaVA ``model/builder.py:90,142``) and every tensor in float16 (``torch_dtype=torch.float16``,
+    builder.py:42,144; images ``.half()``, ``eval/model_vqa.py:67``)."""
+    import torch
+
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    return model.to(torch.float16).eval()
 
 
 def score_rows(predictions: Sequence[dict]) -> list[dict[str, Any]]:
@@ -122,7 +135,9 @@ def generation_settings(evaluation_settings: Any, model_kind: str) -> Generation
     """Generation settings from the config; a base checkpoint has no perception tokens, so
     there is nothing to constrain."""
     ev = evaluation_settings
+    numerics = getattr(ev, "numerics", "project")
     return GenerationSettings(constrained=ev.constrained and model_kind == "adapter", max_new_tokens=ev.max_new_tokens,
-                              batch_size=ev.batch_size, seed=ev.seed,
+                              batch_size=1 if numerics == "reference" else ev.batch_size, seed=ev.seed,
                               count_cot_instruction=getattr(ev, "count_cot_instruction", "project"),
-                              conversation=getattr(ev, "conversation", "adapter"))
+                              conversation=getattr(ev, "conversation", "adapter"), prompts=getattr(ev, "prompts", "benchmark"),
+                              constrain_boxes=getattr(ev, "constrain_boxes", True), numerics=numerics)

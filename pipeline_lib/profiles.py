@@ -17,10 +17,14 @@ AURORA: dict[str, dict[str, Any]] = {
     "datasets": {"ade20k_splits": ["training"], "lvis_splits": ["train"]},
     # Depth Anything V1 ViT-S run as run.py --grayscale (Aurora README.md:40-43; FIDELITY.md "Depth teacher")
     "depth": {"preset": "aurora"},
-    # the reference AiT VQ-VAE and its schedule (FIDELITY.md "Depth tokenizer")
-    "vqvae": {"preset": "aurora"},
+    # the reference AiT VQ-VAE and its schedule (FIDELITY.md "Depth tokenizer"), trained on the ADE20K
+    # training maps only, one seeded permutation per epoch (ait_depth_vqvae.py:21, train_depth_vqvae_dist.py:83,156-158)
+    "vqvae": {"preset": "aurora", "data": "ade20k_train", "shuffle": "permutation"},
     "curriculum": {
         "style": "aurora",
+        # the reference's shipped selections, used when this clone holds them (ADE_500files.npy,
+        # point_label_mappings.json, Bbox/train_ids.npy + cot_ids.npy, Bbox/plurals.json)
+        "reference_repo": "Aurora-perception",
         # one skill per run: the depth model (create_depth_annealing_data.ipynb); counting is
         # [count_atomic, count_cot, count_direct] (create_bbox_annealing_data.ipynb)
         "tasks": ["depth_atomic", "depth_cot", "depth_direct"],
@@ -28,6 +32,8 @@ AURORA: dict[str, dict[str, Any]] = {
         "schedule": "aurora",
         "epochs": 10,
         "percents": [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1],
+        # N: total_length = 20000 (create_depth_annealing_data.ipynb cell 3), 5000 (create_bbox_annealing_data.ipynb cell 7)
+        "epoch_size_by_skill": {"depth": 20000, "count": 5000},
         "min_points": 2,
         "max_points": 5,
         "marked_max_images": 500,
@@ -45,6 +51,10 @@ AURORA: dict[str, dict[str, Any]] = {
         "lr": 0.0002,
         "projector_lr": 0.00002,
         "per_device_batch_size": 16,
+        # the paper's 8 GPUs x 16: global batch 128 (per_device x nproc_per_node x grad_accum)
+        "global_batch_size": 128,
+        # new rows N(0, initializer_range): resize_token_embeddings on transformers 4.37.2 (train.py:981)
+        "new_row_init": "model_init",
         "epochs": 1.0,
         "warmup_ratio": 0.03,
         "image_resize": "squash336_nearest",
@@ -52,7 +62,10 @@ AURORA: dict[str, dict[str, Any]] = {
         "new_token_mode": "modules_to_save",  # all embed_tokens / lm_head rows train (train.py:980-991)
         "vocabulary": "per_skill",  # one skill's tokens per run (train.py:933-939, depth_data / coordinates_data)
     },
-    "evaluation": {"max_new_tokens": 1024, "count_cot_instruction": "aurora", "conversation": "llava_v1"},
+    "evaluation": {"max_new_tokens": 1024, "count_cot_instruction": "aurora", "conversation": "llava_v1",
+                   # the paper's prompts (no choices for BLINK 2-point depth, CV-Bench counting); no box constraint;
+                   # the reference's numerics: fp16, LoRA merged, batch 1 (builder.py, model_vqa.py)
+                   "prompts": "paper", "constrain_boxes": False, "numerics": "reference"},
 }
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {"project": {}, "aurora": AURORA}

@@ -54,6 +54,12 @@ class VQVAESettings(_Section):
     nproc_per_node: int = Field(1, ge=1)  # > 1: torchrun data-parallel training (gloo on CPU, nccl on GPU)
     # training arithmetic; float64 makes N processes train what one does to ~1e-15 (weights saved float32)
     dtype: Literal["float32", "float64"] = "float32"
+    # which pseudo_depth maps train the tokenizer: every dataset (the project's, as Perceptio does) or
+    # the ADE20K training maps alone (aurora: the reference's ADE_depth/, ait_depth_vqvae.py:21)
+    data: Literal["all_datasets", "ade20k_train"] = "all_datasets"
+    # epoch order: a bounded shuffle buffer over the stream (project) or one seeded permutation of every
+    # map per epoch (aurora: DistributedSampler(shuffle=True) + set_epoch, train_depth_vqvae_dist.py:83,156-158)
+    shuffle: Literal["buffer", "permutation"] = "buffer"
 
     @model_validator(mode="before")
     @classmethod
@@ -88,16 +94,26 @@ class CurriculumSettings(_Section):
     marked_max_aspect_ratio: float | None = Field(4.0, gt=1)
     count_atomic_images: int | None = Field(None, ge=1)  # aurora style: 5000 (Bbox/train_ids.npy)
     count_cot_images: int | None = Field(None, ge=1)  # aurora style: 250 (Bbox/cot_ids.npy), disjoint from the above
-    count_image_ids: str | None = None  # folder with Aurora's train_ids.npy / cot_ids.npy (int arrays) to use instead
+    # the reference's shipped selections (pipeline_lib/reference_selections.py): a clone of Aurora-perception whose
+    # ADE_500files.npy, point_label_mappings.json, Bbox/train_ids.npy + cot_ids.npy and Bbox/plurals.json (converted
+    # by `ptok convert-plurals`) are used when present; absent ones fall back to the seeded draw (said in metadata)
+    reference_repo: str | None = None  # aurora: "Aurora-perception" (relative to the working directory)
+    marked_images_file: str | None = None  # ADE_500files.npy; default <reference_repo>/AiT/vae/ADE_500files.npy
+    marked_points_file: str | None = None  # point_label_mappings.json; default <reference_repo>/AiT/vae/...
+    count_image_ids: str | None = None  # folder with train_ids.npy / cot_ids.npy; default <reference_repo>/Bbox
     max_per_count: int = Field(1000, ge=1)  # aurora style: images per count value
-    plurals_file: str | None = None  # JSON {"category name": "plural"} (Aurora's GPT-4o table); default: rule-based
+    # JSON {"category name": "plural"} (Aurora's GPT-4o table); default <reference_repo>/Bbox/plurals.json, else rule-based
+    plurals_file: str | None = None
     schedule: Literal["aurora", "annealed"] = "aurora"
     # aurora schedule: "shuffled" mixes atomic and reasoning samples inside an epoch (project); "sequential" is
     # the notebooks' block: sampled atomic samples, then the reasoning list (direct before CoT) in fixed order
     mixing: Literal["shuffled", "sequential"] = "shuffled"
     epochs: int = Field(10, ge=1)
     percents: list[float] = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
-    epoch_size: int | None = Field(None, ge=1)  # default: the atomic pool's size
+    epoch_size: int | None = Field(None, ge=1)  # default: epoch_size_by_skill's, else the atomic pool's size
+    # N per skill when epoch_size is unset and every task is of one skill; aurora: the notebooks' total_length,
+    # depth 20000 (create_depth_annealing_data.ipynb cell 3), counting 5000 (create_bbox_annealing_data.ipynb cell 7)
+    epoch_size_by_skill: dict[Literal["depth", "count", "ground"], int] = {}
     # annealed: p(d_t, s) ~ exp(-d_t / tau(s)); "growing" tau moves mass toward harder tasks over time
     difficulties: dict[str, float] = {
         "depth_atomic": 1.0, "count_atomic": 1.0, "ground_atomic": 1.0,
@@ -117,6 +133,12 @@ class CurriculumSettings(_Section):
             raise ValueError(f"curriculum.min_points ({self.min_points}) > curriculum.max_points ({self.max_points})")
         if not self.tasks:
             raise ValueError("curriculum.tasks is empty")
+        if self.epoch_size is None and self.epoch_size_by_skill:
+            skills = sorted({task.split("_")[0] for task in self.tasks})
+            if len(skills) > 1:
+                raise ValueError(f"curriculum.tasks span the skills {skills} and curriculum.epoch_size_by_skill gives N per "
+                                 "skill (the reference trains one skill per run): set curriculum.epoch_size")
+            self.epoch_size = self.epoch_size_by_skill.get(skills[0])
         if self.schedule == "aurora" and len(self.percents) < self.epochs:
             raise ValueError(f"curriculum.percents has {len(self.percents)} values for {self.epochs} epochs")
 
@@ -138,6 +160,10 @@ class FinetuneSettings(_Section):
     max_steps: int = -1
     per_device_batch_size: int = Field(4, ge=1)
     grad_accum: int = Field(1, ge=1)
+    # the optimiser's batch: per_device_batch_size x nproc_per_node x grad_accum. Set, it fixes grad_accum
+    # (which must then divide evenly); aurora: 128 = 16 per device x the paper's 8 GPUs x accumulation 1
+    # (finetune_task_lora_depth_annealing.sh:24,26)
+    global_batch_size: int | None = Field(None, ge=1)
     lr: float = Field(2e-4, gt=0)
     projector_lr: float = Field(2e-5, gt=0)
     warmup_ratio: float = Field(0.03, ge=0, lt=1)
@@ -147,6 +173,9 @@ class FinetuneSettings(_Section):
     lora_alpha: int = Field(256, ge=1)
     lora_dropout: float = Field(0.05, ge=0, lt=1)
     new_token_mode: Literal["trainable_token_indices", "modules_to_save"] = "trainable_token_indices"
+    # new embedding rows: mean of the old rows + seeded noise (project), or the model's own N(0, initializer_range)
+    # init, as the reference's resize_token_embeddings on transformers 4.37.2 (aurora; train.py:981)
+    new_row_init: Literal["mean_noise", "model_init"] = "mean_noise"
     depth_losses: dict[str, float] = {}  # marker / token / count weights (0 = off)
 
     @field_validator("depth_losses")
@@ -169,6 +198,21 @@ class FinetuneSettings(_Section):
 
         if self.family is not None and self.family not in families():
             raise ValueError(f"finetune.family {self.family!r} is not one of {families()}")
+        if self.global_batch_size is not None:
+            per_step = self.per_device_batch_size * self.nproc_per_node
+            accum, rest = divmod(self.global_batch_size, per_step)
+            if rest or not accum:
+                raise ValueError(f"finetune.global_batch_size {self.global_batch_size} is not a multiple of per_device_batch_size "
+                                 f"{self.per_device_batch_size} x nproc_per_node {self.nproc_per_node} = {per_step}")
+            if "grad_accum" in self.model_fields_set and self.grad_accum != accum:
+                raise ValueError(f"finetune.grad_accum {self.grad_accum} contradicts global_batch_size {self.global_batch_size} "
+                                 f"= {self.per_device_batch_size} x {self.nproc_per_node} x {accum}: set one of them")
+            self.grad_accum = accum
+
+    @property
+    def effective_global_batch_size(self) -> int:
+        """Samples per optimiser step: per_device_batch_size x nproc_per_node x grad_accum."""
+        return self.per_device_batch_size * self.nproc_per_node * self.grad_accum
 
 
 class EvaluationSettings(_Section):
@@ -197,5 +241,14 @@ class EvaluationSettings(_Section):
     # prompt template at evaluation: "adapter" = the one saved with the adapter's processor; aurora: llava_v1 (model_vqa.py)
     conversation: Literal["adapter", "plain", "vicuna_v1", "llava_v1"] = "adapter"
     batch_size: int = Field(8, ge=1)
+    # "paper" (aurora): BLINK 2-point depth and CV-Bench counting asked without their answer choices, as the
+    # paper evaluates them; "benchmark": every dataset's own multiple-choice prompt
+    prompts: Literal["benchmark", "paper"] = "benchmark"
+    # constrained decoding of box tokens (well-formed, never collapsing boxes); aurora: off, the reference's
+    # counting model decodes freely (model_vqa.py:69-72); depth spans stay as `constrained` says
+    constrain_boxes: bool = True
+    # "reference" (aurora): fp16, LoRA merged, one question at a time (builder.py:42,90,142-144, model_vqa.py:42-67);
+    # "project": the loaded model's dtype (float32 on CPU), LoRA unmerged, batch_size questions per forward pass
+    numerics: Literal["project", "reference"] = "project"
     seed: int = 0
     model: Literal["adapter", "base"] = "adapter"  # base: evaluate finetune.checkpoint without the adapter

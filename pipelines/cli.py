@@ -343,6 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_depth_codes_parser(sub)
 
+    from pipelines.cli_convert_plurals import add_convert_plurals_parser
+
+    add_convert_plurals_parser(sub)
+
     s = sub.add_parser("ui", help="start the Dagster web UI on 127.0.0.1")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=3000)

@@ -14,11 +14,10 @@ import random
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-import numpy as np
-
 from perception_tokens.aurora_marks import AuroraMarks
 from perception_tokens.curriculum import aurora_reference
 from perception_tokens.curriculum.plurals import pluralize
+from perception_tokens.curriculum.reference_files import load_id_array
 from perception_tokens.curriculum.pools import marked_image_file, source_image_file
 from perception_tokens.curriculum.sample import ImageRef, Sample, make_sample_id
 from perception_tokens.curriculum.tasks import depth_string
@@ -53,17 +52,32 @@ def depth_reasoning(marked_rows: Iterable[Mapping[str, Any]], codes_by_image: Ma
     return out
 
 
-def count_images(lvis_rows: Iterable[Mapping[str, Any]], box_rows: Iterable[Mapping[str, Any]]) -> tuple[list[aurora_reference.CountImage], dict[int, str]]:
+def count_images(lvis_rows: Iterable[Mapping[str, Any]], box_rows: Iterable[Mapping[str, Any]],
+                 instance_rows: Iterable[Mapping[str, Any]] | None = None) -> tuple[list[aurora_reference.CountImage], dict[int, str]]:
     """LVIS image rows (file order) and their box rows (annotation order) as the notebook's view,
-    plus category id -> name for every category seen (boxes and negative lists)."""
+    plus category id -> name for every category seen (boxes and negative lists).
+
+    ``instance_rows`` (``lvis_instances``, annotation order): every annotation, so one whose box
+    ``box_tokens`` rejected (collapsed on the 336 grid) stays in its image with box ``None`` and
+    the image is skipped rather than counted short. Without them only the box rows are seen."""
     anns: dict[str, list] = {}
     names: dict[int, str] = {}
+    boxes = {}
     for b in box_rows:
         if b["dataset"] != "lvis":
             continue
         names[int(b["category_id"])] = b["category_name"]
-        anns.setdefault(str(b["image_id"]), []).append(
-            (int(b["annotation_id"]), int(b["category_id"]), (int(b["x1"]), int(b["y1"]), int(b["x2"]), int(b["y2"]))))
+        boxes[int(b["annotation_id"])] = (str(b["image_id"]), int(b["category_id"]),
+                                          (int(b["x1"]), int(b["y1"]), int(b["x2"]), int(b["y2"])))
+    if instance_rows is None:
+        for ann, (image_id, category_id, box) in boxes.items():
+            anns.setdefault(image_id, []).append((ann, category_id, box))
+    else:
+        for r in instance_rows:
+            ann, category_id = int(r["annotation_id"]), int(r["category_id"])
+            names.setdefault(category_id, r["category_name"])
+            box = boxes[ann][2] if ann in boxes else None
+            anns.setdefault(str(r["image_id"]), []).append((ann, category_id, box))
     images = []
     for r in lvis_rows:
         neg = [int(c) for c in (r.get("neg_category_ids") or [])]
@@ -83,10 +97,7 @@ def split_count_ids(image_ids: Sequence[str], n_atomic: int | None, n_cot: int |
             path = Path(ids_dir) / name
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: curriculum.count_image_ids names a folder without {name}")
-            arr = np.load(path, allow_pickle=False)  # plain int arrays; never unpickle
-            if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-                raise ValueError(f"{path}: expected a 1-D integer array of image ids, got {arr.dtype} {arr.shape}")
-            got.append([str(int(i)) for i in arr])
+            got.append(load_id_array(path))  # plain int arrays; never unpickled
         return got[0], got[1]
     n = len(image_ids)
     n_atomic, n_cot = n_atomic or n, n_cot or max(1, n // 20)
@@ -113,9 +124,11 @@ def load_plurals(path: str | None) -> dict[str, str] | None:
 def count_pools(lvis_rows: Iterable[Mapping[str, Any]], box_rows: Iterable[Mapping[str, Any]],
                 image_formats: Mapping[tuple[str, str], str], *, seed: int, n_atomic: int | None, n_cot: int | None,
                 max_per_count: int, ids_dir: str | None = None, plurals: Mapping[str, str] | None = None,
-                skipped: dict[str, dict[str, int]]) -> tuple[list[Sample], list[Sample]]:
+                skipped: dict[str, dict[str, int]],
+                instance_rows: Iterable[Mapping[str, Any]] | None = None) -> tuple[list[Sample], list[Sample]]:
     """create_bbox_annealing_data.ipynb cells 2-6: (count_atomic samples, [count_direct, count_cot] per image)."""
-    images, names = count_images([r for r in lvis_rows if ("lvis", str(r["image_id"])) in image_formats], box_rows)
+    images, names = count_images([r for r in lvis_rows if ("lvis", str(r["image_id"])) in image_formats], box_rows,
+                                 instance_rows)
     atomic_ids, cot_ids = split_count_ids([i.image_id for i in images], n_atomic, n_cot, seed, ids_dir)
     plural_of = aurora_reference.plural_table(names, plurals, pluralize)
 

@@ -85,12 +85,13 @@ def depth_cot_qa(marks: AuroraMarks, depth_tokens: str) -> tuple[str, str]:
 @dataclass(frozen=True)
 class CountImage:
     """One LVIS image as the notebook sees it. ``annotations``: (annotation id, category id,
-    (x1, y1, x2, y2) on the 336 grid) in annotation-file order; ``neg_category_ids`` and
+    (x1, y1, x2, y2) on the 336 grid, or ``None`` where the box has no usable grid box: it
+    collapses on the grid or lies outside the image) in annotation-file order; ``neg_category_ids`` and
     ``not_exhaustive_category_ids`` as in the LVIS image record."""
 
     image_id: int
     file_name: str
-    annotations: tuple[tuple[int, int, tuple[int, int, int, int]], ...]
+    annotations: tuple[tuple[int, int, tuple[int, int, int, int] | None], ...]
     neg_category_ids: tuple[int, ...]
     not_exhaustive_category_ids: tuple[int, ...]
 
@@ -106,6 +107,9 @@ class CountChoice:
     num: int
     boxes: tuple[tuple[int, int, int, int], ...]
     annotation_ids: tuple[int, ...]
+
+
+UNUSABLE_BOX = "an instance of the counted category has no box on the 336 grid (image skipped, not undercounted)"
 
 
 def image_categories(images: Sequence[CountImage]) -> dict[int, dict[int, list[int]]]:
@@ -132,7 +136,9 @@ def select_count_images(images: Sequence[CountImage], use_ids: Iterable[int], pl
     ``random.seed(0)`` at the top of each cell). The order is ``rng.shuffle`` of all images;
     only ids in ``use_ids`` (the notebook's train_ids / cot_ids) are used. An image without
     kept annotations is a negative: a category drawn from its ``neg_category_ids``; otherwise
-    the category with the most instances (first in annotation order on ties). Counts above
+    the category with the most instances (first in annotation order on ties). An image whose
+    chosen category has an annotation without a grid box is skipped, never counted short (the
+    notebook's ``is_valid = all(str(t) in annotations ...)`` then ``continue``, cells 4-5). Counts above
     ``max_count`` and counts already used ``max_per_count`` times are skipped. Returns the
     choices and skip counts by reason.
     """
@@ -158,6 +164,9 @@ def select_count_images(images: Sequence[CountImage], use_ids: Iterable[int], pl
             index = int(np.argmax(nums))
             num, cat = nums[index], cats[index]
             idx = cats_of[img.image_id][cat]
+            if any(img.annotations[i][2] is None for i in idx):
+                skipped[UNUSABLE_BOX] = skipped.get(UNUSABLE_BOX, 0) + 1
+                continue
             if num > max_count:
                 skipped[f"more than {max_count} instances"] = skipped.get(f"more than {max_count} instances", 0) + 1
                 continue

@@ -102,9 +102,13 @@ def mark_image(dataset: str, image: dict, depth_png: bytes, opts: MarkingOptions
 def aurora_marked_row(dataset: str, img: dict, depth_png: bytes, seed: int) -> dict:
     """add_marks_ade.ipynb cells 2 and 4 for one image, with its own seeded ``random.Random``
     (the notebook runs unseeded over all images in one stream; one stream per image keeps a
-    shard's rows independent of the others). Raises PointSamplingError."""
-    rng = random.Random(image_seed(seed, img["image_id"]))
-    marks = aurora_marks.mark_images([aurora_marks.depth_array(depth_png)], rng)[0]
+    shard's rows independent of the others). ``img["given_marks"]`` (an ``AuroraMarks`` from the
+    reference's ``point_label_mappings.json``) is drawn as it is, without sampling. Raises
+    PointSamplingError."""
+    marks = img.get("given_marks")
+    if marks is None:
+        rng = random.Random(image_seed(seed, img["image_id"]))
+        marks = aurora_marks.mark_images([aurora_marks.depth_array(depth_png)], rng)[0]
     if isinstance(marks, PointSamplingError):
         raise marks
     rgb = aurora_marks.resize_like_notebook(img["image_bytes"], "RGB")

@@ -97,16 +97,28 @@ def add_marked_tasks(pools: Pools, marked_rows: Iterable[Mapping[str, Any]], cod
             dataset=m["dataset"], image_id=m["image_id"], image_file=file, points=points))
 
 
+UNUSABLE_BOX = "an instance has no box on the 336 grid (skipped, not undercounted)"
+
+
 def add_count_tasks(pools: Pools, box_rows: Iterable[Mapping[str, Any]], lvis_images: Iterable[Mapping[str, Any]], seed: int,
-                    image_formats: Mapping[tuple[str, str], str]) -> None:
-    """count_atomic / count_cot / count_direct per (LVIS image, category), negatives included."""
+                    image_formats: Mapping[tuple[str, str], str],
+                    instance_rows: Iterable[Mapping[str, Any]] | None = None) -> None:
+    """count_atomic / count_cot / count_direct per (LVIS image, category), negatives included.
+
+    ``instance_rows`` (``lvis_instances``): every annotation; a (image, category) with an instance
+    whose box ``box_tokens`` rejected (collapsed on the 336 grid) is skipped and counted in
+    ``pools.skipped``, never answered with the smaller count of the boxes that survived."""
     rng = np.random.default_rng(seed)
     boxes: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    usable: set[int] = set()
     for b in box_rows:
         if b["dataset"] == "lvis":
             boxes[(b["image_id"], b["category_name"])].append(b)
+            usable.add(int(b["annotation_id"]))
+    unusable = {(str(r["image_id"]), r["category_name"]) for r in instance_rows or ()
+                if int(r["annotation_id"]) not in usable}
     by_image: dict[str, list[str]] = defaultdict(list)
-    for image_id, cat in boxes:
+    for image_id, cat in set(boxes) | unusable:
         by_image[image_id].append(cat)
     for img in lvis_images:
         image_id = img["image_id"]
@@ -118,6 +130,10 @@ def add_count_tasks(pools: Pools, box_rows: Iterable[Mapping[str, Any]], lvis_im
         groups = [(cat, boxes[(image_id, cat)], False) for cat in sorted(by_image.get(image_id, []))]
         groups += [(name, [], True) for name in sorted(img.get("neg_category_names") or [])]
         for cat, rows, negative in groups:
+            if not negative and (image_id, cat) in unusable:
+                for kind in ("atomic", "cot", "direct"):
+                    pools.skipped[f"count_{kind}"][UNUSABLE_BOX] += 1
+                continue
             grid = [GridBox(int(r["x1"]), int(r["y1"]), int(r["x2"]), int(r["y2"])) for r in rows]
             ann = [int(r["annotation_id"]) for r in rows]
             ne = bool(rows) and int(rows[0]["category_id"]) in not_exhaustive

@@ -43,7 +43,8 @@ def _seed_inputs(settings) -> dict[str, bytes]:
          "letters": ["A", "B", "C"], "xs": [40, 200, 300], "ys": [60, 100, 250], "depth_values": [90, 200, 120], "answer": "B",
          "labels_inside": True, "marked_png": marked_png}])
     for asset, schema in (("box_tokens", schemas.BOX_TOKEN_SCHEMA), ("lvis_images", schemas.LVIS_IMAGE_SCHEMA),
-                          ("refcoco_refs", schemas.REFCOCO_REF_SCHEMA), ("refcoco_images", schemas.REFCOCO_IMAGE_SCHEMA)):
+                          ("refcoco_refs", schemas.REFCOCO_REF_SCHEMA), ("refcoco_images", schemas.REFCOCO_IMAGE_SCHEMA),
+                          ("lvis_instances", schemas.LVIS_INSTANCE_SCHEMA)):
         write_input(settings, asset, schema, [])
     return {**images, "marked": marked_png}
 

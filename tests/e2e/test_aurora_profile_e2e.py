@@ -25,7 +25,9 @@ def aurora_world(tmp_path_factory):
         # and the tiny VQ-VAE for the 320 px reference one (both aurora presets are unit-tested)
         depth={"preset": "custom", "teacher": "ground_truth"},
         vqvae={"preset": "tiny", "epochs": 2, "min_closest_point_agreement": 0.0, "min_codebook_usage": 0.0},
-        curriculum={"epochs": 3, "percents": [1.0, 0.5, 0.0], "marked_fraction": 1.0, "marked_max_images": 2,
+        # epoch_size_by_skill {}: N = the atomic pool (the reference's 20000 / 5000 exceed the demo's pools; two skills
+        # in one run need one N anyway)
+        curriculum={"epochs": 3, "percents": [1.0, 0.5, 0.0], "marked_fraction": 1.0, "marked_max_images": 2, "epoch_size_by_skill": {},
                     "tasks": ["depth_atomic", "depth_cot", "depth_direct", "count_atomic", "count_cot", "count_direct"]},
     )
     with materialized_world(workdir, settings, "*curriculum") as (defs, instance):
@@ -41,6 +43,9 @@ def test_aurora_profile_fills_every_stage(aurora_world):
     assert (settings.finetune.image_resize, settings.finetune.conversation) == ("squash336_nearest", "vicuna_v1")  # --version v1
     assert settings.evaluation.conversation == "llava_v1"  # model_vqa.py --conv-mode
     assert settings.evaluation.max_new_tokens == 1024
+    assert (settings.vqvae.data, settings.vqvae.shuffle) == ("ade20k_train", "permutation")
+    assert (settings.finetune.effective_global_batch_size, settings.finetune.new_row_init) == (128, "model_init")
+    assert (settings.evaluation.prompts, settings.evaluation.constrain_boxes, settings.evaluation.numerics) == ("paper", False, "reference")
 
 
 def test_aurora_marked_points_and_curriculum(aurora_world):
@@ -75,6 +80,20 @@ def test_aurora_marked_points_and_curriculum(aurora_world):
                          for r in count)
     counted_ids = {r["image_id"] for r in count}
     assert counted_ids.isdisjoint({r["image_id"] for r in cur if r["task"] in ("count_cot", "count_direct")})
+
+    # the tokenizer trained on the ADE20K training maps alone (ait_depth_vqvae.py:21), one permutation per epoch
+    vq_meta = instance.get_latest_materialization_event(dg.AssetKey("depth_vqvae")).asset_materialization.metadata
+    from training.vqvae.launch import is_holdout
+
+    depth_rows = [r for f in sorted((storage / "pseudo_depth").rglob("[!.]*.parquet"))
+                  for r in pq.read_table(f, columns=["dataset", "split", "image_id"]).to_pylist()]
+    n_ade_train = sum(1 for r in depth_rows if (r["dataset"], r["split"]) == ("ade20k", "training")
+                      and not is_holdout(r["image_id"], settings.vqvae.holdout_fraction))  # the tiny preset holds 15% out
+    assert 0 < n_ade_train < len(depth_rows)  # LVIS and RefCOCO maps exist but do not train the tokenizer
+    assert (vq_meta["training_data"].value, vq_meta["training_maps"].value) == ("ade20k_train", n_ade_train)
+    assert vq_meta["epoch_order"].value == "permutation (seed + epoch)"
+    cur_meta = instance.get_latest_materialization_event(dg.AssetKey("curriculum")).asset_materialization.metadata
+    assert cur_meta["selection_count_image_ids"].value.endswith("Aurora-perception/Bbox absent: seeded draw")
 
     meta = instance.get_latest_materialization_event(dg.AssetKey("curriculum")).asset_materialization.metadata
     text = Path(meta["llava_json"].value).read_text()

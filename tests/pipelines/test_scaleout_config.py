@@ -80,7 +80,8 @@ def test_aurora_profile_selects_the_reference_teacher_and_tokenizer_unless_the_f
     from pipeline_lib.profiles import apply_profile
 
     filled = apply_profile({"profile": "aurora"})
-    assert filled["depth"] == {"preset": "aurora"} and filled["vqvae"] == {"preset": "aurora"}
+    assert filled["depth"] == {"preset": "aurora"}
+    assert filled["vqvae"] == {"preset": "aurora", "data": "ade20k_train", "shuffle": "permutation"}
     # a section written in the file keeps its own values over the profile's
     mixed = apply_profile({"profile": "aurora", "depth": {"preset": "custom", "teacher": "ground_truth"}, "vqvae": {"preset": "tiny"}})
     assert mixed["depth"] == {"preset": "custom", "teacher": "ground_truth"} and mixed["vqvae"]["preset"] == "tiny"

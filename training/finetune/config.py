@@ -30,7 +30,8 @@ SETTINGS_RENAMED: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "image_resize": (("image_size",), SQUASH_SIZE.__getitem__),
 }
 # settings keys that steer the launch or the probes, not the training run
-NOT_FOR_TRAINING = frozenset({"nproc_per_node", "span_samples", "timeout_s"})
+# (global_batch_size is resolved into grad_accum by the settings: per_device x nproc x grad_accum)
+NOT_FOR_TRAINING = frozenset({"nproc_per_node", "span_samples", "timeout_s", "global_batch_size"})
 
 
 @dataclass
@@ -58,6 +59,7 @@ class FinetuneConfig:
     max_length: int | None = None
     pad_embeddings_to_multiple_of: int | None = None
     new_token_noise: float = 0.3  # new rows = mean + N(0, (noise x per-dim std)^2)
+    new_row_init: str = "mean_noise"  # "model_init": N(0, initializer_range), as the reference's resize (tokens.py)
     dataloader_num_workers: int = 0
     resume: bool = True
     progress_bar: bool = False
@@ -78,6 +80,8 @@ class FinetuneConfig:
             raise ValueError("per_device_batch_size and grad_accum must be >= 1")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.new_row_init not in ("mean_noise", "model_init"):
+            raise ValueError(f"new_row_init must be 'mean_noise' or 'model_init', got {self.new_row_init!r}")
         if self.vocabulary not in ("joint", "per_skill"):
             raise ValueError(f"vocabulary must be 'joint' or 'per_skill', got {self.vocabulary!r}")
         if self.conversation not in TEMPLATES:

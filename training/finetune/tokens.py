@@ -20,6 +20,9 @@ import torch
 from perception_tokens.vocab import all_tokens, vocabulary_hash
 
 TOKEN_MAP_FILE = "token_map.json"
+# how new embedding rows start: "mean_noise" (the project's: mean of the old rows + seeded noise) or
+# "model_init" (the reference's: the model's own N(0, initializer_range) init)
+NEW_ROW_INITS = ("mean_noise", "model_init")
 
 
 @dataclass
@@ -101,6 +104,7 @@ def add_perception_tokens(
     seed: int = 0,
     noise_scale: float = 0.3,
     tokens: list[str] | None = None,
+    init: str = "mean_noise",
 ) -> TokenMap:
     """Add every perception token to ``tokenizer`` and give each a fresh embedding row.
 
@@ -112,8 +116,15 @@ def add_perception_tokens(
     That includes ids that land on rows the matrix already had as padding beyond the
     old tokenizer (e.g. llava-1.5-hf has 32064 rows for 32002 tokens), whose old
     contents are arbitrary. Rows added only as padding (``pad_to_multiple_of``) get the mean.
+    ``init="model_init"`` instead draws every new row (padding too) from N(0, initializer_range^2),
+    seeded: what the reference's ``model.resize_token_embeddings(len(tokenizer))`` (Aurora
+    ``LLaVA/llava/train/train.py:981``) gives on transformers 4.37.2, whose resize runs the model's
+    ``_init_weights`` (normal, std ``config.initializer_range``) on the new matrix before copying the
+    old rows back.
     Idempotent for a tokenizer that already holds the tokens (ids are reused).
     """
+    if init not in NEW_ROW_INITS:
+        raise ValueError(f"init must be one of {NEW_ROW_INITS}, got {init!r}")
     tokens = all_tokens() if tokens is None else list(tokens)  # a per-skill run passes vocab.skill_tokens(...)
     already = [t for t in tokens if t in tokenizer.get_vocab()]
     if already and len(already) != len(tokens):
@@ -140,6 +151,14 @@ def add_perception_tokens(
         [i for i in range(max(old_rows, len(tokenizer)), new_rows)], dtype=torch.long
     )
     generator = torch.Generator().manual_seed(seed)
+    if init == "model_init":
+        std = initializer_range(model)
+        fresh = torch.cat([new_ids, pad_only])
+        with torch.no_grad():
+            for layer in _distinct_layers(model):
+                draw = torch.randn(len(fresh), layer.weight.shape[1], generator=generator) * std
+                layer.weight[fresh.to(layer.weight.device)] = draw.to(layer.weight.dtype).to(layer.weight.device)
+        return TokenMap.of(ids)
     with torch.no_grad():
         for layer in (model.get_input_embeddings(), model.get_output_embeddings()):
             weight = layer.weight
@@ -152,7 +171,27 @@ def add_perception_tokens(
     return TokenMap.of(ids)
 
 
+def initializer_range(model: torch.nn.Module) -> float:
+    """The std of the model's own ``_init_weights`` for embeddings (the text config's ``initializer_range``)."""
+    config = model.config
+    for cfg in (config.get_text_config() if hasattr(config, "get_text_config") else config, config):
+        value = getattr(cfg, "initializer_range", None)
+        if value is not None:
+            return float(value)
+    raise ValueError(f"{type(model).__name__}: its config has no initializer_range for new_row_init model_init")
+
+
+def _distinct_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """Input embeddings and LM head, once each when they share one weight (a tied head)."""
+    layers = [model.get_input_embeddings()]
+    head = model.get_output_embeddings()
+    if head is not None and head.weight.data_ptr() != layers[0].weight.data_ptr():
+        layers.append(head)
+    return layers
+
+
 def add_tokens(model, processor, config, tokens: list[str] | None = None) -> TokenMap:
-    """:func:`add_perception_tokens` as a run config (``FinetuneConfig``) asks: padding multiple, seed, noise."""
+    """:func:`add_perception_tokens` as a run config (``FinetuneConfig``) asks: padding multiple, seed, noise, init."""
     return add_perception_tokens(model, processor.tokenizer, pad_to_multiple_of=config.pad_embeddings_to_multiple_of,
-                                 seed=config.seed, noise_scale=config.new_token_noise, tokens=tokens)
+                                 seed=config.seed, noise_scale=config.new_token_noise, tokens=tokens,
+                                 init=getattr(config, "new_row_init", "mean_noise"))

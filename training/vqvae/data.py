@@ -122,3 +122,11 @@ def buffered_shuffle(items: Iterable[T], buffer_size: int, rng: np.random.Genera
         buf[j] = item
     for j in rng.permutation(len(buf)):
         yield buf[int(j)]
+
+
+def permuted(items: Iterable[T], rng: np.random.Generator) -> Iterator[T]:
+    """Every item once, in the order of ``rng.permutation`` over the whole sequence (the
+    reference's per-epoch shuffle; holds the sequence in memory, so callers pass encoded maps)."""
+    held = list(items)
+    for j in rng.permutation(len(held)):
+        yield held[int(j)]

@@ -40,18 +40,30 @@ def is_holdout(image_id: str, fraction: float) -> bool:
     return hash_bucket(image_id, 10_000) < int(round(fraction * 10_000))
 
 
-def parquet_depth_pngs(paths: Sequence, *, holdout: bool, fraction: float) -> Iterator[bytes]:
+# vqvae.data -> the (dataset, split) whose maps train the tokenizer; None: every row of pseudo_depth.
+# ade20k_train is the reference's: every map in ADE_depth/, made from the ADE20K training images
+# (AiT/vae/configs/depth/ait_depth_vqvae.py:21 data_root, AiT/vae/dataset/custom.py:51 listdir)
+TRAINING_DATA = {"all_datasets": None, "ade20k_train": ("ade20k", "training")}
+
+
+def parquet_depth_pngs(paths: Sequence, *, holdout: bool, fraction: float,
+                       only: tuple[str, str] | None = None, column: str = "depth_png") -> Iterator[bytes]:
     """PNG bytes of the ``pseudo_depth`` rows of the training (or held-out) part, file by file and
-    row by row: the order every process (and the in-process trainer) sees."""
+    row by row: the order every process (and the in-process trainer) sees. ``only``: keep the
+    rows of that (dataset, split) alone (``TRAINING_DATA``). ``column="image_id"``: the same rows'
+    ids instead (counting them reads no PNG bytes)."""
     import pyarrow.parquet as pq
     from upath import UPath
 
+    columns = sorted({"image_id", column} | ({"dataset", "split"} if only is not None else set()))
     for path in paths:
         with UPath(path).open("rb") as f:
-            for batch in pq.ParquetFile(f).iter_batches(columns=["image_id", "depth_png"]):
+            for batch in pq.ParquetFile(f).iter_batches(columns=columns):
                 for row in batch.to_pylist():
+                    if only is not None and (row["dataset"], row["split"]) != tuple(only):
+                        continue
                     if is_holdout(row["image_id"], fraction) == holdout:
-                        yield row["depth_png"]
+                        yield row[column]
 
 
 def launch_command(nproc: int, job_path: Path) -> list[str]:
@@ -91,7 +103,7 @@ def _end_group(proc: subprocess.Popen) -> None:
 
 def launch_training(model_config, train_config, tables: Sequence, out_dir: str | os.PathLike, *, nproc: int,
                     holdout_fraction: float, resume: bool = True, init_state=None,
-                    log: Callable[[str], None] = print):
+                    log: Callable[[str], None] = print, only: tuple[str, str] | None = None):
     """Train with ``nproc`` processes under torchrun; returns the ``VQVAETrainResult`` of rank 0."""
     from perception_tokens.parent_watch import parent_env
     from training.vqvae.checkpoint import atomic_write, write_json
@@ -106,7 +118,7 @@ def launch_training(model_config, train_config, tables: Sequence, out_dir: str |
         tensors = {k: v.detach().cpu().contiguous() for k, v in init_state.items()}
         init_path = atomic_write(out / INIT_STATE_NAME, lambda tmp: save_file(tensors, tmp))
     job = {"model_config": model_config.to_dict(), "train_config": train_config.to_dict(), "tables": [str(t) for t in tables],
-           "holdout_fraction": holdout_fraction, "out_dir": str(out), "resume": resume,
+           "holdout_fraction": holdout_fraction, "only": list(only) if only else None, "out_dir": str(out), "resume": resume,
            "init_state": str(init_path) if init_path else None}
     job_path = write_json(out / JOB_NAME, job)
     result_path = out / RESULT_NAME
@@ -166,10 +178,10 @@ def main(argv: list[str] | None = None) -> int:
             from safetensors.torch import load_file
 
             init_state = load_file(job["init_state"])
-        tables, fraction = job["tables"], job["holdout_fraction"]
+        tables, fraction, only = job["tables"], job["holdout_fraction"], job.get("only")
         result = train_vqvae(
             VQVAEConfig.from_dict(job["model_config"]), train_config,
-            lambda: parquet_depth_pngs(tables, holdout=False, fraction=fraction),
+            lambda: parquet_depth_pngs(tables, holdout=False, fraction=fraction, only=tuple(only) if only else None),
             job["out_dir"], log=lambda m: print(m, flush=True), resume=job["resume"], progress=False,
             init_state=init_state, decode=decode_png,
         )

@@ -10,7 +10,7 @@ Files written to ``out_dir`` (each atomically):
   training_summary.json             per-epoch metrics, at the end
 
 Determinism: the model is built after ``torch.manual_seed(seed)``; epoch ``e`` visits maps
-in an order fixed by ``seed + e`` (bounded-buffer shuffle); the torch RNG (k-means seeds,
+in an order fixed by ``seed + e`` (bounded-buffer shuffle, or a full permutation); the torch RNG (k-means seeds,
 dead-code restarts) is checkpointed. A run interrupted after a checkpoint and resumed with
 the same configs therefore ends with the same weights as an uninterrupted run. Resuming in
 the middle of an epoch re-reads (but does not train on) the batches already done.
@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from training.vqvae.checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_state_strict, save_vqvae, write_json
 from training.vqvae.checkpoint import load_vqvae as load_vqvae  # re-export: train + load in one place
-from training.vqvae.data import batched, buffered_shuffle, model_input
+from training.vqvae.data import batched, buffered_shuffle, model_input, permuted
 from training.vqvae.distributed import all_reduce_sum, gather_rows, is_rank0, world_size
 from training.vqvae.model import DepthVQVAE, VQVAEConfig
 from training.vqvae.train_config import TRAIN_DTYPES, VQVAETrainConfig, VQVAETrainResult, resolve_device
@@ -182,7 +182,10 @@ def train_vqvae(
     while epoch < tc.epochs:
         model.train()
         order_rng = np.random.default_rng(tc.seed + epoch)
-        stream = buffered_shuffle(train_maps(), tc.shuffle_buffer, order_rng)
+        if tc.shuffle == "permutation":
+            stream = permuted(train_maps(), order_rng)
+        else:
+            stream = buffered_shuffle(train_maps(), tc.shuffle_buffer, order_rng)
         skip = batches_in_epoch
         seen = 0
         bar = tqdm(desc=f"vqvae epoch {epoch + 1}/{tc.epochs}", unit="batch", initial=skip, disable=not progress)

@@ -23,7 +23,9 @@ class VQVAETrainConfig:
     be 0 only with initial weights (the model is adopted as is).
     ``checkpoint_every_steps`` = 0 checkpoints only at epoch ends.
     ``shuffle_buffer`` bounds the memory of the per-epoch shuffle (a full shuffle when the
-    data set fits). ``device``: "cpu", "cuda", "cuda:1", ... or "auto".
+    data set fits); ``shuffle: permutation`` instead visits the epoch's maps in one full
+    ``rng.permutation`` (the reference's DataLoader ``shuffle=True``, train_depth_vqvae_dist.py:164-168).
+    ``device``: "cpu", "cuda", "cuda:1", ... or "auto".
     ``dtype``: the arithmetic of training, "float32" or "float64". float64 makes N ranks and
     one process agree to ~1e-15 (in float32 the different summation orders drift ~1e-4 within a
     few Adam steps, by CPU kernel); the saved weights are float32 either way."""
@@ -38,6 +40,7 @@ class VQVAETrainConfig:
     seed: int = 0
     checkpoint_every_steps: int = 0
     shuffle_buffer: int = 4096
+    shuffle: str = "buffer"  # "buffer": bounded-buffer shuffle (the project's); "permutation": the reference's
     device: str = "cpu"
     dtype: str = "float32"
 
@@ -57,6 +60,8 @@ class VQVAETrainConfig:
             problems.append(f"lr_decay_gamma must be in (0, 1], got {self.lr_decay_gamma}")
         if self.checkpoint_every_steps < 0:
             problems.append(f"checkpoint_every_steps must be >= 0, got {self.checkpoint_every_steps}")
+        if self.shuffle not in ("buffer", "permutation"):
+            problems.append(f"shuffle must be 'buffer' or 'permutation', got {self.shuffle!r}")
         if self.shuffle_buffer < 1:
             problems.append(f"shuffle_buffer must be >= 1, got {self.shuffle_buffer}")
         if self.dtype not in TRAIN_DTYPES:
