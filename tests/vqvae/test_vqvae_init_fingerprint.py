@@ -53,7 +53,8 @@ def test_no_init_checkpoint_keeps_the_plain_config_version(tmp_path):
     settings = settings_from_dict({})
     (asset,), _checks = build_vqvae_assets(settings)
     # the section's settings, less nproc_per_node (how many processes train is not what is trained)
-    plain = code_version("1", settings.vqvae.model_dump(mode="json", exclude={"nproc_per_node"}))
+    # and the default float32 dtype (left out so that adding the field kept existing versions)
+    plain = code_version("1", settings.vqvae.model_dump(mode="json", exclude={"nproc_per_node", "dtype"}))
     assert asset.code_versions_by_key[dg.AssetKey("depth_vqvae")] == plain
     assert init_checkpoint_fingerprint(None) is None
     missing = init_checkpoint_fingerprint(str(tmp_path / "absent.pt"))
