@@ -23,6 +23,7 @@ import dagster as dg
 
 from assets.depth import INPUT_SHARD_DIGEST
 from assets.sources import SHARD_DIGESTS
+from pipeline_lib.dagster_internals import automation_instance, requested_this_tick
 
 AC = dg.AutomationCondition
 
@@ -40,7 +41,7 @@ class RequestedThisTick(AC):
         return "Requested on this tick"
 
     def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
-        requested = context.request_subsets_by_key.get(context.key)
+        requested = requested_this_tick(context)
         if requested is None or context.candidate_subset.is_empty:
             return dg.AutomationResult(context, context.get_empty_subset())
         return dg.AutomationResult(context, context.candidate_subset.compute_intersection(requested))
@@ -64,7 +65,7 @@ class ShardInputChanged(AC):
         candidates = context.candidate_subset
         if candidates.is_empty:  # the usual case: no image table updated on this tick
             return dg.AutomationResult(context, candidates)
-        instance = context.asset_graph_view.instance
+        instance = automation_instance(context)
         partitions_def = context.partitions_def
         num_shards = len(partitions_def.get_partitions_def_for_dimension("shard").get_partition_keys())
         table_digests: dict[str, dict[str, str]] = {}
