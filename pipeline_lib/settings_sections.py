@@ -196,3 +196,14 @@ class AutomationSettings(_Section):
         except Exception as exc:  # dagster's CheckError: say which value, not where it was checked
             raise ValueError(f"{value!r} is not a cron schedule") from exc
         return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)") from exc
+        return value

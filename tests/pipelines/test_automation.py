@@ -3,6 +3,7 @@
 import datetime as dt
 
 import dagster as dg
+import pytest
 
 from assets.depth import INPUT_SHARD_DIGEST
 from assets.sources import SHARD_DIGESTS
@@ -187,3 +188,34 @@ def test_an_added_image_requests_only_its_shard():
         state[added], state[replaced] = "sha-new", "sha-replaced"
         dg.materialize(assets[:1], instance=instance)
         assert ticks.at(DAY + dt.timedelta(minutes=2)) == after_change
+
+
+def test_settings_choose_the_sensor_status_and_the_nightly_stages():
+    from pipeline_lib.settings import ConfigError, settings_from_dict
+    from pipelines.definitions import build_definitions
+
+    def conditions(raw: dict) -> tuple[dict[str, str | None], dg.DefaultSensorStatus]:
+        built = build_definitions(settings_from_dict(raw))
+        graph = built.resolve_asset_graph()
+        labels = {k.to_user_string(): (graph.get(k).automation_condition.get_label() if graph.get(k).automation_condition else None)
+                  for k in graph.get_all_asset_keys()}
+        return labels, built.resolve_sensor_def("keep_results_current").default_status
+
+    labels, status = conditions({})
+    assert status == dg.DefaultSensorStatus.STOPPED  # off until asked for
+    assert labels["ade20k_files"] == "observe(0 * * * *)" and labels["pseudo_depth"] == "prompt_per_shard"
+    assert labels["depth_tokens"] == labels["curriculum"] == labels["ade20k_images"] == "prompt"
+    assert labels["lora_adapter"] == "nightly(0 3 * * *)"
+    assert labels["depth_vqvae"] is None  # not retrained by automation unless asked
+    assert labels["eval_predictions"] is None and labels["benchmark_blink"] is None  # the schedule and adapter sensor
+
+    labels, status = conditions({"automation": {"enabled": True, "retrain_depth_vqvae": True, "nightly_cron": "30 1 * * 6",
+                                                "observe_cron": "*/10 * * * *"}})
+    assert status == dg.DefaultSensorStatus.RUNNING
+    assert labels["depth_vqvae"] == labels["lora_adapter"] == "nightly(30 1 * * 6)"
+    assert labels["coco_files"] == "observe(*/10 * * * *)"
+
+    with pytest.raises(ConfigError, match=r"automation\.observe_cron: .*'hourly' is not a cron schedule"):
+        settings_from_dict({"automation": {"observe_cron": "hourly"}})
+    with pytest.raises(ConfigError, match=r"automation\.timezone: .*'Mars/Olympus' is not an IANA time zone"):
+        settings_from_dict({"automation": {"timezone": "Mars/Olympus"}})
