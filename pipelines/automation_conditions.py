@@ -124,5 +124,6 @@ def nightly(cron: str, timezone: str) -> AC:
 
 
 def observe_on(cron: str, timezone: str) -> AC:
-    """For the observable dataset roots: observe at every tick of ``cron``."""
-    return AC.cron_tick_passed(cron, timezone).with_label(f"observe({cron})")
+    """For the observable dataset roots: observe at every tick of ``cron``, unless the previous
+    observation is still running (a slow listing must not pile up runs)."""
+    return (AC.cron_tick_passed(cron, timezone) & ~AC.in_progress()).with_label(f"observe({cron})")
