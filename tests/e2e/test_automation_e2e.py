@@ -14,6 +14,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import automation_ticks
 import cv2
 import dagster as dg
 import pyarrow.parquet as pq
@@ -52,24 +53,8 @@ def _add_ade20k_image(demo_root: Path) -> str:
     return image_id
 
 
-class Ticks:
-    """Successive automation evaluations on one instance, carrying the cursor."""
-
-    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance):
-        self.defs, self.instance, self.cursor = defs, instance, None
-
-    def at(self, when: dt.datetime) -> set[str]:
-        result = dg.evaluate_automation_conditions(defs=self.defs, instance=self.instance,
-                                                   evaluation_time=when, cursor=self.cursor)
-        self.cursor = result.cursor
-        out = set()
-        for r in result.results:
-            if r.true_subset.is_empty:
-                continue
-            name = r.key.to_user_string()
-            parts = r.true_subset.expensively_compute_partition_keys() if r.true_subset.is_partitioned else {None}
-            out |= {name if pk is None else f"{name}[{pk}]" for pk in parts}
-        return out
+class Ticks(automation_ticks.Ticks):
+    """Ticks on the project's definitions; ``run`` materializes what a tick requested."""
 
     def run(self, *keys: str, partition: str | None = None) -> None:
         result = dg.materialize([*self.defs.assets, *self.defs.asset_checks], selection=dg.AssetSelection.assets(*keys),

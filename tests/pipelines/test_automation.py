@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import automation_ticks
 import dagster as dg
 import pytest
 
@@ -53,29 +54,16 @@ UTC = dt.timezone.utc
 DAY = dt.datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 
 
-class Ticks:
-    def __init__(self, assets: list, instance: dg.DagsterInstance):
-        self.assets, self.instance, self.cursor = assets, instance, None
-
-    def at(self, when: dt.datetime) -> set[str]:
-        result = dg.evaluate_automation_conditions(defs=self.assets, instance=self.instance, evaluation_time=when,
-                                                   cursor=self.cursor)
-        self.cursor = result.cursor
-        out = set()
-        for r in result.results:
-            if not r.true_subset.is_empty:
-                name = r.key.to_user_string()
-                parts = r.true_subset.expensively_compute_partition_keys() if r.true_subset.is_partitioned else {None}
-                out |= {name if pk is None else f"{name}[{pk}]" for pk in parts}
-        return out
+class Ticks(automation_ticks.Ticks):
+    """Ticks on a list of toy assets."""
 
     def run(self, requested: set[str]) -> None:
         """Materialize what a tick requested, as the runs it launches would (parents first)."""
-        by_name = {a.key.to_user_string(): a for a in self.assets}
-        order = [a.key.to_user_string() for a in self.assets]
+        by_name = {a.key.to_user_string(): a for a in self.defs}
+        order = [a.key.to_user_string() for a in self.defs]
         for item in sorted(requested, key=lambda r: order.index(r.split("[")[0])):
             name, _, pk = item.partition("[")
-            dg.materialize(self.assets, selection=[by_name[name]], partition_key=pk[:-1] or None, instance=self.instance)
+            dg.materialize(self.defs, selection=[by_name[name]], partition_key=pk[:-1] or None, instance=self.instance)
 
 
 def _shard_and_summary(summary_condition: dg.AutomationCondition) -> list:
