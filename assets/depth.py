@@ -17,7 +17,7 @@ from perception_tokens.datasets.records import Reject
 from perception_tokens.depth import decode_png
 from perception_tokens.depth.on_engine import label_images_on
 from perception_tokens.images import BadImageError, decode_rgb
-from perception_tokens.buckets import hash_bucket
+from perception_tokens.buckets import bucket_digest, hash_bucket
 from pipeline_lib.emit import RejectSink, emit_table
 from pipeline_lib.folders import previous_table
 from pipeline_lib.incremental import merge_in_order, reusable_rows
@@ -26,6 +26,7 @@ from pipeline_lib.resources import DepthTeacherResource, StorageResource
 from pipeline_lib.tables import TableHandle
 
 DATASETS = ["ade20k", "lvis", "refcoco"]
+INPUT_SHARD_DIGEST = "input_shard_digest"
 GROUP = "depth"
 
 
@@ -129,16 +130,21 @@ def build_depth_assets(settings) -> list[dg.AssetsDefinition]:
             first = sink.rejects[0]["reason"] if sink.rejects else "no output"
             raise RuntimeError(f"depth teacher {teacher.identity} labelled none of the {len(todo)} images of {dataset} shard {shard}; first error: {first}")
         throughput = timing["n"] / timing["seconds"] if timing["seconds"] > 0 else 0.0
+        # the shard of the images table both outputs were made from (compared with the table's
+        # shard_digests by pipelines/automation_conditions.py: which shards an image reaches)
+        made_from = {INPUT_SHARD_DIGEST: dg.MetadataValue.text(bucket_digest(current.items()))}
         out = out.with_metadata({
             **out.metadata,
             "teacher": dg.MetadataValue.text(teacher.identity),
             "images_labelled": dg.MetadataValue.int(timing["n"]),
             "images_reused": dg.MetadataValue.int(len(reused)),
             "throughput_images_per_s": dg.MetadataValue.float(round(throughput, 2)),
+            **made_from,
             "examples": dg.MetadataValue.md(image_grid_markdown(
                 [[(f"{i} image", img), ("depth", _small(d))] for i, img, d in samples], width=160)),
         })
-        return out, sink.emit(context, storage, "pseudo_depth_rejects")
+        rejects = sink.emit(context, storage, "pseudo_depth_rejects")
+        return out, rejects.with_metadata({**rejects.metadata, **made_from})
 
     return [pseudo_depth]
 

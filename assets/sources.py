@@ -13,6 +13,7 @@ import dagster as dg
 
 from assets.versioning import code_version
 from perception_tokens import schemas
+from perception_tokens.buckets import bucket_digests
 from perception_tokens.datasets import ade20k, lvis, refcoco
 from pipeline_lib.emit import RejectSink, emit_table
 from pipeline_lib.file_fingerprint import fingerprint_tree
@@ -73,17 +74,38 @@ def build_source_observations() -> list:
 
 
 def _source_asset(name: str, description: str, version: str, deps: list[str], schema,
-                  read: Callable[[DatasetsResource], Iterable], config: Callable[[DatasetsResource], dict]) -> dg.AssetsDefinition:
-    """One source table and its rejects: ``read(datasets)`` yields rows and Reject records."""
+                  read: Callable[[DatasetsResource], Iterable], config: Callable[[DatasetsResource], dict],
+                  shards: int | None = None) -> dg.AssetsDefinition:
+    """One source table and its rejects: ``read(datasets)`` yields rows and Reject records.
+
+    With ``shards`` (the image tables), the materialization also records ``shard_digests``: a
+    digest of (image_id, sha256) per ``pseudo_depth`` shard, so declarative automation can tell
+    which shards an added or replaced image reaches (pipelines/automation_conditions.py)."""
 
     @dg.multi_asset(name=name, outs=_outs(name, description, version), deps=deps, can_subset=False)
     def source(context: dg.AssetExecutionContext, storage: StorageResource, datasets: DatasetsResource):
         datasets.ensure_demo_data(context.log)
         sink = RejectSink()
-        out = emit_table(context, storage, schema, sink.rows(read(datasets)), output_name=name, config=config(datasets))
+        seen: list[tuple[str, str]] = []
+        rows = sink.rows(read(datasets))
+        if shards:
+            rows = _tap_image_hashes(rows, seen)
+        out = emit_table(context, storage, schema, rows, output_name=name, config=config(datasets))
+        if shards:  # emit_table has consumed the rows, so ``seen`` is complete
+            out = out.with_metadata({**out.metadata, SHARD_DIGESTS: dg.MetadataValue.json(
+                {"num_shards": shards, "by_shard": bucket_digests(seen, shards)})})
         return out, sink.emit(context, storage, f"{name}_rejects")
 
     return source
+
+
+SHARD_DIGESTS = "shard_digests"  # metadata key read by pipelines/automation_conditions.py
+
+
+def _tap_image_hashes(rows: Iterable[dict], seen: list[tuple[str, str]]) -> Iterator[dict]:
+    for row in rows:
+        seen.append((row["image_id"], row["sha256"]))
+        yield row
 
 
 def _lvis_split_indexes(datasets: DatasetsResource) -> Iterator[tuple[str, dict]]:
@@ -99,6 +121,7 @@ def _refcoco_index(datasets: DatasetsResource):
 
 def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
     settings = datasets_settings
+    shards = settings.num_shards  # only for the shard digests in the metadata: not part of any version
     # Each source's version folds in only the settings it reads, so editing one dataset's
     # config leaves the other sources fresh.
     ade20k_inputs = {"root": settings.ade20k_root, "splits": settings.ade20k_splits, "max_pixels": settings.max_image_pixels}
@@ -109,14 +132,14 @@ def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
             "ade20k_images", "ADE20K (SceneParsing 2016) images with ids, sizes, sha256 and encoded bytes.",
             code_version("1", ade20k_inputs), ["ade20k_files"], schemas.ADE20K_IMAGE_SCHEMA,
             read=lambda d: ade20k.iter_ade20k_images(Path(d.ade20k_root), splits=tuple(d.ade20k_splits), max_pixels=d.max_image_pixels),
-            config=lambda d: {"root": d.ade20k_root, "splits": d.ade20k_splits},
+            config=lambda d: {"root": d.ade20k_root, "splits": d.ade20k_splits}, shards=shards,
         ),
         _source_asset(
             "lvis_images", "LVIS v1 images (COCO 2017 files) with negative / not-exhaustive category lists.",
             code_version("1", lvis_inputs), ["lvis_files", "coco_files"], schemas.LVIS_IMAGE_SCHEMA,
             read=lambda d: (row for split, index in _lvis_split_indexes(d)
                             for row in lvis.iter_lvis_images(index, Path(d.coco_root), split, max_pixels=d.max_image_pixels)),
-            config=lambda d: {"lvis_root": d.lvis_root, "coco_root": d.coco_root, "splits": d.lvis_splits},
+            config=lambda d: {"lvis_root": d.lvis_root, "coco_root": d.coco_root, "splits": d.lvis_splits}, shards=shards,
         ),
         _source_asset(
             "lvis_instances", "LVIS v1 annotations, one row per instance: ids, category, bbox, area, exhaustiveness.",
@@ -128,7 +151,7 @@ def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
             "refcoco_images", "RefCOCO (UNC) images (COCO train2014 files) referred to by expressions.",
             code_version("1", refcoco_inputs), ["refcoco_files", "coco_files"], schemas.REFCOCO_IMAGE_SCHEMA,
             read=lambda d: refcoco.iter_refcoco_images(_refcoco_index(d), Path(d.coco_root), max_pixels=d.max_image_pixels),
-            config=lambda d: {"refcoco_root": d.refcoco_root, "coco_root": d.coco_root},
+            config=lambda d: {"refcoco_root": d.refcoco_root, "coco_root": d.coco_root}, shards=shards,
         ),
         _source_asset(
             "refcoco_refs", "RefCOCO referring expressions, one row per sentence, with the referred box.",

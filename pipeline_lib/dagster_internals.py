@@ -26,6 +26,11 @@ Each name, why it is needed and what public API would replace it:
 - ``DATA_VERSION_TAG``: the tag under which a materialization or observation records its
   data version. Dagster documents the tag value (``dagster/data_version``); its constant is
   private. pipeline_lib/lineage.py reads it from the public ``EventLogEntry`` records.
+- ``AutomationContext.request_subsets_by_key``, ``AutomationContext.asset_graph_view.instance``
+  (attributes, not imports): what the running automation evaluation has requested so far, and
+  its instance, for the project's Python automation conditions (pipelines/automation_conditions.py).
+  Dagster's own conditions read them; the context documents neither. Replacement: public
+  accessors on ``AutomationContext`` (1.13 has ``candidate_subset``, ``key``, ``evaluation_time``).
 - ``escape_dotdot_segments``, ``escape_leading_slash``: how UPathIOManager turns a partition
   key into a path segment that cannot escape the asset's folder; the project's IO manager
   overrides ``make_safe_partition_path`` and must escape the same way. Replacement: none.
@@ -45,6 +50,17 @@ from dagster._core.definitions.observe import observe
 from dagster._core.definitions.temporal_context import TemporalContext
 from dagster._core.storage.upath_io_manager import escape_dotdot_segments, escape_leading_slash
 
+
+def requested_this_tick(context):
+    """The subset of ``context.key`` this automation evaluation has already requested, or None."""
+    return context.request_subsets_by_key.get(context.key)
+
+
+def automation_instance(context):
+    """The DagsterInstance an automation evaluation reads."""
+    return context.asset_graph_view.instance
+
+
 __all__ = [
     "AssetGraph",
     "AssetGraphView",
@@ -53,7 +69,9 @@ __all__ = [
     "SKIP_PARTITION_DATA_VERSION_DEPENDENCY_THRESHOLD",
     "StaleStatus",
     "TemporalContext",
+    "automation_instance",
     "escape_dotdot_segments",
     "escape_leading_slash",
     "observe",
+    "requested_this_tick",
 ]

@@ -26,6 +26,7 @@ from pipeline_lib.profiles import PROFILES, apply_profile
 from pipeline_lib.settings_loading import DEFAULT_CONFIG, PROJECT_ROOT, config_path, read_config_file, workdir
 from pipeline_lib.settings_sections import (
     AURORA_DEPTH,
+    AutomationSettings,
     ConfigError,
     DatasetSettings,
     DemoSettings,
@@ -44,7 +45,7 @@ from pipeline_lib.settings_stages import (
 )
 
 __all__ = [
-    "AURORA_DEPTH", "DEFAULT_CONFIG", "PROJECT_ROOT", "VQVAE_PRESET_TRAINING", "ConfigError", "CurriculumSettings",
+    "AURORA_DEPTH", "AutomationSettings", "DEFAULT_CONFIG", "PROJECT_ROOT", "VQVAE_PRESET_TRAINING", "ConfigError", "CurriculumSettings",
     "DatasetSettings", "DemoSettings", "DepthSettings", "EvaluationSettings", "ExecutionSettings", "FinetuneSettings",
     "RaySettings", "Settings", "StorageSettings", "VQVAESettings", "config_path", "load_settings", "settings_from_dict",
     "workdir",
@@ -64,6 +65,7 @@ class Settings(_Section):
     finetune: FinetuneSettings = FinetuneSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
     execution: ExecutionSettings = ExecutionSettings()
+    automation: AutomationSettings = AutomationSettings()
 
     @model_validator(mode="before")
     @classmethod

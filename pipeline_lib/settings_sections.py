@@ -10,7 +10,7 @@ import importlib
 from dataclasses import fields as dataclass_fields
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ConfigError(ValueError):
@@ -165,3 +165,45 @@ class ExecutionSettings(_Section):
         from perception_tokens.engine import EngineSettings
 
         return EngineSettings(kind=self.engine, **self.ray.model_dump())
+
+
+class AutomationSettings(_Section):
+    """What re-runs by itself while ``dagster dev`` (or the daemon) runs: Dagster's declarative
+    automation, wired in pipelines/automation.py. ``ptok`` runs are not affected.
+
+    The dataset roots are re-observed on ``observe_cron``; a changed root re-reads its source
+    tables and re-labels only the ``pseudo_depth`` shards its images reach, then their tokens, the
+    marked points and the curriculum, as soon as their inputs are there. The fine-tune starts at
+    most once per ``nightly_cron`` tick, and only when its input changed since it last ran."""
+
+    # default status of the keep_results_current sensor (and the observation cron with it):
+    # RUNNING when true. Once toggled in the UI, the instance remembers the UI's choice.
+    enabled: bool = False
+    observe_cron: str = "0 * * * *"  # re-observe every dataset root (a stat per file; hashes only moved files)
+    nightly_cron: str = "0 3 * * *"  # the fine-tune (and depth_vqvae, if retrained) may start after this tick
+    timezone: str = "UTC"
+    # retraining the depth tokenizer changes every depth code, so every depth_tokens shard and the
+    # fine-tune follow; off by default: one added image is not worth a new codebook
+    retrain_depth_vqvae: bool = False
+
+    @field_validator("observe_cron", "nightly_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        import dagster as dg
+
+        try:
+            dg.AutomationCondition.cron_tick_passed(value)
+        except Exception as exc:  # dagster's CheckError: say which value, not where it was checked
+            raise ValueError(f"{value!r} is not a cron schedule") from exc
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)") from exc
+        return value

@@ -15,7 +15,7 @@ from assets.source_checks import build_source_checks
 from assets.sources import build_source_assets, build_source_observations
 from assets.tokens import build_box_token_assets, build_depth_token_assets
 from assets.vqvae import build_vqvae_assets
-from pipelines.automation import evaluate_job, evaluate_new_adapter, nightly_evaluation
+from pipelines.automation import evaluate_job, evaluate_new_adapter, keep_results_current, nightly_evaluation, with_automation
 from pipeline_lib.executors import build_executor
 from pipeline_lib.io_manager import ParquetIOManagerFactory
 from pipeline_lib.resources import BenchmarksResource, DatasetsResource, DepthTeacherResource, StorageResource
@@ -79,6 +79,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         *evaluation_assets,
     ]
     assets = [*build_source_observations(), *with_owners(assets)]  # SourceAssets take owners in their constructor
+    assets = with_automation(assets, settings.automation)
     checks = [*build_source_checks(settings.datasets.max_reject_fraction), *vqvae_checks, *token_checks,
               *curriculum_checks, *finetune_checks, *evaluation_checks]
     jobs = [
@@ -100,7 +101,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=checks,
         jobs=jobs,
         schedules=[nightly_evaluation],
-        sensors=[evaluate_new_adapter],
+        sensors=[evaluate_new_adapter, keep_results_current(settings.automation)],
         resources=build_resources(settings),
         executor=build_executor(settings.execution),
     )

@@ -59,5 +59,11 @@ def test_schedules_and_sensors_target_defined_jobs():
     assert defs.schedules and defs.sensors
     for schedule in defs.schedules:
         assert schedule.job_name in names, schedule.name
+    graph = defs.resolve_asset_graph()
     for sensor in defs.sensors:
+        if isinstance(sensor, dg.AutomationConditionSensorDefinition):
+            # it targets assets, not a job: every asset that has a condition must be in its selection
+            conditioned = {k for k in graph.get_all_asset_keys() if graph.get(k).automation_condition is not None}
+            assert conditioned and conditioned <= sensor.asset_selection.resolve(graph), sensor.name
+            continue
         assert sensor.targets and all(t.job_name in names for t in sensor.targets), sensor.name

@@ -55,6 +55,13 @@ def test_plain_values_and_types():
     assert {"effective_dt", "last_event_id"} <= fields, changed("TemporalContext", f"fields are now {sorted(fields)}")
 
 
+def test_automation_context_attributes_the_conditions_read():
+    fields = set(getattr(dg.AutomationContext, "__annotations__", {}))
+    for attr in ("request_subsets_by_key", "asset_graph_view", "candidate_subset"):
+        assert attr in fields, changed("AutomationContext", f"attribute {attr} is gone (has {sorted(fields)})")
+    assert isinstance(getattr(internals.AssetGraphView, "instance", None), property), changed("AssetGraphView", "instance is no longer a property")
+
+
 def test_partition_key_escaping_keeps_paths_inside():
     assert not internals.escape_leading_slash("/etc/passwd").startswith("/"), changed("escape_leading_slash", "a leading / survives")
     escaped = internals.escape_dotdot_segments("a/../../b")
