@@ -25,21 +25,12 @@ from perception_tokens import regions
 OUTSIDE, WANT_X0, WANT_Y0, WANT_X1, WANT_Y1, WANT_END = range(6)
 
 
-def region_grid(tokenizer) -> int:
-    """k: how many ``<REGION_X_c>`` tokens the tokenizer knows (0 when it has none)."""
-    vocab = tokenizer.get_vocab()
-    k = 0
-    while regions.x_token(k) in vocab and regions.y_token(k) in vocab:
-        k += 1
-    return k
-
-
 class RegionLogitsProcessor(LogitsProcessor):
     """Only complete, valid regions (see module docstring). ``prompt_length``: where each row's
     answer starts (an int for all rows, one per row, or None = the width at the first call)."""
 
     def __init__(self, tokenizer, prompt_length: int | Sequence[int] | None = None):
-        self.grid = region_grid(tokenizer)
+        self.grid = regions.grid_in_vocabulary(tokenizer.get_vocab())
         if self.grid == 0 or regions.REGION_START not in tokenizer.get_vocab():
             raise ValueError("tokenizer lacks the VPT region tokens (<REGION_START>, <REGION_X_0>, ...); add them first")
         ids = tokenizer.convert_tokens_to_ids

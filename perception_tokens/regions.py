@@ -37,6 +37,14 @@ def region_tokens(grid: int) -> list[str]:
     return [REGION_START, REGION_END, *(x_token(c) for c in range(grid)), *(y_token(c) for c in range(grid))]
 
 
+def grid_in_vocabulary(vocabulary) -> int:
+    """k: how many ``<REGION_X_c>`` / ``<REGION_Y_c>`` pairs a tokenizer's vocabulary holds (0: none)."""
+    k = 0
+    while x_token(k) in vocabulary and y_token(k) in vocabulary:
+        k += 1
+    return k
+
+
 @dataclass(frozen=True)
 class RegionCells:
     """A region on the k x k grid: inclusive cell corners, x0 <= x1 and y0 <= y1."""
