@@ -6,7 +6,8 @@ token's hidden state, insert, go on), at most ``max_actions`` actions per answer
 Each step is one forward over every unfinished row (left-padded, no KV cache: the inserted spans
 change the sequence between steps, so every step re-embeds it; fine for short answers). Regions are
 kept well-formed by :class:`~evaluation.region_constraint.RegionLogitsProcessor`'s rules; once a row
-has used its actions, ``<REGION_START>`` and the control token are banned for it. The sequences are
+has used its actions, ``<REGION_START>`` and the control token are banned for it (the control token
+also when no re-encoder is given). The sequences are
 :class:`training.vpt.sequence.VptSequence`, the same that training teacher-forces.
 """
 
@@ -17,7 +18,7 @@ from typing import Sequence
 
 import torch
 
-from evaluation.region_constraint import RegionLogitsProcessor
+from evaluation.region_constraint import OUTSIDE, RegionLogitsProcessor
 from training.vpt.sequence import Inserter, VptSequence, last_hidden, model_inputs, start_sequence
 
 
@@ -60,8 +61,11 @@ def generate_with_actions(model, processor, prompts: Sequence[tuple[str, object]
             for proc in logits_processors:
                 scores = proc(ids, scores)
             keep = constraint.allowed(seq.answer, scores.shape[-1]).to(scores.device)
-            if not inserter.actions_left(seq) and constraint.phase(seq.answer)[0] == 0:
-                keep[trigger_ids] = False
+            if constraint.phase(seq.answer)[0] == OUTSIDE:
+                if not inserter.actions_left(seq):
+                    keep[trigger_ids] = False
+                elif reencoder is None:
+                    keep[inserter.control] = False  # nothing would answer the control token
             token = int(scores[0].masked_fill(~keep, torch.finfo(scores.dtype).min).argmax())
             sampled = True
             if token == eos:

@@ -67,9 +67,11 @@ class RegionCells:
 
     def pixel_box(self, width: int, height: int) -> tuple[int, int, int, int]:
         """``(left, top, right, bottom)`` in pixels (right/bottom exclusive, PIL's crop box) of the
-        cells' union: cell c spans ``[floor(c*w/k), floor((c+1)*w/k))``."""
+        cells' union: cell c spans ``[floor(c*w/k), floor((c+1)*w/k))``. An image with fewer pixels than
+        cells still gives a crop of at least one pixel a side (PIL would give an empty image)."""
         k = self.grid
-        return (self.x0 * width // k, self.y0 * height // k, (self.x1 + 1) * width // k, (self.y1 + 1) * height // k)
+        left, top = min(self.x0 * width // k, width - 1), min(self.y0 * height // k, height - 1)
+        return (left, top, max(left + 1, (self.x1 + 1) * width // k), max(top + 1, (self.y1 + 1) * height // k))
 
 
 def box_to_cells(box_xyxy, width: int, height: int, grid: int = DEFAULT_GRID) -> RegionCells:

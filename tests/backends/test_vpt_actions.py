@@ -139,3 +139,12 @@ def test_the_reencoder_output_depends_on_the_control_state(qwen):
         h = torch.randn(64)
         one, two = reencoder(im, h.reshape(1, -1)), reencoder(im, (h + 1).reshape(1, -1))
     assert one.shape == (4, 64) and not torch.allclose(one, two)
+
+
+def test_without_a_reencoder_the_control_token_is_never_written(qwen):
+    model, processor, _ = qwen
+    force = Force(processor.tokenizer, [regions.REENCODE_CONTROL], times=100)
+    out = generate_with_actions(model, processor, [(prompt(processor), image(48, 48, 6))],
+                                ActionSettings(max_new_tokens=4), logits_processors=[force])[0]
+    control = processor.tokenizer.convert_tokens_to_ids(regions.REENCODE_CONTROL)
+    assert len(out["answer_ids"]) == 4 and control not in out["answer_ids"] and out["n_actions"] == 0

@@ -34,6 +34,7 @@ def test_region_codec_and_pixel_box():
     assert regions.decode_region(text) == r
     assert r.pixel_box(800, 400) == (100, 100, 400, 150)  # cells 100 x 50 px
     assert regions.box_to_cells((100, 100, 400, 150), 800, 400) == r  # edges on cell borders stay inside
+    assert regions.RegionCells(0, 7, 0, 7).pixel_box(5, 6) == (0, 5, 1, 6)  # fewer pixels than cells: never empty
     with pytest.raises(TokenParseError, match="x_max < x_min"):
         regions.RegionCells(3, 0, 2, 0)
     with pytest.raises(TokenParseError, match="not a region"):
