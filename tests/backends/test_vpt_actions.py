@@ -148,3 +148,17 @@ def test_without_a_reencoder_the_control_token_is_never_written(qwen):
                                 ActionSettings(max_new_tokens=4), logits_processors=[force])[0]
     control = processor.tokenizer.convert_tokens_to_ids(regions.REENCODE_CONTROL)
     assert len(out["answer_ids"]) == 4 and control not in out["answer_ids"] and out["n_actions"] == 0
+
+
+def test_the_same_loop_runs_on_qwen2_vl_vpts_base_model():
+    from training.backends.qwen2_5_vl.qwen2_vl import load_qwen2_vl
+
+    model, processor = load_qwen2_vl("tiny")
+    assert type(model).__name__ == "Qwen2VLForConditionalGeneration"
+    processor.tokenizer.add_tokens(vpt_tokens(4), special_tokens=False)
+    force = Force(processor.tokenizer, region_script(1, 0, 3, 1), times=1)
+    out = generate_with_actions(model.eval(), processor, [(prompt(processor), image(64, 48, 7))],
+                                ActionSettings(max_new_tokens=8), logits_processors=[force])[0]
+    assert out["actions"] == [{"kind": "region", "cells": [1, 0, 3, 1], "grid": 4, "box_px": [16, 0, 64, 24],
+                               "answer_position": 6}]
+    assert len(out["answer_ids"]) == 8
