@@ -6,7 +6,7 @@ sequence of embeddings in the LLM's width, appended after the control token.
 The paper gives no layer sizes: here one ``nn.MultiheadAttention`` (pre-norm, residual on the
 queries) and a two-layer GELU MLP into the LLM width. With one control token every query
 attends to the one key with weight 1, so the control state enters as a value vector added to
-each patch feature before the MLP (the paper's best setting is one control token, Table 7).
+each patch feature before the MLP (one control token is the paper's best setting; 2 gain little, 4 lose).
 """
 
 from __future__ import annotations
