@@ -11,9 +11,12 @@ from PIL import Image
 from evaluation.vpt_actions import ActionSettings, generate_with_actions
 from perception_tokens import regions
 from perception_tokens.token_kinds import vpt_tokens
-from training.backends.qwen2_5_vl.model import load_qwen2_5_vl
+from perception_tokens.vocab import vocabulary_hash
+from training.backends.qwen2_5_vl.model import add_vpt_tokens, load_qwen2_5_vl
+from training.finetune.config import FinetuneConfig
 from training.vpt.projector import ReEncoder, tiny_dinov2
-from training.vpt.sequence import Inserter, encode_image, labels, model_inputs, start_sequence, teacher_forced
+from training.vpt.sequence import (Inserter, encode_image, labels, model_inputs, start_sequence, teacher_forced,
+                                   training_batch)
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 GRID = 8
@@ -22,7 +25,9 @@ GRID = 8
 @pytest.fixture(scope="module")
 def qwen():
     model, processor = load_qwen2_5_vl("tiny")
-    processor.tokenizer.add_tokens(vpt_tokens(GRID), special_tokens=False)
+    token_map = add_vpt_tokens(model, processor, FinetuneConfig(), GRID)
+    assert list(token_map.ids) == vpt_tokens(GRID)
+    assert token_map.vocabulary_hash == vocabulary_hash(vpt_tokens(GRID))  # the adapter's identity: its own tokens
     assert len(processor.tokenizer) <= model.get_input_embeddings().num_embeddings  # Qwen's padded rows hold them
     torch.manual_seed(0)
     dino, dino_processor = tiny_dinov2()
@@ -162,3 +167,23 @@ def test_the_same_loop_runs_on_qwen2_vl_vpts_base_model():
     assert out["actions"] == [{"kind": "region", "cells": [1, 0, 3, 1], "grid": 4, "box_px": [16, 0, 64, 24],
                                "answer_position": 6}]
     assert len(out["answer_ids"]) == 8
+
+
+def test_a_teacher_forced_loss_trains_the_projector_and_the_language_model(qwen):
+    model, processor, reencoder = qwen
+    answer = processor.tokenizer.convert_tokens_to_ids(region_script(0, 0, 3, 3) + [regions.REENCODE_CONTROL]) + \
+        processor.tokenizer.encode("a red sign")
+    inserter = Inserter(model, processor, reencoder)
+    rows = [teacher_forced(inserter, start_sequence(processor, prompt(processor), image(w, 64, 8)), answer)
+            for w in (64, 96)]  # two widths: two lengths in one left-padded batch
+    batch = training_batch(inserter, rows)
+    assert batch["labels"].shape == batch["attention_mask"].shape
+    loss = model(**batch).loss
+    assert torch.isfinite(loss)
+    model.zero_grad()
+    reencoder.zero_grad()
+    loss.backward()
+    assert reencoder.projector.query.weight.grad.abs().sum() > 0  # through the inserted embeddings
+    assert model.model.language_model.layers[0].mlp.up_proj.weight.grad.abs().sum() > 0
+    model.zero_grad()
+    reencoder.zero_grad()

@@ -186,3 +186,14 @@ def labels(inserter: Inserter, seq: VptSequence) -> torch.Tensor:
         if tok == inserter.vision_end:
             in_image = False
     return out
+
+
+def training_batch(inserter: Inserter, sequences: list[VptSequence]) -> dict:
+    """Model inputs and left-padded :func:`labels` for teacher-forced sequences: ``model(**batch).loss``."""
+    batch = model_inputs(inserter.model, sequences, inserter.tokenizer.pad_token_id)
+    width = batch["attention_mask"].shape[1]
+    target = torch.full((len(sequences), width), -100, dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        target[row, width - len(seq.ids):] = labels(inserter, seq)
+    batch["labels"] = target.to(batch["attention_mask"].device)
+    return batch
