@@ -4,7 +4,8 @@ it, go on) or writes ``<REENCODE_CONTROL>`` (DINOv2 + cross-attention projector 
 token's hidden state, insert, go on), at most ``max_actions`` actions per answer.
 
 Each step is one forward over every unfinished row (left-padded, no KV cache: the inserted spans
-change the sequence between steps, so every step re-embeds it; fine for short answers). Regions are
+change the sequence between steps, so every step re-embeds it; fine for short answers). Each image's
+vision-tower output is computed once and kept; only the language model runs every step. Regions are
 kept well-formed by :class:`~evaluation.region_constraint.RegionLogitsProcessor`'s rules; once a row
 has used its actions, ``<REGION_START>`` and the control token are banned for it (the control token
 also when no re-encoder is given). The sequences are
@@ -49,7 +50,8 @@ def generate_with_actions(model, processor, prompts: Sequence[tuple[str, object]
         if not active:
             break
         pending = any(s.pending_control for s in active)
-        out = model(**model_inputs(model, active, pad), output_hidden_states=pending)
+        out = model(**model_inputs(model, active, pad, keep_features=True), output_hidden_states=pending,
+                    logits_to_keep=1)
         logits = out.logits[:, -1].float()
         sampled = False
         for row, seq in enumerate(active):

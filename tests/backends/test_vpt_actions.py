@@ -187,3 +187,18 @@ def test_a_teacher_forced_loss_trains_the_projector_and_the_language_model(qwen)
     assert model.model.language_model.layers[0].mlp.up_proj.weight.grad.abs().sum() > 0
     model.zero_grad()
     reencoder.zero_grad()
+
+
+def test_generation_runs_the_vision_tower_once_per_image(qwen):
+    model, processor, _ = qwen
+    calls = []
+    hook = model.model.visual.register_forward_hook(
+        lambda module, args, kwargs, out: calls.append(len(kwargs["grid_thw"])), with_kwargs=True)
+    try:
+        force = Force(processor.tokenizer, region_script(0, 0, 1, 1), times=1)
+        out = generate_with_actions(model, processor, [(prompt(processor), image(64, 64, 9))],
+                                    ActionSettings(max_new_tokens=9), logits_processors=[force])[0]
+    finally:
+        hook.remove()
+    assert out["n_actions"] == 1 and len(out["answer_ids"]) == 9
+    assert calls == [1, 1]  # the original at the first step, the crop at the step after the region

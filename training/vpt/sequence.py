@@ -29,6 +29,7 @@ class EncodedImage:
 
     pixel_values: torch.Tensor
     grid_thw: torch.Tensor
+    features: torch.Tensor | None = None  # the vision tower's output, kept by generation (no gradient there)
 
     def n_tokens(self, merge: int) -> int:
         return int(self.grid_thw.prod()) // (merge * merge)
@@ -122,9 +123,27 @@ class Inserter:
         seq.actions.append({"kind": "reencode", "n_embeddings": len(embeds), "answer_position": len(seq.answer)})
 
 
-def model_inputs(model, sequences: list[VptSequence], pad_id: int) -> dict:
+def image_features(model, images: list[EncodedImage], *, keep: bool) -> torch.Tensor:
+    """The vision tower's output for ``images``, concatenated in order. ``keep``: reuse and store each
+    image's features (generation re-embeds the whole sequence every step; training must not keep them,
+    its gradient flows into the merger)."""
+    missing = [im for im in images if not keep or im.features is None]
+    if missing:
+        device = model.device
+        pixels = torch.cat([im.pixel_values for im in missing]).to(device)
+        grid = torch.stack([im.grid_thw for im in missing]).to(device)
+        computed = model.model.get_image_features(pixels, grid).pooler_output
+        if not keep:
+            return torch.cat(computed)
+        for im, feats in zip(missing, computed):
+            im.features = feats
+    return torch.cat([im.features for im in images])
+
+
+def model_inputs(model, sequences: list[VptSequence], pad_id: int, *, keep_features: bool = False) -> dict:
     """``inputs_embeds`` (text, every image's features, the projector outputs), ``attention_mask`` and
-    M-RoPE ``position_ids`` for a left-padded batch of sequences."""
+    M-RoPE ``position_ids`` for a left-padded batch of sequences (``use_cache=False``: the next call
+    re-embeds a changed sequence)."""
     width = max(len(s.ids) for s in sequences)
     device = model.device
     input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
@@ -135,9 +154,8 @@ def model_inputs(model, sequences: list[VptSequence], pad_id: int) -> dict:
     input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
     images = [im for s in sequences for im in s.images]  # token order: row by row, left to right
     grid_thw = torch.stack([im.grid_thw for im in images]).to(device)
-    pixels = torch.cat([im.pixel_values for im in images]).to(device)
     embeds = model.get_input_embeddings()(input_ids)
-    features = torch.cat(model.model.get_image_features(pixels, grid_thw).pooler_output).to(embeds.dtype)
+    features = image_features(model, images, keep=keep_features).to(embeds.dtype)
     image_mask = (input_ids == model.config.image_token_id)
     embeds = embeds.masked_scatter(image_mask.unsqueeze(-1), features)
     if any(s.reencoded for s in sequences):
@@ -148,7 +166,7 @@ def model_inputs(model, sequences: list[VptSequence], pad_id: int) -> dict:
                 embeds[row, offset + start: offset + start + len(e)] = e.to(embeds.dtype)
     position_ids, _ = model.model.get_rope_index(input_ids, mm_token_type_ids=image_mask.int(), image_grid_thw=grid_thw,
                                                  attention_mask=attention_mask)
-    return {"inputs_embeds": embeds, "attention_mask": attention_mask, "position_ids": position_ids}
+    return {"inputs_embeds": embeds, "attention_mask": attention_mask, "position_ids": position_ids, "use_cache": False}
 
 
 def last_hidden(model, sequences: list[VptSequence], pad_id: int) -> torch.Tensor:
