@@ -148,7 +148,7 @@ def region_lark_grammar(processor) -> str:
     """
     k = processor.grid
     region_ids = [processor.start_id, processor.end_id, *processor.x_ids, *processor.y_ids]
-    lines = [f"start: (plain | region)*",
+    lines = ["start: (plain | region)*",
              f"plain: {_id_set(region_ids, negate=True)}",
              f"rstart: {_id_set([processor.start_id])}",
              f"rend: {_id_set([processor.end_id])}"]

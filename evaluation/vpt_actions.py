@@ -20,7 +20,7 @@ from typing import Sequence
 import torch
 
 from evaluation.region_constraint import OUTSIDE, RegionLogitsProcessor
-from training.vpt.sequence import Inserter, VptSequence, last_hidden, model_inputs, start_sequence
+from training.vpt.sequence import Inserter, VptSequence, model_inputs, start_sequence
 
 
 @dataclass(frozen=True)
@@ -82,5 +82,3 @@ def _result(tokenizer, seq: VptSequence) -> dict:
     return {"answer": tokenizer.decode(seq.answer, skip_special_tokens=True), "answer_ids": list(seq.answer),
             "actions": list(seq.actions), "n_actions": len(seq.actions), "sequence": seq}
 
-
-__all__ = ["ActionSettings", "generate_with_actions", "last_hidden"]

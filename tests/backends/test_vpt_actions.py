@@ -14,7 +14,7 @@ from perception_tokens.token_kinds import vpt_tokens
 from perception_tokens.vocab import vocabulary_hash
 from training.backends.qwen2_5_vl.model import add_vpt_tokens, load_qwen2_5_vl
 from training.finetune.config import FinetuneConfig
-from training.vpt.projector import ReEncoder, tiny_dinov2
+from training.vpt.projector import ReEncoder, load_dinov2, tiny_dinov2
 from training.vpt.sequence import (Inserter, encode_image, labels, model_inputs, start_sequence, teacher_forced,
                                    training_batch)
 
@@ -202,3 +202,26 @@ def test_generation_runs_the_vision_tower_once_per_image(qwen):
         hook.remove()
     assert out["n_actions"] == 1 and len(out["answer_ids"]) == 9
     assert calls == [1, 1]  # the original at the first step, the crop at the step after the region
+
+
+def test_bfloat16_model_and_reencoder_run_both_actions():
+    model, processor = load_qwen2_5_vl("tiny", dtype=torch.bfloat16)
+    add_vpt_tokens(model, processor, FinetuneConfig(), 4)
+    dino, dino_processor = tiny_dinov2()
+    reencoder = ReEncoder(dino, dino_processor, 64).to(torch.bfloat16).eval()
+    force = Force(processor.tokenizer, region_script(0, 1, 2, 3) + [regions.REENCODE_CONTROL], times=1)
+    out = generate_with_actions(model.eval(), processor, [(prompt(processor), image(64, 64, 10))],
+                                ActionSettings(max_new_tokens=9), reencoder=reencoder, logits_processors=[force])[0]
+    assert [a["kind"] for a in out["actions"]] == ["region", "reencode"] and len(out["answer_ids"]) == 9
+    assert out["sequence"].reencoded[0][1].dtype == torch.bfloat16
+
+
+def test_dinov2_reloads_by_from_pretrained(tmp_path):
+    dino, dino_processor = tiny_dinov2()
+    dino.save_pretrained(tmp_path)
+    dino_processor.save_pretrained(tmp_path)
+    again, again_processor = load_dinov2(str(tmp_path))
+    pixels = again_processor(images=[image(40, 30, 11)], return_tensors="pt")["pixel_values"]
+    assert pixels.shape == (1, 3, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(dino(pixel_values=pixels).last_hidden_state, again(pixel_values=pixels).last_hidden_state)

@@ -13,26 +13,26 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
+from transformers import BitImageProcessorPil, Dinov2Config, Dinov2Model
 
 TINY = "tiny"
 TINY_DINO_IMAGE = 28  # two 14-px patches a side: 4 patch features
 
 
-def tiny_dinov2() -> tuple[Dinov2Model, BitImageProcessor]:
+def tiny_dinov2() -> tuple[Dinov2Model, BitImageProcessorPil]:
     """A DINOv2 of the real architecture, built from config (tests, demo): hidden 32, 2 layers."""
     config = Dinov2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                           patch_size=14, image_size=TINY_DINO_IMAGE)
     size = {"shortest_edge": TINY_DINO_IMAGE}
     crop = {"height": TINY_DINO_IMAGE, "width": TINY_DINO_IMAGE}
-    return Dinov2Model(config), BitImageProcessor(size=size, crop_size=crop, do_convert_rgb=True)
+    return Dinov2Model(config), BitImageProcessorPil(size=size, crop_size=crop, do_convert_rgb=True)
 
 
-def load_dinov2(name: str) -> tuple[Dinov2Model, BitImageProcessor]:
+def load_dinov2(name: str) -> tuple[Dinov2Model, BitImageProcessorPil]:
     """``"tiny"``, or a checkpoint (e.g. ``facebook/dinov2-large``, a local dir) by ``from_pretrained``."""
     if name == TINY:
         return tiny_dinov2()
-    return Dinov2Model.from_pretrained(name), BitImageProcessor.from_pretrained(name)
+    return Dinov2Model.from_pretrained(name), BitImageProcessorPil.from_pretrained(name)
 
 
 class ReEncodingProjector(nn.Module):
@@ -58,7 +58,7 @@ class ReEncodingProjector(nn.Module):
 class ReEncoder(nn.Module):
     """DINOv2 + projector: the action behind ``<REENCODE_CONTROL>``."""
 
-    def __init__(self, dino: Dinov2Model, image_processor: BitImageProcessor, llm_width: int, heads: int = 4):
+    def __init__(self, dino: Dinov2Model, image_processor: BitImageProcessorPil, llm_width: int, heads: int = 4):
         super().__init__()
         self.dino, self.image_processor = dino, image_processor
         self.projector = ReEncodingProjector(dino.config.hidden_size, llm_width, heads)
