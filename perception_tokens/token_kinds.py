@@ -17,6 +17,10 @@ kind of that shape (say a segmentation mask as codes of its own VQ-VAE) is suppo
 the constraint and the grammar with no other change. :class:`GroupShape` (coordinate
 groups ``(<v>,<v>)`` / ``(<v>,<v>,<v>,<v>)`` after a ``(``) is the boxes'; the constraint
 supports one kind of that shape. Adding a kind: see CONTRIBUTING.md.
+
+VPT's shapes (:class:`RegionShape`, :class:`ControlShape`; arXiv 2502.17425) are built by
+:func:`vpt_kinds` and kept out of :data:`BUILTIN`, so the default vocabulary does not change;
+their decoding rules live in :mod:`evaluation.region_constraint`, not in the depth/box constraint.
 """
 
 from __future__ import annotations
