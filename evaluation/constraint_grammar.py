@@ -137,3 +137,25 @@ def llguidance_matcher(tokenizer, grammar: str):
     if matcher.is_error():
         raise ValueError(f"grammar does not compile: {matcher.get_error()}")
     return matcher
+
+
+def region_lark_grammar(processor) -> str:
+    """A :class:`~evaluation.region_constraint.RegionLogitsProcessor`'s rules as an llguidance grammar.
+
+    ``x_min <= x_max`` and ``y_min <= y_max`` cross (x0 y0 x1 y1), so the region rule holds one
+    alternative per (x_min, y_min) pair: k^2 of them (256 at k = 16). Accepts (may stop) only
+    outside a region.
+    """
+    k = processor.grid
+    region_ids = [processor.start_id, processor.end_id, *processor.x_ids, *processor.y_ids]
+    lines = ["start: (plain | region)*",
+             f"plain: {_id_set(region_ids, negate=True)}",
+             f"rstart: {_id_set([processor.start_id])}",
+             f"rend: {_id_set([processor.end_id])}"]
+    lines += [f"x{c}: {_id_set([processor.x_ids[c]])}" for c in range(k)]
+    lines += [f"y{c}: {_id_set([processor.y_ids[c]])}" for c in range(k)]
+    lines += [f"xge{c}: {_id_set(processor.x_ids[c:])}" for c in range(k)]  # x_max >= c
+    lines += [f"yge{c}: {_id_set(processor.y_ids[c:])}" for c in range(k)]  # y_max >= c
+    lines.append("region: rstart (" + " | ".join(f"corner{a}" for a in range(k)) + ")")
+    lines += [f"corner{a}: x{a} (" + " | ".join(f"y{b} xge{a} yge{b} rend" for b in range(k)) + ")" for a in range(k)]
+    return "\n".join(lines) + "\n"

@@ -17,6 +17,10 @@ kind of that shape (say a segmentation mask as codes of its own VQ-VAE) is suppo
 the constraint and the grammar with no other change. :class:`GroupShape` (coordinate
 groups ``(<v>,<v>)`` / ``(<v>,<v>,<v>,<v>)`` after a ``(``) is the boxes'; the constraint
 supports one kind of that shape. Adding a kind: see CONTRIBUTING.md.
+
+VPT's shapes (:class:`RegionShape`, :class:`ControlShape`; arXiv 2502.17425) are built by
+:func:`vpt_kinds` and kept out of :data:`BUILTIN`, so the default vocabulary does not change;
+their decoding rules live in :mod:`evaluation.region_constraint`, not in the depth/box constraint.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from perception_tokens import vocab
+from perception_tokens import regions, vocab
 from perception_tokens.curriculum import templates
 from perception_tokens.named_registry import NamedRegistry
 
@@ -58,7 +62,7 @@ class TokenKind:
 
     name: str  # skill name ("depth", "pixel"): finetune's per-skill vocabulary, adapter metadata
     marker: str  # every token of the kind starts with it: finds the kind in a text
-    shape: SpanShape | GroupShape
+    shape: SpanShape | GroupShape | RegionShape | ControlShape
     encode: Callable[[Any], str]  # values -> the tokens' text (codes -> a span, a box -> a group)
     decode: Callable[[str], Any]  # one span/group text -> values; raises vocab.TokenParseError
     find: Callable[[str], list]  # every span/group in a longer text (a CoT answer)
@@ -97,6 +101,60 @@ BUILTIN: tuple[TokenKind, ...] = (
         renderer="perception_tokens.vocab:GridBox.as_tuple",  # a box on the 336 grid
     ),
 )
+
+@dataclass(frozen=True)
+class RegionShape:
+    """VPT's region: ``start`` x_min y_min x_max y_max ``end`` over a k x k grid of cells
+    (:mod:`perception_tokens.regions`); x_min <= x_max, y_min <= y_max; any number per answer
+    (the action loop bounds them)."""
+
+    start: str
+    end: str
+    x_cells: tuple[str, ...]
+    y_cells: tuple[str, ...]
+
+    def tokens(self) -> list[str]:
+        return [self.start, self.end, *self.x_cells, *self.y_cells]
+
+
+@dataclass(frozen=True)
+class ControlShape:
+    """One token whose hidden state is the signal (VPT's <Re-Encoding Control>): no codes, no loss."""
+
+    token: str
+
+    def tokens(self) -> list[str]:
+        return [self.token]
+
+
+def vpt_kinds(grid: int = regions.DEFAULT_GRID) -> tuple[TokenKind, TokenKind]:
+    """VPT's two kinds (arXiv 2502.17425 Sec. 3.1-3.2) for a k x k region grid. Not in
+    :data:`BUILTIN`: they enter a vocabulary only when a config asks (``register`` them, or
+    add ``vpt_tokens(grid)``), so the default vocabulary and its hash stay as they are."""
+    region = TokenKind(
+        "region", "<REGION_",
+        RegionShape(regions.REGION_START, regions.REGION_END, tuple(regions.x_token(c) for c in range(grid)),
+                    tuple(regions.y_token(c) for c in range(grid))),
+        encode=regions.encode_region,
+        decode=lambda text: regions.decode_region(text, grid),
+        find=lambda text: regions.find_regions(text, grid),
+    )
+    control = TokenKind("reencode", "<REENCODE_", ControlShape(regions.REENCODE_CONTROL),
+                        encode=lambda _=None: regions.REENCODE_CONTROL,
+                        decode=lambda text: text.strip() == regions.REENCODE_CONTROL,
+                        find=lambda text: [regions.REENCODE_CONTROL] * text.count(regions.REENCODE_CONTROL))
+    return region, control
+
+
+def vpt_tokens(grid: int = regions.DEFAULT_GRID) -> list[str]:
+    """The tokens a ``profile: vpt`` run adds: the region kind's, then the control token."""
+    return [t for kind in vpt_kinds(grid) for t in kind.tokens]
+
+
+def region_kind() -> TokenKind | None:
+    """The registered region kind, or None (the default vocabulary has none)."""
+    return next((k for k in kinds() if isinstance(k.shape, RegionShape)), None)
+
 
 def _no_overlap(kind: TokenKind, registered: list[TokenKind]) -> None:
     """A kind's tokens may not overlap another kind's (its marker finds it in a text)."""

@@ -81,7 +81,12 @@ class TokenMap:
 
     @classmethod
     def of(cls, ids: dict[str, int]) -> "TokenMap":
-        return cls(ids=ids, vocabulary_hash=vocabulary_hash([t for t in all_tokens() if t in ids]))
+        ordered = [t for t in all_tokens() if t in ids]  # the registry's order for registered kinds
+        known = set(ordered)
+        # tokens of kinds outside the default registry (VPT's) follow in the order they were added:
+        # without them an adapter holding only those would carry the empty vocabulary's hash
+        ordered += [t for t in ids if t not in known]
+        return cls(ids=ids, vocabulary_hash=vocabulary_hash(ordered))
 
 
 def _write_json_atomic(path: Path, payload: Any) -> None:

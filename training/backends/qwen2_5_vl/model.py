@@ -73,6 +73,14 @@ def add_tokens(model, processor, config) -> TokenMap:
     return add_config_tokens(model, processor, config, tokens=QWEN_PERCEPTION_TOKENS)
 
 
+def add_vpt_tokens(model, processor, config, grid: int) -> TokenMap:
+    """VPT's tokens (a k x k region grid and the re-encoding control token, arXiv 2502.17425 Sec. 3) for a
+    ``profile: vpt`` run, by the same rule as the perception tokens (mean init, Qwen's padded rows)."""
+    from perception_tokens.token_kinds import vpt_tokens
+
+    return add_config_tokens(model, processor, config, tokens=vpt_tokens(grid))
+
+
 # Tiny image budget: 336x336 eval images become 112x112 (8x8 patches of 14 -> 16 image tokens).
 TINY_MIN_PIXELS = 56 * 56
 TINY_MAX_PIXELS = 112 * 112

@@ -1,0 +1,59 @@
+"""Qwen2-VL (VPT's base model, arXiv 2502.17425 Sec. 4): loaded beside Qwen2.5-VL, through the same code.
+
+Qwen2-VL and Qwen2.5-VL share the processor (``Qwen2VLImageProcessor``: 14-px patches, 2x2 merge,
+dynamic resolution), the special tokens, the image part of the chat template and M-RoPE; the
+model class differs (Qwen2-VL's ViT has no window attention and its merger no RMSNorm). The VPT
+sequence code (:mod:`training.vpt.sequence`) uses only what both expose: ``get_image_features``,
+``get_rope_index`` and ``config.image_token_id``. Only loading is here; the training backend
+registered as ``qwen2_5_vl`` is not yet wired to this class.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+from training.backends.qwen2_5_vl.model import (
+    ENDOFTEXT,
+    TINY,
+    _ids,
+    build_tiny_processor,
+    load_processor,
+    padded_vocab_size,
+)
+from training.llava.model import TINY_HEAD_STD
+
+
+def tiny_qwen2_vl_config(processor) -> Qwen2VLConfig:
+    """Tiny Qwen2-VL: ViT (embed 32, 2 blocks) + Qwen2 decoder (hidden 64, 2 layers, GQA), tied head like the 2B."""
+    tokenizer = processor.tokenizer
+    vision = dict(depth=2, embed_dim=32, hidden_size=64, mlp_ratio=2, num_heads=2, patch_size=14, spatial_merge_size=2,
+                  temporal_patch_size=2)
+    text = dict(vocab_size=padded_vocab_size(len(tokenizer)), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
+                bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                tie_word_embeddings=True)
+    cfg = Qwen2VLConfig(vision_config=vision, text_config=text, tie_word_embeddings=True, **_ids(tokenizer))
+    cfg.pad_token_id = tokenizer.pad_token_id
+    return cfg
+
+
+def load_qwen2_vl(checkpoint: str, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+                  seed: int = 0):
+    """``(model, processor)``: ``"tiny"`` (built from config, deterministic under ``seed``) or a checkpoint
+    (``Qwen/Qwen2-VL-2B-Instruct``, a local dir) by ``from_pretrained``."""
+    if checkpoint == TINY:
+        processor = build_tiny_processor()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = Qwen2VLForConditionalGeneration(tiny_qwen2_vl_config(processor))
+            with torch.no_grad():
+                model.lm_head.weight.normal_(0.0, TINY_HEAD_STD)
+        model = model.to(device=device, dtype=dtype)
+    else:
+        processor = load_processor(checkpoint)
+        model = Qwen2VLForConditionalGeneration.from_pretrained(checkpoint, dtype=dtype).to(device)
+    if processor.tokenizer.pad_token is None:
+        processor.tokenizer.pad_token = ENDOFTEXT
+    return model, processor
