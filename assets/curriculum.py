@@ -29,6 +29,7 @@ from perception_tokens.buckets import hash_bucket
 from pipeline_lib.emit import RejectSink, emit_table
 from pipeline_lib.metadata import image_grid_markdown, png_markdown
 from pipeline_lib.resources import StorageResource
+from pipeline_lib.settings_experiment import variant_asset_name
 from pipeline_lib.tables import TableHandle
 
 GROUP = "curriculum"
@@ -179,11 +180,15 @@ def curriculum_metadata(schedule, pools) -> dict:
     }
 
 
-def build_curriculum_asset(settings):
+def build_curriculum_asset(settings, variant: str | None = None):
+    """``curriculum``, or with ``variant`` the experiment variant's ``curriculum__<variant>`` (``settings``
+    are then that variant's settings)."""
     curriculum_settings = settings.curriculum
     aurora_style = curriculum_settings.style == "aurora"
+    name = variant_asset_name("curriculum", variant)
 
     @dg.asset(
+        name=name,
         description="The training curriculum: task pools (depth/count/grounding; atomic, CoT, direct) ordered by the "
         "schedule (Aurora's annealed atomic share, or the paper's temperature schedule). One row per sample in training "
         "order with lineage ids; a LLaVA JSON and its image folder are exported beside it, named (with the JSON's "
@@ -210,17 +215,33 @@ def build_curriculum_asset(settings):
             atomic, reasoning = project_pools(curriculum_settings, pools, formats, codes_by_image, tables)
         context.log.info(f"pools: {pools.counts()}; skipped: { {t: dict(v) for t, v in pools.skipped.items()} }")
         schedule = training_order(curriculum_settings, pools, atomic, reasoning)
-        export = export_llava(storage.root, schedule, image_tables, marked_points, aurora_style)
+        export = export_llava(storage.root, schedule, image_tables, marked_points, aurora_style, asset_name=name)
         meta = {"llava_json": dg.MetadataValue.path(str(export.verified_json(storage.root))),
                 "image_folder": dg.MetadataValue.path(str(export.image_folder(storage.root))),
                 "llava_json_sha256": dg.MetadataValue.text(export.llava_json_sha256), **curriculum_metadata(schedule, pools)}
         rows = ({**row, **export.as_columns()} for row in curriculum_pools.schedule_rows(schedule))
-        return emit_table(context, storage, schemas.CURRICULUM_SCHEMA, rows, config=curriculum_settings.model_dump(), metadata=meta)
+        config = {**curriculum_settings.model_dump(), **({"variant": variant} if variant else {})}
+        return emit_table(context, storage, schemas.CURRICULUM_SCHEMA, rows, config=config, metadata=meta)
 
     return curriculum
 
 
 def build_curriculum_assets(settings) -> tuple[list, list]:
+    """marked_points (shared) and the curriculum: one, or one per experiment variant that fine-tunes."""
     marked_points = build_marked_points_asset(settings)
-    curriculum = build_curriculum_asset(settings)
-    return [marked_points, curriculum], build_curriculum_checks(settings, curriculum)
+    if not settings.experiment:
+        curriculum = build_curriculum_asset(settings)
+        return [marked_points, curriculum], build_curriculum_checks(settings, curriculum)
+    assets, checks = [marked_points], []
+    for variant in fine_tuned_variants(settings):
+        curriculum = build_curriculum_asset(settings.variant_settings(variant), variant)
+        assets.append(curriculum)
+        checks += build_curriculum_checks(settings.variant_settings(variant), curriculum, with_marked_points=not checks)
+    if not checks:  # no variant fine-tunes: marked_points still gets its own check (the first one built)
+        checks = build_curriculum_checks(settings, "marked_points")[:1]
+    return assets, checks
+
+
+def fine_tuned_variants(settings) -> list[str]:
+    """The experiment's variants that train an adapter (every one but those evaluating the base model)."""
+    return [v for v in settings.variant_names() if settings.variant_settings(v).evaluation.model == "adapter"]

@@ -234,6 +234,7 @@ EVAL_PREDICTION_SCHEMA = pa.schema(
         ("error", pa.string()),
         ("image_file", pa.string()),
         ("extra_json", pa.string()),
+        ("variant", pa.string()),  # the experiment variant that produced the row; null without an experiment
     ]
 )
 
@@ -258,5 +259,28 @@ EVAL_SCORE_SCHEMA = pa.schema(
         ("majority_pct", pa.float64()),
         ("paper_llava15_13b_pct", pa.float64()),
         ("paper_aurora_pct", pa.float64()),
+        ("variant", pa.string()),  # the experiment variant; null without an experiment
+    ]
+)
+
+# evaluation/paper_comparison.py: one row per benchmark x subset x experiment variant
+PAPER_COMPARISON_SCHEMA = pa.schema(
+    [
+        ("benchmark", pa.string()),
+        ("subset", pa.string()),
+        ("variant", pa.string()),
+        ("mode", pa.string()),  # the variant's headline (mode, ablation)
+        ("ablation", pa.string()),
+        ("eval_run_id", pa.string()),  # the variant's latest evaluation run
+        ("n", pa.int64()),
+        ("n_not_run", pa.int64()),
+        ("n_correct", pa.int64()),
+        ("accuracy_pct", pa.float64()),
+        ("ci_low_pct", pa.float64()),  # 95% Wilson score interval
+        ("ci_high_pct", pa.float64()),
+        ("paper_method", pa.string()),  # the paper's row this variant stands for (evaluation/published.py)
+        ("paper_pct", pa.float64()),
+        *((f"vs_{ref}_{k}", t) for ref in ("base", "aurora")
+          for k, t in (("n_paired", pa.int64()), ("only_variant", pa.int64()), ("only_other", pa.int64()), ("p_value", pa.float64()))),
     ]
 )
