@@ -221,7 +221,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from pipeline_lib.folders import report_file
-    from pipeline_lib.report_html import write_report
+    from pipeline_lib.report_html import report_tables, write_report
     from pipelines.instance import get_instance
 
     settings = _settings()
@@ -229,8 +229,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     cols, rows = write_report(settings, get_instance(), out)
     if rows:
         print_table(cols, rows, title="Latest evaluation")
-    else:
+    elif not settings.experiment:
         say("no evaluation yet (materialize eval_scores or run ptok eval)")
+    for title, (table_cols, table_rows) in report_tables(settings).items():
+        print_table(table_cols, table_rows, title=title)
     say(f"HTML report with pictures: {out}")
     return 0
 
