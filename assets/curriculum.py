@@ -21,6 +21,7 @@ from perception_tokens.curriculum import pools as curriculum_pools
 from perception_tokens.curriculum.aurora_reference import sequential_epochs
 from perception_tokens.curriculum.llava_json import to_llava_record
 from perception_tokens.curriculum.marking import MarkingOptions, MarkingWorker, to_grid
+from perception_tokens.curriculum.text_coordinates import with_text_coordinates
 from perception_tokens.curriculum.schedules import aurora_schedule, annealed_schedule, mix_by_epoch, plot_mix_by_epoch
 from perception_tokens.datasets.records import Reject
 from perception_tokens.depth import decode_png
@@ -215,6 +216,8 @@ def build_curriculum_asset(settings, variant: str | None = None):
             atomic, reasoning = project_pools(curriculum_settings, pools, formats, codes_by_image, tables)
         context.log.info(f"pools: {pools.counts()}; skipped: { {t: dict(v) for t, v in pools.skipped.items()} }")
         schedule = training_order(curriculum_settings, pools, atomic, reasoning)
+        if curriculum_settings.coordinates == "text":
+            schedule = [(epoch, with_text_coordinates(s)) for epoch, s in schedule]
         export = export_llava(storage.root, schedule, image_tables, marked_points, aurora_style, asset_name=name)
         meta = {"llava_json": dg.MetadataValue.path(str(export.verified_json(storage.root))),
                 "image_folder": dg.MetadataValue.path(str(export.image_folder(storage.root))),
