@@ -60,18 +60,16 @@ def build_benchmark_assets(settings) -> list:
     return out
 
 
-def oracle_tokens_fn(teacher, vqvae_model, depth_dir: Path | None):
-    """Teacher depth -> VQ-VAE codes -> token string, for a benchmark row (the 'oracle' ablation).
+def teacher_depth_fn(teacher, depth_dir: Path | None):
+    """A benchmark row -> the teacher's uint8 depth map of its image (None when there is none).
     In demo mode the scenes' saved depth plays the teacher, as in pseudo_depth."""
     from evaluation.benchmarks.demo import demo_depth_name
     from perception_tokens.depth import PROJECT_FORMAT
     from perception_tokens.images import decode_rgb
-    from perception_tokens.vocab import encode_depth
-    from training.vqvae import extract_codes
 
     import numpy as np
 
-    def oracle(row: dict):
+    def teacher_map(row: dict):
         if teacher is None:
             path = depth_dir / demo_depth_name(row["benchmark"], row["subset"], str(row["question_id"])) if depth_dir else None
             if path is None or not path.exists():
@@ -82,6 +80,22 @@ def oracle_tokens_fn(teacher, vqvae_model, depth_dir: Path | None):
             raw = teacher.predict([rgb], [(row["benchmark"], str(row["question_id"]))])[0]
         # the teacher's own min-max (run.py's float32 for the V1 run.py teacher), as pseudo_depth stored it
         depth_u8, _, _ = getattr(teacher, "image_format", PROJECT_FORMAT).to_uint8(raw)
+        return depth_u8
+
+    return teacher_map
+
+
+def oracle_tokens_fn(teacher, vqvae_model, depth_dir: Path | None):
+    """Teacher depth -> VQ-VAE codes -> token string, for a benchmark row (the 'oracle' ablation)."""
+    from perception_tokens.vocab import encode_depth
+    from training.vqvae import extract_codes
+
+    teacher_map = teacher_depth_fn(teacher, depth_dir)
+
+    def oracle(row: dict):
+        depth_u8 = teacher_map(row)
+        if depth_u8 is None:
+            return None
         codes = next(extract_codes(vqvae_model, [depth_u8], batch_size=1))[0]
         return encode_depth([int(c) for c in codes])
 

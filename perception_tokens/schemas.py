@@ -284,3 +284,21 @@ PAPER_COMPARISON_SCHEMA = pa.schema(
           for k, t in (("n_paired", pa.int64()), ("only_variant", pa.int64()), ("only_other", pa.int64()), ("p_value", pa.float64()))),
     ]
 )
+
+# evaluation/decoded_depth.py: one row per relative-depth chain-of-thought answer of an experiment variant
+DECODED_DEPTH_SCHEMA = pa.schema(
+    [
+        ("variant", pa.string()),
+        ("eval_run_id", pa.string()),
+        ("benchmark", pa.string()),
+        ("subset", pa.string()),
+        ("question_id", pa.string()),
+        ("gold", pa.string()),
+        ("model_answer", pa.string()),  # what the model answered in words
+        ("decoded_answer", pa.string()),  # the marked point nearest on the map decoded from its own tokens
+        ("decoded_correct", pa.bool_()),
+        ("mse", pa.float64()),  # decoded vs teacher map, uint8 / 255, 336 x 336
+        ("abs_rel", pa.float64()),
+        ("problem", pa.string()),  # why a measure is missing (no valid span, no teacher map, marker positions unknown)
+    ]
+)

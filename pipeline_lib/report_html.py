@@ -34,6 +34,10 @@ COMPARISON_SQL = ("select benchmark, subset, variant, mode || '/' || ablation ru
                   "round(vs_base_p_value, 4) p_vs_base, round(vs_aurora_p_value, 4) p_vs_aurora from paper_comparison")
 COMPARISON_TITLE = "The paper's comparison: this run beside the published numbers"
 PUBLISHED_TITLE = "Published numbers (Aurora, arXiv 2412.03548)"
+DECODED_SQL = ("select variant, benchmark, subset, count(*) answers, count(decoded_correct) read, "
+               "round(100.0 * avg(decoded_correct::int), 1) read_acc, count(mse) measured, round(avg(mse), 4) mean_mse, "
+               "round(avg(abs_rel), 3) mean_abs_rel from decoded_depth group by all order by variant, benchmark, subset")
+DECODED_TITLE = "Depth decoded from the model's own tokens"
 
 
 def _allowed_html(raw: str) -> str:
@@ -117,6 +121,10 @@ def report_tables(settings) -> dict[str, tuple[list[str], list[tuple]]]:
             tables[COMPARISON_TITLE] = (cols, sorted(rows, key=lambda r: (r[0], r[1], order.get(r[2], len(order)))))
         except Exception as exc:  # not materialized yet: say so in the table's place
             tables[COMPARISON_TITLE] = (["problem"], [(f"paper_comparison: {exc}",)])
+        try:
+            tables[DECODED_TITLE] = catalog.query(settings.catalog_path, DECODED_SQL, catalog.allowed_dirs_for(settings))
+        except Exception as exc:
+            tables[DECODED_TITLE] = (["problem"], [(f"decoded_depth: {exc}",)])
     tables[PUBLISHED_TITLE] = published_table()
     return tables
 
@@ -128,7 +136,7 @@ def report_asset_names(settings) -> list[str]:
     if not settings.experiment:
         return list(REPORT_ASSETS)
     per_variant = ("curriculum", "lora_adapter", "eval_scores")
-    return [*(a for a in REPORT_ASSETS if a not in per_variant), "paper_comparison",
+    return [*(a for a in REPORT_ASSETS if a not in per_variant), "paper_comparison", "decoded_depth",
             *(variant_asset_name(a, v) for v in settings.variant_names() for a in per_variant)]
 
 

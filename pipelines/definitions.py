@@ -69,6 +69,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     curriculum_assets, curriculum_checks = build_curriculum_assets(settings)
     finetune_assets, finetune_checks = build_finetune_assets(settings)
     evaluation_assets, evaluation_checks = build_evaluation_assets(settings)
+    experiment_assets = build_experiment_assets(settings)  # none without an experiment section
     assets = [
         *build_source_assets(settings.datasets),
         *build_depth_assets(settings),
@@ -79,7 +80,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         *finetune_assets,
         *build_benchmark_assets(settings),
         *evaluation_assets,
-        *build_experiment_assets(settings),
+        *experiment_assets,
     ]
     assets = [*build_source_observations(), *with_owners(assets)]  # SourceAssets take owners in their constructor
     checks = [*build_source_checks(settings.datasets.max_reject_fraction), *vqvae_checks, *token_checks,
@@ -87,7 +88,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     schedules, sensors, evaluate = [nightly_evaluation], [evaluate_new_adapter], evaluate_job
     finetune_selection = dg.AssetSelection.assets("lora_adapter")
     if settings.experiment:  # per-variant assets (curriculum__<variant>, ...): jobs select them; no single adapter to watch
-        evaluate = experiment_evaluate_job([a.key.path[-1] for a in evaluation_assets] + ["paper_comparison"])
+        evaluate = experiment_evaluate_job([a.key.path[-1] for a in (*evaluation_assets, *experiment_assets)])
         schedules, sensors = [experiment_nightly_evaluation(evaluate)], []
         finetune_selection = dg.AssetSelection.assets(*(a.key for a in finetune_assets))
     jobs = [

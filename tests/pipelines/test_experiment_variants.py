@@ -75,6 +75,9 @@ def test_each_variant_gets_its_own_assets_and_base_no_adapter():
     assert parents["lora_adapter__finetuned_llava"] == {"curriculum__finetuned_llava"}
     assert {"depth_tokens", "marked_points"} <= parents["curriculum__aurora"]  # the shared upstream
     assert parents["paper_comparison"] == {"eval_predictions__base", "eval_predictions__finetuned_llava", "eval_predictions__aurora"}
+    # the depth decoded from the model's own tokens: only variants that answer with chain-of-thought
+    assert {p for p in parents["decoded_depth"] if p.startswith("eval_")} == {"eval_predictions__aurora"}
+    assert "depth_vqvae" in parents["decoded_depth"]
     job = defs.resolve_job_def("evaluate")
     assert {"eval_predictions__base", "paper_comparison"} <= {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
 
@@ -85,7 +88,8 @@ def test_adding_or_editing_a_variant_moves_only_that_variants_code_versions():
     new = {k for k in added if k not in before}
     assert new == {"curriculum__no_cot", "lora_adapter__no_cot", "eval_predictions__no_cot", "eval_scores__no_cot"}
     changed = {k for k in before if added[k] != before[k]}
-    assert changed == {"paper_comparison"}  # it lists the variants; every other asset keeps its version
+    # the two tables over every variant list them; every other asset keeps its version
+    assert changed == {"paper_comparison", "decoded_depth"}
 
     edited = _code_versions(_settings({**VARIANTS, "finetuned_llava": {**VARIANTS["finetuned_llava"], "finetune": {"lr": 0.001}}}))
     assert {k for k in before if edited[k] != before[k]} == {"lora_adapter__finetuned_llava"}
