@@ -101,19 +101,49 @@ def test_each_variant_trained_on_its_own_curriculum(world):
     assert len(set(adapters.values())) == 3  # three separate runs
 
 
+def test_depth_decoded_from_the_models_own_tokens(world):
+    from evaluation.benchmarks.demo import demo_points_name
+    from evaluation.decoded_depth import closest_on_map, vqvae_decoder
+    from perception_tokens.safe_json import load_json_file
+    from perception_tokens.vocab import decode_depth
+    from training.vqvae import load_vqvae
+
+    workdir, settings, *_ = world
+    storage = workdir / "storage"
+    rows = pq.read_table(storage / "decoded_depth.parquet").to_pylist()
+    cot = [p for p in pq.read_table(storage / "eval_predictions__aurora.parquet").to_pylist()
+           if p["mode"] == "cot" and not p["error"] and (p["benchmark"] == "HardBLINK" or p["subset"] == "Relative_Depth")]
+    # one row per relative-depth CoT answer of the one CoT variant, none dropped
+    assert sorted((r["benchmark"], r["subset"], r["question_id"]) for r in rows) == sorted(
+        (p["benchmark"], p["subset"], p["question_id"]) for p in cot) and {r["variant"] for r in rows} == {"aurora"}
+    decode = vqvae_decoder(load_vqvae(pq.read_table(storage / "depth_vqvae.parquet").to_pylist()[0]["path"]))
+    by_q = {(p["benchmark"], p["subset"], p["question_id"]): p for p in cot}
+    for r in rows:
+        p = by_q[(r["benchmark"], r["subset"], r["question_id"])]
+        spans = [s for s, ok in zip(p["depth_spans"], p["depth_spans_valid"]) if ok]
+        if not spans:
+            assert r["problem"] == "no valid depth span in the answer" and r["mse"] is None
+            continue
+        # the demo teacher and the demo's marker positions are known: both measures are there
+        assert r["problem"] is None and 0.0 <= r["mse"] <= 1.0 and r["abs_rel"] >= 0.0
+        points = load_json_file(workdir / "demo" / "benchmarks" / "depth" / demo_points_name(r["benchmark"], r["subset"], r["question_id"]))
+        assert r["decoded_answer"] == closest_on_map(decode(decode_depth(spans[0])), points)
+        assert r["decoded_correct"] == (r["decoded_answer"] == r["gold"])
+
+
 def test_adding_a_variant_materializes_only_that_variant(world, monkeypatch):
     from pipelines.definitions import build_definitions
     from pipelines.runner import materialize_graph
 
     workdir, settings, defs, instance = world
     monkeypatch.setenv("PTOK_WORKDIR", str(workdir))
-    more = {**VARIANTS, "cot_only": {"curriculum": {"tasks": ["depth_cot"]}, "headline": ["cot", "normal"],
+    more = {**VARIANTS, "cot_only": {"curriculum": {"tasks": ["depth_cot"], "percents": [0.0] * 3}, "headline": ["cot", "normal"],
                                      "evaluation": {"runs": [["cot", "normal"]]}}}
     report = materialize_graph(build_definitions(_settings(workdir, more)), instance, "*", log=lambda m: None)
     assert not report.failed, report.failed
     materialized = {s.asset for s in report.steps if s.status == "materialized"}
     assert materialized == {"curriculum__cot_only", "lora_adapter__cot_only", "eval_predictions__cot_only",
-                            "eval_scores__cot_only", "paper_comparison"}
+                            "eval_scores__cot_only", "paper_comparison", "decoded_depth"}
     assert any(s.status == "skipped (fresh)" and s.asset == "eval_predictions__aurora" for s in report.steps)
     table = pq.read_table(workdir / "storage" / "paper_comparison.parquet").to_pylist()
     assert [r["variant"] for r in table[:5]] == list(more)
