@@ -181,6 +181,15 @@ def curriculum_metadata(schedule, pools) -> dict:
     }
 
 
+def curriculum_version_fields(curriculum_settings) -> dict:
+    """The settings the curriculum's code version hashes: every field, except ``coordinates`` at its default
+    (added later: a store built before it keeps its version)."""
+    fields = curriculum_settings.model_dump(mode="json")
+    if fields["coordinates"] == "tokens":
+        del fields["coordinates"]
+    return fields
+
+
 def build_curriculum_asset(settings, variant: str | None = None):
     """``curriculum``, or with ``variant`` the experiment variant's ``curriculum__<variant>`` (``settings``
     are then that variant's settings)."""
@@ -194,7 +203,7 @@ def build_curriculum_asset(settings, variant: str | None = None):
         "schedule (Aurora's annealed atomic share, or the paper's temperature schedule). One row per sample in training "
         "order with lineage ids; a LLaVA JSON and its image folder are exported beside it, named (with the JSON's "
         "sha256) in every row.",
-        code_version=code_version("2", curriculum_settings),  # 2: rows name the LLaVA export
+        code_version=code_version("2", curriculum_version_fields(curriculum_settings)),  # 2: rows name the LLaVA export
         kinds={"parquet", "json"},
         group_name=GROUP,
         ins={"depth_tokens": dg.AssetIn(), "box_tokens": dg.AssetIn(), "marked_points": dg.AssetIn(), "lvis_images": dg.AssetIn(),

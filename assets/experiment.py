@@ -8,6 +8,7 @@ from evaluation import published
 from evaluation.paper_comparison import comparison_markdown, comparison_rows, latest_run
 from perception_tokens import schemas
 from pipeline_lib.emit import emit_table
+from pipeline_lib.executors import gpu_op_tags
 from evaluation.benchmarks import registry as benchmark_registry
 from pipeline_lib.resources import BenchmarksResource, DepthTeacherResource, StorageResource
 from pipeline_lib.settings_experiment import variant_asset_name
@@ -90,6 +91,8 @@ def build_decoded_depth_asset(settings):
         kinds={"parquet", "pytorch"},
         group_name=GROUP,
         ins=ins,
+        pool="accelerator",  # the depth teacher runs here on real data
+        op_tags=gpu_op_tags(settings.execution),
     )
     def decoded_depth(context: dg.AssetExecutionContext, storage: StorageResource, depth_teacher: DepthTeacherResource,
                       benchmarks: BenchmarksResource, depth_vqvae: TableHandle, **tables: TableHandle):

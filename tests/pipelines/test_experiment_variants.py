@@ -93,3 +93,15 @@ def test_adding_or_editing_a_variant_moves_only_that_variants_code_versions():
 
     edited = _code_versions(_settings({**VARIANTS, "finetuned_llava": {**VARIANTS["finetuned_llava"], "finetune": {"lr": 0.001}}}))
     assert {k for k in before if edited[k] != before[k]} == {"lora_adapter__finetuned_llava"}
+
+
+def test_text_coordinates_move_the_curriculum_version_and_the_default_keeps_the_old_one():
+    from assets.curriculum import curriculum_version_fields
+    from assets.versioning import code_version
+
+    tokens = settings_from_dict(copy.deepcopy(BASE)).curriculum
+    text = settings_from_dict({"curriculum": {**BASE["curriculum"], "coordinates": "text"}}).curriculum
+    # the version a store built before the option existed recorded: every other field, as before
+    before_the_option = {k: v for k, v in tokens.model_dump(mode="json").items() if k != "coordinates"}
+    assert code_version("2", curriculum_version_fields(tokens)) == code_version("2", before_the_option)
+    assert code_version("2", curriculum_version_fields(text)) != code_version("2", curriculum_version_fields(tokens))
