@@ -121,6 +121,7 @@ def test_depth_decoded_from_the_models_own_tokens(world):
         (p["benchmark"], p["subset"], p["question_id"]) for p in cot) and {r["variant"] for r in rows} == {"aurora"}
     decode = vqvae_decoder(load_vqvae(pq.read_table(storage / "depth_vqvae.parquet").to_pylist()[0]["path"]))
     by_q = {(p["benchmark"], p["subset"], p["question_id"]): p for p in cot}
+    print(f"decoded_depth: {len(rows)} answers, {sum(r['mse'] is not None for r in rows)} with a valid span")
     for r in rows:
         p = by_q[(r["benchmark"], r["subset"], r["question_id"])]
         spans = [s for s, ok in zip(p["depth_spans"], p["depth_spans_valid"]) if ok]
