@@ -21,6 +21,7 @@ from perception_tokens.curriculum import pools as curriculum_pools
 from perception_tokens.curriculum.aurora_reference import sequential_epochs
 from perception_tokens.curriculum.llava_json import to_llava_record
 from perception_tokens.curriculum.marking import MarkingOptions, MarkingWorker, to_grid
+from perception_tokens.curriculum.text_coordinates import with_text_coordinates
 from perception_tokens.curriculum.schedules import aurora_schedule, annealed_schedule, mix_by_epoch, plot_mix_by_epoch
 from perception_tokens.datasets.records import Reject
 from perception_tokens.depth import decode_png
@@ -30,6 +31,7 @@ from pipeline_lib import reference_selections
 from pipeline_lib.emit import RejectSink, emit_table
 from pipeline_lib.metadata import image_grid_markdown, png_markdown
 from pipeline_lib.resources import StorageResource
+from pipeline_lib.settings_experiment import variant_asset_name
 from pipeline_lib.tables import TableHandle
 
 GROUP = "curriculum"
@@ -210,18 +212,31 @@ def curriculum_metadata(schedule, pools) -> dict:
     }
 
 
-def build_curriculum_asset(settings):
+def curriculum_version_fields(curriculum_settings) -> dict:
+    """The settings the curriculum's code version hashes: every field, except ``coordinates`` at its default
+    (added later: a store built before it keeps its version)."""
+    fields = curriculum_settings.model_dump(mode="json")
+    if fields["coordinates"] == "tokens":
+        del fields["coordinates"]
+    return fields
+
+
+def build_curriculum_asset(settings, variant: str | None = None):
+    """``curriculum``, or with ``variant`` the experiment variant's ``curriculum__<variant>`` (``settings``
+    are then that variant's settings)."""
     curriculum_settings = settings.curriculum
     aurora_style = curriculum_settings.style == "aurora"
     # aurora: the reference's counting image ids and plurals when present (their sha256 in the version)
     count_files = reference_selections.selections(settings, ("count_image_ids", "plurals_file")) if aurora_style else {}
+    name = variant_asset_name("curriculum", variant)
 
     @dg.asset(
+        name=name,
         description="The training curriculum: task pools (depth/count/grounding; atomic, CoT, direct) ordered by the "
         "schedule (Aurora's annealed atomic share, or the paper's temperature schedule). One row per sample in training "
         "order with lineage ids; a LLaVA JSON and its image folder are exported beside it, named (with the JSON's "
         "sha256) in every row.",
-        code_version=code_version("2", curriculum_settings,  # 2: rows name the LLaVA export
+        code_version=code_version("2", curriculum_version_fields(curriculum_settings),  # 2: rows name the LLaVA export
                                   *([{n: sel.fingerprint() for n, sel in count_files.items()}]
                                     if any(sel.present for sel in count_files.values()) else [])),
         kinds={"parquet", "json"},
@@ -246,18 +261,36 @@ def build_curriculum_asset(settings):
             atomic, reasoning = project_pools(curriculum_settings, pools, formats, codes_by_image, tables)
         context.log.info(f"pools: {pools.counts()}; skipped: { {t: dict(v) for t, v in pools.skipped.items()} }")
         schedule = training_order(curriculum_settings, pools, atomic, reasoning)
-        export = export_llava(storage.root, schedule, image_tables, marked_points, aurora_style)
+        if curriculum_settings.coordinates == "text":
+            schedule = [(epoch, with_text_coordinates(s)) for epoch, s in schedule]
+        export = export_llava(storage.root, schedule, image_tables, marked_points, aurora_style, asset_name=name)
         meta = {"llava_json": dg.MetadataValue.path(str(export.verified_json(storage.root))),
                 "image_folder": dg.MetadataValue.path(str(export.image_folder(storage.root))),
                 "llava_json_sha256": dg.MetadataValue.text(export.llava_json_sha256), **curriculum_metadata(schedule, pools),
                 **{f"selection_{n}": dg.MetadataValue.text(sel.describe()) for n, sel in count_files.items()}}
         rows = ({**row, **export.as_columns()} for row in curriculum_pools.schedule_rows(schedule))
-        return emit_table(context, storage, schemas.CURRICULUM_SCHEMA, rows, config=curriculum_settings.model_dump(), metadata=meta)
+        config = {**curriculum_settings.model_dump(), **({"variant": variant} if variant else {})}
+        return emit_table(context, storage, schemas.CURRICULUM_SCHEMA, rows, config=config, metadata=meta)
 
     return curriculum
 
 
 def build_curriculum_assets(settings) -> tuple[list, list]:
+    """marked_points (shared) and the curriculum: one, or one per experiment variant that fine-tunes."""
     marked_points = build_marked_points_asset(settings)
-    curriculum = build_curriculum_asset(settings)
-    return [marked_points, curriculum], build_curriculum_checks(settings, curriculum)
+    if not settings.experiment:
+        curriculum = build_curriculum_asset(settings)
+        return [marked_points, curriculum], build_curriculum_checks(settings, curriculum)
+    assets, checks = [marked_points], []
+    for variant in fine_tuned_variants(settings):
+        curriculum = build_curriculum_asset(settings.variant_settings(variant), variant)
+        assets.append(curriculum)
+        checks += build_curriculum_checks(settings.variant_settings(variant), curriculum, with_marked_points=not checks)
+    if not checks:  # no variant fine-tunes: marked_points still gets its own check (the first one built)
+        checks = build_curriculum_checks(settings, "marked_points")[:1]
+    return assets, checks
+
+
+def fine_tuned_variants(settings) -> list[str]:
+    """The experiment's variants that train an adapter (every one but those evaluating the base model)."""
+    return [v for v in settings.variant_names() if settings.variant_settings(v).evaluation.model == "adapter"]

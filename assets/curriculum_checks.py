@@ -15,7 +15,8 @@ from pipeline_lib.resources import StorageResource
 from pipeline_lib.tables import TableHandle
 
 
-def build_curriculum_checks(settings, curriculum_asset) -> list:
+def build_curriculum_checks(settings, curriculum_asset, with_marked_points: bool = True) -> list:
+    """The checks of ``curriculum_asset``; ``with_marked_points``: also the (shared) marked_points check, built once."""
     curriculum_settings = settings.curriculum
     aurora_style = curriculum_settings.style == "aurora"
 
@@ -60,7 +61,8 @@ def build_curriculum_checks(settings, curriculum_asset) -> list:
     def curriculum_mix_matches_schedule(curriculum: TableHandle) -> dg.AssetCheckResult:
         return mix_check_result(curriculum, curriculum_settings)
 
-    return [marked_points_consistent, curriculum_tokens_parse, curriculum_images_resolve, curriculum_mix_matches_schedule]
+    curriculum_checks = [curriculum_tokens_parse, curriculum_images_resolve, curriculum_mix_matches_schedule]
+    return [marked_points_consistent, *curriculum_checks] if with_marked_points else curriculum_checks
 
 
 def mix_check_result(curriculum: TableHandle, curriculum_settings) -> dg.AssetCheckResult:

@@ -96,9 +96,9 @@ def _is_file_inside(folder: Path, name: str) -> bool:
 
 
 def export_llava(root: str, schedule, image_tables: dict[str, TableHandle], marked_points: TableHandle,
-                 aurora_style: bool) -> LlavaExport:
+                 aurora_style: bool, asset_name: str = "curriculum") -> LlavaExport:
     """Write the LLaVA JSON and every image it names into a fresh folder, then swap it in for the export folder."""
-    folder = curriculum_export_dir(root)
+    folder = curriculum_export_dir(root, asset_name=asset_name)
     tmp = folder.parent / f".{folder.name}-{uuid.uuid4().hex}"
     images = tmp / LLAVA_IMAGES_NAME
     (images / "marked").mkdir(parents=True)

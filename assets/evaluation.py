@@ -14,6 +14,7 @@ from pipeline_lib.folders import eval_chart_file
 from pipeline_lib.history import history_rows, history_table
 from pipeline_lib.metadata import png_markdown
 from pipeline_lib.resources import BenchmarksResource, DepthTeacherResource, StorageResource
+from pipeline_lib.settings_experiment import variant_asset_name
 from pipeline_lib.tables import TableHandle
 
 GROUP = "evaluation"
@@ -59,18 +60,16 @@ def build_benchmark_assets(settings) -> list:
     return out
 
 
-def oracle_tokens_fn(teacher, vqvae_model, depth_dir: Path | None):
-    """Teacher depth -> VQ-VAE codes -> token string, for a benchmark row (the 'oracle' ablation).
+def teacher_depth_fn(teacher, depth_dir: Path | None):
+    """A benchmark row -> the teacher's uint8 depth map of its image (None when there is none).
     In demo mode the scenes' saved depth plays the teacher, as in pseudo_depth."""
     from evaluation.benchmarks.demo import demo_depth_name
     from perception_tokens.depth import PROJECT_FORMAT
     from perception_tokens.images import decode_rgb
-    from perception_tokens.vocab import encode_depth
-    from training.vqvae import extract_codes
 
     import numpy as np
 
-    def oracle(row: dict):
+    def teacher_map(row: dict):
         if teacher is None:
             path = depth_dir / demo_depth_name(row["benchmark"], row["subset"], str(row["question_id"])) if depth_dir else None
             if path is None or not path.exists():
@@ -81,6 +80,22 @@ def oracle_tokens_fn(teacher, vqvae_model, depth_dir: Path | None):
             raw = teacher.predict([rgb], [(row["benchmark"], str(row["question_id"]))])[0]
         # the teacher's own min-max (run.py's float32 for the V1 run.py teacher), as pseudo_depth stored it
         depth_u8, _, _ = getattr(teacher, "image_format", PROJECT_FORMAT).to_uint8(raw)
+        return depth_u8
+
+    return teacher_map
+
+
+def oracle_tokens_fn(teacher, vqvae_model, depth_dir: Path | None):
+    """Teacher depth -> VQ-VAE codes -> token string, for a benchmark row (the 'oracle' ablation)."""
+    from perception_tokens.vocab import encode_depth
+    from training.vqvae import extract_codes
+
+    teacher_map = teacher_depth_fn(teacher, depth_dir)
+
+    def oracle(row: dict):
+        depth_u8 = teacher_map(row)
+        if depth_u8 is None:
+            return None
         codes = next(extract_codes(vqvae_model, [depth_u8], batch_size=1))[0]
         return encode_depth([int(c) for c in codes])
 
@@ -88,28 +103,44 @@ def oracle_tokens_fn(teacher, vqvae_model, depth_dir: Path | None):
 
 
 def build_evaluation_assets(settings) -> tuple[list, list]:
+    """eval_predictions and eval_scores, or one pair per experiment variant (``eval_predictions__<variant>``)."""
+    if not settings.experiment:
+        return build_variant_evaluation(settings)
+    assets = []
+    for variant in settings.variant_names():
+        assets += build_variant_evaluation(settings.variant_settings(variant), variant)[0]
+    return assets, []
+
+
+def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list, list]:
     eval_settings, finetune_settings = settings.evaluation, settings.finetune
     bench_keys = [f"benchmark_{n}" for n in benchmark_registry.names()]
+    predictions_name, scores_name = variant_asset_name("eval_predictions", variant), variant_asset_name("eval_scores", variant)
+    # a variant evaluating the base model (the paper's "LLaVA 1.5 13B" row) has no adapter to wait for
+    adapter_in = {} if variant is not None and eval_settings.model == "base" else {
+        "lora_adapter": dg.AssetIn(variant_asset_name("lora_adapter", variant))}
 
     @dg.asset(
+        name=predictions_name,
         description="The model's answer to every benchmark question, per mode (direct / chain-of-thought) and ablation "
         "(generated, oracle and random depth tokens): raw output, parsed answer, gold, correct, generated spans, "
         "latency. Every evaluation run is appended (eval_run_id, run_started_at).",
         code_version=code_version("1", eval_settings, finetune_settings.checkpoint),
         kinds={"parquet", "pytorch"},
         group_name=GROUP,
-        ins={"lora_adapter": dg.AssetIn(), "depth_vqvae": dg.AssetIn(), **{k: dg.AssetIn() for k in bench_keys}},
+        ins={**adapter_in, "depth_vqvae": dg.AssetIn(), **{k: dg.AssetIn() for k in bench_keys}},
         pool="accelerator",
         op_tags=gpu_op_tags(settings.execution),
     )
     def eval_predictions(context: dg.AssetExecutionContext, storage: StorageResource, depth_teacher: DepthTeacherResource,
-                         benchmarks: BenchmarksResource, lora_adapter: TableHandle, depth_vqvae: TableHandle,
-                         **benchmark_tables: TableHandle):  # benchmark_<name> for every registered benchmark
+                         benchmarks: BenchmarksResource, depth_vqvae: TableHandle,
+                         **tables: TableHandle):  # lora_adapter (unless a base variant), benchmark_<name> for every benchmark
         from evaluation.run import evaluate, generation_settings, limit_per_subset, load_eval_model, new_identity
         from training.vqvae import load_vqvae
 
-        adapter = lora_adapter.read().to_pylist()[0]
+        benchmark_tables = {k: tables[k] for k in bench_keys}
         if eval_settings.model == "adapter":
+            adapter = tables["lora_adapter"].read().to_pylist()[0]
             model, processor, kind = load_eval_model(adapter["path"], None)
             model_id = adapter["model_id"]
         else:
@@ -125,12 +156,15 @@ def build_evaluation_assets(settings) -> tuple[list, list]:
         base = generation_settings(eval_settings, kind)
         preds = evaluate(model, processor, rows, ident, runs=[tuple(r) for r in eval_settings.runs], base_settings=base, oracle=oracle,
                          log=context.log.info)
+        if variant is not None:
+            preds = [{**p, "variant": variant} for p in preds]
         errors = defaultdict(int)
         for p in preds:
             if p["error"]:
                 errors[p["error"][:60]] += 1
-        return emit_table(context, storage, schemas.EVAL_PREDICTION_SCHEMA, history_rows(history_table(storage.root, "eval_predictions"), preds, schemas.EVAL_PREDICTION_SCHEMA),
-                          config=eval_settings.model_dump(), metadata={
+        previous = history_table(storage.root, predictions_name)
+        return emit_table(context, storage, schemas.EVAL_PREDICTION_SCHEMA, history_rows(previous, preds, schemas.EVAL_PREDICTION_SCHEMA),
+                          config={**eval_settings.model_dump(), **({"variant": variant} if variant else {})}, metadata={
                               "eval_run_id": dg.MetadataValue.text(ident.eval_run_id),
                               "model_id": dg.MetadataValue.text(model_id),
                               "questions": dg.MetadataValue.int(len(rows)),
@@ -139,31 +173,32 @@ def build_evaluation_assets(settings) -> tuple[list, list]:
                           })
 
     @dg.asset(
+        name=scores_name,
         description="Accuracy per evaluation run, model, mode, ablation, benchmark and subset, beside chance, "
         "majority-class and the paper's published numbers (and CV-Bench's official score). History of every run: "
         "`select * from eval_scores order by run_started_at`.",
         code_version=code_version("1"),
         kinds={"parquet", "duckdb"},
         group_name=GROUP,
-        ins={"eval_predictions": dg.AssetIn()},
+        ins={"eval_predictions": dg.AssetIn(predictions_name)},
     )
     def eval_scores(context: dg.AssetExecutionContext, storage: StorageResource, eval_predictions: TableHandle):
         from evaluation.run import score_rows
         from evaluation.scoring import plot_scores, scores_markdown
 
-        previous = history_table(storage.root, "eval_scores")
+        previous = history_table(storage.root, scores_name)
         scored = set(previous.read(columns=["eval_run_id"])["eval_run_id"].to_pylist()) if previous is not None else set()
         by_run = defaultdict(list)
         for p in eval_predictions.iter_rows():
             if p["eval_run_id"] not in scored:
                 by_run[p["eval_run_id"]].append(p)
-        new = [s for run in by_run.values() for s in score_rows(run)]
+        new = [{**s, "variant": variant} for run in by_run.values() for s in score_rows(run)]
         latest = max(by_run.values(), key=lambda v: v[0]["run_started_at"]) if by_run else []
         latest_scores = score_rows(latest) if latest else []
         meta = {"runs_scored": dg.MetadataValue.int(len(by_run))}
         if latest_scores:
             meta["scores"] = dg.MetadataValue.md(scores_markdown(latest_scores))
-            chart = eval_chart_file(storage.root)
+            chart = eval_chart_file(storage.root, scores_name)
             plot_scores([s for s in latest_scores if s["ablation"] in ("normal", "none")], chart)
             meta["chart"] = dg.MetadataValue.md(png_markdown(chart.read_bytes(), "accuracy vs baselines"))
         return emit_table(context, storage, schemas.EVAL_SCORE_SCHEMA, history_rows(previous, new, schemas.EVAL_SCORE_SCHEMA), metadata=meta)

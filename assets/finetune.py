@@ -28,6 +28,7 @@ from pipeline_lib.folders import run_dir as run_folder
 from pipeline_lib.lineage import input_data_versions
 from pipeline_lib.metadata import png_markdown
 from pipeline_lib.resources import StorageResource
+from pipeline_lib.settings_experiment import variant_asset_name
 from pipeline_lib.tables import TableHandle
 
 GROUP = "finetune"
@@ -49,17 +50,33 @@ def launch_command(finetune_settings, args: list[str]) -> list[str]:
     return [sys.executable, str(ENTRY), *args]
 
 
-def build_finetune_assets(settings) -> list:
+def build_finetune_assets(settings) -> tuple[list, list]:
+    """``lora_adapter``, or one ``lora_adapter__<variant>`` per experiment variant that fine-tunes."""
+    if not settings.experiment:
+        return build_lora_adapter(settings)
+    from assets.curriculum import fine_tuned_variants
+
+    assets, checks = [], []
+    for variant in fine_tuned_variants(settings):
+        a, c = build_lora_adapter(settings.variant_settings(variant), variant)
+        assets += a
+        checks += c
+    return assets, checks
+
+
+def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list]:
     finetune_settings = settings.finetune
+    name = variant_asset_name("lora_adapter", variant)
 
     @dg.asset(
+        name=name,
         description="LoRA adapter for the model family of finetune.family (LLaVA, Qwen2.5-VL) trained on the curriculum in order (perception tokens added to the vocabulary, "
         "new embedding rows trainable, projector at its own LR, vision tower frozen). Manifest row -> adapter folder with "
         "processor and token map; loss curve and well-formed depth-span rate before/after in metadata.",
         code_version=code_version("1", finetune_settings),
         kinds={"pytorch", "parquet"},
         group_name=GROUP,
-        ins={"curriculum": dg.AssetIn()},
+        ins={"curriculum": dg.AssetIn(variant_asset_name("curriculum", variant))},
         pool="accelerator",
         op_tags=gpu_op_tags(settings.execution),
     )
@@ -73,7 +90,7 @@ def build_finetune_assets(settings) -> list:
         inputs = input_data_versions(context, context.asset_key)
         code = context.assets_def.code_versions_by_key.get(context.asset_key)
         run_key = hashlib.sha256(json.dumps([code, config, inputs, finetune_settings.nproc_per_node, finetune_settings.family], sort_keys=True).encode()).hexdigest()[:16]
-        run_dir = run_folder(storage.root, "lora_adapter", run_key)
+        run_dir = run_folder(storage.root, name, run_key)
         # the trainer reads the records from the run folder, so a later curriculum export cannot change a resumed run
         if not (run_dir / "curriculum.json").exists():
             shutil.copyfile(records_path, run_dir / ".curriculum.json.tmp")
@@ -104,7 +121,7 @@ def build_finetune_assets(settings) -> list:
             "sha256": digest, "config_json": json.dumps(config),
             "metrics_json": json.dumps(metrics),
             "inputs_json": json.dumps({**inputs, "base_checkpoint": finetune_settings.checkpoint, "family": summary.get("family"),
-                                       "vocabulary_hash": vocabulary_hash()}),
+                                       "vocabulary_hash": vocabulary_hash(), **({"variant": variant} if variant else {})}),
         }
         meta = {
             "created_at": dg.MetadataValue.text(dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),

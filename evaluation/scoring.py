@@ -16,24 +16,18 @@ from typing import Any, Iterable, Sequence
 
 from perception_tokens.paths import atomic_write_bytes
 
+from evaluation import published
 from evaluation.stats import bootstrap_accuracy_ci, bootstrap_stratified_ci
 
 
-# Published accuracies (%) from Aurora, arXiv 2412.03548 ("Perception Tokens Enhance
-# Visual Reasoning in Multimodal Language Models"): Table 1 for relative depth (BLINK
-# 2-point, HardBLINK 3/4/5 points; LLaVA-1.5-13B vs LLaVA-Aurora) and the counting table
-# (BLINK, CV-Bench, SEED-Bench counting) for LLaVA-Aurora. Keys are (benchmark, subset)
-# as our readers name them. Only the numbers we were given are filled in; a missing
-# entry is NaN in the output, not 0.
-PUBLISHED: dict[tuple[str, str], dict[str, float]] = {
-    ("BLINK", "Relative_Depth"): {"LLaVA-1.5-13B": 54.0, "LLaVA-Aurora": 64.5},
-    ("HardBLINK", "3points"): {"LLaVA-1.5-13B": 35.5, "LLaVA-Aurora": 66.9},
-    ("HardBLINK", "4points"): {"LLaVA-1.5-13B": 37.9, "LLaVA-Aurora": 60.5},
-    ("HardBLINK", "5points"): {"LLaVA-1.5-13B": 29.0, "LLaVA-Aurora": 54.8},
-    ("BLINK-Count", "count"): {"LLaVA-Aurora": 45.5},
-    ("CV-Bench", "Count"): {"LLaVA-Aurora": 54.6},
-    ("SEED-Count", "count"): {"LLaVA-Aurora": 62.5},
-}
+# The paper's numbers for LLaVA-1.5-13B and LLaVA-Aurora by (benchmark, subset), taken from the one
+# table of published results with their sources (evaluation/published.py). A missing entry is NaN in
+# the output, not 0.
+_COLUMN_OF_METHOD = {published.LLAVA_13B: "LLaVA-1.5-13B", published.LLAVA_AURORA: "LLaVA-Aurora"}
+PUBLISHED: dict[tuple[str, str], dict[str, float]] = {}
+for _r in published.PUBLISHED_RESULTS:
+    if _r.method in _COLUMN_OF_METHOD and (_r.benchmark, _r.subset) != published.AVERAGE_KEY:
+        PUBLISHED.setdefault((_r.benchmark, _r.subset), {})[_COLUMN_OF_METHOD[_r.method]] = _r.accuracy_pct
 PUBLISHED_MODELS = ("LLaVA-1.5-13B", "LLaVA-Aurora")
 
 CVBENCH = "CV-Bench"

@@ -73,3 +73,23 @@ def mcnemar_exact(a_correct: Sequence[bool], b_correct: Sequence[bool]) -> dict:
     tail = sum(math.comb(discordant, k) for k in range(min(only_a, only_b) + 1)) / 2.0**discordant
     p = min(1.0, 2.0 * tail)
     return {"n": len(a_correct), "only_a": only_a, "only_b": only_b, "p_value": p}
+
+
+Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile
+
+
+def wilson_ci(n_correct: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval of an accuracy, in percent; ``(nan, nan)`` when n = 0.
+
+    Closed form, so the same counts give the same interval on any machine; unlike the normal
+    approximation it stays inside 0..100 and is not empty at 0 or n correct.
+    """
+    if n <= 0:
+        return math.nan, math.nan
+    if not 0 <= n_correct <= n:
+        raise ValueError(f"n_correct={n_correct} is not within 0..n={n}")
+    p = n_correct / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return 100.0 * max(0.0, centre - half), 100.0 * min(1.0, centre + half)

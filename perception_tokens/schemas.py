@@ -239,6 +239,7 @@ EVAL_PREDICTION_SCHEMA = pa.schema(
         ("error", pa.string()),
         ("image_file", pa.string()),
         ("extra_json", pa.string()),
+        ("variant", pa.string()),  # the experiment variant that produced the row; null without an experiment
     ]
 )
 
@@ -263,5 +264,46 @@ EVAL_SCORE_SCHEMA = pa.schema(
         ("majority_pct", pa.float64()),
         ("paper_llava15_13b_pct", pa.float64()),
         ("paper_aurora_pct", pa.float64()),
+        ("variant", pa.string()),  # the experiment variant; null without an experiment
+    ]
+)
+
+# evaluation/paper_comparison.py: one row per benchmark x subset x experiment variant
+PAPER_COMPARISON_SCHEMA = pa.schema(
+    [
+        ("benchmark", pa.string()),
+        ("subset", pa.string()),
+        ("variant", pa.string()),
+        ("mode", pa.string()),  # the variant's headline (mode, ablation)
+        ("ablation", pa.string()),
+        ("eval_run_id", pa.string()),  # the variant's latest evaluation run
+        ("n", pa.int64()),
+        ("n_not_run", pa.int64()),
+        ("n_correct", pa.int64()),
+        ("accuracy_pct", pa.float64()),
+        ("ci_low_pct", pa.float64()),  # 95% Wilson score interval
+        ("ci_high_pct", pa.float64()),
+        ("paper_method", pa.string()),  # the paper's row this variant stands for (evaluation/published.py)
+        ("paper_pct", pa.float64()),
+        *((f"vs_{ref}_{k}", t) for ref in ("base", "aurora")
+          for k, t in (("n_paired", pa.int64()), ("only_variant", pa.int64()), ("only_other", pa.int64()), ("p_value", pa.float64()))),
+    ]
+)
+
+# evaluation/decoded_depth.py: one row per relative-depth chain-of-thought answer of an experiment variant
+DECODED_DEPTH_SCHEMA = pa.schema(
+    [
+        ("variant", pa.string()),
+        ("eval_run_id", pa.string()),
+        ("benchmark", pa.string()),
+        ("subset", pa.string()),
+        ("question_id", pa.string()),
+        ("gold", pa.string()),
+        ("model_answer", pa.string()),  # what the model answered in words
+        ("decoded_answer", pa.string()),  # the marked point nearest on the map decoded from its own tokens
+        ("decoded_correct", pa.bool_()),
+        ("mse", pa.float64()),  # decoded vs teacher map, uint8 / 255, 336 x 336
+        ("abs_rel", pa.float64()),
+        ("problem", pa.string()),  # why a measure is missing (no valid span, no teacher map, marker positions unknown)
     ]
 )

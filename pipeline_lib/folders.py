@@ -60,13 +60,14 @@ def run_dir(root: str, asset_name: str, run_key: str) -> Path:
     return files_dir(root, asset_name, run_key)
 
 
-def curriculum_export_dir(root: str, create: bool = True) -> Path:
-    """The LLaVA export of the curriculum: ``curriculum.json`` and its ``images/`` folder."""
-    return files_dir(root, "curriculum", create=create) / "llava"
+def curriculum_export_dir(root: str, create: bool = True, asset_name: str = "curriculum") -> Path:
+    """The LLaVA export of a curriculum (``curriculum`` or an experiment variant's ``curriculum__<variant>``):
+    ``curriculum.json`` and its ``images/`` folder."""
+    return files_dir(root, asset_name, create=create) / "llava"
 
 
-def eval_chart_file(root: str) -> Path:
-    return files_dir(root, "eval_scores") / "scores.png"
+def eval_chart_file(root: str, asset_name: str = "eval_scores") -> Path:
+    return files_dir(root, asset_name) / "scores.png"
 
 
 def report_file(root: str) -> Path:

@@ -28,6 +28,16 @@ SCORES_SQL = ("select benchmark, subset, mode, ablation, n, round(accuracy_pct, 
               "round(ci_high_pct, 1) ci_high, round(chance_pct, 1) chance, paper_llava15_13b_pct, paper_aurora_pct "
               "from eval_scores where run_started_at = (select max(run_started_at) from eval_scores) "
               "order by benchmark, subset, mode, ablation")
+# the experiment's comparison (assets/experiment.py), variants in the config's order (the row order of the table)
+COMPARISON_SQL = ("select benchmark, subset, variant, mode || '/' || ablation run, n, round(accuracy_pct, 1) acc, "
+                  "round(ci_low_pct, 1) ci_low, round(ci_high_pct, 1) ci_high, paper_method, paper_pct, "
+                  "round(vs_base_p_value, 4) p_vs_base, round(vs_aurora_p_value, 4) p_vs_aurora from paper_comparison")
+COMPARISON_TITLE = "The paper's comparison: this run beside the published numbers"
+PUBLISHED_TITLE = "Published numbers (Aurora, arXiv 2412.03548)"
+DECODED_SQL = ("select variant, benchmark, subset, count(*) answers, count(decoded_correct) read, "
+               "round(100.0 * avg(decoded_correct::int), 1) read_acc, count(mse) measured, round(avg(mse), 4) mean_mse, "
+               "round(avg(abs_rel), 3) mean_abs_rel from decoded_depth group by all order by variant, benchmark, subset")
+DECODED_TITLE = "Depth decoded from the model's own tokens"
 
 
 def _allowed_html(raw: str) -> str:
@@ -75,13 +85,17 @@ def metadata_html(metadata: dict[str, Any]) -> str:
 
 
 def render_report(score_columns: Sequence[str], score_rows: Sequence[Sequence[Any]], problem: str | None,
-                  sections: dict[str, dict[str, Any]], now: str) -> str:
+                  sections: dict[str, dict[str, Any]], now: str,
+                  tables: dict[str, tuple[Sequence[str], Sequence[Sequence[Any]]]] | None = None) -> str:
+    """The page; ``tables``: further tables by title (the experiment's comparison, the published numbers)."""
     parts = [f"<html><head><meta charset='utf-8'><title>Perception Tokens report</title><style>{STYLE}</style></head><body>",
              "<h1>Perception Tokens report</h1>", f"<p>{html.escape(now)}</p>"]
     if problem:
         parts.append(f"<p>No evaluation table: {html.escape(problem)}</p>")
     if score_rows:
         parts.append("<h2>Latest evaluation</h2>" + html_table(score_columns, score_rows))
+    for title, (columns, rows) in (tables or {}).items():
+        parts.append(f"<h2>{html.escape(title)}</h2>" + html_table(columns, rows))
     for name, metadata in sections.items():
         parts.append(f"<h2>{html.escape(name)}</h2>")
         parts.append(metadata_html(metadata))
@@ -89,24 +103,63 @@ def render_report(score_columns: Sequence[str], score_rows: Sequence[Sequence[An
     return "\n".join(parts)
 
 
+def published_table() -> tuple[list[str], list[tuple]]:
+    from evaluation.published import PUBLISHED_FIELDS, published_rows
+
+    return list(PUBLISHED_FIELDS), [tuple(r[f] for f in PUBLISHED_FIELDS) for r in published_rows()]
+
+
+def report_tables(settings) -> dict[str, tuple[list[str], list[tuple]]]:
+    """The experiment's comparison (when the config has variants and it is materialized) and the published numbers."""
+    from pipeline_lib import catalog
+
+    tables = {}
+    if settings.experiment:
+        try:
+            cols, rows = catalog.query(settings.catalog_path, COMPARISON_SQL, catalog.allowed_dirs_for(settings))
+            order = {v: i for i, v in enumerate(settings.variant_names())}
+            tables[COMPARISON_TITLE] = (cols, sorted(rows, key=lambda r: (r[0], r[1], order.get(r[2], len(order)))))
+        except Exception as exc:  # not materialized yet: say so in the table's place
+            tables[COMPARISON_TITLE] = (["problem"], [(f"paper_comparison: {exc}",)])
+        try:
+            tables[DECODED_TITLE] = catalog.query(settings.catalog_path, DECODED_SQL, catalog.allowed_dirs_for(settings))
+        except Exception as exc:
+            tables[DECODED_TITLE] = (["problem"], [(f"decoded_depth: {exc}",)])
+    tables[PUBLISHED_TITLE] = published_table()
+    return tables
+
+
+def report_asset_names(settings) -> list[str]:
+    """The assets whose metadata the report shows: with an experiment, each variant's and the comparison."""
+    from pipeline_lib.settings_experiment import variant_asset_name
+
+    if not settings.experiment:
+        return list(REPORT_ASSETS)
+    per_variant = ("curriculum", "lora_adapter", "eval_scores")
+    return [*(a for a in REPORT_ASSETS if a not in per_variant), "paper_comparison", "decoded_depth",
+            *(variant_asset_name(a, v) for v in settings.variant_names() for a in per_variant)]
+
+
 def write_report(settings, instance, out: Path) -> tuple[list[str], list[tuple]]:
-    """Self-contained HTML: latest eval scores, then each asset's latest metadata; written atomically."""
+    """Self-contained HTML: latest eval scores, the experiment's comparison and the published numbers, then each
+    asset's latest metadata; written atomically."""
     import dagster as dg
 
     from perception_tokens.paths import atomic_write_text
     from pipeline_lib import catalog
 
     try:
-        cols, rows = catalog.query(settings.catalog_path, SCORES_SQL, catalog.allowed_dirs_for(settings))
+        # with an experiment, each variant's scores are in eval_scores__<variant>; the comparison table shows them
+        cols, rows = ([], []) if settings.experiment else catalog.query(settings.catalog_path, SCORES_SQL, catalog.allowed_dirs_for(settings))
         problem = None
     except Exception as exc:  # no evaluation yet: the report still shows the stages, and says why
         cols, rows, problem = [], [], str(exc)
     sections = {}
-    for name in REPORT_ASSETS:
+    for name in report_asset_names(settings):
         event = instance.get_latest_materialization_event(dg.AssetKey(name))
         if event is not None:
             sections[name] = dict(event.asset_materialization.metadata)
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, render_report(cols, rows, problem, sections, now))
+    atomic_write_text(out, render_report(cols, rows, problem, sections, now, report_tables(settings)))
     return cols, rows

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import ValidationError, model_validator
 
 from pipeline_lib.profiles import PROFILES, apply_profile
+from pipeline_lib.settings_experiment import ExperimentSettings, merged_sections
 from pipeline_lib.settings_loading import DEFAULT_CONFIG, PROJECT_ROOT, config_path, read_config_file, workdir
 from pipeline_lib.settings_sections import (
     AURORA_DEPTH,
@@ -66,6 +67,9 @@ class Settings(_Section):
     evaluation: EvaluationSettings = EvaluationSettings()
     execution: ExecutionSettings = ExecutionSettings()
     automation: AutomationSettings = AutomationSettings()
+    # the paper's comparison: named variants of the curriculum / finetune / evaluation sections
+    # (settings_experiment.py); None: one pipeline, as without variants
+    experiment: ExperimentSettings | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -73,6 +77,27 @@ class Settings(_Section):
         if isinstance(raw, dict) and raw.get("profile", "project") in PROFILES:
             return apply_profile(raw)
         return raw
+
+    @model_validator(mode="after")
+    def _variants_valid(self) -> "Settings":
+        for name in self.variant_names():
+            try:
+                self.variant_settings(name)
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+                raise ValueError(f"experiment.variants.{name}: {problems}") from None
+        return self
+
+    # ----------------------------------------------------------------- experiment variants
+    def variant_names(self) -> list[str]:
+        return list(self.experiment.variants) if self.experiment else []
+
+    def variant_settings(self, name: str) -> "Settings":
+        """The settings a variant's assets run with: these settings with the variant's curriculum /
+        finetune / evaluation keys written over them (the shared stages' sections are untouched)."""
+        if self.experiment is None or name not in self.experiment.variants:
+            raise KeyError(f"no experiment variant {name!r}; variants: {self.variant_names()}")
+        return Settings.model_validate(merged_sections(self.model_dump(), self.experiment.variants[name]))
 
     # ----------------------------------------------------------------- derived paths
     def resolve(self, path: str | None) -> str | None:

@@ -124,6 +124,9 @@ class CurriculumSettings(_Section):
     temperature_form: Literal["paper", "growing"] = "growing"
     total_samples: int | None = Field(None, ge=1)  # annealed: default = epochs x atomic pool size
     bottleneck: bool = False  # CoT answers keep only perception tokens and the conclusion
+    # "text": boxes and points as plain integers on the 336 grid instead of <PIXEL_k> tokens (the paper's
+    # text-coordinates ablation; perception_tokens/curriculum/text_coordinates.py)
+    coordinates: Literal["tokens", "text"] = "tokens"
     ground_pairs_per_image: int = Field(2, ge=0)
     seed: int = 0
     mix_tolerance: float = Field(0.05, ge=0, le=1)

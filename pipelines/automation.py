@@ -34,6 +34,17 @@ nightly_evaluation = dg.ScheduleDefinition(
 )
 
 
+def experiment_evaluate_job(eval_asset_names: list[str]) -> dg.UnresolvedAssetJobDefinition:
+    """With an ``experiment`` section: the same ``evaluate`` job over every variant's evaluation and the comparison."""
+    return dg.define_asset_job("evaluate", selection=dg.AssetSelection.assets(*eval_asset_names),
+                               description="Evaluate every experiment variant and rebuild the paper comparison.")
+
+
+def experiment_nightly_evaluation(job) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(name="nightly_evaluation", job=job, cron_schedule="0 3 * * *", execution_timezone="UTC",
+                                 description="Re-run every variant's evaluation every night (scores accumulate as history).")
+
+
 @dg.asset_sensor(asset_key=dg.AssetKey("lora_adapter"), job=evaluate_job, name="evaluate_new_adapter",
                  description="Evaluate each newly materialized adapter once.")
 def evaluate_new_adapter(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):

@@ -141,11 +141,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - start
     summary(settings)
     from pipeline_lib.folders import report_file
-    from pipeline_lib.report_html import write_report
+    from pipeline_lib.report_html import report_tables, write_report
 
     cols, rows = write_report(settings, get_instance(), report_file(settings.storage_root))
     if rows:
         print_table(cols, rows, title="Evaluation (latest run) beside the paper's numbers")
+    if settings.experiment:  # the comparison of the variants (and the published numbers beside it)
+        for title, (table_cols, table_rows) in report_tables(settings).items():
+            print_table(table_cols, table_rows, title=title)
     say(f"HTML report: {report_file(settings.storage_root)}")
     done = sum(1 for s in report.steps if s.status == "materialized")
     skipped = sum(1 for s in report.steps if s.status.startswith("skipped"))
@@ -244,7 +247,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from pipeline_lib.folders import report_file
-    from pipeline_lib.report_html import write_report
+    from pipeline_lib.report_html import report_tables, write_report
     from pipelines.instance import get_instance
 
     settings = _settings()
@@ -252,8 +255,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     cols, rows = write_report(settings, get_instance(), out)
     if rows:
         print_table(cols, rows, title="Latest evaluation")
-    else:
+    elif not settings.experiment:
         say("no evaluation yet (materialize eval_scores or run ptok eval)")
+    for title, (table_cols, table_rows) in report_tables(settings).items():
+        print_table(table_cols, table_rows, title=title)
     say(f"HTML report with pictures: {out}")
     return 0
 

@@ -9,13 +9,15 @@ import dagster as dg
 
 from assets.curriculum import build_curriculum_assets
 from assets.evaluation import build_benchmark_assets, build_evaluation_assets
+from assets.experiment import build_experiment_assets
 from assets.finetune import build_finetune_assets
 from assets.depth import build_depth_assets, depth_partitions
 from assets.source_checks import build_source_checks
 from assets.sources import build_source_assets, build_source_observations
 from assets.tokens import build_box_token_assets, build_depth_token_assets
 from assets.vqvae import build_vqvae_assets
-from pipelines.automation import evaluate_job, evaluate_new_adapter, keep_results_current, nightly_evaluation, with_automation
+from pipelines.automation import (evaluate_job, evaluate_new_adapter, experiment_evaluate_job, experiment_nightly_evaluation,
+                                  keep_results_current, nightly_evaluation, with_automation)
 from pipeline_lib.executors import build_executor
 from pipeline_lib.io_manager import ParquetIOManagerFactory
 from pipeline_lib.resources import BenchmarksResource, DatasetsResource, DepthTeacherResource, StorageResource
@@ -67,6 +69,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     curriculum_assets, curriculum_checks = build_curriculum_assets(settings)
     finetune_assets, finetune_checks = build_finetune_assets(settings)
     evaluation_assets, evaluation_checks = build_evaluation_assets(settings)
+    experiment_assets = build_experiment_assets(settings)  # none without an experiment section
     assets = [
         *build_source_assets(settings.datasets),
         *build_depth_assets(settings),
@@ -77,11 +80,19 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         *finetune_assets,
         *build_benchmark_assets(settings),
         *evaluation_assets,
+        *experiment_assets,
     ]
     assets = [*build_source_observations(), *with_owners(assets)]  # SourceAssets take owners in their constructor
     assets = with_automation(assets, settings.automation)
     checks = [*build_source_checks(settings.datasets.max_reject_fraction), *vqvae_checks, *token_checks,
               *curriculum_checks, *finetune_checks, *evaluation_checks]
+    schedules, sensors, evaluate = [nightly_evaluation], [evaluate_new_adapter], evaluate_job
+    finetune_selection = dg.AssetSelection.assets("lora_adapter")
+    if settings.experiment:  # per-variant assets (curriculum__<variant>, ...): jobs select them; no single adapter to watch
+        evaluate = experiment_evaluate_job([a.key.path[-1] for a in (*evaluation_assets, *experiment_assets)])
+        schedules, sensors = [experiment_nightly_evaluation(evaluate)], []
+    sensors = [*sensors, keep_results_current(settings.automation)]
+        finetune_selection = dg.AssetSelection.assets(*(a.key for a in finetune_assets))
     jobs = [
         dg.define_asset_job("sources", selection=dg.AssetSelection.groups("sources"), description="Read every dataset root."),
         dg.define_asset_job(
@@ -90,9 +101,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             partitions_def=shards,
             description="Depth-label and tokenize one dataset shard (one run per partition; launch a backfill for all).",
         ),
-        dg.define_asset_job("finetune", selection=dg.AssetSelection.assets("lora_adapter"),
+        dg.define_asset_job("finetune", selection=finetune_selection,
                             description="LoRA fine-tune of LLaVA on the curriculum (GPU pool)."),
-        evaluate_job,
+        evaluate,
         dg.define_asset_job("train_depth_tokenizer", selection=dg.AssetSelection.assets("depth_vqvae"),
                             description="Train and measure the VQ-VAE depth tokenizer."),
     ]
@@ -100,8 +111,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets=assets,
         asset_checks=checks,
         jobs=jobs,
-        schedules=[nightly_evaluation],
-        sensors=[evaluate_new_adapter, keep_results_current(settings.automation)],
+        schedules=schedules,
+        sensors=sensors,
         resources=build_resources(settings),
         executor=build_executor(settings.execution),
     )

@@ -18,6 +18,7 @@ readers give back with what was written.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,11 @@ class DemoManifest:
 
 def demo_depth_name(benchmark: str, subset: str, question_id: str) -> str:
     return f"{benchmark}_{subset}_{question_id}.npy".replace("/", "_")
+
+
+def demo_points_name(benchmark: str, subset: str, question_id: str) -> str:
+    """Beside the depth: the marked points of a relative-depth question, ``{letter: [x, y]}`` on the 336 grid."""
+    return f"{benchmark}_{subset}_{question_id}.points.json".replace("/", "_")
 
 
 def _get(obj: Any, *names: str) -> Any:
@@ -178,9 +184,12 @@ def write_demo_benchmarks(
     if depth_out is not None:
         depth_out.mkdir(parents=True, exist_ok=True)
 
-    def save_depth(benchmark: str, subset: str, qid: str, metric336: np.ndarray) -> None:
+    def save_depth(benchmark: str, subset: str, qid: str, metric336: np.ndarray, points=()) -> None:
         if depth_out is not None:
             np.save(depth_out / demo_depth_name(benchmark, subset, qid), metric336.astype(np.float32), allow_pickle=False)
+            if points:  # where the markers were drawn, for reading the answer off a decoded depth map
+                atomic_write_bytes(depth_out / demo_points_name(benchmark, subset, qid),
+                                   json.dumps({p.letter: [int(p.x), int(p.y)] for p in points}).encode(), fsync=False)
 
     rng = np.random.default_rng(seed)
     manifest = DemoManifest(root=root)
@@ -213,7 +222,7 @@ def write_demo_benchmarks(
             )
             hb_answers[n].append({"question_id": qid, "text": f"({gold})", "category": HARDBLINK_CATEGORY})
             manifest.answers[(hardblink.BENCHMARK, hardblink.subset_name(n), str(qid))] = gold
-            save_depth(hardblink.BENCHMARK, hardblink.subset_name(n), str(qid), metric336)
+            save_depth(hardblink.BENCHMARK, hardblink.subset_name(n), str(qid), metric336, points)
 
         # BLINK Relative_Depth: 2 points, labels beside.
         try:
@@ -226,7 +235,7 @@ def write_demo_benchmarks(
                 blink_row(idx, "Relative Depth", BLINK_DEPTH_QUESTION, choices, gold, encode_png(marked))
             )
             manifest.answers[("BLINK", "Relative_Depth", idx)] = gold
-            save_depth("BLINK", "Relative_Depth", idx, metric336)
+            save_depth("BLINK", "Relative_Depth", idx, metric336, points)
         except PointSamplingError as exc:
             manifest.skipped.append(f"scene {i}: BLINK Relative_Depth: {exc.reason}")
 

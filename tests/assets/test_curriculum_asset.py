@@ -115,3 +115,16 @@ def test_curriculum_schedule_conversation_and_export(tmp_path):
     assert not missing.passed
     assert (missing.metadata["images"].value, missing.metadata["missing"].value) == (3, 1)
     assert missing.metadata["first_missing"].value == f"marked/ade20k_{IMAGE_1}_beside.png"
+
+
+def test_text_coordinates_variant_writes_points_as_integers(tmp_path):
+    settings = make_settings(tmp_path, curriculum={
+        "tasks": ["depth_atomic", "depth_cot", "depth_direct"], "schedule": "aurora", "mixing": "shuffled",
+        "epochs": 3, "percents": [1.0, 0.5, 0.25], "epoch_size": 4, "coordinates": "text"})
+    _seed_inputs(settings)
+    assert materialize_asset(settings, "curriculum").success
+    rows = read_rows(settings, "curriculum")
+    cot = [r for r in rows if r["task"] == "depth_cot"]
+    assert cot and all("<PIXEL_" not in r["answer"] and "<PIXEL_" not in r["conversations"] for r in rows)
+    assert cot[0]["answer"].startswith("Point A is located at (40,60), Point B is located at (200,100), "
+                                       "Point C is located at (300,250). The depth map for the image is <DEPTH_START>")

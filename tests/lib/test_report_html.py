@@ -45,3 +45,37 @@ def test_report_sections_render_markdown_and_escape_plain_values():
     assert "<p><b>note</b>: &lt;script&gt;bad()&lt;/script&gt;</p>" in page
     assert "hidden" not in page
     assert "<p>No evaluation table: no table yet &lt;x&gt;</p>" in page
+
+
+def test_report_shows_the_experiments_comparison_in_variant_order_and_the_published_numbers(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from evaluation.paper_comparison import comparison_rows
+    from perception_tokens.schemas import PAPER_COMPARISON_SCHEMA
+    from pipeline_lib import catalog
+    from pipeline_lib.report_html import COMPARISON_TITLE, PUBLISHED_TITLE, report_tables
+    from pipeline_lib.settings import settings_from_dict
+
+    monkeypatch.setenv("PTOK_WORKDIR", str(tmp_path))
+    settings = settings_from_dict({"storage": {"root": str(tmp_path / "storage")},
+                                   "experiment": {"variants": {"base": {"evaluation": {"model": "base"}}, "aurora": {}}}})
+    tables = report_tables(settings)
+    assert tables[COMPARISON_TITLE][1][0][0].startswith("paper_comparison:")  # not materialized yet: said in its place
+    cols, published = tables[PUBLISHED_TITLE]
+    assert cols[0] == "method" and ("Fine-tuned LLaVA", "HardBLINK", "5points", "HardBLINK 5-Point", 41.1) == published[8][:5]
+
+    def pred(qid, correct):
+        return {"eval_run_id": "r", "run_started_at": "t", "benchmark": "BLINK", "subset": "Relative_Depth", "question_id": qid,
+                "mode": "direct", "ablation": "none", "correct": correct, "error": None}
+    rows = comparison_rows({"aurora": [pred("1", True), pred("2", True)], "base": [pred("1", False), pred("2", True)]},
+                           {"aurora": ("direct", "none"), "base": ("direct", "none")}, {"aurora": "LLaVA-Aurora", "base": "LLaVA 1.5 13B"})
+    (tmp_path / "storage").mkdir()
+    pq.write_table(pa.Table.from_pylist(rows, schema=PAPER_COMPARISON_SCHEMA), tmp_path / "storage" / "paper_comparison.parquet")
+    catalog.refresh_view(settings.catalog_path, settings.storage_root, "paper_comparison")
+    cols, comparison = report_tables(settings)[COMPARISON_TITLE]
+    assert cols[:6] == ["benchmark", "subset", "variant", "run", "n", "acc"]
+    assert [r[2] for r in comparison] == ["base", "aurora"]  # the config's order, not the table's
+    assert comparison[1][4:6] == (2, 100.0) and comparison[1][8:10] == ("LLaVA-Aurora", 64.5) and comparison[1][10] == 1.0
+    page = render_report([], [], None, {}, "now", report_tables(settings))
+    assert f"<h2>{COMPARISON_TITLE.replace(chr(39), '&#x27;')}</h2>" in page and "<td>LLaVA-Aurora</td>" in page
