@@ -91,8 +91,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     if settings.experiment:  # per-variant assets (curriculum__<variant>, ...): jobs select them; no single adapter to watch
         evaluate = experiment_evaluate_job([a.key.path[-1] for a in (*evaluation_assets, *experiment_assets)])
         schedules, sensors = [experiment_nightly_evaluation(evaluate)], []
-    sensors = [*sensors, keep_results_current(settings.automation)]
         finetune_selection = dg.AssetSelection.assets(*(a.key for a in finetune_assets))
+    sensors = [*sensors, keep_results_current(settings.automation)]
     jobs = [
         dg.define_asset_job("sources", selection=dg.AssetSelection.groups("sources"), description="Read every dataset root."),
         dg.define_asset_job(
