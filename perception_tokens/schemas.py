@@ -67,6 +67,10 @@ LVIS_INSTANCE_SCHEMA = pa.schema(
     + [("area", pa.float64()), ("category_exhaustive", pa.bool_())]
 )
 
+# A mask as COCO compressed RLE, {"size": [h, w], "counts": str} (perception_tokens.masks):
+# never a dense array in a row.
+MASK_RLE_TYPE = pa.struct([("size", pa.list_(pa.int32())), ("counts", pa.string())])
+
 REFCOCO_REF_SCHEMA = pa.schema(
     [
         ("dataset", pa.string()),
@@ -80,6 +84,7 @@ REFCOCO_REF_SCHEMA = pa.schema(
         ("sentence", pa.string()),
     ]
     + _BOX_FIELDS
+    + [("mask_rle", MASK_RLE_TYPE)]
 )
 
 PSEUDO_DEPTH_SCHEMA = pa.schema(
@@ -234,6 +239,7 @@ EVAL_PREDICTION_SCHEMA = pa.schema(
         ("error", pa.string()),
         ("image_file", pa.string()),
         ("extra_json", pa.string()),
+        ("pred_mask", MASK_RLE_TYPE),  # mask benchmarks (refcoco_res): the predicted mask; null elsewhere
     ]
 )
 
