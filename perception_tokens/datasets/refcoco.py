@@ -115,7 +115,7 @@ def read_refcoco(refs_pickle_path: str | os.PathLike, instances_json_path: str |
     )
 
 
-def _image_relative_path(image_root: str | os.PathLike, file_name: str) -> str:
+def image_relative_path(image_root: str | os.PathLike, file_name: str) -> str:
     """``file_name`` directly under ``image_root``, or under its COCO folder
     (``COCO_train2014_*.jpg`` -> ``train2014/COCO_train2014_*.jpg``) if that is where it is."""
     try:
@@ -150,7 +150,7 @@ def iter_refcoco_images(
         if problem is not None:
             yield Reject(index.dataset, IMAGE_STAGE, str(index.instances_path), image_id, problem)
             continue
-        rel = _image_relative_path(image_root, img["file_name"])
+        rel = image_relative_path(image_root, img["file_name"])
         got = read_image_file(
             image_root, rel, dataset=index.dataset, stage=IMAGE_STAGE, record_id=image_id,
             expected_size=(img["width"], img["height"]), max_pixels=max_pixels, max_bytes=max_bytes,
