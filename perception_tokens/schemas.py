@@ -202,7 +202,7 @@ BENCHMARK_SCHEMA = pa.schema(
         ("choices", pa.list_(pa.string())),
         ("valid_letters", pa.list_(pa.string())),
         ("gold", pa.string()),
-        ("answer_type", pa.string()),  # "letter" | "number"
+        ("answer_type", pa.string()),  # "letter" | "number" | "mask" (gold: RLE JSON)
         ("image_file", pa.string()),
         ("image_bytes", pa.binary()),
         ("category", pa.string()),

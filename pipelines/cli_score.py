@@ -27,6 +27,9 @@ def run_score(settings, benchmark: str, root: Path, answers: Path, subset: str |
     from pipeline_lib.history import append_outside_dagster
     from pipelines.instance import get_instance
 
+    if get_benchmark(benchmark).answer_type == "mask":
+        raise ValueError(f"{benchmark}: the answers are masks, not text; they are scored by cIoU/gIoU from "
+                         "eval_predictions.pred_mask (evaluation.segmentation_metrics), not from an answers file")
     if images is None and benchmark in settings.evaluation.images:
         images = Path(settings.resolve(settings.evaluation.images[benchmark]))
     rows, _ = split_rows(read_subsets(benchmark, root, subset, images=images))

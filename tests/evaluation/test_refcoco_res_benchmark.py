@@ -75,3 +75,13 @@ def test_a_missing_image_rejects_its_sentences(res_root, tmp_path):
     lost = [r for r in rows if r["image_file"] == gone]
     assert len(rejects) == len(lost) and len(kept) == len(rows) - len(lost)
     assert all(j.dataset == BENCHMARK and j.reason == f"missing image {gone!r}" for j in rejects)
+
+
+def test_ptok_score_refuses_a_mask_benchmark_with_the_reason(res_root, tmp_path):
+    from pipeline_lib.settings import settings_from_dict
+    from pipelines.cli_score import run_score
+
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text('{"question_id": "0", "text": "A"}\n')
+    with pytest.raises(ValueError, match="refcoco_res: the answers are masks, not text"):
+        run_score(settings_from_dict({}), "refcoco_res", res_root, answers, images=res_root / "coco" / "train2014")
