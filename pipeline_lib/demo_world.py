@@ -57,9 +57,7 @@ def ensure_demo_benchmarks(root: Path, *, scenes: int, seed: int, log=None) -> N
             return
         import numpy as np
 
-        from evaluation.benchmarks import registry as benchmark_registry
         from evaluation.benchmarks.demo import write_demo_benchmarks
-        from evaluation.benchmarks.refcoco_res_demo import write_demo_refcoco_res
         from perception_tokens.demo.scenes import generate_scene
 
         if log:
@@ -67,6 +65,4 @@ def ensure_demo_benchmarks(root: Path, *, scenes: int, seed: int, log=None) -> N
         rng = np.random.default_rng(seed)
         generated = [generate_scene(rng, 320, 240) for _ in range(scenes)]
         write_demo_benchmarks(root, generated, seed=seed, depth_dir=root / "depth")
-        # RES: refer-layout RefCOCO/+/g of as many held-out scenes, from the same seed stream
-        write_demo_refcoco_res(root / benchmark_registry.get("refcoco_res").demo_dir, scenes, seed)
         marker.write_text(DEMO_BENCHMARKS_LAYOUT_VERSION + "\n")
