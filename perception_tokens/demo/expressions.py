@@ -45,11 +45,7 @@ def _candidates(target: SceneObject, objects: list[SceneObject], noun: str) -> l
             out += [f"closest {noun}", f"the {noun} nearest to the camera"]
         elif target.mean_depth == depths[-1]:
             out += [f"farthest {noun}", f"the {noun} in the back"]
-    if not out:
-        out = [f"{target.color_name} {noun} {pos}"]
-    # keep order, drop repeats
-    seen: set[str] = set()
-    return [c for c in out if not (c in seen or seen.add(c))]
+    return _unique(out or [f"{target.color_name} {noun} {pos}"])
 
 
 def _appearance_candidates(target: SceneObject, objects: list[SceneObject], noun: str) -> list[str]:
@@ -64,14 +60,16 @@ def _appearance_candidates(target: SceneObject, objects: list[SceneObject], noun
         out += [f"{target.color_name} {noun}", f"the {target.color_name} one"]
     if len(same_cat) >= 2:
         depths = sorted(o.mean_depth for o in same_cat)
-        if target.mean_depth == depths[0]:
-            out += [f"bigger {noun} in front", f"{target.color_name} {noun} in front"]
-        elif target.mean_depth == depths[-1]:
-            out += [f"small {noun} in the back", f"{target.color_name} {noun} far away"]
-    if not out:
-        out = [f"{target.color_name} {noun}"]
+        nearest, farthest = target.mean_depth == depths[0], target.mean_depth == depths[-1]
+        out += ([f"bigger {noun} in front", f"{target.color_name} {noun} in front"] if nearest else
+                [f"small {noun} in the back", f"{target.color_name} {noun} far away"] if farthest else [])
+    return _unique(out or [f"{target.color_name} {noun}"])
+
+
+def _unique(candidates: list[str]) -> list[str]:
+    """Keep order, drop repeats."""
     seen: set[str] = set()
-    return [c for c in out if not (c in seen or seen.add(c))]
+    return [c for c in candidates if not (c in seen or seen.add(c))]
 
 
 def _long_candidates(target: SceneObject, objects: list[SceneObject], noun: str) -> list[str]:
