@@ -21,15 +21,13 @@ def run_score(settings, benchmark: str, root: Path, answers: Path, subset: str |
     from evaluation.compat import compat_results, compat_table
     from evaluation.answer_files import score_answers_by_subset
     from evaluation.benchmarks import split_rows
-    from evaluation.benchmarks.registry import get as get_benchmark, read_subsets
+    from evaluation.benchmarks.registry import get as get_benchmark, read_subsets, require_text_answers
     from evaluation.run import EvalIdentity, score_rows
     from perception_tokens import schemas
     from pipeline_lib.history import append_outside_dagster
     from pipelines.instance import get_instance
 
-    if get_benchmark(benchmark).answer_type == "mask":
-        raise ValueError(f"{benchmark}: the answers are masks, not text; they are scored by cIoU/gIoU from "
-                         "eval_predictions.pred_mask (evaluation.segmentation_metrics), not from an answers file")
+    require_text_answers(benchmark)
     if images is None and benchmark in settings.evaluation.images:
         images = Path(settings.resolve(settings.evaluation.images[benchmark]))
     rows, _ = split_rows(read_subsets(benchmark, root, subset, images=images))

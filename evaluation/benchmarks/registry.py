@@ -132,6 +132,14 @@ def check_names(keys: Iterable[str], where: str, *, needs_image_folder: bool = F
         raise ValueError(f"{where}: {bad} not among the benchmarks {valid}")
 
 
+def require_text_answers(name: str) -> None:
+    """Raise (naming the benchmark) when its answers are masks: text generation and answer files
+    cannot answer it; its masks come from the segmentation head and are scored by cIoU/gIoU."""
+    if get(name).answer_type == "mask":
+        raise ValueError(f"{name}: the answers are masks, not text; they are scored by cIoU/gIoU from "
+                         "eval_predictions.pred_mask (evaluation.segmentation_metrics), not by text answers")
+
+
 def read_benchmark(name: str, root: str | Path, images: str | Path | None = None) -> Iterator[dict | Reject]:
     """Rows (or Rejects) of what the pipeline evaluates on ``name`` under ``root``."""
     spec = get(name)

@@ -77,11 +77,14 @@ def test_a_missing_image_rejects_its_sentences(res_root, tmp_path):
     assert all(j.dataset == BENCHMARK and j.reason == f"missing image {gone!r}" for j in rejects)
 
 
-def test_ptok_score_refuses_a_mask_benchmark_with_the_reason(res_root, tmp_path):
+def test_ptok_score_and_eval_refuse_a_mask_benchmark_with_the_reason(res_root, tmp_path):
     from pipeline_lib.settings import settings_from_dict
+    from pipelines.cli_eval import run_eval
     from pipelines.cli_score import run_score
 
     answers = tmp_path / "answers.jsonl"
     answers.write_text('{"question_id": "0", "text": "A"}\n')
     with pytest.raises(ValueError, match="refcoco_res: the answers are masks, not text"):
         run_score(settings_from_dict({}), "refcoco_res", res_root, answers, images=res_root / "coco" / "train2014")
+    with pytest.raises(ValueError, match="refcoco_res: the answers are masks, not text"):
+        run_eval(settings_from_dict({}), "refcoco_res", res_root, "tiny", None, images=res_root / "coco" / "train2014")
