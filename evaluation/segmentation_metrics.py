@@ -23,7 +23,7 @@ from pycocotools import mask as mask_utils
 
 from perception_tokens.masks import check_rle, rle_to_mask
 
-__all__ = ["intersection_union", "segmentation_scores", "overlay_png", "gold_mask"]
+__all__ = ["intersection_union", "segmentation_scores", "overlay_png", "overlay_examples", "gold_mask"]
 
 
 def _coco(rle: dict) -> dict:
@@ -105,3 +105,19 @@ def overlay_png(image_rgb: np.ndarray, gold: dict, pred: dict | None, *, caption
     if not ok:
         raise ValueError("OpenCV could not encode the overlay as PNG")
     return buf.tobytes()
+
+
+def overlay_examples(rows: Iterable[dict[str, Any]], n: int = 4) -> list[tuple[str, bytes]]:
+    """``(caption, PNG)`` overlays of the first ``n`` rows by (subset, question id): rows of a mask
+    benchmark with ``image_bytes``, ``gold`` and ``pred_mask``, for an asset's metadata
+    (``pipeline_lib.metadata.png_markdown``)."""
+    from perception_tokens.images import decode_rgb
+
+    picked = sorted(rows, key=lambda r: (r["subset"], str(r["question_id"])))[:n]
+    out = []
+    for r in picked:
+        gold = gold_mask(r)
+        inter, union = intersection_union(r.get("pred_mask"), gold)
+        caption = f"{r['subset']} {r['question_id']}: {r['question']} (IoU {100.0 * inter / union if union else 100.0:.0f}%)"
+        out.append((caption, overlay_png(decode_rgb(r["image_bytes"]), gold, r.get("pred_mask"), caption=caption)))
+    return out

@@ -13,7 +13,7 @@ import pytest
 from evaluation.benchmarks import registry
 from evaluation.benchmarks.refcoco_res import BENCHMARK, EVAL_SPLITS, SUBSETS
 from evaluation.benchmarks.refcoco_res_demo import write_demo_refcoco_res
-from evaluation.segmentation_metrics import segmentation_scores
+from evaluation.segmentation_metrics import overlay_examples, segmentation_scores
 from perception_tokens.datasets.refcoco import read_refer_dataset
 from perception_tokens.masks import rle_to_mask
 from perception_tokens.rejects import split_rows
@@ -88,3 +88,13 @@ def test_ptok_score_and_eval_refuse_a_mask_benchmark_with_the_reason(res_root, t
         run_score(settings_from_dict({}), "refcoco_res", res_root, answers, images=res_root / "coco" / "train2014")
     with pytest.raises(ValueError, match="refcoco_res: the answers are masks, not text"):
         run_eval(settings_from_dict({}), "refcoco_res", res_root, "tiny", None, images=res_root / "coco" / "train2014")
+
+
+def test_overlay_examples_of_benchmark_rows(res_root):
+    rows, _ = _read(res_root, "refcocog_val")
+    for r in rows:
+        r["pred_mask"] = json.loads(r["gold"])
+    examples = overlay_examples(rows, n=2)
+    first = sorted(rows, key=lambda r: r["question_id"])[0]
+    assert [c for c, _ in examples][0] == f"refcocog_val {first['question_id']}: {first['question']} (IoU 100%)"
+    assert len(examples) == 2 and all(png[:8] == b"\x89PNG\r\n\x1a\n" for _, png in examples)
