@@ -28,7 +28,13 @@ def _plain(rle: dict) -> dict:
             "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
 
 
-def _polygon_problem(poly: Any, index: int) -> str | None:
+# how far (pixels) a polygon vertex may lie outside the image: annotation tools put vertices on
+# the border, a little past it at most; far-away vertices would make pycocotools' rasteriser
+# walk (and allocate for) edges of any length
+_POLYGON_MARGIN = 2.0
+
+
+def _polygon_problem(poly: Any, index: int, height: int, width: int) -> str | None:
     if not isinstance(poly, (list, tuple)):
         return f"polygon {index} is not a list of coordinates"
     if len(poly) < 6 or len(poly) % 2:
@@ -36,6 +42,9 @@ def _polygon_problem(poly: Any, index: int) -> str | None:
     for v in poly:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
             return f"polygon {index} has a coordinate {v!r} that is not a finite number"
+    for x, y in zip(poly[0::2], poly[1::2]):
+        if not (-_POLYGON_MARGIN <= x <= width + _POLYGON_MARGIN and -_POLYGON_MARGIN <= y <= height + _POLYGON_MARGIN):
+            return f"polygon {index} has a point ({x}, {y}) outside the {width}x{height} image"
     return None
 
 
@@ -51,7 +60,7 @@ def segmentation_to_rle(segmentation: Any, height: int, width: int) -> dict:
         if not segmentation:
             raise MaskFormatError("segmentation has no polygons")
         for i, poly in enumerate(segmentation):
-            problem = _polygon_problem(poly, i)
+            problem = _polygon_problem(poly, i, height, width)
             if problem is not None:
                 raise MaskFormatError(problem)
         polys = [[float(v) for v in p] for p in segmentation]

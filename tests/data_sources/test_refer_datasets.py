@@ -155,8 +155,10 @@ def test_segmentation_forms_and_their_errors():
     assert segmentation_to_rle(mask_to_rle(mask), 8, 10) == rle
     with pytest.raises(MaskFormatError, match="not the image size"):
         segmentation_to_rle(rle, 9, 10)
-    with pytest.raises(MaskFormatError, match="no pixel"):
-        segmentation_to_rle([[20.0, 20.0, 30.0, 20.0, 30.0, 30.0]], 8, 10)
+    with pytest.raises(MaskFormatError, match="no pixel"):  # a sliver inside the image, under half a pixel
+        segmentation_to_rle([[1.0, 1.0, 1.2, 1.0, 1.2, 1.2]], 8, 10)
+    with pytest.raises(MaskFormatError, match=r"polygon 0 has a point \(1000000000.0, 2.0\) outside the 10x8 image"):
+        segmentation_to_rle([[1.0, 1.0, 1e9, 2.0, 3.0, 3.0]], 8, 10)
     with pytest.raises(MaskFormatError, match="not a finite number"):
         segmentation_to_rle([[1.0, 1.0, float("nan"), 2.0, 3.0, 3.0]], 8, 10)
     with pytest.raises(MaskFormatError, match="cover the 8x10 image exactly"):
