@@ -151,7 +151,8 @@ def project_pools(curriculum_settings, pools, formats, codes_by_image, tables: d
     depth336 = {r["image_id"]: to_grid(decode_png(r["depth_png"]), cv2.INTER_LINEAR)
                 for r in tables["pseudo_depth"].iter_rows(columns=["dataset", "image_id", "depth_png"]) if r["dataset"] == "refcoco"}
     box_by_ref = {int(b["ref_id"]): b for b in tables["box_tokens"].iter_rows() if b["dataset"] == "refcoco"}
-    curriculum_pools.add_ground_tasks(pools, tables["refcoco_refs"].iter_rows(), box_by_ref, depth336, codes_by_image, formats,
+    refcoco_rows = (r for r in tables["refcoco_refs"].iter_rows() if r["dataset"] == "refcoco")  # Aurora: RefCOCO only
+    curriculum_pools.add_ground_tasks(pools, refcoco_rows, box_by_ref, depth336, codes_by_image, formats,
                                       cs.seed, cs.ground_pairs_per_image)
     pools.keep_only(cs.tasks)
     return pools.atomic, pools.reasoning

@@ -151,7 +151,10 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
         oracle = oracle_tokens_fn(teacher, vq, benchmarks.demo_depth_dir if teacher is None else None)
 
         tables = [benchmark_tables[k] for k in bench_keys]
-        rows = [r for t in tables for r in limit_per_subset(t.iter_rows(), eval_settings.max_per_subset)]
+        # mask benchmarks (refcoco_res) are answered by a segmentation head, not by text generation:
+        # their predictions (pred_mask) come from the Perceptio profile's evaluation
+        rows = [r for t in tables for r in limit_per_subset(t.iter_rows(), eval_settings.max_per_subset)
+                if r["answer_type"] != "mask"]
         ident = new_identity(model_id, kind)
         base = generation_settings(eval_settings, kind)
         preds = evaluate(model, processor, rows, ident, runs=[tuple(r) for r in eval_settings.runs], base_settings=base, oracle=oracle,

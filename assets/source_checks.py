@@ -13,7 +13,7 @@ def build_source_checks(max_reject_fraction: float) -> list[dg.AssetChecksDefini
         unique_ids_check("lvis_images", ["image_id"]),
         unique_ids_check("lvis_instances", ["annotation_id"]),
         unique_ids_check("refcoco_images", ["image_id"]),
-        unique_ids_check("refcoco_refs", ["sentence_id"]),
+        unique_ids_check("refcoco_refs", ["dataset", "sentence_id"]),  # sentence ids restart in each dataset
         boxes_inside_check("lvis_instances"),
         boxes_inside_check("refcoco_refs"),
     ]

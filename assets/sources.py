@@ -46,6 +46,8 @@ def _observed_root(dataset: str, root_attr: str, description: str):
     )
     def observe(context, datasets: DatasetsResource, storage: StorageResource) -> dg.ObserveResult:
         datasets.ensure_demo_data(context.log)  # observe what the sources will read, not an empty folder
+        if getattr(datasets, root_attr) is None:  # an optional dataset that is not used
+            return dg.ObserveResult(data_version=dg.DataVersion("unused"), metadata={"root": "unset (dataset not used)"})
         root = Path(getattr(datasets, root_attr))
         fp = fingerprint_tree(root, storage.fingerprint_state(f"{dataset}_files"))
         changed = fp.hashed + fp.removed
@@ -70,6 +72,10 @@ def build_source_observations() -> list:
         _observed_root("lvis", "lvis_root", "LVIS v1 annotation files under the LVIS root."),
         _observed_root("coco", "coco_root", "COCO image files (train2017, val2017, train2014) under the COCO root."),
         _observed_root("refcoco", "refcoco_root", "RefCOCO files (refs(unc).p, instances.json) under the RefCOCO root."),
+        _observed_root("refcoco_plus", "refcoco_plus_root", "RefCOCO+ files (refs(unc).p, instances.json) under the RefCOCO+ root "
+                       "(none observed unless datasets.refer_datasets has refcoco+ or its root is set)."),
+        _observed_root("refcocog", "refcocog_root", "RefCOCOg files (refs(umd).p, instances.json) under the RefCOCOg root "
+                       "(none observed unless datasets.refer_datasets has refcocog or its root is set)."),
     ]
 
 
@@ -119,6 +125,15 @@ def _refcoco_index(datasets: DatasetsResource):
     return refcoco.read_refcoco(root / "refs(unc).p", root / "instances.json")
 
 
+_REFER_ROOT_ATTR = {"refcoco": "refcoco_root", "refcoco+": "refcoco_plus_root", "refcocog": "refcocog_root"}
+
+
+def _refer_refs(datasets: DatasetsResource) -> Iterator:
+    """The refs of every dataset in ``refer_datasets``, one after the other (``dataset`` tells them apart)."""
+    for dataset in datasets.refer_datasets:
+        yield from refcoco.iter_refcoco_refs(refcoco.read_refer_dataset(getattr(datasets, _REFER_ROOT_ATTR[dataset]), dataset))
+
+
 def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
     settings = datasets_settings
     shards = settings.num_shards  # only for the shard digests in the metadata: not part of any version
@@ -127,6 +142,8 @@ def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
     ade20k_inputs = {"root": settings.ade20k_root, "splits": settings.ade20k_splits, "max_pixels": settings.max_image_pixels}
     lvis_inputs = {"root": settings.lvis_root, "coco": settings.coco_root, "splits": settings.lvis_splits, "max_pixels": settings.max_image_pixels}
     refcoco_inputs = {"root": settings.refcoco_root, "coco": settings.coco_root, "max_pixels": settings.max_image_pixels}
+    refer_inputs = {"datasets": settings.refer_datasets,
+                    **{n: getattr(settings, _REFER_ROOT_ATTR[n]) for n in settings.refer_datasets}}
     return [
         _source_asset(
             "ade20k_images", "ADE20K (SceneParsing 2016) images with ids, sizes, sha256 and encoded bytes.",
@@ -154,9 +171,11 @@ def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
             config=lambda d: {"refcoco_root": d.refcoco_root, "coco_root": d.coco_root}, shards=shards,
         ),
         _source_asset(
-            "refcoco_refs", "RefCOCO referring expressions, one row per sentence, with the referred box.",
-            code_version("1", {"root": settings.refcoco_root}), ["refcoco_files"], schemas.REFCOCO_REF_SCHEMA,
-            read=lambda d: refcoco.iter_refcoco_refs(_refcoco_index(d)),
-            config=lambda d: {"refcoco_root": d.refcoco_root},
+            "refcoco_refs", "RefCOCO (and, per datasets.refer_datasets, RefCOCO+ / RefCOCOg) referring expressions, "
+            "one row per sentence, with the referred box and mask (RLE); `dataset` says which set.",
+            code_version("2", refer_inputs), ["refcoco_files", "refcoco_plus_files", "refcocog_files"], schemas.REFCOCO_REF_SCHEMA,
+            read=_refer_refs,
+            config=lambda d: {"refer_datasets": list(d.refer_datasets),
+                              **{_REFER_ROOT_ATTR[n]: getattr(d, _REFER_ROOT_ATTR[n]) for n in d.refer_datasets}},
         ),
     ]

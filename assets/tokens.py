@@ -58,7 +58,8 @@ def build_box_token_assets() -> list[dg.AssetsDefinition]:
 
         def rows():
             yield from _box_rows(lvis_instances.iter_rows(), dataset="lvis", id_field="annotation_id", sink=sink, seen=seen)
-            yield from _box_rows(refcoco_refs.iter_rows(), dataset="refcoco", id_field="ref_id", sink=sink, seen=seen)
+            # RefCOCO's boxes only (Aurora's grounding data); RefCOCO+/g ref ids overlap RefCOCO's
+            yield from _box_rows((r for r in refcoco_refs.iter_rows() if r["dataset"] == "refcoco"), dataset="refcoco", id_field="ref_id", sink=sink, seen=seen)
 
         out = emit_table(context, storage, schemas.BOX_TOKEN_SCHEMA, rows(), output_name="box_tokens")
         return out, sink.emit(context, storage, "box_tokens_rejects")

@@ -8,7 +8,7 @@ import re
 
 COLUMN_DOCS: dict[str, str] = {
     # provenance, shared by the source tables
-    "dataset": "source dataset (ade20k, lvis, refcoco) or benchmark the row comes from",
+    "dataset": "source dataset (ade20k, lvis, refcoco, refcoco+, refcocog) or benchmark the row comes from",
     "stage": "pipeline stage that rejected the record",
     "file": "file the rejected record came from, relative to its dataset root",
     "record_id": "id of the rejected record within its file (image id, annotation id, line number)",
@@ -99,8 +99,8 @@ COLUMN_DOCS: dict[str, str] = {
     "prompt": "text given to the model",
     "choices": "option texts, in letter order (empty when the options are the marked points)",
     "valid_letters": "letters an answer may take (empty for numeric answers)",
-    "gold": "correct answer: a letter, or a whole number as text",
-    "answer_type": "letter or number",
+    "gold": "correct answer: a letter, a whole number as text, or (mask benchmarks) the mask as RLE JSON {\"size\": [h, w], \"counts\": str}",
+    "answer_type": "letter, number or mask",
     "category": "category field of the released benchmark record",
     "source": "CV-Bench image source (ADE20K, COCO, Omni3D)",
     "type": "CV-Bench question type (2D, 3D)",
@@ -121,6 +121,8 @@ COLUMN_DOCS: dict[str, str] = {
     "latency_s": "generation time for the question, seconds",
     "error": "why the question could not be run (e.g. no oracle tokens); such rows are not scored",
     "extra_json": "anything else about the prediction (JSON): answer record; compat: per rule (ptok, <peer>==<version>) pred, correct, peer, version, source function",
+    "pred_mask": "predicted mask (mask benchmarks such as refcoco_res) as COCO compressed RLE {size: [h, w], counts}; null for letter/number answers",
+    "mask_rle": "the referred object's mask as COCO compressed RLE {size: [h, w], counts}, from the annotation's polygons (pycocotools)",
     "n": "questions scored",
     "n_not_run": "questions that could not be run (not scored)",
     "n_correct": "questions answered correctly",

@@ -72,6 +72,10 @@ LVIS_INSTANCE_SCHEMA = pa.schema(
     + [("area", pa.float64()), ("category_exhaustive", pa.bool_())]
 )
 
+# A mask as COCO compressed RLE, {"size": [h, w], "counts": str} (perception_tokens.masks):
+# never a dense array in a row.
+MASK_RLE_TYPE = pa.struct([("size", pa.list_(pa.int32())), ("counts", pa.string())])
+
 REFCOCO_REF_SCHEMA = pa.schema(
     [
         ("dataset", pa.string()),
@@ -85,6 +89,7 @@ REFCOCO_REF_SCHEMA = pa.schema(
         ("sentence", pa.string()),
     ]
     + _BOX_FIELDS
+    + [("mask_rle", MASK_RLE_TYPE)]
 )
 
 PSEUDO_DEPTH_SCHEMA = pa.schema(
@@ -202,7 +207,7 @@ BENCHMARK_SCHEMA = pa.schema(
         ("choices", pa.list_(pa.string())),
         ("valid_letters", pa.list_(pa.string())),
         ("gold", pa.string()),
-        ("answer_type", pa.string()),  # "letter" | "number"
+        ("answer_type", pa.string()),  # "letter" | "number" | "mask" (gold: RLE JSON)
         ("image_file", pa.string()),
         ("image_bytes", pa.binary()),
         ("category", pa.string()),
@@ -240,6 +245,7 @@ EVAL_PREDICTION_SCHEMA = pa.schema(
         ("image_file", pa.string()),
         ("extra_json", pa.string()),
         ("variant", pa.string()),  # the experiment variant that produced the row; null without an experiment
+        ("pred_mask", MASK_RLE_TYPE),  # mask benchmarks (refcoco_res): the predicted mask; null elsewhere
     ]
 )
 

@@ -12,6 +12,9 @@ from pipeline_lib.settings import DatasetSettings, DemoSettings, EvaluationSetti
 from pipeline_lib.settings_resource import SettingsResource, section_resource
 
 DATASET_NAMES = ("ade20k", "lvis", "coco", "refcoco")
+# RefCOCO+ / RefCOCOg roots: (root setting name, refer dataset); resolved only when the dataset is in
+# datasets.refer_datasets or its root is set, so a config without them needs neither
+OPTIONAL_REFER_ROOTS = (("refcoco_plus", "refcoco+"), ("refcocog", "refcocog"))
 
 
 class _Datasets(SettingsResource):
@@ -21,6 +24,9 @@ class _Datasets(SettingsResource):
     @classmethod
     def derived_config(cls, settings: Settings) -> dict[str, Any]:
         roots = {f"{name}_root": str(settings.dataset_root(name)) for name in DATASET_NAMES}
+        for name, dataset in OPTIONAL_REFER_ROOTS:
+            wanted = dataset in settings.datasets.refer_datasets or getattr(settings.datasets, f"{name}_root")
+            roots[f"{name}_root"] = str(settings.dataset_root(name)) if wanted else None
         return {**roots, "demo_root": str(settings.demo_root)}
 
     def ensure_demo_data(self, log=None) -> None:

@@ -122,13 +122,14 @@ class Settings(_Section):
     def demo_root(self) -> Path:
         return Path(self.resolve(self.demo.root))  # type: ignore[arg-type]
 
-    def dataset_root(self, name: Literal["ade20k", "lvis", "coco", "refcoco"]) -> Path:
+    def dataset_root(self, name: Literal["ade20k", "lvis", "coco", "refcoco", "refcoco_plus", "refcocog"]) -> Path:
         configured = getattr(self.datasets, f"{name}_root")
         if configured:
             return Path(self.resolve(configured))  # type: ignore[arg-type]
         if not self.demo.enabled:
             raise ConfigError(f"datasets.{name}_root is not set and demo.enabled is false")
-        sub = {"ade20k": "ADEChallengeData2016", "lvis": "lvis", "coco": "coco", "refcoco": "refcoco"}[name]
+        sub = {"ade20k": "ADEChallengeData2016", "lvis": "lvis", "coco": "coco", "refcoco": "refcoco",
+               "refcoco_plus": "refcoco+", "refcocog": "refcocog"}[name]
         return (self.demo_root / sub).resolve()
 
     def uses_demo(self, name: str) -> bool:

@@ -62,11 +62,22 @@ class DatasetSettings(_Section):
     lvis_root: str | None = None  # folder holding lvis_v1_train.json / lvis_v1_val.json
     coco_root: str | None = None  # folder holding train2017/ val2017/ train2014/
     refcoco_root: str | None = None  # folder holding refs(unc).p and instances.json
+    refcoco_plus_root: str | None = None  # RefCOCO+: folder holding refs(unc).p and instances.json (refer's data/refcoco+)
+    refcocog_root: str | None = None  # RefCOCOg: folder holding refs(umd).p and instances.json (refer's data/refcocog)
+    # which referring datasets fill refcoco_refs (one table, ``dataset`` column); Aurora uses RefCOCO only
+    refer_datasets: list[Literal["refcoco", "refcoco+", "refcocog"]] = Field(["refcoco"], min_length=1)
     ade20k_splits: list[Literal["training", "validation"]] = ["training", "validation"]
     lvis_splits: list[Literal["train", "val"]] = ["train", "val"]
     max_image_pixels: int = Field(50_000_000, ge=1)
     max_reject_fraction: float = Field(0.05, ge=0.0, le=1.0)
     num_shards: int = Field(2, ge=1, le=4096)  # shard count for per-image stages
+
+    @field_validator("refer_datasets")
+    @classmethod
+    def _each_once(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"datasets.refer_datasets names a dataset twice: {value}")
+        return value
 
 
 # What Aurora's pseudo-depth was (Aurora-perception README.md:40-43): Depth Anything V1

@@ -31,6 +31,9 @@ def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | No
     from pipelines.instance import get_instance
     from training.llava.aurora_checkpoint import is_aurora_checkpoint
 
+    from evaluation.benchmarks.registry import require_text_answers
+
+    require_text_answers(benchmark)  # before any model is loaded
     eval_settings = settings.evaluation
     if images is None and benchmark in eval_settings.images:
         images = Path(settings.resolve(eval_settings.images[benchmark]))

@@ -23,12 +23,13 @@ def run_score(settings, benchmark: str, root: Path, answers: Path, subset: str |
     from evaluation.compat import compat_results, compat_table, resolve
     from evaluation.answer_files import score_answers_by_subset
     from evaluation.benchmarks import split_rows
-    from evaluation.benchmarks.registry import get as get_benchmark, read_subsets
+    from evaluation.benchmarks.registry import get as get_benchmark, read_subsets, require_text_answers
     from evaluation.run import EvalIdentity, score_rows
     from perception_tokens import schemas
     from pipeline_lib.history import append_outside_dagster
     from pipelines.instance import get_instance
 
+    require_text_answers(benchmark)
     rules = resolve(compat) if compat is not None else None  # a bad spec fails before anything is read
     if images is None and benchmark in settings.evaluation.images:
         images = Path(settings.resolve(settings.evaluation.images[benchmark]))

@@ -46,6 +46,7 @@ from evaluation.benchmarks.demo_formats import (
     write_parquet,
 )
 from evaluation.benchmarks.records import LETTERS
+from evaluation.benchmarks.refcoco_res_demo import write_demo_refcoco_res
 
 BLINK_DEPTH_QUESTION = "Which point is closer to the camera?"
 CVBENCH_DEPTH_QUESTION = (
@@ -316,6 +317,9 @@ def write_demo_benchmarks(
         folder = root / COUNTING_DEMO_LAYOUT[name][0]
         write_jsonl(folder / counting.questions_file(name), questions)
         write_jsonl(folder / counting.answers_file(name), answers)
+    # RES: refer-layout RefCOCO/+/g of as many scenes of its own (the answer key is the masks
+    # in the files; tests/evaluation/test_refcoco_res_benchmark.py checks them)
+    write_demo_refcoco_res(root / registry.get("refcoco_res").demo_dir, len(scenes), seed)
     return manifest
 
 

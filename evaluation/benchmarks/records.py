@@ -11,7 +11,8 @@ A benchmark row is a plain dict with (at least) the keys in :data:`ROW_FIELDS`:
 - ``image_bytes``: the encoded image (PNG/JPEG) exactly as stored; ``image_file``: where
   it came from, relative to the benchmark root (``file.parquet#row=12/image_1`` for
   images embedded in Parquet)
-- ``answer_type``: ``"letter"`` or ``"number"``
+- ``answer_type``: ``"letter"``, ``"number"`` or ``"mask"`` (``gold`` is then the mask as
+  compressed-RLE JSON, see :mod:`evaluation.benchmarks.refcoco_res`)
 
 Readers may add more keys (``category``, ``source``, ``task``...). A record that cannot
 be read becomes a :class:`~perception_tokens.rejects.Reject` (made by :func:`reject`)

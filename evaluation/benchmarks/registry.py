@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Literal, Sequence
 
-from evaluation.benchmarks import blink, counting, cvbench, hardblink
+from evaluation.benchmarks import blink, counting, cvbench, hardblink, refcoco_res
 from evaluation.benchmarks.records import MissingBenchmarkFile, Reject
 from perception_tokens.named_registry import NamedRegistry
 
@@ -34,7 +34,9 @@ class BenchmarkSpec:
     title: str  # the ``benchmark`` value on its rows, e.g. "HardBLINK"
     read: Reader
     subsets: tuple[str, ...]  # every subset name its rows can carry
-    answer_type: Literal["letter", "number"]
+    # "mask": the answer is a segmentation mask (gold: RLE JSON), scored by cIoU/gIoU
+    # (evaluation.segmentation_metrics), not by the text answer parser
+    answer_type: Literal["letter", "number", "mask"]
     layout: str  # the published on-disk layout, one line (help texts, docs)
     demo_dir: str | None = None  # its folder under the demo benchmarks root; None: no demo set
     # released without images (Aurora's counting sets): evaluation also needs an image folder
@@ -73,6 +75,10 @@ def _read_cvbench(root: Path, subsets: Sequence[str] | None, images: Path | None
     return cvbench.read_cvbench(root, tasks=subsets)
 
 
+def _read_refcoco_res(root: Path, subsets: Sequence[str] | None, images: Path | None):
+    return refcoco_res.read_refcoco_res(root, subsets, images)
+
+
 def _counting_reader(title: str, prefix: str) -> Reader:
     def read(root: Path, subsets: Sequence[str] | None, images: Path | None):
         return counting.read_counting_jsonl(root, title, prefix, images=images)
@@ -101,6 +107,12 @@ BUILTIN: tuple[BenchmarkSpec, ...] = (
         "seed_counting", counting.SEED_COUNT[0], _counting_reader(*counting.SEED_COUNT), ("count",), "number",
         "seedbench_{questions,answers}.jsonl, images apart",
         demo_dir="seedbench", needs_image_folder=True, demo_images_dir="counting_images/seedbench"),
+    BenchmarkSpec(
+        "refcoco_res", refcoco_res.BENCHMARK, _read_refcoco_res, refcoco_res.SUBSETS, "mask",
+        "refer data/: refcoco/refs(unc).p, refcoco+/refs(unc).p, refcocog/refs(umd).p, each beside its instances.json; "
+        "COCO train2014 images apart",
+        demo_dir="refcoco_res", needs_image_folder=True, demo_images_dir="refcoco_res/coco/train2014",
+        ids_repeat_across_subsets=True, present_subsets=refcoco_res.present_subsets),
 )
 
 _REGISTRY: NamedRegistry[BenchmarkSpec] = NamedRegistry("benchmark", BUILTIN)
@@ -118,6 +130,14 @@ def check_names(keys: Iterable[str], where: str, *, needs_image_folder: bool = F
     bad = [k for k in keys if k not in valid]
     if bad:
         raise ValueError(f"{where}: {bad} not among the benchmarks {valid}")
+
+
+def require_text_answers(name: str) -> None:
+    """Raise (naming the benchmark) when its answers are masks: text generation and answer files
+    cannot answer it; its masks come from the segmentation head and are scored by cIoU/gIoU."""
+    if get(name).answer_type == "mask":
+        raise ValueError(f"{name}: the answers are masks, not text; they are scored by cIoU/gIoU from "
+                         "eval_predictions.pred_mask (evaluation.segmentation_metrics), not by text answers")
 
 
 def read_benchmark(name: str, root: str | Path, images: str | Path | None = None) -> Iterator[dict | Reject]:

@@ -1,8 +1,14 @@
-"""RefCOCO (UNC splits) reader: ``refs(unc).p`` + ``instances.json`` + COCO train2014 images.
+"""RefCOCO / RefCOCO+ / RefCOCOg reader: ``refs(<split_by>).p`` + ``instances.json`` + COCO
+train2014 images, in the layout of the refer toolkit (github.com/lichengunc/refer, ``data/``):
+
+    refcoco/refs(unc).p   refcoco/instances.json     (UNC splits: train, val, testA, testB)
+    refcoco+/refs(unc).p  refcoco+/instances.json    (UNC splits: train, val, testA, testB)
+    refcocog/refs(umd).p  refcocog/instances.json    (UMD splits: train, val, test; also refs(google).p)
 
 The refs file is a Python 2 pickle; it is read with the restricted unpickler (no code
 can run). Each ref names one COCO annotation (``ann_id``) and carries 1+ sentences; we
-emit one row per sentence with the annotation's box.
+emit one row per sentence with the annotation's box and its mask as compressed RLE
+(pycocotools, from the annotation's polygons or RLE; see :mod:`perception_tokens.masks`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pycocotools.coco import COCO
 from ..images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 from ..paths import UnsafePathError, UnusablePathError, file_kind, safe_join
 from ..safe_pickle import PickleExpansionError, UnsafePickleError, load_restricted_pickle
+from ..masks import MaskFormatError, segmentation_to_rle
 from .coco_index import read_coco_instances
 from .records import (
     DatasetFormatError,
@@ -31,7 +38,16 @@ from .records import (
     size_problem,
 )
 
-__all__ = ["RefcocoIndex", "read_refcoco", "iter_refcoco_images", "iter_refcoco_refs"]
+__all__ = ["REFER_DATASETS", "RefcocoIndex", "read_refcoco", "read_refer_dataset", "iter_refcoco_images",
+           "iter_refcoco_refs"]
+
+# dataset name -> (folder under the refer data root, refs file of the split used): the splits
+# the RES benchmarks report (UNC for RefCOCO/RefCOCO+, UMD for RefCOCOg, as LISA and Sa2VA do)
+REFER_DATASETS = {
+    "refcoco": ("refcoco", "refs(unc).p"),
+    "refcoco+": ("refcoco+", "refs(unc).p"),
+    "refcocog": ("refcocog", "refs(umd).p"),
+}
 
 IMAGE_STAGE = "refcoco_images"
 REF_STAGE = "refcoco_refs"
@@ -46,6 +62,7 @@ _COCO_NAME_RE = re.compile(r"^COCO_([A-Za-z]+[0-9]{4})_[0-9]+\.(?:jpg|jpeg|png)$
 class RefcocoIndex:
     refs_path: Path
     instances_path: Path
+    dataset: str  # "refcoco", "refcoco+" or "refcocog": the value of the rows' ``dataset``
     refs: list  # as unpickled (validated per ref while iterating)
     coco: COCO  # pycocotools index over the kept instances records
     images: list[dict]
@@ -55,8 +72,18 @@ class RefcocoIndex:
     annotation_rejects: list[Reject] = field(default_factory=list)
 
 
-def read_refcoco(refs_pickle_path: str | os.PathLike, instances_json_path: str | os.PathLike) -> RefcocoIndex:
-    """Load ``refs(unc).p`` (restricted unpickler) and ``instances.json`` (pycocotools).
+def read_refer_dataset(dataset_root: str | os.PathLike, dataset: str) -> RefcocoIndex:
+    """``dataset`` (a key of :data:`REFER_DATASETS`) from its own folder: ``dataset_root`` holds
+    its refs pickle and ``instances.json`` (e.g. ``refer/data/refcocog``)."""
+    if dataset not in REFER_DATASETS:
+        raise ValueError(f"unknown referring dataset {dataset!r}; expected one of {list(REFER_DATASETS)}")
+    root = Path(dataset_root)
+    return read_refcoco(root / REFER_DATASETS[dataset][1], root / "instances.json", dataset=dataset)
+
+
+def read_refcoco(refs_pickle_path: str | os.PathLike, instances_json_path: str | os.PathLike,
+                 dataset: str = "refcoco") -> RefcocoIndex:
+    """Load ``refs(unc).p`` / ``refs(umd).p`` (restricted unpickler) and ``instances.json`` (pycocotools).
 
     Raises :class:`DatasetFormatError` naming the file when either is missing, malformed
     or (for the pickle) tries to reference code.
@@ -74,7 +101,7 @@ def read_refcoco(refs_pickle_path: str | os.PathLike, instances_json_path: str |
     if not isinstance(refs, list):
         raise DatasetFormatError(f"{refs_path}: expected a list of refs, got {type(refs).__name__}")
 
-    doc = read_coco_instances(inst_path, dataset="refcoco", image_stage=IMAGE_STAGE, annotation_stage=REF_STAGE,
+    doc = read_coco_instances(inst_path, dataset=dataset, image_stage=IMAGE_STAGE, annotation_stage=REF_STAGE,
                               image_keys=_IMAGE_KEYS, annotation_keys=_ANN_KEYS, category_keys=("id", "name"))
 
     image_split: dict[int, str] = {}
@@ -82,13 +109,13 @@ def read_refcoco(refs_pickle_path: str | os.PathLike, instances_json_path: str |
         if isinstance(ref, dict) and is_int(ref.get("image_id")) and isinstance(ref.get("split"), str):
             image_split.setdefault(ref["image_id"], ref["split"])
     return RefcocoIndex(
-        refs_path=refs_path, instances_path=inst_path, refs=refs, coco=doc.coco, images=doc.images,
+        refs_path=refs_path, instances_path=inst_path, dataset=dataset, refs=refs, coco=doc.coco, images=doc.images,
         categories=doc.categories, image_split=image_split, image_rejects=doc.image_rejects,
         annotation_rejects=doc.annotation_rejects,
     )
 
 
-def _image_relative_path(image_root: str | os.PathLike, file_name: str) -> str:
+def image_relative_path(image_root: str | os.PathLike, file_name: str) -> str:
     """``file_name`` directly under ``image_root``, or under its COCO folder
     (``COCO_train2014_*.jpg`` -> ``train2014/COCO_train2014_*.jpg``) if that is where it is."""
     try:
@@ -121,18 +148,18 @@ def iter_refcoco_images(
         if problem is None and not isinstance(img["file_name"], str):
             problem = f"file_name {img['file_name']!r} is not a string"
         if problem is not None:
-            yield Reject("refcoco", IMAGE_STAGE, str(index.instances_path), image_id, problem)
+            yield Reject(index.dataset, IMAGE_STAGE, str(index.instances_path), image_id, problem)
             continue
-        rel = _image_relative_path(image_root, img["file_name"])
+        rel = image_relative_path(image_root, img["file_name"])
         got = read_image_file(
-            image_root, rel, dataset="refcoco", stage=IMAGE_STAGE, record_id=image_id,
+            image_root, rel, dataset=index.dataset, stage=IMAGE_STAGE, record_id=image_id,
             expected_size=(img["width"], img["height"]), max_pixels=max_pixels, max_bytes=max_bytes,
         )
         if isinstance(got, Reject):
             yield got
             continue
         yield {
-            "dataset": "refcoco",
+            "dataset": index.dataset,
             "split": index.image_split.get(img["id"], UNREFERENCED_SPLIT),
             "image_id": image_id,
             **got,
@@ -146,8 +173,8 @@ def _sentence_ids(ref: dict) -> list:
     return [s.get("sent_id") if isinstance(s, dict) else None for s in sents]
 
 
-def _ref_target(ref: dict, index: RefcocoIndex, image_sizes: Mapping | None) -> tuple[dict, dict, tuple[int, int]] | str:
-    """A well-formed ref's annotation, category and image size, or the reason it cannot be used."""
+def _ref_target(ref: dict, index: RefcocoIndex, image_sizes: Mapping | None) -> tuple[dict, dict, tuple[int, int], dict] | str:
+    """A well-formed ref's annotation, category, image size and mask RLE, or the reason it cannot be used."""
     ann = index.coco.anns.get(ref["ann_id"])
     if ann is None:
         return f"ref points to missing annotation {ref['ann_id']}"
@@ -167,7 +194,16 @@ def _ref_target(ref: dict, index: RefcocoIndex, image_sizes: Mapping | None) -> 
         size = None
     if size is None:
         return f"image {ref['image_id']} is not available (missing or rejected)"
-    return box_problem(ann["bbox"], size[0], size[1]) or (ann, cat, size)
+    problem = box_problem(ann["bbox"], size[0], size[1])
+    if problem is not None:
+        return problem
+    if "segmentation" not in ann:
+        return f"annotation {ref['ann_id']} has no segmentation (the referred object's mask)"
+    try:
+        rle = segmentation_to_rle(ann["segmentation"], size[1], size[0])
+    except MaskFormatError as exc:
+        return f"annotation {ref['ann_id']} segmentation unusable: {exc}"
+    return ann, cat, size, rle
 
 
 def iter_refcoco_refs(index: RefcocoIndex, image_sizes: Mapping | None = None) -> Iterator[dict | Reject]:
@@ -188,7 +224,7 @@ def iter_refcoco_refs(index: RefcocoIndex, image_sizes: Mapping | None = None) -
         def reject_all(reason: str) -> Iterator[Reject]:
             for sid in sent_ids:
                 rid = ref_label if sid is None else f"{ref_label} sentence {sid}"
-                yield Reject("refcoco", REF_STAGE, refs_file, rid, reason)
+                yield Reject(index.dataset, REF_STAGE, refs_file, rid, reason)
 
         problem = require_keys(ref, _REF_KEYS)
         if problem is None:
@@ -212,7 +248,7 @@ def iter_refcoco_refs(index: RefcocoIndex, image_sizes: Mapping | None = None) -
         if isinstance(target, str):
             yield from reject_all(target)
             continue
-        ann, cat, size = target
+        ann, cat, size, rle = target
         x, y, w, h = (float(v) for v in ann["bbox"])
         for sent in ref["sentences"]:
             sid = sent.get("sent_id") if isinstance(sent, dict) else None
@@ -227,12 +263,12 @@ def iter_refcoco_refs(index: RefcocoIndex, image_sizes: Mapping | None = None) -
                 if sproblem is None and sid in seen_sents:
                     sproblem = f"duplicate sentence id {sid} (first kept)"
             if sproblem is not None:
-                yield Reject("refcoco", REF_STAGE, refs_file, rid, f"malformed sentence: {sproblem}"
+                yield Reject(index.dataset, REF_STAGE, refs_file, rid, f"malformed sentence: {sproblem}"
                              if not sproblem.startswith("duplicate") else sproblem)
                 continue
             seen_sents.add(sid)
             yield {
-                "dataset": "refcoco",
+                "dataset": index.dataset,
                 "split": ref["split"],
                 "ref_id": ref["ref_id"],
                 "ann_id": ref["ann_id"],
@@ -247,4 +283,5 @@ def iter_refcoco_refs(index: RefcocoIndex, image_sizes: Mapping | None = None) -
                 "bbox_h": h,
                 "image_width": size[0],
                 "image_height": size[1],
+                "mask_rle": rle,
             }

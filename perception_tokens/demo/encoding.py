@@ -13,7 +13,7 @@ from ..paths import atomic_write_bytes
 from .catalog import COCO_LICENSES
 from .scenes import Scene, generate_scene
 
-_DATASET_CODE = {"ade20k": 1, "lvis": 2, "refcoco": 3, "ids": 99}
+_DATASET_CODE = {"ade20k": 1, "lvis": 2, "refcoco": 3, "refcoco+": 4, "refcocog": 5, "ids": 99}
 _JPEG_QUALITY = 92
 
 

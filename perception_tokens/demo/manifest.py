@@ -30,6 +30,7 @@ class DemoManifest:
     annotation_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # lvis/refcoco -> split -> n
     ref_counts: dict[str, int] = field(default_factory=dict)  # refcoco split -> refs
     sentence_counts: dict[str, int] = field(default_factory=dict)  # refcoco split -> sentences
+    refer_ref_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # refcoco+/refcocog -> split -> refs
     files: dict[str, str] = field(default_factory=dict)  # role -> path relative to root
     # the generator's arguments (n_ade20k, n_lvis, n_refcoco, seed, width, height): a demo folder
     # made with other settings than the config's now is regenerated (pipeline_lib/demo_world.py)

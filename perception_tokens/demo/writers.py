@@ -8,6 +8,8 @@ Layout under ``root`` (same as the real downloads, so the readers cannot tell):
     coco/train2017/%012d.jpg, coco/val2017/%012d.jpg        (LVIS images)
     coco/train2014/COCO_train2014_%012d.jpg                 (RefCOCO images)
     refcoco/instances.json, refcoco/refs(unc).p
+    refcoco+/instances.json, refcoco+/refs(unc).p
+    refcocog/instances.json, refcocog/refs(umd).p, refcocog/refs(google).p
     demo_depth/<dataset>/<image_id>.npy                    (exact metric depth, float32)
     demo_manifest.json                                      (what was written; the truth)
 
@@ -37,7 +39,7 @@ from .scenes import SURFACE_CEILING, SURFACE_FLOOR, SURFACE_WALL, Scene
 
 __all__ = ["write_demo_datasets"]
 
-_TOP_DIRS = ("ADEChallengeData2016", "lvis", "coco", "refcoco", "demo_depth")
+_TOP_DIRS = ("ADEChallengeData2016", "lvis", "coco", "refcoco", "refcoco+", "refcocog", "demo_depth")
 
 
 # ----------------------------------------------------------------------------- ADE20K

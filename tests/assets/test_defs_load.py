@@ -35,7 +35,8 @@ def test_every_materializable_asset_is_described_grouped_owned_and_versioned(gra
 
 def test_observed_dataset_roots_are_described_and_grouped(graph):
     observed = sorted((k for k in graph.get_all_asset_keys() if graph.get(k).is_observable), key=_name)
-    assert [_name(k) for k in observed] == ["ade20k_files", "coco_files", "lvis_files", "refcoco_files"]
+    assert [_name(k) for k in observed] == ["ade20k_files", "coco_files", "lvis_files", "refcoco_files", "refcoco_plus_files",
+                                            "refcocog_files"]
     for key in observed:
         node = graph.get(key)
         assert node.description and node.group_name == "sources", _name(key)

@@ -31,7 +31,7 @@ LVIS_INSTANCE_KEYS = ("dataset", "split", "annotation_id", "image_id", "category
                       "frequency", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "area", "image_width",
                       "image_height", "category_exhaustive")
 REF_KEYS = ("dataset", "split", "ref_id", "ann_id", "image_id", "category_id", "category_name", "sentence_id",
-            "sentence", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "image_width", "image_height")
+            "sentence", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "image_width", "image_height", "mask_rle")
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import check_results, materialized_world, small_settings
+from evaluation.benchmarks import registry
 from perception_tokens.curriculum.llava_json import read_llava_json
 from perception_tokens.depth import decode_png
+from perception_tokens.masks import rle_to_mask
 from perception_tokens.vocab import decode_box, decode_depth, vocabulary_hash
 from pipeline_lib import catalog
 
@@ -149,7 +151,12 @@ def test_evaluation_history_and_scores(world):
     assert {r["subset"] for r in hb} == {"3points", "4points", "5points"}
     assert all(r["gold"] in r["valid_letters"] for r in hb)
 
+    res = pq.read_table(storage / "benchmark_refcoco_res.parquet").to_pylist()
+    assert {r["subset"] for r in res} == set(registry.get("refcoco_res").subsets)
+    assert all(r["answer_type"] == "mask" and rle_to_mask(json.loads(r["gold"])).any() for r in res)
+
     preds = pq.read_table(storage / "eval_predictions.parquet").to_pylist()
+    assert "RefCOCO-RES" not in {p["benchmark"] for p in preds}  # masks come from the segmentation head
     runs = {(p["mode"], p["ablation"]) for p in preds}
     assert runs == {("direct", "none"), ("cot", "normal"), ("cot", "oracle"), ("cot", "random")}
     oracle = [p for p in preds if p["ablation"] == "oracle" and p["benchmark"] == "HardBLINK"]

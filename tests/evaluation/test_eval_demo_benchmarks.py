@@ -28,6 +28,8 @@ def test_every_set_reads_back_with_its_answers(demo):
         images = root / spec.demo_images_dir if spec.demo_images_dir else None
         rows, rejects = split_rows(registry.read_benchmark(spec.name, root / spec.demo_dir, images))
         assert rejects == [] and rows, spec.name
+        if spec.answer_type == "mask":  # refcoco_res: its key is the masks (test_refcoco_res_benchmark.py)
+            continue
         for r in rows:
             seen[(r["benchmark"], r["subset"], r["question_id"])] = r
     assert {k: r["gold"] for k, r in seen.items()} == manifest.answers

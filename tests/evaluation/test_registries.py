@@ -78,7 +78,7 @@ def test_toy_benchmark_is_a_cli_choice_and_a_settings_key(toy_benchmark):
     s = settings_from_dict({"evaluation": {"roots": {"toycount": str(toy_benchmark), "hardblink": "/hb"}}})
     assert s.evaluation.roots == {"toycount": str(toy_benchmark), "hardblink": "/hb"}
     # released with its images: it takes no image folder
-    with pytest.raises(ConfigError, match=r"evaluation.images: \['toycount'\] not among the benchmarks \['blink_counting', 'seed_counting'\]"):
+    with pytest.raises(ConfigError, match=r"evaluation.images: \['toycount'\] not among the benchmarks \['blink_counting', 'seed_counting', 'refcoco_res'\]"):
         settings_from_dict({"evaluation": {"images": {"toycount": "/imgs"}}})
     registry.unregister("toycount")
     with pytest.raises(SystemExit):
@@ -93,7 +93,7 @@ def test_toy_benchmark_gets_an_asset_feeding_the_evaluation(toy_benchmark, tmp_p
     assets = build_benchmark_assets(settings)
     keys = [k.to_user_string() for a in assets for k in a.keys]
     assert sorted(keys) == sorted(f"benchmark_{n}{suffix}" for n in registry.names() for suffix in ("", "_rejects"))
-    assert "benchmark_toycount" in keys and len(keys) == 12
+    assert "benchmark_toycount" in keys and len(keys) == 14  # 6 built-in benchmarks and the toy, each with its rejects
     (eval_predictions, _), _ = build_evaluation_assets(settings)
     deps = {k.to_user_string() for k in eval_predictions.dependency_keys}
     assert {f"benchmark_{n}" for n in registry.names()} <= deps and "benchmark_toycount" in deps
