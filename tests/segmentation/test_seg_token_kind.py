@@ -39,64 +39,51 @@ def test_enabling_seg_appends_one_token_and_disabling_restores_the_hash(seg_enab
         token_kinds.enable("mask")
 
 
-class Tokenizer:
-    """A few text tokens and every registered perception token."""
+def tiny_tokenizer():
+    from training.llava.model import build_tiny_tokenizer
 
-    unk_token_id = 0
-
-    def __init__(self):
-        self.vocab = {t: i for i, t in enumerate(["<unk>", "<s>", "Ġthe", "Ġ(", ",", ")"] + vocab.all_tokens())}
-
-    def get_vocab(self):
-        return dict(self.vocab)
-
-    def convert_tokens_to_ids(self, token):
-        return self.vocab.get(token, 0)
+    tok = build_tiny_tokenizer()
+    tok.add_tokens(vocab.all_tokens(), special_tokens=False)
+    return tok
 
 
-def allowed(proc, tok, generated: list[str]) -> set[str]:
-    ids = torch.tensor([[tok.vocab["<s>"]] + [tok.vocab[t] for t in generated]])
-    out = proc(ids, torch.zeros(1, len(tok.vocab)))
-    names = {i: t for t, i in tok.vocab.items()}
-    return {names[i] for i in range(len(tok.vocab)) if out[0, i] > -1e30}
+def banned(proc, tok, generated: list[str], token: str) -> bool:
+    """Whether the processor bans ``token`` after ``generated`` (tokens as strings)."""
+    ids = torch.tensor([[tok.bos_token_id] + tok.convert_tokens_to_ids(generated)])
+    return bool(proc(ids, torch.zeros(1, len(tok)))[0, tok.convert_tokens_to_ids(token)] < -1e30)
 
 
 DEPTH = ["<DEPTH_START>"] + ["<DEPTH_7>"] * 100 + ["<DEPTH_END>"]
 
 
 def test_processor_allows_seg_once_and_only_before_the_depth_map(seg_enabled):
-    tok = Tokenizer()
+    tok = tiny_tokenizer()
     proc = DepthSpanLogitsProcessor(tok, prompt_length=1)
-    assert proc.control_id == tok.vocab["[SEG]"]
-    assert {"[SEG]", "<DEPTH_START>", "Ġthe"} <= allowed(proc, tok, [])
-    after_seg = allowed(proc, tok, ["[SEG]"])
-    assert "[SEG]" not in after_seg and "<DEPTH_START>" in after_seg  # once
-    assert "[SEG]" not in allowed(proc, tok, ["[SEG]", "Ġthe"])
-    assert "[SEG]" not in allowed(proc, tok, DEPTH)  # depth before [SEG] is refused
-    assert "[SEG]" not in allowed(proc, tok, ["<DEPTH_START>", "<DEPTH_3>"])  # and inside the span
-    assert "[SEG]" not in allowed(proc, tok, ["Ġthe", "Ġ(", "<PIXEL_3>"])  # and inside a box
-    assert allowed(proc, tok, ["[SEG]"] + DEPTH) == allowed(proc, tok, DEPTH)  # then the answer, as before
-    # the same rules on a batch whose rows stand in different places (one state per row)
-    ids = torch.tensor([[tok.vocab["<s>"], tok.vocab["[SEG]"]], [tok.vocab["<s>"], tok.vocab["Ġthe"]]])
+    assert proc.control_id == tok.convert_tokens_to_ids("[SEG]")
+    assert not banned(proc, tok, [], "[SEG]") and not banned(proc, tok, [], "<DEPTH_START>")
+    assert banned(proc, tok, ["[SEG]"], "[SEG]") and not banned(proc, tok, ["[SEG]"], "<DEPTH_START>")  # once
+    assert banned(proc, tok, DEPTH, "[SEG]")  # depth before [SEG] is refused
+    assert banned(proc, tok, ["<DEPTH_START>", "<DEPTH_3>"], "[SEG]")  # and inside the span
+    assert banned(proc, tok, ["[SEG]"] + DEPTH, "<DEPTH_START>")  # one depth map, then the answer
+    # rows standing in different places get their own masks
+    ids = torch.tensor([[tok.bos_token_id, tok.convert_tokens_to_ids("[SEG]")], [tok.bos_token_id, tok.bos_token_id]])
     proc.prompt_length = 1
-    out = proc(ids, torch.zeros(2, len(tok.vocab)))
-    seg = tok.vocab["[SEG]"]
+    out = proc(ids, torch.zeros(2, len(tok)))
+    seg = tok.convert_tokens_to_ids("[SEG]")
     assert out[0, seg] < -1e30 and out[1, seg] == 0
 
 
 def test_without_seg_registered_the_token_is_not_constrained():
-    tok = Tokenizer()
-    proc = DepthSpanLogitsProcessor(tok, prompt_length=1)
-    assert proc.control_id == -1 and "[SEG]" not in tok.vocab
+    tok = tiny_tokenizer()
+    assert "[SEG]" not in tok.get_vocab()
+    assert DepthSpanLogitsProcessor(tok, prompt_length=1).control_id == -1
 
 
 def test_grammar_refuses_depth_before_seg_and_llguidance_agrees_with_the_processor(seg_enabled):
     pytest.importorskip("llguidance")
     from evaluation.constraint_grammar import llguidance_matcher
-    from training.llava.model import build_tiny_tokenizer
 
-    tok = build_tiny_tokenizer()
-    tok.add_tokens(vocab.all_tokens(), special_tokens=False)
+    tok = tiny_tokenizer()
     proc = DepthSpanLogitsProcessor(tok)
     grammar = lark_grammar(proc)
     v = tok.convert_tokens_to_ids

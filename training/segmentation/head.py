@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from perception_tokens.paths import atomic_write_bytes, atomic_write_text
 from training.segmentation.sam2 import TINY, Sam2ImageInput, load_sam2
 from training.segmentation.settings import SegmentationSettings
 
@@ -101,13 +101,13 @@ class SegmentationHead(nn.Module):
 
     def save_pretrained(self, directory: str | os.PathLike, settings: SegmentationSettings | None = None) -> None:
         """Write the weights and the record into ``directory`` (each through a temp name, then renamed)."""
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         directory = Path(directory)
         record = {"sam2_checkpoint": self.sam2_checkpoint, "llm_hidden_size": self.llm_hidden_size,
                   "settings": (settings or SegmentationSettings(enabled=True, sam2_checkpoint=self.sam2_checkpoint)).to_dict()}
-        _atomic(directory / WEIGHTS_FILE, lambda tmp: save_file(self.saved_state(), tmp))
-        _atomic(directory / RECORD_FILE, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1, sort_keys=True)))
+        atomic_write_bytes(directory / WEIGHTS_FILE, save(self.saved_state()))
+        atomic_write_text(directory / RECORD_FILE, json.dumps(record, indent=1, sort_keys=True))
 
 
 def load_head(directory: str | os.PathLike, *, device: str | torch.device = "cpu") -> SegmentationHead:
@@ -134,18 +134,6 @@ def load_head(directory: str | os.PathLike, *, device: str | torch.device = "cpu
                          f"(missing {missing[:3]}, unexpected {extra[:3]})")
     head.load_state_dict({k: v for k, v in state.items()}, strict=False)  # the rest is the checkpoint's frozen encoder
     return head.to(device).eval()
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ---------------------------------------------------------------------------- loss
