@@ -64,6 +64,10 @@ def test_encoder_is_frozen_and_the_mask_decoder_learns(llava_run):
     fresh = load_sam2("tiny", seed=0)  # what the run started from (seed 0)
     for name, p in fresh.vision_encoder.state_dict().items():
         assert torch.equal(head.sam2.vision_encoder.state_dict()[name], p), name
+    # only the mask decoder and the projection are given to the optimizer
+    trainable = {n.split(".")[0] if not n.startswith("sam2.") else ".".join(n.split(".")[:2])
+                 for n, p in head.named_parameters() if p.requires_grad}
+    assert trainable == {"sam2.mask_decoder", "projection"}
     changed = [n for n, p in fresh.mask_decoder.state_dict().items()
                if not torch.equal(head.sam2.mask_decoder.state_dict()[n], p)]
     assert len(changed) > 10
