@@ -130,3 +130,36 @@ def test_qwen_family_trains_the_head_too(tmp_path):
     assert head is not None and head.llm_hidden_size == 64
     assert json.loads((result.adapter_dir / "token_map.json").read_text())["tokens"]["[SEG]"] > 0
     assert vocab.all_tokens()[-1] == "[SEG]"
+
+
+def test_checkpoints_carry_the_head_and_a_resume_reloads_it(tmp_path):
+    from training.segmentation.head import SegmentationHead
+    from training.segmentation.training import SegmentationTraining
+
+    records = square_records(tmp_path)
+    config = FinetuneConfig(checkpoint="tiny", max_steps=4, per_device_batch_size=4, lr=1e-2, warmup_ratio=0.0,
+                            logging_steps=1, save_steps=2, lora=LoraSettings(r=8, alpha=16),
+                            segmentation=SegmentationSettings(enabled=True, lr=3e-2))
+    backend = get_backend("llava")
+    backend.run_finetune(config, records, tmp_path / "images", tmp_path / "run", log=lambda _m: None)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert (checkpoints / "checkpoint-4" / "segmentation_head.safetensors").is_file()
+    at_4 = reload_segmentation_head(tmp_path / "run" / "adapter")
+    config.max_steps = 6
+    said, metrics = [], []
+    backend.run_finetune(config, records, tmp_path / "images", tmp_path / "run", log=said.append, metrics_callback=metrics.append)
+    assert any("resuming from" in m and m.endswith("checkpoint-4") for m in said)
+    assert [m["step"] for m in metrics] == [5, 6]
+    # the resumed run went on from checkpoint 4's head (2 more steps), not from a fresh one
+    at_6 = reload_segmentation_head(tmp_path / "run" / "adapter")
+    fresh = SegmentationHead.build("tiny", 64)
+
+    def distance(a, b):
+        return sum(float((x - y).detach().norm()) for x, y in zip(a.trainable_parameters(), b.trainable_parameters()))
+
+    assert 0 < distance(at_6, at_4) < distance(at_6, fresh)
+    training = SegmentationTraining(SegmentationHead.build("tiny", 64), 0, config.segmentation)
+    with pytest.raises(ValueError, match="has no segmentation_head.safetensors; cannot resume"):
+        training.load_checkpoint(tmp_path)
+    training.load_checkpoint(checkpoints / "checkpoint-4")
+    assert torch.equal(training.head.projection[0].weight, at_4.projection[0].weight)
