@@ -109,3 +109,12 @@ def test_grammar_refuses_depth_before_seg_and_llguidance_agrees_with_the_process
                 ok = t
                 break
         assert ok == expected, name
+
+
+def test_seg_renderer_is_the_heads_mask_prediction(seg_enabled):
+    from training.segmentation.head import SegmentationHead
+
+    assert token_kinds.resolve_renderer(seg_enabled) is SegmentationHead.predict_masks
+    head = SegmentationHead.build("tiny", 64)
+    masks = head.predict_masks(torch.zeros(2, 3, 64, 64), torch.ones(2, 64), [(30, 40), (64, 64)])
+    assert [tuple(m.shape) for m in masks] == [(30, 40), (64, 64)]
