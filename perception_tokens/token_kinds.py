@@ -160,7 +160,9 @@ get = _KINDS.get
 
 def enable(name: str) -> TokenKind:
     """Register the optional kind ``name`` (idempotent): its tokens join the vocabulary (after the
-    builtin ones, so builtin ids do not move) and the decoding constraint."""
+    builtin ones, so builtin ids do not move) and the decoding constraint. Process-wide: a fine-tune
+    runs in its own worker process, and adapters are checked against the hash of their own tokens,
+    so an adapter without the kind still loads in a process that has it."""
     if name not in OPTIONAL:
         raise ValueError(f"unknown optional token kind {name!r}; expected one of {sorted(OPTIONAL)}")
     if name not in [k.name for k in kinds()]:
