@@ -71,3 +71,22 @@ def test_dataset_refuses_a_mask_without_seg_and_a_mask_of_another_size(tmp_path,
         SegmentationDataset(ConversationDataset(records, tmp_path / "images", processor), head)[1]
     del records[1]["mask_rle"]
     assert SegmentationDataset(ConversationDataset(records, tmp_path / "images", processor), head)[1]["gt_mask"].numel() == 0
+
+
+def test_the_adapter_row_records_the_vocabulary_the_adapter_was_trained_with(tmp_path):
+    """A segmentation run adds [SEG] in its worker; the catalog row takes the hash from the adapter's record."""
+    import json
+
+    from assets.finetune import adapter_vocabulary_hash
+    from perception_tokens import token_kinds, vocab
+
+    token_kinds.enable("seg")
+    try:
+        with_seg = vocab.vocabulary_hash()
+    finally:
+        token_kinds.disable("seg")
+    (tmp_path / "finetune_config.json").write_text(json.dumps({"vocabulary_hash": with_seg}))
+    assert adapter_vocabulary_hash(tmp_path) == with_seg != vocab.vocabulary_hash()
+    (tmp_path / "finetune_config.json").write_text("{")
+    with pytest.raises(ValueError, match=r"finetune_config.json: cannot read the adapter's vocabulary hash"):
+        adapter_vocabulary_hash(tmp_path)
