@@ -20,7 +20,7 @@ from assets.curriculum_export import LlavaExport
 from assets.versioning import code_version
 from pipeline_lib.executors import gpu_op_tags
 from perception_tokens import schemas
-from perception_tokens.vocab import vocabulary_hash
+from training.finetune.adapter_folder import FINETUNE_CONFIG_FILE
 from perception_tokens.parent_watch import parent_env
 from training.weights_id import tensors_digest
 from pipeline_lib.emit import emit_table
@@ -121,7 +121,7 @@ def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list
             "sha256": digest, "config_json": json.dumps(config),
             "metrics_json": json.dumps(metrics),
             "inputs_json": json.dumps({**inputs, "base_checkpoint": finetune_settings.checkpoint, "family": summary.get("family"),
-                                       "vocabulary_hash": vocabulary_hash(), **({"variant": variant} if variant else {})}),
+                                       "vocabulary_hash": adapter_vocabulary_hash(adapter_dir), **({"variant": variant} if variant else {})}),
         }
         meta = {
             "created_at": dg.MetadataValue.text(dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
@@ -157,3 +157,13 @@ def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list
             "span_rate_before": float(m["span_rate_before"]), "span_rate_after": float(m["span_rate_after"])})
 
     return [lora_adapter], [lora_adapter_learned]
+
+
+def adapter_vocabulary_hash(adapter_dir: Path) -> str:
+    """The vocabulary the adapter was trained with, as its run recorded it (a run with
+    ``finetune.segmentation`` adds [SEG] in its worker, so this process's own hash would not say so)."""
+    path = adapter_dir / FINETUNE_CONFIG_FILE
+    try:
+        return str(json.loads(path.read_text())["vocabulary_hash"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: cannot read the adapter's vocabulary hash ({exc})") from exc

@@ -8,6 +8,10 @@ Depth maps (and every span-shaped kind of :mod:`perception_tokens.token_kinds`, 
   - outside a span: no depth codes and no ``<DEPTH_END>``;
   - at most one depth map per answer: once a span has closed, ``<DEPTH_START>`` is banned.
 
+The control token ``[SEG]`` (Perceptio's, when its kind is registered and the tokenizer has it)
+  - at most once per answer, and only before any span has opened: segmentation, then the
+    depth map, then the answer (a ``[SEG]`` after a depth map is refused).
+
 Boxes ``(<PIXEL_x1>,<PIXEL_y1>,<PIXEL_x2>,<PIXEL_y2>)`` and points ``(<PIXEL_x>,<PIXEL_y>)``
 (the curriculum's depth CoT writes the marked points as 2-coordinate groups)
   - a pixel token may only open a group right after a token whose text ends with ``(``;
@@ -71,6 +75,7 @@ class RowState:
     coords: tuple[int, ...] = ()  # pixel values of the open group so far (at most 4)
     last_was_comma: bool = False  # inside a box
     last_opens_box: bool = False  # last token's text ends with "("
+    control_seen: bool = False  # the control token ([SEG]) has been written
 
 
 def _token_ids(tokenizer, tokens: Sequence[str]) -> list[int] | None:
@@ -131,6 +136,10 @@ class DepthSpanLogitsProcessor(LogitsProcessor):
         self.depth_start_id, self.depth_end_id = (depth.start_id, depth.end_id) if depth else (-1, -1)
         self.depth_code_ids = depth.code_ids if depth else []
 
+        control = token_kinds.control_kind()
+        control_ids = _token_ids(tokenizer, control.tokens) if control else None
+        self.control_id = control_ids[0] if control_ids else -1  # -1: no [SEG] in this tokenizer
+
         group = token_kinds.group_kind()
         self.pixel_grid = len(group.shape.values) if group else 0
         pixels = _token_ids(tokenizer, list(group.shape.values)) if group else None
@@ -139,7 +148,7 @@ class DepthSpanLogitsProcessor(LogitsProcessor):
         self.pixel_ids = pixels or []
 
         strings = _vocab_strings(tokenizer) if self.constrain_boxes else {}
-        perception = set(self.pixel_ids) | {i for sp in self.spans for i in (sp.start_id, sp.end_id, *sp.code_ids)}
+        perception = set(self.pixel_ids) | ({self.control_id} - {-1}) | {i for sp in self.spans for i in (sp.start_id, sp.end_id, *sp.code_ids)}
         self.comma_ids = sorted(i for i, s in strings.items() if s == "," and i not in perception)
         self.opener_ids = frozenset(i for i, s in strings.items() if s.endswith("(") and i not in perception)
         self.closer_ids = sorted(i for i, s in strings.items() if s.startswith(")") and i not in perception)
@@ -180,6 +189,9 @@ class DepthSpanLogitsProcessor(LogitsProcessor):
                 st.codes_in_span += 1
             elif tok == self.spans[st.span_kind].end_id:
                 st.in_span, st.spans_closed = False, st.spans_closed | (1 << st.span_kind)
+            return
+        if tok == self.control_id:
+            st.control_seen, st.last_opens_box = True, False
             return
         kind = self._start_kind.get(tok)
         if kind is not None:
@@ -230,7 +242,9 @@ class DepthSpanLogitsProcessor(LogitsProcessor):
             return ("comma",) if n < BOX_COORDS else ("closer",)
         closed = st.spans_closed if self.constrain_depth else 0
         pixels_ok = not self.constrain_boxes or st.last_opens_box
-        return ("outside", closed, pixels_ok)
+        # [SEG] once, before any span: outside a span, closed != 0 means one has been written
+        control_banned = self.constrain_depth and (st.control_seen or closed != 0)
+        return ("outside", closed, pixels_ok, control_banned)
 
     def _all_keys(self) -> list[tuple]:
         kinds = range(len(self.spans))
@@ -238,7 +252,8 @@ class DepthSpanLogitsProcessor(LogitsProcessor):
         keys += [("pixels",), ("comma",), ("closer",), ("comma_or_closer",)]
         keys += [("above", v) for v in range(self.pixel_grid)]
         # which span kinds have closed (a bit set each) x whether a pixel may open a group
-        keys += [("outside", c, p) for c in range(1 << len(self.spans)) for p in (False, True)]
+        # x whether the control token ([SEG]) is banned
+        keys += [("outside", c, p, b) for c in range(1 << len(self.spans)) for p in (False, True) for b in (False, True)]
         return keys
 
     def _table(self, vocab: int, device: torch.device) -> torch.Tensor:
@@ -255,6 +270,7 @@ class DepthSpanLogitsProcessor(LogitsProcessor):
             codes = [ids_mask(sp.code_ids) for sp in self.spans]
             starts, ends = [ids_mask([sp.start_id]) for sp in self.spans], [ids_mask([sp.end_id]) for sp in self.spans]
             pixels, comma, closer = ids_mask(self.pixel_ids), ids_mask(self.comma_ids), ids_mask(self.closer_ids)
+            control = ids_mask([self.control_id] if self.control_id >= 0 else [])
             value = torch.full((vocab,), -1, dtype=torch.long)  # pixel value of each id, -1 if none
             for v, i in enumerate(self.pixel_ids):
                 if i < vocab:
@@ -266,8 +282,10 @@ class DepthSpanLogitsProcessor(LogitsProcessor):
                 elif k[0] in ("codes", "end"):
                     rows.append((codes if k[0] == "codes" else ends)[k[1]])
                 elif k[0] == "outside":
-                    _, closed, pixels_ok = k
+                    _, closed, pixels_ok, control_banned = k
                     banned = torch.zeros(vocab, dtype=torch.bool)
+                    if control_banned:
+                        banned |= control
                     if self.constrain_depth:
                         for n in range(len(self.spans)):
                             banned |= codes[n] | ends[n]

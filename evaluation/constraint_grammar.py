@@ -11,6 +11,8 @@ nothing about text and matches exactly what the processor allows, token by token
 Shape (ids read from the processor, i.e. from the tokenizer's vocabulary)::
 
     start : items (span items)?          # at most one depth map
+            (with [SEG]: start: items SEG spans | spans, where spans is the line above:
+             [SEG] at most once, before the depth map)
     span  : START CODE{100} END
     items : (PLAIN | OPENER group?)*      # pixels only right after a "("-ending token
     group : x1 "," y1 ("," x2 "," y2)? (CLOSER | CLOSER_OPENER group?)
@@ -72,6 +74,15 @@ def _span_rules(processor: DepthSpanLogitsProcessor) -> list[str]:
     return lines
 
 
+def _control_rule(processor: DepthSpanLogitsProcessor, lines: list[str]) -> list[str]:
+    """With a control token ([SEG]) in the tokenizer: it may come once, before any span
+    (Perceptio's segmentation -> depth -> answer order); the span rules become ``spans``."""
+    if processor.control_id < 0:
+        return lines
+    renamed = ["spans:" + line[len("start:"):] if line.startswith("start:") else line for line in lines]
+    return renamed + [f"start: items {_id_set([processor.control_id])} spans | spans"]
+
+
 def lark_grammar(processor: DepthSpanLogitsProcessor) -> str:
     """The processor's rules as an llguidance Lark grammar with token-id literals.
 
@@ -82,8 +93,8 @@ def lark_grammar(processor: DepthSpanLogitsProcessor) -> str:
     if not processor.constrain_depth:
         raise ValueError("grammar export covers the default constraint (constrain_depth=True)")
     spans = processor.spans
-    perception = {*processor.pixel_ids, *(i for sp in spans for i in (sp.start_id, sp.end_id, *sp.code_ids))}
-    lines = _span_rules(processor)
+    perception = {*processor.pixel_ids, *({processor.control_id} - {-1}), *(i for sp in spans for i in (sp.start_id, sp.end_id, *sp.code_ids))}
+    lines = _control_rule(processor, _span_rules(processor))
     if not processor.constrain_boxes:
         lines.append(f"items: {_id_set(perception, negate=True)}*")
         return "\n".join(lines) + "\n"

@@ -11,14 +11,20 @@ values into an output. Everything else derives from this list:
   processor) and :func:`evaluation.constraint_grammar.lark_grammar` (llguidance) build
   their rules from each kind's :attr:`TokenKind.shape`.
 
-Two shapes exist. :class:`SpanShape` (a start token, exactly ``length`` code tokens, an
+Three shapes exist. :class:`SpanShape` (a start token, exactly ``length`` code tokens, an
 end token; at most one span of each kind per answer) is the depth map's, and any new
 kind of that shape (say a segmentation mask as codes of its own VQ-VAE) is supported by
 the constraint and the grammar with no other change. :class:`GroupShape` (coordinate
 groups ``(<v>,<v>)`` / ``(<v>,<v>,<v>,<v>)`` after a ``(``) is the boxes'; the constraint
-supports one kind of that shape. Adding a kind: see CONTRIBUTING.md.
+supports one kind of that shape. :class:`ControlShape` is one control token written at most
+once, before any span (Perceptio's ``[SEG]``: segmentation, then the depth map, then the
+answer); the constraint supports one kind of that shape. Adding a kind: see CONTRIBUTING.md.
 
-VPT's shapes (:class:`RegionShape`, :class:`ControlShape`; arXiv 2502.17425) are built by
+Optional kinds (:data:`OPTIONAL`, Perceptio's ``[SEG]``) are not in the vocabulary until a
+run asks for them (:func:`enable`), so the builtin vocabulary, and its hash recorded with
+every ``project`` / ``aurora`` adapter, stays as it was.
+
+VPT's shapes (:class:`RegionShape`, :class:`TriggerShape`; arXiv 2502.17425) are built by
 :func:`vpt_kinds` and kept out of :data:`BUILTIN`, so the default vocabulary does not change;
 their decoding rules live in :mod:`evaluation.region_constraint`, not in the depth/box constraint.
 """
@@ -57,12 +63,22 @@ class GroupShape:
 
 
 @dataclass(frozen=True)
+class ControlShape:
+    """One control token (``[SEG]``): at most once per answer, and only before any span opens."""
+
+    token: str
+
+    def tokens(self) -> list[str]:
+        return [self.token]
+
+
+@dataclass(frozen=True)
 class TokenKind:
     """One kind of perception token."""
 
     name: str  # skill name ("depth", "pixel"): finetune's per-skill vocabulary, adapter metadata
     marker: str  # every token of the kind starts with it: finds the kind in a text
-    shape: SpanShape | GroupShape | RegionShape | ControlShape
+    shape: SpanShape | GroupShape | ControlShape | RegionShape | TriggerShape
     encode: Callable[[Any], str]  # values -> the tokens' text (codes -> a span, a box -> a group)
     decode: Callable[[str], Any]  # one span/group text -> values; raises vocab.TokenParseError
     find: Callable[[str], list]  # every span/group in a longer text (a CoT answer)
@@ -118,8 +134,10 @@ class RegionShape:
 
 
 @dataclass(frozen=True)
-class ControlShape:
-    """One token whose hidden state is the signal (VPT's <Re-Encoding Control>): no codes, no loss."""
+class TriggerShape:
+    """One token whose hidden state is the signal (VPT's <Re-Encoding Control>): no codes, no loss.
+    Not a :class:`ControlShape`: the depth/box constraint's "once, before any span" rule for
+    ``[SEG]`` does not apply; VPT's rules are in :mod:`evaluation.region_constraint`."""
 
     token: str
 
@@ -139,7 +157,7 @@ def vpt_kinds(grid: int = regions.DEFAULT_GRID) -> tuple[TokenKind, TokenKind]:
         decode=lambda text: regions.decode_region(text, grid),
         find=lambda text: regions.find_regions(text, grid),
     )
-    control = TokenKind("reencode", "<REENCODE_", ControlShape(regions.REENCODE_CONTROL),
+    control = TokenKind("reencode", "<REENCODE_", TriggerShape(regions.REENCODE_CONTROL),
                         encode=lambda _=None: regions.REENCODE_CONTROL,
                         decode=lambda text: text.strip() == regions.REENCODE_CONTROL,
                         find=lambda text: [regions.REENCODE_CONTROL] * text.count(regions.REENCODE_CONTROL))
@@ -156,6 +174,36 @@ def region_kind() -> TokenKind | None:
     return next((k for k in kinds() if isinstance(k.shape, RegionShape)), None)
 
 
+# ---------------------------------------------------------------------------- [SEG]
+
+SEG_TOKEN = "[SEG]"  # Perceptio sec. 3.1/3.2: the control token whose hidden state prompts the SAM2 mask decoder
+
+
+def _encode_seg(_value: Any = None) -> str:
+    return SEG_TOKEN
+
+
+def _decode_seg(text: str) -> bool:
+    if text.strip() != SEG_TOKEN:
+        raise vocab.TokenParseError(f"not a {SEG_TOKEN} token", text)
+    return True
+
+
+def _find_seg(text: str) -> list[str]:
+    return [SEG_TOKEN] * text.count(SEG_TOKEN)
+
+
+SEG = TokenKind(
+    "seg", SEG_TOKEN, ControlShape(SEG_TOKEN),
+    encode=_encode_seg, decode=_decode_seg, find=_find_seg,
+    # the mask comes from the SAM2 mask decoder prompted by the token's hidden state
+    renderer="training.segmentation.head:SegmentationHead.predict_masks",
+)
+
+# Kinds a run adds only when its config asks (finetune.segmentation under profile: perceptio).
+OPTIONAL: dict[str, TokenKind] = {"seg": SEG}
+
+
 def _no_overlap(kind: TokenKind, registered: list[TokenKind]) -> None:
     """A kind's tokens may not overlap another kind's (its marker finds it in a text)."""
     for other in registered:
@@ -170,6 +218,24 @@ kinds = _KINDS.values  # every registered kind, in vocabulary order (depth first
 get = _KINDS.get
 
 
+def enable(name: str) -> TokenKind:
+    """Register the optional kind ``name`` (idempotent): its tokens join the vocabulary (after the
+    builtin ones, so builtin ids do not move) and the decoding constraint. Process-wide: a fine-tune
+    runs in its own worker process, and adapters are checked against the hash of their own tokens,
+    so an adapter without the kind still loads in a process that has it."""
+    if name not in OPTIONAL:
+        raise ValueError(f"unknown optional token kind {name!r}; expected one of {sorted(OPTIONAL)}")
+    if name not in [k.name for k in kinds()]:
+        register(OPTIONAL[name])
+    return get(name)
+
+
+def disable(name: str) -> None:
+    """Unregister the optional kind ``name`` if registered (the vocabulary is the builtin one again)."""
+    if name in [k.name for k in kinds()]:
+        unregister(name)
+
+
 def span_kinds() -> list[TokenKind]:
     return [k for k in kinds() if isinstance(k.shape, SpanShape)]
 
@@ -180,6 +246,14 @@ def group_kind() -> TokenKind | None:
     if len(groups) > 1:
         raise ValueError(f"the decoding constraint supports one coordinate-group kind, registered: {[k.name for k in groups]}")
     return groups[0] if groups else None
+
+
+def control_kind() -> TokenKind | None:
+    """The one control-token kind (``[SEG]``) when registered, else None; the constraint supports only one."""
+    controls = [k for k in kinds() if isinstance(k.shape, ControlShape)]
+    if len(controls) > 1:
+        raise ValueError(f"the decoding constraint supports one control-token kind, registered: {[k.name for k in controls]}")
+    return controls[0] if controls else None
 
 
 def resolve_renderer(kind: TokenKind) -> Callable:

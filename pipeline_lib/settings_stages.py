@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
 
 from pipeline_lib.settings_sections import _Section, dataclass_keys_known, unknown_keys_problem
 
@@ -195,6 +195,23 @@ class FinetuneSettings(_Section):
     # aurora ("per_skill"): a run adds only its skill's tokens (depth: <DEPTH_START>=32000, <DEPTH_END>=32001,
     # <DEPTH_k>=32002+k on LLaVA-1.5); project ("joint"): depth and pixel tokens in one vocabulary
     vocabulary: Literal["joint", "per_skill"] = "joint"
+    # Perceptio's [SEG] -> SAM2 head (training.segmentation.settings.SegmentationSettings: enabled,
+    # sam2_checkpoint, weight, bce_weight, dice_weight, lr); empty: off, and no [SEG] token
+    segmentation: dict[str, Any] = {}
+
+    @field_validator("segmentation")
+    @classmethod
+    def _known_segmentation_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return dataclass_keys_known(value, "training.segmentation.settings.SegmentationSettings", "segmentation")
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_segmentation(self, handler):
+        # An unset segmentation is left out of the dump, so the code versions (and so the
+        # staleness) of every config written before the field existed stay as they were.
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("segmentation"):
+            data.pop("segmentation", None)
+        return data
 
     def model_post_init(self, _context: Any) -> None:
         from training.backends import families  # cheap: lists folders, imports no model code

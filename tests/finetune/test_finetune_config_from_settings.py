@@ -58,3 +58,15 @@ def test_the_worker_reads_back_what_the_asset_writes():
     written = json.loads(json.dumps(finetune_config_dict(section)))
     assert FinetuneConfig.from_dict(written) == FinetuneConfig.from_settings(section.model_dump())
     assert written["lr"] == section.lr and written["lora"]["r"] == section.lora_r
+
+
+def test_segmentation_settings_reach_the_config_and_an_unset_one_leaves_the_dump_as_before():
+    section = FinetuneSettings(segmentation={"enabled": True, "dice_weight": 1.0})
+    config = FinetuneConfig.from_settings(section.model_dump())
+    assert config.segmentation.enabled and config.segmentation.dice_weight == 1.0 and config.segmentation.bce_weight == 2.0
+    assert FinetuneConfig.from_dict(json.loads(json.dumps(config.to_dict()))).segmentation == config.segmentation
+    # unset: not in the dump, so the finetune asset's code version is what it was before the field
+    assert "segmentation" not in FinetuneSettings().model_dump(mode="json")
+    assert FinetuneConfig.from_settings(FinetuneSettings().model_dump()).segmentation.enabled is False
+    with pytest.raises(ValueError, match="segmentation"):
+        FinetuneSettings(segmentation={"enable": True})

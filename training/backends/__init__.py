@@ -81,3 +81,16 @@ def reload_adapter(adapter_dir: str | Path, **kwargs):
 def load_base(checkpoint: str, family: str | None = None, **kwargs):
     """``(model, processor)`` of a base checkpoint or preset of ``family`` (detected when None)."""
     return get_backend(resolve_family(family, checkpoint)).load(checkpoint, **kwargs)
+
+
+def reload_segmentation_head(adapter_dir: str | Path, *, device="cpu"):
+    """The [SEG] -> SAM2 head saved beside an adapter whose run enabled ``finetune.segmentation``
+    (in eval mode), or None for an adapter trained without it; an error when it should be there and is not."""
+    from training.finetune.adapter_folder import read_record
+
+    _, config = read_record(adapter_dir)
+    if not config.segmentation.enabled:
+        return None
+    from training.segmentation.head import load_head
+
+    return load_head(adapter_dir, device=device)

@@ -21,6 +21,11 @@ class Backend:
       (adapter saved under ``out_dir/adapter``). It is imported only to train, so reloading an
       adapter for evaluation does not import the trainer.
 
+    Perceptio's segmentation head is optional and family-independent: a recipe passes its dataset
+    and collator through ``training.segmentation.training.segmentation_for_run`` (a no-op unless
+    ``config.segmentation.enabled``) and hands the result to ``train_and_save``; the head is
+    reloaded beside any family's adapter by ``training.backends.reload_segmentation_head``.
+
     ``model_types`` are the ``config.json`` ``model_type`` values the family serves, used to
     detect the family of a checkpoint.
     """

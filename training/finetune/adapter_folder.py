@@ -38,10 +38,11 @@ def last_complete_checkpoint(checkpoint_dir: Path) -> str | None:
 
 
 def save_adapter(peft_model, processor, token_map, config: FinetuneConfig, adapter_dir: Path, *,
-                 embedding_rows: int | None, family: str | None = None) -> None:
+                 embedding_rows: int | None, family: str | None = None, segmentation_head=None) -> None:
     """Write adapter + processor + token map + run record into a temp dir, then swap it in.
 
     ``family`` is recorded so loaders can dispatch (no key: LLaVA, the first family).
+    ``segmentation_head`` (Perceptio's [SEG] head) is saved into the same folder, so it swaps in with it.
     """
     adapter_dir = Path(adapter_dir)
     adapter_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -52,6 +53,8 @@ def save_adapter(peft_model, processor, token_map, config: FinetuneConfig, adapt
         peft_model.save_pretrained(str(tmp), save_embedding_layers=False)
         processor.save_pretrained(str(tmp))
         token_map.save(tmp)
+        if segmentation_head is not None:
+            segmentation_head.save_pretrained(tmp, config.segmentation)
         meta: dict[str, Any] = {
             "base_checkpoint": config.checkpoint,
             "vocabulary_hash": vocabulary_hash(),
@@ -79,9 +82,14 @@ def read_record(adapter_dir: str | os.PathLike) -> tuple[dict[str, Any], Finetun
     path = Path(adapter_dir) / FINETUNE_CONFIG_FILE
     try:
         meta = json.loads(path.read_text())
-        return meta, FinetuneConfig.from_dict(meta["config"])
+        config = FinetuneConfig.from_dict(meta["config"])
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: cannot read the fine-tune record ({exc})") from exc
+    if config.segmentation.enabled:
+        from perception_tokens import token_kinds
+
+        token_kinds.enable("seg")  # the adapter's vocabulary has [SEG]: its token map must find it
+    return meta, config
 
 
 def attach_adapter(model, adapter_dir: str | os.PathLike, meta: dict[str, Any], *, saved_ids: dict[str, int],

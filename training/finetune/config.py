@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 from perception_tokens.llava_conversation import TEMPLATES
 from training.finetune.lora import LoraSettings
 from training.llava.losses import DepthLossWeights
+from training.segmentation.settings import SegmentationSettings
 
 # aurora: every image squashed to 336x336 (nearest) before the processor (Aurora's train.py:721)
 SQUASH_SIZE = {"processor": None, "squash336_nearest": 336}
@@ -70,8 +71,12 @@ class FinetuneConfig:
     vocabulary: str = "joint"
     image_size: int | None = None  # Aurora squashes every image to 336x336 (nearest) before the processor
     lora: LoraSettings = field(default_factory=LoraSettings)
+    # Perceptio's [SEG] -> SAM2 head (off: no [SEG] token, vocabulary and adapter as before)
+    segmentation: SegmentationSettings = field(default_factory=SegmentationSettings)
 
     def __post_init__(self) -> None:
+        if isinstance(self.segmentation, dict):
+            self.segmentation = SegmentationSettings(**self.segmentation)
         if isinstance(self.depth_losses, dict):
             self.depth_losses = DepthLossWeights(**self.depth_losses)
         if isinstance(self.lora, dict):
@@ -124,7 +129,7 @@ class FinetuneConfig:
                 target = data["lora"] if path[0] == "lora" else data
                 target[path[-1]] = convert(value)
             elif key in known and key != "lora":
-                data[key] = dict(value) if key == "depth_losses" else value
+                data[key] = dict(value) if key in ("depth_losses", "segmentation") else value
             else:
                 unknown.append(key)
         if unknown:

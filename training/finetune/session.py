@@ -16,6 +16,7 @@ import torch
 from transformers import set_seed
 from transformers.trainer_callback import PrinterCallback
 
+from perception_tokens import token_kinds
 from perception_tokens.vocab import DEPTH_START
 from training.finetune.adapter_folder import (
     ADAPTER_DIRNAME,
@@ -48,6 +49,11 @@ def start(config: FinetuneConfig, log: Log) -> Session:
     say: Log = log if rank0 else (lambda _msg: None)
     if not on_gpu and (config.bf16 or config.tf32 or config.gradient_checkpointing):
         say("no GPU: bf16, tf32 and gradient checkpointing are off")
+    if config.segmentation.enabled:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            # the head is not inside the DDP-wrapped model, so its gradients would not be all-reduced
+            raise ValueError("finetune.segmentation trains on one process only (WORLD_SIZE > 1 given)")
+        token_kinds.enable("seg")  # [SEG] joins the vocabulary of this run (and of its adapter)
     set_seed(config.seed)
     dtype = torch.bfloat16 if (on_gpu and config.bf16) else torch.float32
     device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if on_gpu else "cpu"
@@ -82,10 +88,13 @@ def train_and_save(
     metrics_callback: MetricsCallback | None = None,
     codebook: torch.Tensor | None = None,
     decoder: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    segmentation=None,
 ) -> FinetuneResult:
     """Train in curriculum order (resuming from the last complete checkpoint), save the adapter, plot, report.
 
     ``family`` is recorded in the adapter's ``finetune_config.json`` (None: LLaVA, the first family).
+    ``segmentation`` (:class:`training.segmentation.training.SegmentationTraining`) adds the [SEG]
+    head's loss; its weights are saved in every checkpoint and beside the adapter.
     """
     out_dir = Path(out_dir)
     say = session.say
@@ -104,11 +113,14 @@ def train_and_save(
         depth_weights=config.depth_losses,
         codebook=codebook,
         decoder=decoder,
+        segmentation=segmentation,
     )
     trainer.remove_callback(PrinterCallback)  # MetricsForwarder reports instead (rank 0 only)
     last = last_complete_checkpoint(checkpoint_dir) if (config.resume and checkpoint_dir.is_dir()) else None
     if last:
         say(f"resuming from {last}")
+        if segmentation is not None:
+            segmentation.load_checkpoint(last)
     say(f"training {title} on {len(dataset)} records, {'GPU' if session.on_gpu else 'CPU'}, world size {args.world_size}")
     trainer.train(resume_from_checkpoint=last)
 
@@ -118,7 +130,8 @@ def train_and_save(
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
         rows = int(model.get_input_embeddings().weight.shape[0])
-        save_adapter(peft_model, processor, token_map, config, adapter_dir, embedding_rows=rows, family=family)
+        save_adapter(peft_model, processor, token_map, config, adapter_dir, embedding_rows=rows, family=family,
+                     segmentation_head=segmentation.head if segmentation is not None else None)
         plot_loss_curve(history, curve, title=f"LoRA fine-tune ({title})")
     trainer.accelerator.wait_for_everyone()
     seconds = forwarder.session_seconds

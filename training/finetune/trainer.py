@@ -35,6 +35,7 @@ class CurriculumTrainer(Trainer):
         depth_weights: DepthLossWeights | None = None,
         codebook: torch.Tensor | None = None,
         decoder: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        segmentation=None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -44,6 +45,9 @@ class CurriculumTrainer(Trainer):
         self.depth_weights = depth_weights or DepthLossWeights()
         self.codebook = codebook
         self.decoder = decoder
+        self.segmentation = segmentation  # training.segmentation.training.SegmentationTraining or None
+        if segmentation is not None:
+            self.add_callback(_SaveSegmentationHead(segmentation))
         self._aux_sums: dict[str, float] = {}
         self._aux_count = 0
 
@@ -57,17 +61,32 @@ class CurriculumTrainer(Trainer):
         if self.optimizer is None:
             settings = LoraSettings(**{**self.lora_settings.to_dict(), "lr": self.args.learning_rate})
             groups = self.param_groups(self.model if model is None else model, settings)
+            if self.segmentation is not None:
+                seg = self.segmentation
+                groups.append({"params": seg.head.trainable_parameters(), "lr": seg.settings.lr or self.args.learning_rate,
+                               "weight_decay": settings.weight_decay, "name": "segmentation_head"})
             self.optimizer = torch.optim.AdamW(groups, lr=self.args.learning_rate, betas=(0.9, 0.999), eps=1e-8)
         return self.optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if not self.depth_weights.any():
+        seg_inputs = self.segmentation.pop_inputs(inputs) if self.segmentation is not None else None
+        if not self.depth_weights.any() and seg_inputs is None:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         labels = inputs["labels"]
+        if seg_inputs is not None:
+            inputs["output_hidden_states"] = True
         loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
-        aux = depth_losses(outputs.logits, labels, self.depth_ids, self.depth_weights, self.codebook, self.decoder)
-        for name, value in aux.items():
-            self._aux_sums[name] = self._aux_sums.get(name, 0.0) + float(value.detach())
+        aux_total = loss.new_zeros(())
+        if self.depth_weights.any():
+            aux = depth_losses(outputs.logits, labels, self.depth_ids, self.depth_weights, self.codebook, self.decoder)
+            self._add_aux("depth", aux)
+            aux_total = aux_total + aux["total"]
+        if seg_inputs is not None:
+            self.segmentation.head.train(model.training)
+            seg = self.segmentation.loss(outputs.hidden_states[-1], inputs["input_ids"], seg_inputs)
+            if seg is not None:
+                self._add_aux("seg", seg)
+                aux_total = aux_total + seg["total"]
         self._aux_count += 1
         # Match the LM loss's gradient-accumulation scaling: when it is already normalised over
         # the accumulated batch the Trainer will not divide, so divide the per-batch aux mean here.
@@ -76,14 +95,20 @@ class CurriculumTrainer(Trainer):
             if self.loss_is_scaled_for_ga is not None
             else (self.model_accepts_loss_kwargs and num_items_in_batch is not None)
         )
-        total_aux = aux["total"] / self.current_gradient_accumulation_steps if scaled else aux["total"]
+        total_aux = aux_total / self.current_gradient_accumulation_steps if scaled else aux_total
         loss = loss + total_aux
         return (loss, outputs) if return_outputs else loss
 
+    def _add_aux(self, part: str, losses: dict[str, torch.Tensor]) -> None:
+        for name, value in losses.items():
+            key = f"{part}_{name}_loss"
+            self._aux_sums[key] = self._aux_sums.get(key, 0.0) + float(value.detach())
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if self._aux_count and "loss" in logs:
-            for name, total in self._aux_sums.items():
-                logs[f"depth_{name}_loss"] = round(total / self._aux_count, 6)
+            # a mean over the logged steps (the seg loss: over the steps, counting 0 where no row had a mask)
+            for key, total in self._aux_sums.items():
+                logs[key] = round(total / self._aux_count, 6)
             self._aux_sums, self._aux_count = {}, 0
         super().log(logs, start_time)
 
@@ -124,7 +149,7 @@ class MetricsForwarder(TrainerCallback):
             "tokens_per_s": tokens / seconds if seconds > 0 else float("nan"),
             "step_time_s": seconds / steps if steps > 0 else float("nan"),
         }
-        record.update({k: float(v) for k, v in logs.items() if k.startswith("depth_")})
+        record.update({k: float(v) for k, v in logs.items() if k.startswith(("depth_", "seg_"))})
         if steps > 0 and seconds > 0:
             self.step_times.append(seconds / steps)
         self._last_time, self._last_step, self._last_tokens = now, state.global_step, state.num_input_tokens_seen
@@ -139,6 +164,19 @@ class MetricsForwarder(TrainerCallback):
         if self._train_start is not None:
             self.session_seconds = time.perf_counter() - self._train_start
             self.session_tokens = state.num_input_tokens_seen - (self._first_tokens or 0)
+
+
+class _SaveSegmentationHead(TrainerCallback):
+    """Writes the segmentation head into each Trainer checkpoint (the Trainer saves only the peft model)."""
+
+    def __init__(self, segmentation):
+        self.segmentation = segmentation
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                self.segmentation.save_checkpoint(folder)
 
 
 def is_distributed() -> bool:

@@ -23,6 +23,7 @@ from training.llava.data import ROLE_OF, ConversationDataset, LlavaCollator, loa
 from training.llava.lora import apply_lora, param_groups, trainable_summary
 from training.finetune.tokens import add_tokens
 from training.llava.model import load_llava
+from training.segmentation.training import segmentation_for_run
 
 
 def vocabulary_tokens(config: FinetuneConfig, records) -> tuple[list[str] | None, Any]:
@@ -60,9 +61,11 @@ def run_finetune(
     token_map = add_tokens(model, processor, config, tokens=tokens)
     peft_model = wrap_for_training(session, config, model, token_map, apply_lora, trainable_summary)
     dataset = ConversationDataset(records, image_dir, processor, max_length=config.max_length, image_size=config.image_size)
+    dataset, collator, segmentation = segmentation_for_run(
+        config, model, token_map, dataset, LlavaCollator(pad_token_id=processor.tokenizer.pad_token_id), session.device)
     return train_and_save(
         session, config, model=model, peft_model=peft_model, processor=processor, token_map=token_map,
-        dataset=dataset, collator=LlavaCollator(pad_token_id=processor.tokenizer.pad_token_id),
+        dataset=dataset, collator=collator, segmentation=segmentation,
         param_groups=param_groups, out_dir=out_dir, family=None, title=config.checkpoint,
         metrics_callback=metrics_callback, codebook=codebook, decoder=decoder,
     )

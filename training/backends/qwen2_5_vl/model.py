@@ -70,7 +70,9 @@ QWEN_PERCEPTION_TOKENS = skill_tokens(["depth"])
 def add_tokens(model, processor, config) -> TokenMap:
     """Qwen's perception tokens (the depth tokens: its boxes are plain numbers) with ids from the
     tokenizer; rows landing in Qwen's padded embedding rows are re-initialised."""
-    return add_config_tokens(model, processor, config, tokens=QWEN_PERCEPTION_TOKENS)
+    segmentation = getattr(config, "segmentation", None)
+    seg = skill_tokens(["seg"]) if segmentation is not None and segmentation.enabled else []  # Perceptio's [SEG]
+    return add_config_tokens(model, processor, config, tokens=QWEN_PERCEPTION_TOKENS + seg)
 
 
 def add_vpt_tokens(model, processor, config, grid: int) -> TokenMap:

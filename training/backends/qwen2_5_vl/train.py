@@ -15,6 +15,7 @@ import torch
 
 from training.finetune.config import FinetuneConfig, FinetuneResult
 from training.finetune.session import start, train_and_save, wrap_for_training
+from training.segmentation.training import segmentation_for_run
 
 from training.backends.qwen2_5_vl.data import QwenCollator, QwenConversationDataset
 from training.backends.qwen2_5_vl.lora import apply_lora, param_groups, trainable_summary
@@ -39,9 +40,11 @@ def run_finetune(
     token_map = add_tokens(model, processor, config)
     peft_model = wrap_for_training(session, config, model, token_map, apply_lora, trainable_summary)
     dataset = QwenConversationDataset(records, image_dir, processor, max_length=config.max_length)
+    dataset, collator, segmentation = segmentation_for_run(
+        config, model, token_map, dataset, QwenCollator(pad_token_id=processor.tokenizer.pad_token_id), session.device)
     return train_and_save(
         session, config, model=model, peft_model=peft_model, processor=processor, token_map=token_map,
-        dataset=dataset, collator=QwenCollator(pad_token_id=processor.tokenizer.pad_token_id),
+        dataset=dataset, collator=collator, segmentation=segmentation,
         param_groups=param_groups, out_dir=out_dir, family=FAMILY, title=f"Qwen2.5-VL {config.checkpoint}",
         metrics_callback=metrics_callback, codebook=codebook, decoder=decoder,
     )
