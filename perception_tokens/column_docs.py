@@ -68,7 +68,7 @@ COLUMN_DOCS: dict[str, str] = {
     "raw_min": "teacher output minimum before scaling",
     "raw_max": "teacher output maximum before scaling",
     "x1": "box left edge on the 336 pixel-token grid",
-    "variant": "marked_points: the marker style (center labels above the circles, beside labels); eval, comparison and decoded-depth tables: the experiment variant that produced the row (null without an experiment)",
+    "y1": "box top edge on the 336 pixel-token grid",
     "x2": "box right edge on the 336 pixel-token grid",
     "y2": "box bottom edge on the 336 pixel-token grid",
     "box_tokens": "the box as (<PIXEL_x1>,<PIXEL_y1>,<PIXEL_x2>,<PIXEL_y2>)",
@@ -85,7 +85,7 @@ COLUMN_DOCS: dict[str, str] = {
     "inputs_json": "data versions of the inputs it was trained on (JSON)",
     # marked points and curriculum
     "marked_id": "id of the marked-point image",
-    "variant": "marker style (center labels above the circles, beside labels)",
+    "variant": "marked_points: the marker style (center labels above the circles, beside labels); eval, comparison and decoded-depth tables: the experiment variant that produced the row (null without an experiment)",
     "n_points": "number of circled points",
     "letters": "the points' letters in order",
     "xs": "points' x on the image, pixels",

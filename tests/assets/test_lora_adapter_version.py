@@ -4,12 +4,16 @@ carried ``created_at`` and the run's tokens/s and seconds, so every run was a ne
 
 from __future__ import annotations
 
+import json
+
 import dagster as dg
 import torch
 from safetensors.torch import save_file
 from upath import UPath
 
 from assets.finetune import build_finetune_assets
+from perception_tokens.vocab import vocabulary_hash
+from training.finetune.adapter_folder import FINETUNE_CONFIG_FILE
 from pipeline_lib.io_manager import ParquetIOManagerFactory
 from pipeline_lib.resources import StorageResource
 from pipeline_lib.settings import settings_from_dict
@@ -50,6 +54,8 @@ def test_same_adapter_at_another_speed_keeps_the_data_version(tmp_path, monkeypa
     adapter_dir = tmp_path / "adapter"
     adapter_dir.mkdir()
     save_file({"lora_A": torch.arange(6.0).reshape(2, 3)}, str(adapter_dir / "adapter_model.safetensors"))
+    # the run's record of its vocabulary, which the catalog row takes (as the fine-tune worker writes it)
+    (adapter_dir / FINETUNE_CONFIG_FILE).write_text(json.dumps({"vocabulary_hash": vocabulary_hash()}))
     (lora_adapter,), _ = build_finetune_assets(settings_from_dict({"storage": {"root": str(storage_root)}}))
     instance = dg.DagsterInstance.ephemeral()
     base = {"adapter_dir": str(adapter_dir), "final_loss": 0.5, "steps": 6, "span_rate_before": 0.0, "span_rate_after": 0.5,
