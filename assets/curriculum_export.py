@@ -158,12 +158,13 @@ def _missing_message(folder: Path, missing: list[str]) -> str:
     return f"{folder}: {len(missing)} image(s) the LLaVA JSON names are missing ({shown})"
 
 
-def curriculum_export_problem(root: str) -> str | None:
-    """Why the committed curriculum's LLaVA export is incomplete, or None; the runner does not
-    call the curriculum fresh while this says something (Dagster sees only the table)."""
+def curriculum_export_problem(root: str, asset_name: str = "curriculum") -> str | None:
+    """Why the committed curriculum's (or an experiment variant's ``curriculum__<variant>``) LLaVA
+    export is incomplete, or None; the runner does not call it fresh while this says something
+    (Dagster sees only the table)."""
     from pipeline_lib.folders import previous_table
 
-    table = previous_table(root, "curriculum")
+    table = previous_table(root, asset_name)
     if table is None:
         return None  # no readable table: the runner's own check rebuilds it
     try:

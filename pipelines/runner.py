@@ -210,8 +210,15 @@ def _keys_of(a) -> list[AssetKey]:
 
 
 # Files an asset writes beside its table, which Dagster does not see: while they are incomplete
-# the asset is not fresh. Each takes the storage root and says what is wrong, or None.
-FILES_BESIDE_TABLE: dict[str, Callable[[str], str | None]] = {"curriculum": curriculum_export_problem}
+# the asset is not fresh. Each takes the storage root and the asset's name (an experiment's
+# per-variant assets are "<base>__<variant>") and says what is wrong, or None.
+FILES_BESIDE_TABLE: dict[str, Callable[[str, str], str | None]] = {"curriculum": curriculum_export_problem}
+
+
+def files_beside_table(asset_name: str) -> Callable[[str], str | None] | None:
+    """The check of the files ``asset_name`` writes beside its table (its base asset's, for a variant)."""
+    check = FILES_BESIDE_TABLE.get(asset_name.split("__", 1)[0])
+    return None if check is None else (lambda root: check(root, asset_name))
 
 
 def _stale_beyond_dagster(store: ParquetIOManagerFactory | None, instance: DagsterInstance, graph, ad: dg.AssetsDefinition,
@@ -227,7 +234,7 @@ def _stale_beyond_dagster(store: ParquetIOManagerFactory | None, instance: Dagst
                 if (why := unreadable_reason(table_file(root, k.path[-1], ad.partitions_def, pk)))]
     if problems:
         return ", ".join(problems)
-    beside = FILES_BESIDE_TABLE.get(main_key.path[-1])
+    beside = files_beside_table(main_key.path[-1])
     if pk is None and beside is not None and (why := beside(store.root)):
         return why
     if pk is None and wide_partition_deps(graph, main_key):

@@ -25,15 +25,15 @@ from pipelines.runner import materialize_graph
 IMAGES = ("ade20k/a.jpg", "lvis/b.jpg", "marked/c.png")
 
 
-def _write_export(root: str) -> pa.Table:
+def _write_export(root: str, asset_name: str = "curriculum") -> pa.Table:
     """An export of three samples, one image each, and the curriculum rows that name it."""
-    llava = folders.curriculum_export_dir(root)
+    llava = folders.curriculum_export_dir(root, asset_name=asset_name)
     for name in IMAGES:
         (llava / "images" / name).parent.mkdir(parents=True, exist_ok=True)
         (llava / "images" / name).write_bytes(name.encode())
     records = [{"id": f"s{i}#{i}", "image": name, "conversations": []} for i, name in enumerate(IMAGES)]
     (llava / "curriculum.json").write_text(json.dumps(records))
-    export = LlavaExport("curriculum/files/llava/curriculum.json", "curriculum/files/llava/images",
+    export = LlavaExport(f"{asset_name}/files/llava/curriculum.json", f"{asset_name}/files/llava/images",
                          file_sha256(llava / "curriculum.json"))
     rows = [{**{f.name: None for f in schemas.CURRICULUM_SCHEMA}, "position": i, "sample_id": f"s{i}", **export.as_columns()}
             for i in range(len(IMAGES))]
@@ -63,23 +63,24 @@ def test_ptok_export_llava_exits_nonzero_naming_the_missing_image(tmp_path, monk
     assert sorted(str(p.relative_to(tmp_path / "out" / "images")) for p in (tmp_path / "out" / "images").rglob("*.*")) == sorted(IMAGES)
 
 
-def test_a_curriculum_whose_export_lost_an_image_is_not_fresh(tmp_path):
+@pytest.mark.parametrize("asset_name", ["curriculum", "curriculum__no_cot"])  # an experiment variant's too
+def test_a_curriculum_whose_export_lost_an_image_is_not_fresh(tmp_path, asset_name):
     root = str(tmp_path / "storage")
     built = []
 
-    @dg.asset(code_version="1", name="curriculum")
+    @dg.asset(code_version="1", name=asset_name)
     def curriculum() -> pa.Table:
         built.append(1)
-        return _write_export(root)
+        return _write_export(root, asset_name)
 
     defs = dg.Definitions(assets=[curriculum], resources={"io_manager": ParquetIOManagerFactory(root=root)})
     (tmp_path / "home").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
         assert [s.status for s in materialize_graph(defs, instance, "*", log=lambda m: None).steps] == ["materialized"]
         assert [s.status for s in materialize_graph(defs, instance, "*", log=lambda m: None).steps] == ["skipped (fresh)"]
-        (folders.curriculum_export_dir(root) / "images" / "ade20k" / "a.jpg").unlink()
+        (folders.curriculum_export_dir(root, asset_name=asset_name) / "images" / "ade20k" / "a.jpg").unlink()
         logs: list[str] = []
         report = materialize_graph(defs, instance, "*", log=logs.append)
         assert [s.status for s in report.steps] == ["materialized"], logs
         assert any("recorded fresh but its LLaVA export lacks 1 image(s) (ade20k/a.jpg): rebuilding" in line for line in logs), logs
-        assert len(built) == 2 and (folders.curriculum_export_dir(root) / "images" / "ade20k" / "a.jpg").is_file()
+        assert len(built) == 2 and (folders.curriculum_export_dir(root, asset_name=asset_name) / "images" / "ade20k" / "a.jpg").is_file()
