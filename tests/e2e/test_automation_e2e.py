@@ -29,7 +29,8 @@ from pipelines.runner import materialize_graph, observe_sources
 UTC = dt.timezone.utc
 NUM_SHARDS = 2
 TABLES = {"ade20k_images", "ade20k_images_rejects"}
-OBSERVE = {"ade20k_files", "lvis_files", "coco_files", "refcoco_files"}  # every hour, on the hour
+# every hour, on the hour: every observed dataset root (RefCOCO+ and RefCOCOg roots are observed too)
+OBSERVE = {"ade20k_files", "lvis_files", "coco_files", "refcoco_files", "refcoco_plus_files", "refcocog_files"}
 
 
 def _settings(workdir: Path):
