@@ -178,17 +178,22 @@ def _ids(tokenizer) -> dict:
                 vision_start_token_id=conv(VISION_START), vision_end_token_id=conv(VISION_END))
 
 
+def tiny_qwen2_text_config(tokenizer, *, tied: bool = True) -> dict:
+    """The tiny Qwen2 decoder (hidden 64, 2 layers, GQA, M-RoPE) both tiny Qwen VL families share."""
+    return dict(vocab_size=padded_vocab_size(len(tokenizer)), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
+                bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                tie_word_embeddings=tied)
+
+
 def tiny_qwen2_5_vl_config(processor: Qwen2_5_VLProcessor, *, tied: bool = True) -> Qwen2_5_VLConfig:
     """Tiny Qwen2.5-VL: ViT (hidden 32, 2 blocks, one full-attention) + Qwen2 decoder (hidden 64, 2 layers, GQA)."""
     tokenizer = processor.tokenizer
     vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=14, spatial_merge_size=2,
                   temporal_patch_size=2, window_size=56, fullatt_block_indexes=[1], out_hidden_size=64)
-    text = dict(vocab_size=padded_vocab_size(len(tokenizer)), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
-                bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                tie_word_embeddings=tied)
-    cfg = Qwen2_5_VLConfig(vision_config=vision, text_config=text, tie_word_embeddings=tied, **_ids(tokenizer))
+    cfg = Qwen2_5_VLConfig(vision_config=vision, text_config=tiny_qwen2_text_config(tokenizer, tied=tied),
+                           tie_word_embeddings=tied, **_ids(tokenizer))
     cfg.pad_token_id = tokenizer.pad_token_id
     return cfg
 

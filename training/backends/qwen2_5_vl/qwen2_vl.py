@@ -19,7 +19,7 @@ from training.backends.qwen2_5_vl.model import (
     _ids,
     build_tiny_processor,
     load_processor,
-    padded_vocab_size,
+    tiny_qwen2_text_config,
 )
 from training.llava.model import TINY_HEAD_STD
 
@@ -29,12 +29,8 @@ def tiny_qwen2_vl_config(processor) -> Qwen2VLConfig:
     tokenizer = processor.tokenizer
     vision = dict(depth=2, embed_dim=32, hidden_size=64, mlp_ratio=2, num_heads=2, patch_size=14, spatial_merge_size=2,
                   temporal_patch_size=2)
-    text = dict(vocab_size=padded_vocab_size(len(tokenizer)), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
-                bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                tie_word_embeddings=True)
-    cfg = Qwen2VLConfig(vision_config=vision, text_config=text, tie_word_embeddings=True, **_ids(tokenizer))
+    cfg = Qwen2VLConfig(vision_config=vision, text_config=tiny_qwen2_text_config(tokenizer), tie_word_embeddings=True,
+                        **_ids(tokenizer))
     cfg.pad_token_id = tokenizer.pad_token_id
     return cfg
 
