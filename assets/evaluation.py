@@ -11,7 +11,7 @@ from pipeline_lib.executors import gpu_op_tags
 from perception_tokens import schemas
 from pipeline_lib.emit import RejectSink, emit_table
 from pipeline_lib.folders import eval_chart_file
-from pipeline_lib.history import history_rows, history_table
+from pipeline_lib.history import committed, history_rows, locked_history
 from pipeline_lib.metadata import png_markdown
 from pipeline_lib.resources import BenchmarksResource, DepthTeacherResource, StorageResource
 from pipeline_lib.settings_experiment import variant_asset_name
@@ -165,15 +165,18 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
         for p in preds:
             if p["error"]:
                 errors[p["error"][:60]] += 1
-        previous = history_table(storage.root, predictions_name)
-        return emit_table(context, storage, schemas.EVAL_PREDICTION_SCHEMA, history_rows(previous, preds, schemas.EVAL_PREDICTION_SCHEMA),
-                          config={**eval_settings.model_dump(), **({"variant": variant} if variant else {})}, metadata={
-                              "eval_run_id": dg.MetadataValue.text(ident.eval_run_id),
-                              "model_id": dg.MetadataValue.text(model_id),
-                              "questions": dg.MetadataValue.int(len(rows)),
-                              "predictions_this_run": dg.MetadataValue.int(len(preds)),
-                              "not_run_reasons": dg.MetadataValue.json(dict(errors)),
-                          })
+        meta = {
+            "eval_run_id": dg.MetadataValue.text(ident.eval_run_id),
+            "model_id": dg.MetadataValue.text(model_id),
+            "questions": dg.MetadataValue.int(len(rows)),
+            "predictions_this_run": dg.MetadataValue.int(len(preds)),
+            "not_run_reasons": dg.MetadataValue.json(dict(errors)),
+        }
+        config = {**eval_settings.model_dump(), **({"variant": variant} if variant else {})}
+        with locked_history(storage.root, predictions_name) as previous:  # read to commit under the append lock
+            out = emit_table(context, storage, schemas.EVAL_PREDICTION_SCHEMA,
+                             history_rows(previous, preds, schemas.EVAL_PREDICTION_SCHEMA), config=config, metadata=meta)
+            return committed(out, storage.root, predictions_name)
 
     @dg.asset(
         name=scores_name,
@@ -189,21 +192,22 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
         from evaluation.run import score_rows
         from evaluation.scoring import plot_scores, scores_markdown
 
-        previous = history_table(storage.root, scores_name)
-        scored = set(previous.read(columns=["eval_run_id"])["eval_run_id"].to_pylist()) if previous is not None else set()
-        by_run = defaultdict(list)
-        for p in eval_predictions.iter_rows():
-            if p["eval_run_id"] not in scored:
-                by_run[p["eval_run_id"]].append(p)
-        new = [{**s, "variant": variant} for run in by_run.values() for s in score_rows(run)]
-        latest = max(by_run.values(), key=lambda v: v[0]["run_started_at"]) if by_run else []
-        latest_scores = score_rows(latest) if latest else []
-        meta = {"runs_scored": dg.MetadataValue.int(len(by_run))}
-        if latest_scores:
-            meta["scores"] = dg.MetadataValue.md(scores_markdown(latest_scores))
-            chart = eval_chart_file(storage.root, scores_name)
-            plot_scores([s for s in latest_scores if s["ablation"] in ("normal", "none")], chart)
-            meta["chart"] = dg.MetadataValue.md(png_markdown(chart.read_bytes(), "accuracy vs baselines"))
-        return emit_table(context, storage, schemas.EVAL_SCORE_SCHEMA, history_rows(previous, new, schemas.EVAL_SCORE_SCHEMA), metadata=meta)
+        with locked_history(storage.root, scores_name) as previous:  # read to commit under the append lock
+            scored = set(previous.read(columns=["eval_run_id"])["eval_run_id"].to_pylist()) if previous is not None else set()
+            by_run = defaultdict(list)
+            for p in eval_predictions.iter_rows():
+                if p["eval_run_id"] not in scored:
+                    by_run[p["eval_run_id"]].append(p)
+            new = [{**s, "variant": variant} for run in by_run.values() for s in score_rows(run)]
+            latest = max(by_run.values(), key=lambda v: v[0]["run_started_at"]) if by_run else []
+            latest_scores = score_rows(latest) if latest else []
+            meta = {"runs_scored": dg.MetadataValue.int(len(by_run))}
+            if latest_scores:
+                meta["scores"] = dg.MetadataValue.md(scores_markdown(latest_scores))
+                chart = eval_chart_file(storage.root, scores_name)
+                plot_scores([s for s in latest_scores if s["ablation"] in ("normal", "none")], chart)
+                meta["chart"] = dg.MetadataValue.md(png_markdown(chart.read_bytes(), "accuracy vs baselines"))
+            out = emit_table(context, storage, schemas.EVAL_SCORE_SCHEMA, history_rows(previous, new, schemas.EVAL_SCORE_SCHEMA), metadata=meta)
+            return committed(out, storage.root, scores_name)
 
     return [eval_predictions, eval_scores], []

@@ -4,14 +4,17 @@ The asset path streams old rows then new ones through ``emit_table``; ``ptok eva
 ``ptok score`` append the same way outside a run and record a runless materialization,
 so the history and its lineage stay in one place.
 
-An append outside a run reads the history, writes old rows plus new ones under a temporary
-name and renames it over the table; it holds the table's append lock (``fcntl``) throughout,
-so concurrent ``ptok score`` / ``ptok eval`` runs never drop each other's rows. (A graph run's
-append is read in the asset and committed by the IO manager, and does not take this lock yet.)
+Every append reads the history, writes old rows plus new ones under a temporary name and
+renames it over the table, holding the table's append lock (``fcntl``) from the read to the
+rename, so concurrent graph runs, ``ptok score`` and ``ptok eval`` never drop each other's rows.
+A graph run's append (:func:`locked_history`, :func:`committed`) therefore commits inside its asset, under the lock;
+the IO manager then finds the table already in place (``StagedTable.committed_to``) and only
+refreshes the catalog.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -59,6 +62,21 @@ def append_lock_file(storage_root: str, asset: str) -> Path:
 
 def _stderr(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def locked_history(storage_root: str, asset: str) -> Iterator[TableHandle | None]:
+    """The history as it is now, with the table's append lock held until the block ends: a graph
+    run's asset reads it, stages old + new rows and commits (:func:`committed`) inside the block."""
+    with exclusive(append_lock_file(storage_root, asset)):
+        yield history_table(storage_root, asset)
+
+
+def committed(output, storage_root: str, asset: str):
+    """``output`` (an ``emit_table`` Output of a history table) committed now, under the lock the
+    caller holds; the IO manager's own commit of it is then a no-op."""
+    output.value.commit(table_path(storage_root, asset))
+    return output
 
 
 def append_outside_dagster(storage_root: str, asset: str, schema: pa.Schema, new_rows: list[dict[str, Any]],

@@ -45,13 +45,21 @@ class StagedTable:
     content_hash: str
     schema: pa.Schema
     lineage: dict[str, Any] = field(default_factory=dict)
+    # set once committed: a history append commits inside its asset, under the table's append
+    # lock, and the IO manager's commit of the same table is then a no-op (pipeline_lib/history.py)
+    committed_to: str | None = None
 
     def commit(self, final_path: UPath) -> UPath:
         """Move the staged file under its final name; if that fails (no permission, disk
         gone) the staged file is deleted, so only the previous version remains."""
+        if self.committed_to is not None:
+            if self.committed_to != str(final_path):
+                raise ValueError(f"staged table already committed to {self.committed_to}, not {final_path}")
+            return final_path
         try:
             final_path.parent.mkdir(parents=True, exist_ok=True)
             _atomic_rename(self.staging_path, final_path)
+            self.committed_to = str(final_path)
         except BaseException:
             with contextlib.suppress(OSError):  # the commit error is the one to report
                 self.discard()
