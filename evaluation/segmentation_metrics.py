@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from evaluation.stats import bootstrap_ratio_ci
 from perception_tokens.masks import check_rle, rle_to_mask
 
 __all__ = ["intersection_union", "segmentation_scores", "overlay_png", "overlay_examples", "gold_mask"]
@@ -55,7 +56,8 @@ def intersection_union(pred: dict | None, gold: dict) -> tuple[int, int]:
 def segmentation_scores(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """cIoU and gIoU (percent) per (benchmark, subset) from rows with ``gold`` (RLE JSON) and
     ``pred_mask`` (RLE dict or None). A row whose union is empty (empty GT and prediction)
-    scores IoU 1 in gIoU and adds nothing to cIoU."""
+    scores IoU 1 in gIoU and adds nothing to cIoU. ``*_ci_low`` / ``*_ci_high``: the 95% bootstrap
+    interval of each, resampling the subset's questions (:func:`evaluation.stats.bootstrap_ratio_ci`)."""
     parts: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
     for row in rows:
         parts[(row["benchmark"], row["subset"])].append(intersection_union(row.get("pred_mask"), gold_mask(row)))
@@ -64,10 +66,13 @@ def segmentation_scores(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         inter = sum(i for i, _ in iu)
         union = sum(u for _, u in iu)
         per_sample = [i / u if u else 1.0 for i, u in iu]
+        ciou_ci = bootstrap_ratio_ci([i for i, _ in iu], [u for _, u in iu])
+        giou_ci = bootstrap_ratio_ci(per_sample, [1.0] * len(per_sample))
         out.append({
             "benchmark": benchmark, "subset": subset, "n": len(iu),
             "ciou": 100.0 * inter / union if union else 100.0,
             "giou": 100.0 * sum(per_sample) / len(per_sample),
+            "ciou_ci_low": ciou_ci[0], "ciou_ci_high": ciou_ci[1], "giou_ci_low": giou_ci[0], "giou_ci_high": giou_ci[1],
         })
     return out
 
