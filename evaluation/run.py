@@ -188,6 +188,19 @@ def load_eval_model(adapter_dir: str | None, base_checkpoint: str | None, family
     return model, processor, kind
 
 
+def load_segmentation_head(adapter_dir: str | None, model: Any) -> Any:
+    """The [SEG] -> SAM2 head saved beside a Perceptio adapter, on the model's device, or None (a base model,
+    an Aurora checkpoint, an adapter trained without it): whether the evaluation is Perceptio's is the adapter's
+    own record (:func:`evaluation.perceptio.is_perceptio_adapter`), not a setting."""
+    from evaluation.perceptio import is_perceptio_adapter
+
+    if not is_perceptio_adapter(adapter_dir):
+        return None
+    from training.backends import reload_segmentation_head
+
+    return reload_segmentation_head(adapter_dir, device=next(model.parameters()).device)
+
+
 def generation_settings(evaluation_settings: Any, model_kind: str) -> GenerationSettings:
     """Generation settings from the config; a base checkpoint has no perception tokens, so
     there is nothing to constrain."""

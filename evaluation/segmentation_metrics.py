@@ -24,7 +24,7 @@ from pycocotools import mask as mask_utils
 from evaluation.stats import bootstrap_ratio_ci
 from perception_tokens.masks import check_rle, rle_to_mask
 
-__all__ = ["intersection_union", "segmentation_scores", "overlay_png", "overlay_examples", "gold_mask"]
+__all__ = ["intersection_union", "segmentation_scores", "overlay_png", "overlay_examples", "prediction_overlays", "gold_mask"]
 
 
 def _coco(rle: dict) -> dict:
@@ -126,3 +126,17 @@ def overlay_examples(rows: Iterable[dict[str, Any]], n: int = 4) -> list[tuple[s
         caption = f"{r['subset']} {r['question_id']}: {r['question']} (IoU {100.0 * inter / union if union else 100.0:.0f}%)"
         out.append((caption, overlay_png(decode_rgb(r["image_bytes"]), gold, r.get("pred_mask"), caption=caption)))
     return out
+
+
+def prediction_overlays(predictions: Iterable[dict[str, Any]], benchmark_rows: Iterable[dict[str, Any]],
+                        n: int = 4) -> list[tuple[str, bytes]]:
+    """:func:`overlay_examples` of the mask predictions (``eval_predictions`` rows, ``normal`` ablation), each
+    joined to its benchmark row for the image (predictions do not keep image bytes)."""
+    wanted = {(p["benchmark"], p["subset"], str(p["question_id"])): p for p in predictions
+              if p.get("answer_type") == "mask" and p.get("ablation") == "normal" and not p.get("error")}
+    joined = []
+    for r in benchmark_rows:
+        p = wanted.get((r["benchmark"], r["subset"], str(r["question_id"])))
+        if p is not None:
+            joined.append({**r, "pred_mask": p.get("pred_mask")})
+    return overlay_examples(joined, n)
