@@ -85,15 +85,15 @@ def evaluate(
     if masks and segmentation_head is None:
         raise ValueError(f"{masks[0]['benchmark']}: its answers are masks and this model has no segmentation head "
                          "(only an adapter fine-tuned with finetune.segmentation.enabled can answer it)")
+    if segmentation_head is not None:
+        base_settings = replace(base_settings, perceptio=True)
+    if base_settings.numerics == "reference":
+        model = reference_numerics(model)
     hook = None
     if segmentation_head is not None:
         from evaluation.segmentation_masks import SegMaskPredictor
 
-        base_settings = replace(base_settings, perceptio=True)
-    if base_settings.numerics == "reference":
-        model = reference_numerics(model)
-    if segmentation_head is not None:
-        hook = SegMaskPredictor(model, segmentation_head, processor.tokenizer)
+        hook = SegMaskPredictor(model, segmentation_head, processor.tokenizer)  # reads the [SEG] states of the model as run
     if oracle is not None:
         rows = [{**r, "oracle_depth": oracle(r)} if task_kind(r) == "depth" else r for r in rows]
     out: list[dict[str, Any]] = []
