@@ -60,6 +60,18 @@ def build_benchmark_assets(settings) -> list:
     return out
 
 
+MASK_SCORE_COLUMNS = ("mode", "ablation", "benchmark", "subset", "n", "n_not_run", "n_unparsed", "ciou_pct", "ciou_ci_low_pct",
+                      "ciou_ci_high_pct", "giou_pct", "giou_ci_low_pct", "giou_ci_high_pct")
+
+
+def overlay_markdown(overlays: list[tuple[str, bytes]]) -> str:
+    """The mask overlays (image | ground truth in green | prediction in red), one picture per line."""
+    import html
+
+    return "\n\n".join(f"{html.escape(caption)}\n\n{png_markdown(png, html.escape(caption, quote=True))}"
+                         for caption, png in overlays)
+
+
 def teacher_depth_fn(teacher, depth_dir: Path | None):
     """A benchmark row -> the teacher's uint8 depth map of its image (None when there is none).
     In demo mode the scenes' saved depth plays the teacher, as in pseudo_depth."""
@@ -135,7 +147,9 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
     def eval_predictions(context: dg.AssetExecutionContext, storage: StorageResource, depth_teacher: DepthTeacherResource,
                          benchmarks: BenchmarksResource, depth_vqvae: TableHandle,
                          **tables: TableHandle):  # lora_adapter (unless a base variant), benchmark_<name> for every benchmark
-        from evaluation.run import evaluate, generation_settings, limit_per_subset, load_eval_model, new_identity
+        from evaluation.run import (evaluate, generation_settings, limit_per_subset, load_eval_model, load_segmentation_head,
+                                    new_identity)
+        from evaluation.segmentation_metrics import prediction_overlays
         from training.vqvae import load_vqvae
 
         benchmark_tables = {k: tables[k] for k in bench_keys}
@@ -143,22 +157,26 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
             adapter = tables["lora_adapter"].read().to_pylist()[0]
             model, processor, kind = load_eval_model(adapter["path"], None)
             model_id = adapter["model_id"]
+            # a Perceptio adapter (its head saved beside it) answers the mask benchmarks and is asked its way
+            head = load_segmentation_head(adapter["path"], model)
         else:
             model, processor, kind = load_eval_model(None, finetune_settings.checkpoint, finetune_settings.family)
             model_id = finetune_settings.checkpoint
+            head = None
         vq = load_vqvae(depth_vqvae.read().to_pylist()[0]["path"])
         teacher = None if depth_teacher.teacher == "ground_truth" else depth_teacher.build()
         oracle = oracle_tokens_fn(teacher, vq, benchmarks.demo_depth_dir if teacher is None else None)
 
         tables = [benchmark_tables[k] for k in bench_keys]
-        # mask benchmarks (refcoco_res) are answered by a segmentation head, not by text generation:
-        # their predictions (pred_mask) come from the Perceptio profile's evaluation
+        # mask benchmarks (refcoco_res) are answered by the segmentation head from the generated [SEG]:
+        # only a Perceptio adapter has one; other models skip them (and say so in the metadata)
         rows = [r for t in tables for r in limit_per_subset(t.iter_rows(), eval_settings.max_per_subset)
-                if r["answer_type"] != "mask"]
+                if head is not None or r["answer_type"] != "mask"]
         ident = new_identity(model_id, kind)
         base = generation_settings(eval_settings, kind)
         preds = evaluate(model, processor, rows, ident, runs=[tuple(r) for r in eval_settings.runs], base_settings=base, oracle=oracle,
-                         log=context.log.info)
+                         log=context.log.info, segmentation_head=head)
+        overlays = prediction_overlays(preds, (r for r in rows if r["answer_type"] == "mask"))
         if variant is not None:
             preds = [{**p, "variant": variant} for p in preds]
         errors = defaultdict(int)
@@ -171,6 +189,8 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
             "questions": dg.MetadataValue.int(len(rows)),
             "predictions_this_run": dg.MetadataValue.int(len(preds)),
             "not_run_reasons": dg.MetadataValue.json(dict(errors)),
+            "perceptio": dg.MetadataValue.bool(head is not None),
+            **({"mask_overlays": dg.MetadataValue.md(overlay_markdown(overlays))} if overlays else {}),
         }
         config = {**eval_settings.model_dump(), **({"variant": variant} if variant else {})}
         with locked_history(storage.root, predictions_name) as previous:  # read to commit under the append lock
@@ -202,11 +222,16 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
             latest = max(by_run.values(), key=lambda v: v[0]["run_started_at"]) if by_run else []
             latest_scores = score_rows(latest) if latest else []
             meta = {"runs_scored": dg.MetadataValue.int(len(by_run))}
-            if latest_scores:
-                meta["scores"] = dg.MetadataValue.md(scores_markdown(latest_scores))
+            # letter / number answers: accuracy table and chart; mask benchmarks (refcoco_res): cIoU / gIoU table
+            text_scores = [s for s in latest_scores if "ciou_pct" not in s]
+            mask_scores = [s for s in latest_scores if "ciou_pct" in s]
+            if text_scores:
+                meta["scores"] = dg.MetadataValue.md(scores_markdown(text_scores))
                 chart = eval_chart_file(storage.root, scores_name)
-                plot_scores([s for s in latest_scores if s["ablation"] in ("normal", "none")], chart)
+                plot_scores([s for s in text_scores if s["ablation"] in ("normal", "none")], chart)
                 meta["chart"] = dg.MetadataValue.md(png_markdown(chart.read_bytes(), "accuracy vs baselines"))
+            if mask_scores:
+                meta["mask_scores"] = dg.MetadataValue.md(scores_markdown(mask_scores, MASK_SCORE_COLUMNS))
             out = emit_table(context, storage, schemas.EVAL_SCORE_SCHEMA, history_rows(previous, new, schemas.EVAL_SCORE_SCHEMA), metadata=meta)
             return committed(out, storage.root, scores_name)
 

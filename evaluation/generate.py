@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -41,9 +41,11 @@ from perception_tokens.vocab import DEPTH_START, PIXEL_GRID
 from evaluation.answer_spans import perception_spans, tighten
 from evaluation.constrained import DepthSpanLogitsProcessor
 from evaluation.parsing import parse_answer
+from evaluation.perceptio import MODE as PERCEPTIO_MODE, answer_after_perception, perceptio_prefix, perceptio_question
 from evaluation.prompts import (  # re-exported: callers import the prompt builders from here
     FALLBACK_PROMPT,
     answer_prefix,
+    base_prompt,
     build_prompt,
     build_question,
     counted_plural,
@@ -78,6 +80,7 @@ class GenerationSettings:
     prompts: str = "benchmark"  # "paper": BLINK 2-point depth and CV-Bench counting asked without their choices
     constrain_boxes: bool = True  # False: depth spans constrained, box tokens free (the reference constrains nothing)
     numerics: str = "project"  # "reference": fp16, LoRA merged, batch 1 (model_vqa.py, builder.py); see run.evaluate
+    perceptio: bool = False  # a Perceptio adapter (segmentation head beside it): asked and parsed its way (evaluation.perceptio)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -125,6 +128,7 @@ def generate_predictions(
     *,
     extra_logits_processors: Sequence[LogitsProcessor] = (),
     progress: bool = True,
+    batch_hook: Callable[[dict, torch.Tensor, list[dict]], list[dict]] | None = None,
 ) -> list[dict]:
     """Generate an answer for every row; one output row per input row, in input order.
 
@@ -134,7 +138,9 @@ def generate_predictions(
     ``n_new_tokens``, ``latency_s`` (batch time / batch size), ``batch_latency_s``,
     ``mode_used``, ``error`` (set when a row could not be run, e.g. oracle missing) and
     the settings. ``extra_logits_processors`` run before the constraint (tests use them
-    to push a model towards perception tokens).
+    to push a model towards perception tokens). ``batch_hook(inputs, sequences, rows)`` runs after
+    each batch's generation and returns fields per row that replace the output's (the masks of
+    a mask benchmark: :class:`evaluation.segmentation_masks.SegMaskPredictor`).
     """
     tokenizer = processor.tokenizer
     mode = "direct" if settings.ablation == "none" else settings.mode
@@ -145,16 +151,19 @@ def generate_predictions(
     prepared: list[dict] = []
     for row in rows:
         question, mode_used = build_question(row, mode, settings.count_cot_instruction, settings.prompts)
+        if settings.perceptio and settings.ablation != "none":
+            question, mode_used = perceptio_question(row, base_prompt(row, settings.prompts)), PERCEPTIO_MODE
         frame = answer_frame(processor, row, settings.image_size)
         if frame is not None:  # Qwen2.5-VL: "the image is W x H" of its resized image
             question = frame.to_model_text(question)
-        prefix, error = answer_prefix(row, settings.ablation, settings.seed)
+        prefix, error = answer_prefix(row, settings.ablation, settings.seed,
+                                      depth_prefix=perceptio_prefix if settings.perceptio else None)
         prompt = build_prompt(processor, question, settings.conversation)
         separator = answer_separator(prompt)
         if prefix:
             prompt = prompt + separator + prefix
         prepared.append({"row": row, "prompt": prompt, "prefix": prefix, "separator": separator, "mode_used": mode_used,
-                         "error": error, "frame": frame})
+                         "error": error, "frame": frame, "perceptio": settings.perceptio})
 
     results: dict[int, dict] = {}
     runnable = [i for i, p in enumerate(prepared) if p["error"] is None]
@@ -210,9 +219,10 @@ def generate_predictions(
                 torch.cuda.synchronize(device)
             elapsed = time.perf_counter() - t0
             sequences = out.sequences if hasattr(out, "sequences") else out
+            extra = batch_hook(inputs, sequences, [p["row"] for p in items]) if batch_hook else [{}] * len(batch)
             for j, i in enumerate(batch):
                 text, n_new = _decode_new(tokenizer, sequences[j, width:].tolist())
-                results[i] = _output(prepared[i], text, n_new, elapsed / len(batch), elapsed, meta)
+                results[i] = {**_output(prepared[i], text, n_new, elapsed / len(batch), elapsed, meta), **extra[j]}
     finally:
         tokenizer.padding_side = old_side
     return [results[i] for i in range(len(prepared))]
@@ -252,7 +262,9 @@ def _output(p: dict, generated: str, n_new: int, latency: float, batch_latency: 
     # Qwen's plain-text pixels back to the grid tokens of the benchmarks' frame, for the parsers
     frame = p.get("frame")
     on_grid = frame.to_grid_text(raw) if (frame is not None and raw is not None) else raw
-    pred = parse_answer(on_grid, row) if on_grid is not None else None
+    answer = answer_after_perception(on_grid) if (p.get("perceptio") and on_grid is not None) else on_grid
+    # a mask row's answer is its mask (batch_hook); the text around [SEG] is not parsed
+    pred = parse_answer(answer, row) if (answer is not None and row.get("answer_type") != "mask") else None
     return {
         **_public_fields(row),
         "raw_output": raw,
@@ -267,5 +279,6 @@ def _output(p: dict, generated: str, n_new: int, latency: float, batch_latency: 
         "latency_s": latency,
         "batch_latency_s": batch_latency,
         "error": p["error"],
+        "pred_mask": None,
         **meta,
     }

@@ -102,8 +102,9 @@ def random_depth_span(seed: int, row: dict) -> str:
     return encode_depth(rng.integers(0, NUM_DEPTH_CODES, size=DEPTH_SPAN).tolist())
 
 
-def answer_prefix(row: dict, ablation: str, seed: int) -> tuple[str, str | None]:
-    """``(prefix, error)``: the text put at the start of the answer for an ablation."""
+def answer_prefix(row: dict, ablation: str, seed: int, depth_prefix=None) -> tuple[str, str | None]:
+    """``(prefix, error)``: the text put at the start of the answer for an ablation; ``depth_prefix``
+    (depth span -> prefix) replaces Aurora's sentence (Perceptio's ``[SEG] <span>``)."""
     if ablation in ("normal", "none"):
         return "", None
     if task_kind(row) != "depth":
@@ -118,7 +119,7 @@ def answer_prefix(row: dict, ablation: str, seed: int) -> tuple[str, str | None]
             span = encode_depth(decode_depth(oracle)) if isinstance(oracle, str) else encode_depth(list(oracle))
         except TokenParseError as exc:
             return "", f"oracle depth tokens unusable: {exc.reason}"
-    return DEPTH_MAP_SENTENCE.format(depth=span), None
+    return (depth_prefix(span) if depth_prefix else DEPTH_MAP_SENTENCE.format(depth=span)), None
 
 
 def load_image(row: dict, size: int) -> Image.Image:

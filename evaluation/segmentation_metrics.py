@@ -21,9 +21,10 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from evaluation.stats import bootstrap_ratio_ci
 from perception_tokens.masks import check_rle, rle_to_mask
 
-__all__ = ["intersection_union", "segmentation_scores", "overlay_png", "overlay_examples", "gold_mask"]
+__all__ = ["intersection_union", "segmentation_scores", "overlay_png", "overlay_examples", "prediction_overlays", "gold_mask"]
 
 
 def _coco(rle: dict) -> dict:
@@ -55,7 +56,8 @@ def intersection_union(pred: dict | None, gold: dict) -> tuple[int, int]:
 def segmentation_scores(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """cIoU and gIoU (percent) per (benchmark, subset) from rows with ``gold`` (RLE JSON) and
     ``pred_mask`` (RLE dict or None). A row whose union is empty (empty GT and prediction)
-    scores IoU 1 in gIoU and adds nothing to cIoU."""
+    scores IoU 1 in gIoU and adds nothing to cIoU. ``*_ci_low`` / ``*_ci_high``: the 95% bootstrap
+    interval of each, resampling the subset's questions (:func:`evaluation.stats.bootstrap_ratio_ci`)."""
     parts: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
     for row in rows:
         parts[(row["benchmark"], row["subset"])].append(intersection_union(row.get("pred_mask"), gold_mask(row)))
@@ -64,10 +66,13 @@ def segmentation_scores(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         inter = sum(i for i, _ in iu)
         union = sum(u for _, u in iu)
         per_sample = [i / u if u else 1.0 for i, u in iu]
+        ciou_ci = bootstrap_ratio_ci([i for i, _ in iu], [u for _, u in iu])
+        giou_ci = bootstrap_ratio_ci(per_sample, [1.0] * len(per_sample))
         out.append({
             "benchmark": benchmark, "subset": subset, "n": len(iu),
             "ciou": 100.0 * inter / union if union else 100.0,
             "giou": 100.0 * sum(per_sample) / len(per_sample),
+            "ciou_ci_low": ciou_ci[0], "ciou_ci_high": ciou_ci[1], "giou_ci_low": giou_ci[0], "giou_ci_high": giou_ci[1],
         })
     return out
 
@@ -121,3 +126,17 @@ def overlay_examples(rows: Iterable[dict[str, Any]], n: int = 4) -> list[tuple[s
         caption = f"{r['subset']} {r['question_id']}: {r['question']} (IoU {100.0 * inter / union if union else 100.0:.0f}%)"
         out.append((caption, overlay_png(decode_rgb(r["image_bytes"]), gold, r.get("pred_mask"), caption=caption)))
     return out
+
+
+def prediction_overlays(predictions: Iterable[dict[str, Any]], benchmark_rows: Iterable[dict[str, Any]],
+                        n: int = 4) -> list[tuple[str, bytes]]:
+    """:func:`overlay_examples` of the mask predictions (``eval_predictions`` rows, ``normal`` ablation), each
+    joined to its benchmark row for the image (predictions do not keep image bytes)."""
+    wanted = {(p["benchmark"], p["subset"], str(p["question_id"])): p for p in predictions
+              if p.get("answer_type") == "mask" and p.get("ablation") == "normal" and not p.get("error")}
+    joined = []
+    for r in benchmark_rows:
+        p = wanted.get((r["benchmark"], r["subset"], str(r["question_id"])))
+        if p is not None:
+            joined.append({**r, "pred_mask": p.get("pred_mask")})
+    return overlay_examples(joined, n)

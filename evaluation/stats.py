@@ -57,6 +57,31 @@ def bootstrap_stratified_ci(
     return _bounds(np.asarray(combine(accs), dtype=float), confidence)
 
 
+def bootstrap_ratio_ci(
+    numerators: Sequence[float], denominators: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED, confidence: float = CONFIDENCE, chunk: int = 250,
+) -> tuple[float, float]:
+    """95% percentile-bootstrap interval, in percent, of ``sum(num) / sum(den)`` over questions
+    resampled with replacement (cIoU: intersections over unions; gIoU: per-question IoUs over ones).
+
+    Each resample draws how often each question is taken (a multinomial of n over n), ``chunk``
+    resamples at a time so memory stays at chunk x n; fixed seed: the same pairs, the same interval.
+    A resample whose denominators sum to 0 counts as 100% (as the score itself does)."""
+    num, den = np.asarray(numerators, dtype=float), np.asarray(denominators, dtype=float)
+    if num.shape != den.shape or num.ndim != 1:
+        raise ValueError(f"numerators and denominators must be two lists of one length, got {num.shape} and {den.shape}")
+    n = len(num)
+    if n == 0:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    values = []
+    for start in range(0, resamples, chunk):
+        weights = rng.multinomial(n, np.full(n, 1.0 / n), size=min(chunk, resamples - start)).astype(float)
+        top, bottom = weights @ num, weights @ den
+        values.append(np.where(bottom > 0, 100.0 * top / np.where(bottom > 0, bottom, 1.0), 100.0))
+    return _bounds(np.concatenate(values), confidence)
+
+
 def mcnemar_exact(a_correct: Sequence[bool], b_correct: Sequence[bool]) -> dict:
     """McNemar's exact test on paired outcomes (same questions, same order).
 

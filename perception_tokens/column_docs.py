@@ -129,7 +129,7 @@ COLUMN_DOCS: dict[str, str] = {
     "constrained": "whether decoding was constrained to well-formed perception tokens",
     "prompt_text": "the exact prompt sent",
     "raw_output": "the model's output text as generated (or as in the answers file)",
-    "pred": "answer parsed from the output; empty when unparsed (counted wrong)",
+    "pred": "answer parsed from the output; empty when unparsed (counted wrong); mask benchmarks: [SEG] when the mask came from a generated [SEG], empty when none was generated (an empty pred_mask)",
     "correct": "pred equals gold",
     "depth_spans": "depth-token spans found in the output",
     "depth_spans_valid": "whether each span is well formed (100 codes)",
@@ -138,7 +138,7 @@ COLUMN_DOCS: dict[str, str] = {
     "latency_s": "generation time for the question, seconds",
     "error": "why the question could not be run (e.g. no oracle tokens); such rows are not scored",
     "extra_json": "anything else about the prediction (JSON): answer record; compat: per rule (ptok, <peer>==<version>) pred, correct, peer, version, source function",
-    "pred_mask": "predicted mask (mask benchmarks such as refcoco_res) as COCO compressed RLE {size: [h, w], counts}; null for letter/number answers",
+    "pred_mask": "predicted mask (mask benchmarks such as refcoco_res) as COCO compressed RLE {size: [h, w], counts} at the ground truth's size: the segmentation head's logits at the first generated [SEG], thresholded at 0; all zeros when no [SEG] was generated; null for letter/number answers",
     "mask_rle": "the referred object's mask as COCO compressed RLE {size: [h, w], counts}, from the annotation's polygons (pycocotools)",
     "n": "questions scored",
     "n_not_run": "questions that could not be run (not scored)",
@@ -151,6 +151,12 @@ COLUMN_DOCS: dict[str, str] = {
     "majority_pct": "accuracy of always giving the most frequent gold answer, percent",
     "paper_llava15_13b_pct": "LLaVA-1.5-13B accuracy published in the Aurora paper, percent",
     "paper_aurora_pct": "LLaVA-Aurora accuracy published in the Aurora paper, percent",
+    "ciou_pct": "mask benchmarks (refcoco_res): cumulative IoU, percent: the subset's summed intersections over its summed unions (a question without [SEG] counts as an empty mask); null for letter/number benchmarks",
+    "ciou_ci_low_pct": "95% bootstrap confidence interval of ciou_pct over the subset's questions, lower end (10,000 resamples, seed 0)",
+    "ciou_ci_high_pct": "95% bootstrap confidence interval of ciou_pct, upper end",
+    "giou_pct": "mask benchmarks (refcoco_res): generalised IoU, percent: the mean of the per-question IoUs (a question without [SEG] scores 0); null for letter/number benchmarks",
+    "giou_ci_low_pct": "95% bootstrap confidence interval of giou_pct over the subset's questions, lower end (10,000 resamples, seed 0)",
+    "giou_ci_high_pct": "95% bootstrap confidence interval of giou_pct, upper end",
 }
 
 _DESCRIBE_RE = re.compile(r"^\s*(?:describe|desc)\s+(?:table\s+)?\"?([A-Za-z_][A-Za-z0-9_]*)\"?\s*;?\s*$", re.I)

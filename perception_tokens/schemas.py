@@ -271,6 +271,13 @@ EVAL_SCORE_SCHEMA = pa.schema(
         ("paper_llava15_13b_pct", pa.float64()),
         ("paper_aurora_pct", pa.float64()),
         ("variant", pa.string()),  # the experiment variant; null without an experiment
+        # mask benchmarks (refcoco_res): cIoU / gIoU and their bootstrap intervals; null elsewhere
+        ("ciou_pct", pa.float64()),
+        ("ciou_ci_low_pct", pa.float64()),
+        ("ciou_ci_high_pct", pa.float64()),
+        ("giou_pct", pa.float64()),
+        ("giou_ci_low_pct", pa.float64()),
+        ("giou_ci_high_pct", pa.float64()),
     ]
 )
 

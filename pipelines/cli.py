@@ -192,14 +192,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     preds, scores = run_eval(_settings(), args.benchmark, Path(args.root), args.model, args.adapter, log=say, base=args.base,
                              images=Path(args.images) if args.images else None)
-    print_table(["benchmark", "subset", "mode", "ablation", "n", "accuracy %", "95% CI"],
-                [(s["benchmark"], s["subset"], s["mode"], s["ablation"], s["n"], s["accuracy_pct"], _ci(s)) for s in scores],
-                title=f"{len(preds)} predictions appended to eval_predictions")
+    masks = [s for s in scores if "ciou_pct" in s]
+    if len(masks) < len(scores):
+        print_table(["benchmark", "subset", "mode", "ablation", "n", "accuracy %", "95% CI"],
+                    [(s["benchmark"], s["subset"], s["mode"], s["ablation"], s["n"], s["accuracy_pct"], _ci(s))
+                     for s in scores if "ciou_pct" not in s],
+                    title=f"{len(preds)} predictions appended to eval_predictions")
+    if masks:  # mask benchmarks (refcoco_res): cIoU / gIoU
+        print_table(["benchmark", "subset", "n", "no [SEG]", "cIoU %", "95% CI", "gIoU %", "95% CI"],
+                    [(s["benchmark"], s["subset"], s["n"], s["n_unparsed"], s["ciou_pct"], _ci(s, "ciou_"), s["giou_pct"],
+                      _ci(s, "giou_")) for s in masks],
+                    title=f"{len(preds)} predictions appended to eval_predictions (masks in pred_mask)")
     return 0
 
 
-def _ci(score: dict) -> str:
-    lo, hi = score.get("ci_low_pct"), score.get("ci_high_pct")
+def _ci(score: dict, metric: str = "") -> str:
+    lo, hi = score.get(f"{metric}ci_low_pct"), score.get(f"{metric}ci_high_pct")
     return "" if lo is None or lo != lo else f"{lo:.1f}-{hi:.1f}"
 
 

@@ -25,25 +25,33 @@ def latest_manifest(settings, asset: str) -> dict:
 
 def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | None, log=print,
              base: str | None = None, images: Path | None = None) -> tuple[list[dict], list[dict]]:
-    from evaluation.run import evaluate, generation_settings, limit_per_subset, load_eval_model, new_identity, score_rows
+    from evaluation.run import (evaluate, generation_settings, limit_per_subset, load_eval_model, load_segmentation_head,
+                                new_identity, score_rows)
     from perception_tokens import schemas
     from pipeline_lib.history import append_outside_dagster
     from pipelines.instance import get_instance
     from training.llava.aurora_checkpoint import is_aurora_checkpoint
 
-    from evaluation.benchmarks.registry import require_text_answers
+    from evaluation.benchmarks.registry import get as get_benchmark
+    from evaluation.perceptio import is_perceptio_adapter
 
-    require_text_answers(benchmark)  # before any model is loaded
+    manifest = latest_manifest(settings, "lora_adapter") if model == "adapter" and not adapter else None
+    adapter_path = (adapter or manifest["path"]) if model == "adapter" else None
+    if get_benchmark(benchmark).answer_type == "mask" and not is_perceptio_adapter(adapter_path):
+        # before any model is loaded: only a Perceptio adapter (its [SEG] -> SAM2 head beside it) answers with masks
+        raise ValueError(f"{benchmark}: the answers are masks, given by the segmentation head saved beside a Perceptio "
+                         f"adapter (fine-tuned with finetune.segmentation.enabled); "
+                         f"{adapter_path or model} has none, so it cannot be evaluated on {benchmark}")
     eval_settings = settings.evaluation
     if images is None and benchmark in eval_settings.images:
         images = Path(settings.resolve(eval_settings.images[benchmark]))
     rows, rejects = read_benchmark(benchmark, root, images)
     rows = limit_per_subset(rows, eval_settings.max_per_subset)
+    head = None
     if model == "adapter":
-        manifest = None if adapter else latest_manifest(settings, "lora_adapter")
-        path = adapter or manifest["path"]
-        model_id = Path(path).parent.name if adapter else manifest["model_id"]
-        m, processor, kind = load_eval_model(path, None)
+        model_id = Path(adapter_path).parent.name if adapter else manifest["model_id"]
+        m, processor, kind = load_eval_model(adapter_path, None)
+        head = load_segmentation_head(adapter_path, m)  # a Perceptio adapter is asked its way (evaluation.perceptio)
     elif is_aurora_checkpoint(model):  # a LoRA folder from Aurora's own trainer: converted on load
         m, processor, kind = load_eval_model(model, base or settings.finetune.checkpoint)
         model_id = Path(model).name
@@ -53,7 +61,7 @@ def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | No
     ident = new_identity(model_id, kind)
     base = generation_settings(eval_settings, kind)
     runs = [tuple(r) for r in eval_settings.runs if r[1] not in ("oracle",)]  # oracle tokens need the graph's teacher + VQ-VAE
-    preds = evaluate(m, processor, rows, ident, runs=runs, base_settings=base, log=log)
+    preds = evaluate(m, processor, rows, ident, runs=runs, base_settings=base, log=log, segmentation_head=head)
     scores = score_rows(preds)
     lineage = {"source": "ptok eval", "benchmark": benchmark, "root": str(root), "model_id": model_id, "eval_run_id": ident.eval_run_id,
                "rejects": len(rejects), "written_at": ident.run_started_at}

@@ -76,3 +76,35 @@ def test_eval_scores_exact_accuracies_and_history(tmp_path):
     assert [tuple(s[c] for c in COLUMNS) for s in history[3:]] == [("r2", "cot", "normal", "HardBLINK", "3points", 2, 0, 2, 0)]
     assert history[3]["accuracy_pct"] == 100.0
     assert materialization_metadata(second, "eval_scores")["runs_scored"] == 1
+
+
+def test_mask_predictions_get_ciou_and_giou_rows_and_a_table(tmp_path):
+    import json
+
+    import numpy as np
+
+    from perception_tokens.masks import mask_to_rle
+
+    gold = np.zeros((8, 8), bool)
+    gold[:4, :4] = True  # 16 pixels
+    half = np.zeros((8, 8), bool)
+    half[:4, :2] = True  # 8 of them
+
+    def mask_pred(qid, subset, pred_mask):
+        row = _pred("r1", "2026-01-01T00:00:00", "RefCOCO-RES", subset, qid, "cot", "normal", "[SEG]" if pred_mask is not None else None,
+                    json.dumps(mask_to_rle(gold)), answer_type="mask")
+        return {**row, "correct": False, "pred_mask": None if pred_mask is None else mask_to_rle(pred_mask)}
+
+    preds = [mask_pred("1", "refcoco_val", gold), mask_pred("2", "refcoco_val", half), mask_pred("3", "refcocog_test", None)]
+    settings = make_settings(tmp_path)
+    write_input(settings, "eval_predictions", EVAL_PREDICTION_SCHEMA, RUN_1[:4] + preds)
+    result = materialize_asset(settings, "eval_scores")
+    scores = {s["subset"]: s for s in read_rows(settings, "eval_scores")}
+    val, test = scores["refcoco_val"], scores["refcocog_test"]
+    assert (val["n"], val["n_unparsed"], val["ciou_pct"], val["giou_pct"]) == (2, 0, pytest.approx(75.0), pytest.approx(75.0))
+    assert (test["n"], test["n_unparsed"], test["ciou_pct"], test["giou_pct"]) == (1, 1, 0.0, 0.0)
+    assert math.isnan(val["accuracy_pct"]) and val["n_correct"] is None
+    assert scores["3points"]["ciou_pct"] is None and scores["3points"]["accuracy_pct"] == 50.0
+    meta = materialization_metadata(result, "eval_scores")
+    assert "| refcoco_val |" in meta["mask_scores"] and "ciou_pct" in meta["mask_scores"]
+    assert "refcoco_val" not in meta["scores"]  # the accuracy table and chart are the letter / number answers'

@@ -66,7 +66,7 @@ def test_ptok_eval_on_every_benchmark_with_the_qwen_adapter(qwen_world, tmp_path
     monkeypatch.setenv("DAGSTER_HOME", str(workdir / "dagster_home"))
     roots = settings.demo_root / "benchmarks"
     for spec in benchmark_specs():
-        if spec.answer_type == "mask":  # refcoco_res: masks come from the segmentation head; ptok eval refuses it
+        if spec.answer_type == "mask":  # refcoco_res: masks come from a Perceptio adapter's segmentation head; this adapter has none, so ptok eval refuses it
             assert cli.main(["eval", "--benchmark", spec.name, "--root", str(roots / spec.demo_dir)]) == 2, spec.name
             continue
         # the counting sets' images are released apart from their jsonl files (--images)

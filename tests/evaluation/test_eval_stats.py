@@ -77,3 +77,19 @@ def test_compare_pairs_questions_and_reports_what_is_unpaired():
     assert compare_runs(a, ext) == []
     (loose,) = compare_runs(a, ext, match_mode=False)
     assert (loose["n_paired"], loose["only_b"]) == (40, 20)
+
+
+def test_bootstrap_ratio_ci_of_summed_intersections_over_unions():
+    import math
+
+    from evaluation.stats import bootstrap_ratio_ci
+
+    # every question has IoU 1/2: every resample's ratio is 50%
+    assert bootstrap_ratio_ci([1, 2, 3], [2, 4, 6]) == (50.0, 50.0)
+    # half the questions right (1/1), half empty (0/1): the interval straddles 50 within 0..100
+    low, high = bootstrap_ratio_ci([1] * 20 + [0] * 20, [1] * 40)
+    assert 20.0 < low < 50.0 < high < 80.0
+    assert bootstrap_ratio_ci([1] * 20 + [0] * 20, [1] * 40) == (low, high)  # fixed seed
+    assert all(math.isnan(v) for v in bootstrap_ratio_ci([], []))
+    with pytest.raises(ValueError, match="two lists of one length"):
+        bootstrap_ratio_ci([1, 2], [1])

@@ -86,7 +86,8 @@ def test_ptok_score_and_eval_refuse_a_mask_benchmark_with_the_reason(res_root, t
     answers.write_text('{"question_id": "0", "text": "A"}\n')
     with pytest.raises(ValueError, match="refcoco_res: the answers are masks, not text"):
         run_score(settings_from_dict({}), "refcoco_res", res_root, answers, images=res_root / "coco" / "train2014")
-    with pytest.raises(ValueError, match="refcoco_res: the answers are masks, not text"):
+    # ptok eval answers it only with a Perceptio adapter (tests/segmentation/test_perceptio_cli_eval.py)
+    with pytest.raises(ValueError, match="refcoco_res: the answers are masks, given by the segmentation head saved beside a Perceptio adapter"):
         run_eval(settings_from_dict({}), "refcoco_res", res_root, "tiny", None, images=res_root / "coco" / "train2014")
 
 

@@ -65,3 +65,21 @@ def test_overlay_shows_image_ground_truth_and_prediction_side_by_side():
     r = third[10, 22].astype(int)  # inside the prediction: tinted red
     assert r[0] > r[1] + 40 and r[0] > r[2] + 40
     assert np.array_equal(third[10, 10], image[10, 10])
+
+
+def test_prediction_overlays_join_each_prediction_to_its_image():
+    from evaluation.segmentation_metrics import prediction_overlays
+    from perception_tokens.images import decode_rgb, encode_png
+
+    gold = _box(10, 12, 2, 6, 2, 8)
+    rgb = np.full((10, 12, 3), 90, np.uint8)
+    bench = [{"benchmark": "RefCOCO-RES", "subset": "refcoco_val", "question_id": q, "question": f"thing {q}",
+              "gold": json.dumps(mask_to_rle(gold)), "image_bytes": encode_png(rgb)} for q in ("1", "2")]
+    preds = [{"benchmark": "RefCOCO-RES", "subset": "refcoco_val", "question_id": "1", "answer_type": "mask", "ablation": "normal",
+              "error": None, "pred_mask": mask_to_rle(gold)},
+             {"benchmark": "RefCOCO-RES", "subset": "refcoco_val", "question_id": "2", "answer_type": "mask", "ablation": "none",
+              "error": None, "pred_mask": None}]  # not the normal ablation: not shown
+    [(caption, png)] = prediction_overlays(preds, bench, n=4)
+    assert caption == "refcoco_val 1: thing 1 (IoU 100%)"
+    picture = decode_rgb(png)
+    assert picture.shape[1] == 3 * 12 + 2 * 4  # image | ground truth | prediction
