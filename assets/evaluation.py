@@ -12,7 +12,7 @@ from perception_tokens import schemas
 from pipeline_lib.emit import RejectSink, emit_table
 from pipeline_lib.folders import eval_chart_file
 from pipeline_lib.history import history_rows, history_table
-from pipeline_lib.metadata import png_markdown
+from pipeline_lib.metadata import image_grid_markdown, png_markdown
 from pipeline_lib.resources import BenchmarksResource, DepthTeacherResource, StorageResource
 from pipeline_lib.settings_experiment import variant_asset_name
 from pipeline_lib.tables import TableHandle
@@ -102,6 +102,21 @@ def oracle_tokens_fn(teacher, vqvae_model, depth_dir: Path | None):
     return oracle
 
 
+def _vpt_metadata(preds: list[dict], rows: list[dict]) -> dict:
+    """A VPT adapter's run: actions taken, and a few crop overlays (image with the GT box and the
+    selected region, and the crop); nothing for other models."""
+    from evaluation.region_overlays import region_overlay_examples
+
+    vpt = [p for p in preds if p["n_actions"] is not None]
+    if not vpt:
+        return {}
+    meta = {"vpt_actions": dg.MetadataValue.int(sum(p["n_actions"] for p in vpt))}
+    overlays = region_overlay_examples([p for p in vpt if p["ablation"] == "normal"], rows)
+    if overlays:
+        meta["region_overlays"] = dg.MetadataValue.md(image_grid_markdown([overlays], width=320))
+    return meta
+
+
 def build_evaluation_assets(settings) -> tuple[list, list]:
     """eval_predictions and eval_scores, or one pair per experiment variant (``eval_predictions__<variant>``)."""
     if not settings.experiment:
@@ -157,10 +172,14 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
                 if r["answer_type"] != "mask"]
         ident = new_identity(model_id, kind)
         base = generation_settings(eval_settings, kind)
+        # a VPT adapter answers through the action loop (evaluation/vpt_eval.py); its re-encoder (DINOv2 +
+        # projector) is reloaded beside the adapter by the vpt profile's fine-tune, not yet here: without it
+        # the loop never writes the control token (region crops still run)
         preds = evaluate(model, processor, rows, ident, runs=[tuple(r) for r in eval_settings.runs], base_settings=base, oracle=oracle,
                          log=context.log.info)
         if variant is not None:
             preds = [{**p, "variant": variant} for p in preds]
+        vpt_meta = _vpt_metadata(preds, rows)
         errors = defaultdict(int)
         for p in preds:
             if p["error"]:
@@ -173,6 +192,7 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
                               "questions": dg.MetadataValue.int(len(rows)),
                               "predictions_this_run": dg.MetadataValue.int(len(preds)),
                               "not_run_reasons": dg.MetadataValue.json(dict(errors)),
+                              **vpt_meta,
                           })
 
     @dg.asset(
