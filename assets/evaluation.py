@@ -206,6 +206,7 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
         ins={"eval_predictions": dg.AssetIn(predictions_name)},
     )
     def eval_scores(context: dg.AssetExecutionContext, storage: StorageResource, eval_predictions: TableHandle):
+        from evaluation.region_scores import drop_empty_region_fields
         from evaluation.run import score_rows
         from evaluation.scoring import plot_scores, scores_markdown
 
@@ -220,7 +221,7 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
         latest_scores = score_rows(latest) if latest else []
         meta = {"runs_scored": dg.MetadataValue.int(len(by_run))}
         if latest_scores:
-            meta["scores"] = dg.MetadataValue.md(scores_markdown(latest_scores))
+            meta["scores"] = dg.MetadataValue.md(scores_markdown(drop_empty_region_fields(latest_scores)))
             chart = eval_chart_file(storage.root, scores_name)
             plot_scores([s for s in latest_scores if s["ablation"] in ("normal", "none")], chart)
             meta["chart"] = dg.MetadataValue.md(png_markdown(chart.read_bytes(), "accuracy vs baselines"))

@@ -72,3 +72,10 @@ def region_scores_by(predictions: Sequence[dict], by: Sequence[str]) -> dict[tup
     for p in predictions:
         groups[tuple(str(p.get(k)) for k in by)].append(p)
     return {key: region_scores(rows) for key, rows in groups.items()}
+
+
+def drop_empty_region_fields(score_rows: Sequence[dict]) -> list[dict]:
+    """Score rows for display: without the region columns when no row has them (a run of a non-VPT model)."""
+    if any(r.get("mean_actions") is not None for r in score_rows):
+        return list(score_rows)
+    return [{k: v for k, v in r.items() if k not in REGION_SCORE_FIELDS} for r in score_rows]

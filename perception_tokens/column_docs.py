@@ -110,7 +110,7 @@ COLUMN_DOCS: dict[str, str] = {
     "llava_image_folder": "the exported image folder the LLaVA JSON names its images in, relative to the storage's local files folder",
     "llava_json_sha256": "sha256 of the exported LLaVA JSON; lora_adapter and ptok export-llava refuse a rewritten file",
     # benchmarks and evaluation
-    "benchmark": "benchmark name (HardBLINK, BLINK, CV-Bench, BLINK-Count, SEED-Count, Zoom)",
+    "benchmark": "benchmark name (HardBLINK, BLINK, CV-Bench, BLINK-Count, SEED-Count)",
     "subset": "benchmark subset (3points, Relative_Depth, Count, count, ...)",
     "question_id": "question id as the benchmark names it (string)",
     "prompt": "text given to the model",
