@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from evaluation.region_scores import first_region_box
+from evaluation.segmentation_metrics import captioned_png
 
 GT_COLOUR = (0, 200, 0)
 REGION_COLOUR = (255, 0, 0)
@@ -32,14 +33,7 @@ def region_overlay_png(image_rgb: np.ndarray, gt_box: Sequence[float] | None, cr
     scale = h / crop.shape[0]
     crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), h), interpolation=cv2.INTER_NEAREST)
     panels = np.concatenate([marked, np.full((h, 4, 3), 255, np.uint8), crop], axis=1)
-    if caption:
-        bar = np.full((18, panels.shape[1], 3), 255, np.uint8)
-        cv2.putText(bar, caption[:90], (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-        panels = np.concatenate([bar, panels], axis=0)
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(panels, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise ValueError("OpenCV could not encode the overlay as PNG")
-    return buf.tobytes()
+    return captioned_png(panels, caption)
 
 
 def region_overlay_examples(predictions: Iterable[dict[str, Any]], benchmark_rows: Iterable[dict[str, Any]],

@@ -29,10 +29,9 @@ from evaluation.benchmarks.records import (
     Reject,
     format_choices_prompt,
     gold_letter,
-    iter_jsonl,
+    iter_questions,
     letters,
     read_image_file,
-    record_id,
     reject,
 )
 
@@ -60,20 +59,11 @@ def read_zoom(root: str | Path, subsets=None) -> Iterator[dict | Reject]:
 def _rows(root: Path, path: Path, keep: set[str]) -> Iterator[dict | Reject]:
     from perception_tokens.images import BadImageError, probe_image
 
-    seen: set[str] = set()
-    for item in iter_jsonl(path, BENCHMARK, QUESTIONS_FILE):
+    for item in iter_questions(path, BENCHMARK, QUESTIONS_FILE):
         if isinstance(item, Reject):
             yield item
             continue
-        line_no, obj = item
-        qid = record_id(obj, "question_id", line_no)
-        if qid is None:
-            yield reject(BENCHMARK, QUESTIONS_FILE, f"line {line_no}", "question without a usable question_id")
-            continue
-        if qid in seen:
-            yield reject(BENCHMARK, QUESTIONS_FILE, qid, "duplicate question_id")
-            continue
-        seen.add(qid)
+        qid, obj = item
         problem = _record_problem(obj)
         if problem:
             yield reject(BENCHMARK, QUESTIONS_FILE, qid, problem)
