@@ -40,7 +40,7 @@ def build_benchmark_assets(settings) -> list:
                 outs={
                     f"benchmark_{name}": dg.AssetOut(
                         description=f"{name} questions read from the published format: prompt, choices, gold answer, image bytes.",
-                        code_version=code_version("2", eval_settings.roots.get(name), eval_settings.images.get(name)), kinds={"parquet"}, group_name=GROUP),
+                        code_version=code_version("3", eval_settings.roots.get(name), eval_settings.images.get(name)), kinds={"parquet"}, group_name=GROUP),
                     f"benchmark_{name}_rejects": dg.AssetOut(
                         description=f"{name} records that could not be used (missing image, path leaving the root, no answer...).",
                         code_version=code_version("1"), kinds={"parquet"}, group_name=GROUP),
@@ -102,7 +102,7 @@ def oracle_tokens_fn(teacher, vqvae_model, depth_dir: Path | None):
     return oracle
 
 
-def _vpt_metadata(preds: list[dict], rows: list[dict]) -> dict:
+def vpt_run_metadata(preds: list[dict], rows: list[dict]) -> dict:
     """A VPT adapter's run: actions taken, and a few crop overlays (image with the GT box and the
     selected region, and the crop); nothing for other models."""
     from evaluation.region_overlays import region_overlay_examples
@@ -140,7 +140,7 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
         description="The model's answer to every benchmark question, per mode (direct / chain-of-thought) and ablation "
         "(generated, oracle and random depth tokens): raw output, parsed answer, gold, correct, generated spans, "
         "latency. Every evaluation run is appended (eval_run_id, run_started_at).",
-        code_version=code_version("1", eval_settings, finetune_settings.checkpoint),
+        code_version=code_version("2", eval_settings, finetune_settings.checkpoint),  # 2: VPT actions, gt_box
         kinds={"parquet", "pytorch"},
         group_name=GROUP,
         ins={**adapter_in, "depth_vqvae": dg.AssetIn(), **{k: dg.AssetIn() for k in bench_keys}},
@@ -179,7 +179,7 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
                          log=context.log.info)
         if variant is not None:
             preds = [{**p, "variant": variant} for p in preds]
-        vpt_meta = _vpt_metadata(preds, rows)
+        vpt_meta = vpt_run_metadata(preds, rows)
         errors = defaultdict(int)
         for p in preds:
             if p["error"]:
@@ -200,7 +200,7 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
         description="Accuracy per evaluation run, model, mode, ablation, benchmark and subset, beside chance, "
         "majority-class and the paper's published numbers (and CV-Bench's official score). History of every run: "
         "`select * from eval_scores order by run_started_at`.",
-        code_version=code_version("1"),
+        code_version=code_version("2"),  # 2: VPT region scores
         kinds={"parquet", "duckdb"},
         group_name=GROUP,
         ins={"eval_predictions": dg.AssetIn(predictions_name)},

@@ -130,3 +130,14 @@ def test_crop_overlays_show_the_gt_box_the_region_and_the_crop(forced_run):
     assert tuple(panel[362, 495]) == (0, 200, 0)  # the GT box's top edge, green
     crop = decode_rgb(rows[0]["image_bytes"])[336:384, 448:512]
     assert np.array_equal(panel[::8, WIDTH + 4::8], crop)  # the crop, 8x nearest-neighbour
+
+
+def test_the_evaluation_assets_metadata_has_the_actions_and_the_overlays(forced_run):
+    from assets.evaluation import vpt_run_metadata
+
+    rows, preds = forced_run
+    meta = vpt_run_metadata(preds, rows)
+    assert meta["vpt_actions"].value == 2  # one region per answer of the actions-on arm, none with actions off
+    table = meta["region_overlays"].value
+    assert table.count('<img alt="Zoom letter q') == 2 and "IoU 0.07, IoGT 1.00" in table
+    assert vpt_run_metadata([{**p, "n_actions": None, "actions": None} for p in preds], rows) == {}
