@@ -141,3 +141,14 @@ def test_the_evaluation_assets_metadata_has_the_actions_and_the_overlays(forced_
     table = meta["region_overlays"].value
     assert table.count('<img alt="Zoom letter q') == 2 and "IoU 0.07, IoGT 1.00" in table
     assert vpt_run_metadata([{**p, "n_actions": None, "actions": None} for p in preds], rows) == {}
+
+
+def test_an_image_that_does_not_decode_is_that_rows_error_and_the_batch_goes_on(vpt_model):
+    from evaluation.vpt_eval import generate_vpt_predictions
+
+    model, processor = vpt_model
+    broken = {**zoom_row("bad", GT_TOP_LEFT, 4), "image_bytes": b"\x89PNG\r\n\x1a\nbroken"}
+    out = generate_vpt_predictions(model, processor, [broken, zoom_row("ok", GT_TOP_LEFT, 5)],
+                                   GenerationSettings(max_new_tokens=2, batch_size=2), progress=False)
+    assert out[0]["error"].startswith("image does not decode") and out[0]["n_actions"] is None
+    assert out[1]["error"] is None and out[1]["n_actions"] == 0 and out[1]["n_new_tokens"] == 2
