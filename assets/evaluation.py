@@ -12,7 +12,7 @@ from perception_tokens import schemas
 from pipeline_lib.emit import RejectSink, emit_table
 from pipeline_lib.folders import eval_chart_file
 from pipeline_lib.history import committed, history_rows, locked_history
-from pipeline_lib.metadata import png_markdown
+from pipeline_lib.metadata import image_grid_markdown, png_markdown
 from pipeline_lib.resources import BenchmarksResource, DepthTeacherResource, StorageResource
 from pipeline_lib.settings_experiment import variant_asset_name
 from pipeline_lib.tables import TableHandle
@@ -40,7 +40,7 @@ def build_benchmark_assets(settings) -> list:
                 outs={
                     f"benchmark_{name}": dg.AssetOut(
                         description=f"{name} questions read from the published format: prompt, choices, gold answer, image bytes.",
-                        code_version=code_version("2", eval_settings.roots.get(name), eval_settings.images.get(name)), kinds={"parquet"}, group_name=GROUP),
+                        code_version=code_version("3", eval_settings.roots.get(name), eval_settings.images.get(name)), kinds={"parquet"}, group_name=GROUP),
                     f"benchmark_{name}_rejects": dg.AssetOut(
                         description=f"{name} records that could not be used (missing image, path leaving the root, no answer...).",
                         code_version=code_version("1"), kinds={"parquet"}, group_name=GROUP),
@@ -114,6 +114,21 @@ def oracle_tokens_fn(teacher, vqvae_model, depth_dir: Path | None):
     return oracle
 
 
+def vpt_run_metadata(preds: list[dict], rows: list[dict]) -> dict:
+    """A VPT adapter's run: actions taken, and a few crop overlays (image with the GT box and the
+    selected region, and the crop); nothing for other models."""
+    from evaluation.region_overlays import region_overlay_examples
+
+    vpt = [p for p in preds if p["n_actions"] is not None]
+    if not vpt:
+        return {}
+    meta = {"vpt_actions": dg.MetadataValue.int(sum(p["n_actions"] for p in vpt))}
+    overlays = region_overlay_examples([p for p in vpt if p["ablation"] == "normal"], rows)
+    if overlays:
+        meta["region_overlays"] = dg.MetadataValue.md(image_grid_markdown([overlays], width=320))
+    return meta
+
+
 def build_evaluation_assets(settings) -> tuple[list, list]:
     """eval_predictions and eval_scores, or one pair per experiment variant (``eval_predictions__<variant>``)."""
     if not settings.experiment:
@@ -137,7 +152,7 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
         description="The model's answer to every benchmark question, per mode (direct / chain-of-thought) and ablation "
         "(generated, oracle and random depth tokens): raw output, parsed answer, gold, correct, generated spans, "
         "latency. Every evaluation run is appended (eval_run_id, run_started_at).",
-        code_version=code_version("1", eval_settings, finetune_settings.checkpoint),
+        code_version=code_version("2", eval_settings, finetune_settings.checkpoint),  # 2: VPT actions, gt_box
         kinds={"parquet", "pytorch"},
         group_name=GROUP,
         ins={**adapter_in, "depth_vqvae": dg.AssetIn(), **{k: dg.AssetIn() for k in bench_keys}},
@@ -174,11 +189,15 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
                 if head is not None or r["answer_type"] != "mask"]
         ident = new_identity(model_id, kind)
         base = generation_settings(eval_settings, kind)
+        # a VPT adapter answers through the action loop (evaluation/vpt_eval.py); its re-encoder (DINOv2 +
+        # projector) is reloaded beside the adapter by the vpt profile's fine-tune, not yet here: without it
+        # the loop never writes the control token (region crops still run)
         preds = evaluate(model, processor, rows, ident, runs=[tuple(r) for r in eval_settings.runs], base_settings=base, oracle=oracle,
                          log=context.log.info, segmentation_head=head)
         overlays = prediction_overlays(preds, (r for r in rows if r["answer_type"] == "mask"))
         if variant is not None:
             preds = [{**p, "variant": variant} for p in preds]
+        vpt_meta = vpt_run_metadata(preds, rows)
         errors = defaultdict(int)
         for p in preds:
             if p["error"]:
@@ -190,6 +209,7 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
             "predictions_this_run": dg.MetadataValue.int(len(preds)),
             "not_run_reasons": dg.MetadataValue.json(dict(errors)),
             "perceptio": dg.MetadataValue.bool(head is not None),
+            **vpt_meta,
             **({"mask_overlays": dg.MetadataValue.md(overlay_markdown(overlays))} if overlays else {}),
         }
         config = {**eval_settings.model_dump(), **({"variant": variant} if variant else {})}
@@ -203,12 +223,13 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
         description="Accuracy per evaluation run, model, mode, ablation, benchmark and subset, beside chance, "
         "majority-class and the paper's published numbers (and CV-Bench's official score). History of every run: "
         "`select * from eval_scores order by run_started_at`.",
-        code_version=code_version("1"),
+        code_version=code_version("2"),  # 2: VPT region scores
         kinds={"parquet", "duckdb"},
         group_name=GROUP,
         ins={"eval_predictions": dg.AssetIn(predictions_name)},
     )
     def eval_scores(context: dg.AssetExecutionContext, storage: StorageResource, eval_predictions: TableHandle):
+        from evaluation.region_scores import drop_empty_region_fields
         from evaluation.run import score_rows
         from evaluation.scoring import plot_scores, scores_markdown
 
@@ -226,7 +247,7 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
             text_scores = [s for s in latest_scores if "ciou_pct" not in s]
             mask_scores = [s for s in latest_scores if "ciou_pct" in s]
             if text_scores:
-                meta["scores"] = dg.MetadataValue.md(scores_markdown(text_scores))
+                meta["scores"] = dg.MetadataValue.md(scores_markdown(drop_empty_region_fields(text_scores)))
                 chart = eval_chart_file(storage.root, scores_name)
                 plot_scores([s for s in text_scores if s["ablation"] in ("normal", "none")], chart)
                 meta["chart"] = dg.MetadataValue.md(png_markdown(chart.read_bytes(), "accuracy vs baselines"))

@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 MODES = ("direct", "cot")
-ABLATIONS = ("normal", "oracle", "random", "none")
+ABLATIONS = ("normal", "oracle", "random", "none", "actions_off")  # actions_off: VPT adapters only (evaluation/vpt_eval.py)
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,15 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Sequence
 
 from evaluation.generate import GenerationSettings, generate_predictions, task_kind
+from evaluation.region_scores import REGION_SCORE_FIELDS, region_scores_by
 from evaluation.scoring import score
+from evaluation.vpt_eval import ACTIONS_OFF, evaluate_vpt, is_vpt_processor
 
 # (mode, ablation) pairs: direct answers, generated perception tokens, and two ablations
 # that show whether the answer depends on the tokens (teacher tokens vs random tokens).
 DEFAULT_RUNS: tuple[tuple[str, str], ...] = (("direct", "none"), ("cot", "normal"), ("cot", "oracle"), ("cot", "random"))
+
+VPT_FIELDS = ("gt_box", "n_actions", "actions", "region_iou", "region_iogt")
 
 OracleFn = Callable[[dict], "str | None"]  # benchmark row -> teacher depth token string
 
@@ -45,7 +49,7 @@ def limit_per_subset(rows: Iterable[dict], limit: int | None) -> list[dict]:
 def prediction_row(p: dict, ident: EvalIdentity, settings: GenerationSettings) -> dict[str, Any]:
     known = {"benchmark", "subset", "question_id", "prompt_text", "raw_output", "pred", "gold", "correct", "answer_type",
              "depth_spans", "depth_spans_valid", "boxes", "n_new_tokens", "latency_s", "error", "image_file", "mode_used",
-             "pred_mask"}
+             "pred_mask", *VPT_FIELDS}
     extra = {k: v for k, v in p.items() if k not in known and not k.startswith("gen_") and k not in ("question", "prompt", "choices", "valid_letters")}
     return {
         "eval_run_id": ident.eval_run_id, "run_started_at": ident.run_started_at, "model_id": ident.model_id,
@@ -58,6 +62,8 @@ def prediction_row(p: dict, ident: EvalIdentity, settings: GenerationSettings) -
         "n_boxes": len(p.get("boxes") or []), "n_new_tokens": int(p.get("n_new_tokens") or 0),
         "latency_s": float(p.get("latency_s") or 0.0), "error": p.get("error"), "image_file": p.get("image_file"),
         "extra_json": json.dumps(extra, default=str), "pred_mask": p.get("pred_mask"),
+        # VPT adapters' actions and region overlap (evaluation/vpt_eval.py); null for every other model
+        **{k: p.get(k) for k in VPT_FIELDS},
     }
 
 
@@ -72,7 +78,8 @@ def evaluate(
     oracle: OracleFn | None = None,
     log: Callable[[str], None] = print,
     segmentation_head: Any = None,
-    extra_logits_processors: Sequence[Any] = (),
+    reencoder: Any = None,
+    logits_processors: Sequence[Any] = (),
 ) -> list[dict[str, Any]]:
     """Prediction rows for every (mode, ablation) in ``runs``; ablations other than
     normal/none run on relative-depth rows only (others would only be 'not run').
@@ -80,11 +87,20 @@ def evaluate(
     ``segmentation_head`` (a Perceptio adapter's, ``training.backends.reload_segmentation_head``)
     makes the run Perceptio's (:mod:`evaluation.perceptio`): mask rows are answered in the
     ``normal`` ablation with a mask from the [SEG] state (:mod:`evaluation.segmentation_masks`).
-    Without one, mask rows cannot be answered: an error naming them."""
+    Without one, mask rows cannot be answered: an error naming them.
+
+    A VPT adapter (its vocabulary holds the region / control tokens) answers through the generation
+    loop with actions, and each ``normal`` arm gets an ``actions_off`` twin (:mod:`evaluation.vpt_eval`);
+    ``reencoder`` is its DINOv2 + projector (None: the control token is never written).
+    ``logits_processors`` run before the constraints (tests force tokens with them)."""
     masks = [r for r in rows if r.get("answer_type") == "mask"]
     if masks and segmentation_head is None:
         raise ValueError(f"{masks[0]['benchmark']}: its answers are masks and this model has no segmentation head "
                          "(only an adapter fine-tuned with finetune.segmentation.enabled can answer it)")
+    if is_vpt_processor(processor):
+        return [prediction_row(p, ident, settings) for settings, p in evaluate_vpt(
+            model, processor, rows, runs, base_settings, reencoder=reencoder, logits_processors=logits_processors, log=log)]
+    runs = [r for r in runs if r[1] != ACTIONS_OFF]  # only a VPT adapter has actions to turn off
     if segmentation_head is not None:
         base_settings = replace(base_settings, perceptio=True)
     if base_settings.numerics == "reference":
@@ -109,7 +125,7 @@ def evaluate(
         settings = replace(base_settings, mode=mode, ablation=ablation)
         log(f"evaluating {len(chosen)} questions: mode={mode} ablation={ablation} constrained={settings.constrained}")
         for p in generate_predictions(model, processor, chosen, settings, progress=True, batch_hook=hook,
-                                      extra_logits_processors=extra_logits_processors):
+                                      extra_logits_processors=logits_processors):
             out.append(prediction_row(p, ident, settings))
     return out
 
@@ -133,10 +149,13 @@ def score_rows(predictions: Sequence[dict]) -> list[dict[str, Any]]:
     accuracy for letter / number answers, cIoU and gIoU for masks (:func:`mask_score_rows`)."""
     by = SCORE_BY
     text = [p for p in predictions if p.get("answer_type") != "mask"]
+    regions = region_scores_by(text, by)  # VPT: actions per answer, IoU / IoGT of the first region
+    empty = dict.fromkeys(REGION_SCORE_FIELDS)
     rows = []
     for s in score(text, by=by) if text else []:
-        rows.append({k: s.get(k) for k in (*by, "n", "n_not_run", "n_correct", "n_unparsed", "accuracy_pct", "ci_low_pct", "ci_high_pct", "chance_pct",
-                                           "majority_pct", "paper_llava15_13b_pct", "paper_aurora_pct")})
+        rows.append({**{k: s.get(k) for k in (*by, "n", "n_not_run", "n_correct", "n_unparsed", "accuracy_pct", "ci_low_pct", "ci_high_pct",
+                                              "chance_pct", "majority_pct", "paper_llava15_13b_pct", "paper_aurora_pct")},
+                     **regions.get(tuple(str(s.get(k)) for k in by), empty)})  # CV-Bench's "official" row: no own group
     return rows + mask_score_rows([p for p in predictions if p.get("answer_type") == "mask"])
 
 

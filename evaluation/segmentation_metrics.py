@@ -102,6 +102,11 @@ def overlay_png(image_rgb: np.ndarray, gold: dict, pred: dict | None, *, caption
     gap = np.full((h, 4, 3), 255, np.uint8)
     panels = np.concatenate([image_rgb, gap, _tint(image_rgb, gold_m, _GT_COLOUR), gap,
                              _tint(image_rgb, pred_m, _PRED_COLOUR)], axis=1)
+    return captioned_png(panels, caption)
+
+
+def captioned_png(panels: np.ndarray, caption: str | None) -> bytes:
+    """RGB panels as PNG bytes, under an 18-px caption bar when ``caption`` is given."""
     if caption:
         bar = np.full((18, panels.shape[1], 3), 255, np.uint8)
         cv2.putText(bar, caption[:90], (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)

@@ -118,3 +118,19 @@ def wilson_ci(n_correct: int, n: int, z: float = Z_95) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return 100.0 * max(0.0, centre - half), 100.0 * min(1.0, centre + half)
+
+
+def bootstrap_mean_ci(
+    values: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the mean of ``values`` (e.g. per-question IoU), ``(nan, nan)``
+    when empty. Resamples of the indices, drawn in chunks so memory stays bounded; fixed seed."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(resamples, 2_000_000 // x.size))
+    means = np.concatenate([x[rng.integers(0, x.size, size=(min(chunk, resamples - done), x.size))].mean(axis=1)
+                            for done in range(0, resamples, chunk)])
+    return _bounds(means, confidence)

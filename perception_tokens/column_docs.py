@@ -125,7 +125,7 @@ COLUMN_DOCS: dict[str, str] = {
     "run_started_at": "when the evaluation run started (UTC, ISO 8601)",
     "model_kind": "adapter, base checkpoint, or answers_file",
     "mode": "prompting: direct, cot (perception tokens first), or external (an answers file)",
-    "ablation": "tokens fed in CoT: normal (generated), oracle (teacher's), random; none when direct",
+    "ablation": "tokens fed in CoT: normal (generated), oracle (teacher's), random; none when direct; actions_off: a VPT adapter with its perception tokens banned (the 'without' arm)",
     "constrained": "whether decoding was constrained to well-formed perception tokens",
     "prompt_text": "the exact prompt sent",
     "raw_output": "the model's output text as generated (or as in the answers file)",
@@ -157,6 +157,21 @@ COLUMN_DOCS: dict[str, str] = {
     "giou_pct": "mask benchmarks (refcoco_res): generalised IoU, percent: the mean of the per-question IoUs (a question without [SEG] scores 0); null for letter/number benchmarks",
     "giou_ci_low_pct": "95% bootstrap confidence interval of giou_pct over the subset's questions, lower end (10,000 resamples, seed 0)",
     "giou_ci_high_pct": "95% bootstrap confidence interval of giou_pct, upper end",
+    # VPT (arXiv 2502.17425): region selection and re-encoding actions, scored against a ground-truth box
+    "gt_box": "the ground-truth region of the question [x0, y0, x1, y1] in pixels of the original image (right/bottom exclusive); null when the benchmark gives none",
+    "n_actions": "VPT adapters: actions the generation loop took for the answer (crops of a selected region, re-encodings); null for other models",
+    "actions": "VPT adapters: every action in order, {kind: region | reencode, grid: k, x_min, y_min, x_max, y_max: the region's inclusive cells on the k x k grid, crop_left, crop_top, crop_right, crop_bottom: the crop in pixels of the original image (right/bottom exclusive), n_embeddings: re-encoded embeddings inserted, answer_position: answer tokens written before it}; null for other models",
+    "region_iou": "VPT: intersection over union of the first selected region's crop box with gt_box (pixels); null without a gt_box or a region",
+    "region_iogt": "VPT: intersection of the first selected region's crop box with gt_box over gt_box's area (how much of the target the crop holds); null without a gt_box or a region",
+    "mean_actions": "VPT runs: mean actions per scored answer; null for other models",
+    "n_gt_box": "VPT runs: scored questions with a ground-truth box",
+    "n_region": "VPT runs: of those, the questions where the model selected a region (the IoU / IoGT means are over these)",
+    "region_iou_mean": "VPT runs: mean region_iou over n_region questions",
+    "region_iou_ci_low": "95% percentile-bootstrap interval of region_iou_mean, lower end (10,000 resamples, seed 0)",
+    "region_iou_ci_high": "95% percentile-bootstrap interval of region_iou_mean, upper end",
+    "region_iogt_mean": "VPT runs: mean region_iogt over n_region questions",
+    "region_iogt_ci_low": "95% percentile-bootstrap interval of region_iogt_mean, lower end (10,000 resamples, seed 0)",
+    "region_iogt_ci_high": "95% percentile-bootstrap interval of region_iogt_mean, upper end",
 }
 
 _DESCRIBE_RE = re.compile(r"^\s*(?:describe|desc)\s+(?:table\s+)?\"?([A-Za-z_][A-Za-z0-9_]*)\"?\s*;?\s*$", re.I)

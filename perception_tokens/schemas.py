@@ -214,8 +214,21 @@ BENCHMARK_SCHEMA = pa.schema(
         ("source", pa.string()),  # CV-Bench: ADE20K / COCO / Omni3D
         ("task", pa.string()),
         ("type", pa.string()),
+        ("gt_box", pa.list_(pa.float64())),  # the ground-truth region [x0, y0, x1, y1], pixels (zoom); null elsewhere
     ]
 )
+
+# VPT (arXiv 2502.17425): one action the generation loop took (evaluation/vpt_actions.py). A region's
+# cells are inclusive corners on the k x k grid; its crop box is PIL's (right/bottom exclusive), in
+# pixels of the original image. A re-encoding action has null cells and box.
+VPT_ACTION_TYPE = pa.struct([
+    ("kind", pa.string()),  # "region" | "reencode"
+    ("grid", pa.int32()),
+    ("x_min", pa.int32()), ("y_min", pa.int32()), ("x_max", pa.int32()), ("y_max", pa.int32()),
+    ("crop_left", pa.int32()), ("crop_top", pa.int32()), ("crop_right", pa.int32()), ("crop_bottom", pa.int32()),
+    ("n_embeddings", pa.int32()),  # reencode: the projector's embeddings inserted
+    ("answer_position", pa.int32()),  # answer tokens written before the action
+])
 
 EVAL_PREDICTION_SCHEMA = pa.schema(
     [
@@ -246,6 +259,12 @@ EVAL_PREDICTION_SCHEMA = pa.schema(
         ("extra_json", pa.string()),
         ("variant", pa.string()),  # the experiment variant that produced the row; null without an experiment
         ("pred_mask", MASK_RLE_TYPE),  # mask benchmarks (refcoco_res): the predicted mask; null elsewhere
+        # VPT adapters only (null for every other model): the actions taken, and the first region against gt_box
+        ("gt_box", pa.list_(pa.float64())),  # the benchmark's ground-truth box, when it gives one
+        ("n_actions", pa.int32()),
+        ("actions", pa.list_(VPT_ACTION_TYPE)),
+        ("region_iou", pa.float64()),
+        ("region_iogt", pa.float64()),
     ]
 )
 
@@ -278,6 +297,16 @@ EVAL_SCORE_SCHEMA = pa.schema(
         ("giou_pct", pa.float64()),
         ("giou_ci_low_pct", pa.float64()),
         ("giou_ci_high_pct", pa.float64()),
+        # VPT runs (null otherwise): actions per answer; the first region against the GT box (evaluation/region_scores.py)
+        ("mean_actions", pa.float64()),
+        ("n_gt_box", pa.int64()),
+        ("n_region", pa.int64()),
+        ("region_iou_mean", pa.float64()),
+        ("region_iou_ci_low", pa.float64()),
+        ("region_iou_ci_high", pa.float64()),
+        ("region_iogt_mean", pa.float64()),
+        ("region_iogt_ci_low", pa.float64()),
+        ("region_iogt_ci_high", pa.float64()),
     ]
 )
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from pipeline_lib.file_lock import exclusive as file_lock
 
 # bumped when the demo sets' layout changes, so an older demo folder is rewritten
-DEMO_BENCHMARKS_LAYOUT_VERSION = "refcoco-res-layout-1"
+DEMO_BENCHMARKS_LAYOUT_VERSION = "zoom-layout-1"  # zoom-layout-1: the zoom set (VPT) joined
 
 
 def _recorded_settings(manifest: Path) -> dict | None:

@@ -9,7 +9,9 @@ this writes, under one root:
   and ``test_3d.parquet`` (Depth, source Omni3D, red/blue boxes);
 - ``blink_counting/``, ``seedbench/``: Aurora's open-ended counting sets in their released flat
   layout (integer ids and ``N.png``; string ids and ``.jpg``, answers without category), their
-  images apart under ``counting_images/<set>/`` as the release distributes them separately.
+  images apart under ``counting_images/<set>/`` as the release distributes them separately;
+- ``refcoco_res/`` (RES, refer layout) and ``zoom/`` (a tiny label in a large image, with its
+  ground-truth box: :mod:`evaluation.benchmarks.zoom_demo`).
 
 Each set is then readable by the matching reader in :mod:`evaluation.benchmarks`.
 The function returns the answer key so a test (or a check) can compare what the
@@ -47,6 +49,7 @@ from evaluation.benchmarks.demo_formats import (
 )
 from evaluation.benchmarks.records import LETTERS
 from evaluation.benchmarks.refcoco_res_demo import write_demo_refcoco_res
+from evaluation.benchmarks.zoom_demo import write_demo_zoom
 
 BLINK_DEPTH_QUESTION = "Which point is closer to the camera?"
 CVBENCH_DEPTH_QUESTION = (
@@ -320,6 +323,8 @@ def write_demo_benchmarks(
     # RES: refer-layout RefCOCO/+/g of as many scenes of its own (the answer key is the masks
     # in the files; tests/evaluation/test_refcoco_res_benchmark.py checks them)
     write_demo_refcoco_res(root / registry.get("refcoco_res").demo_dir, len(scenes), seed)
+    # zoom: a tiny label in a large image, with its box (VPT's region selection); its own random stream
+    manifest.answers.update(write_demo_zoom(root / registry.get("zoom").demo_dir, max(4, len(scenes)), seed))
     return manifest
 
 

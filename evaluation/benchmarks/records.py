@@ -243,13 +243,11 @@ def read_answers_jsonl(path: Path, benchmark: str, display: str) -> tuple[dict[s
     return answers, rejects
 
 
-def iter_answered_questions(
-    path: Path, benchmark: str, display: str, answers: dict[str, Any], answers_display: str
-) -> Iterator[Reject | tuple[str, dict, str, Any]]:
-    """Questions of a questions jsonl that have an id, text and an answer: yields
-    ``(question_id, record, text, answer)`` or a Reject; afterwards, one Reject per answer
-    whose question never appeared (reported, not silently dropped)."""
-    seen: set[str] = set()
+def iter_questions(path: Path, benchmark: str, display: str, seen: set[str] | None = None
+                   ) -> Iterator[Reject | tuple[str, dict]]:
+    """``(question_id, record)`` per line of a questions jsonl, or a Reject for a line without a
+    usable ``question_id`` or with one seen before (``seen`` collects the ids)."""
+    seen = set() if seen is None else seen
     for item in iter_jsonl(path, benchmark, display):
         if isinstance(item, Reject):
             yield item
@@ -263,6 +261,21 @@ def iter_answered_questions(
             yield reject(benchmark, display, qid, "duplicate question_id")
             continue
         seen.add(qid)
+        yield qid, obj
+
+
+def iter_answered_questions(
+    path: Path, benchmark: str, display: str, answers: dict[str, Any], answers_display: str
+) -> Iterator[Reject | tuple[str, dict, str, Any]]:
+    """Questions of a questions jsonl that have an id, text and an answer: yields
+    ``(question_id, record, text, answer)`` or a Reject; afterwards, one Reject per answer
+    whose question never appeared (reported, not silently dropped)."""
+    seen: set[str] = set()
+    for item in iter_questions(path, benchmark, display, seen):
+        if isinstance(item, Reject):
+            yield item
+            continue
+        qid, obj = item
         text = obj.get("text")
         if not isinstance(text, str) or not text.strip():
             yield reject(benchmark, display, qid, "question without text")

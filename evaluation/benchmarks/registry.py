@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Literal, Sequence
 
-from evaluation.benchmarks import blink, counting, cvbench, hardblink, refcoco_res
+from evaluation.benchmarks import blink, counting, cvbench, hardblink, refcoco_res, zoom
 from evaluation.benchmarks.records import MissingBenchmarkFile, Reject
 from perception_tokens.named_registry import NamedRegistry
 
@@ -79,6 +79,10 @@ def _read_refcoco_res(root: Path, subsets: Sequence[str] | None, images: Path | 
     return refcoco_res.read_refcoco_res(root, subsets, images)
 
 
+def _read_zoom(root: Path, subsets: Sequence[str] | None, images: Path | None):
+    return zoom.read_zoom(root, subsets)
+
+
 def _counting_reader(title: str, prefix: str) -> Reader:
     def read(root: Path, subsets: Sequence[str] | None, images: Path | None):
         return counting.read_counting_jsonl(root, title, prefix, images=images)
@@ -113,6 +117,11 @@ BUILTIN: tuple[BenchmarkSpec, ...] = (
         "COCO train2014 images apart",
         demo_dir="refcoco_res", needs_image_folder=True, demo_images_dir="refcoco_res/coco/train2014",
         ids_repeat_across_subsets=True, present_subsets=refcoco_res.present_subsets),
+    BenchmarkSpec(
+        "zoom", zoom.BENCHMARK, _read_zoom, zoom.SUBSETS, "letter",
+        "questions.jsonl ({question_id, category, image, question, choices, answer, bbox [x, y, w, h]}) + images/ "
+        "(the project's format: evaluation/benchmarks/zoom.py)",
+        demo_dir="zoom"),
 )
 
 _REGISTRY: NamedRegistry[BenchmarkSpec] = NamedRegistry("benchmark", BUILTIN)

@@ -155,8 +155,13 @@ def test_evaluation_history_and_scores(world):
     assert {r["subset"] for r in res} == set(registry.get("refcoco_res").subsets)
     assert all(r["answer_type"] == "mask" and rle_to_mask(json.loads(r["gold"])).any() for r in res)
 
+    zoom = pq.read_table(storage / "benchmark_zoom.parquet").to_pylist()  # VPT's zoom questions, with their boxes
+    assert {r["subset"] for r in zoom} == {"letter", "digit"} and all(len(r["gt_box"]) == 4 for r in zoom)
+
     preds = pq.read_table(storage / "eval_predictions.parquet").to_pylist()
     assert "RefCOCO-RES" not in {p["benchmark"] for p in preds}  # masks come from the segmentation head
+    assert all(p["gt_box"] for p in preds if p["benchmark"] == "Zoom")
+    assert all(p["n_actions"] is None and p["actions"] is None for p in preds)  # a LLaVA adapter has no VPT tokens
     runs = {(p["mode"], p["ablation"]) for p in preds}
     assert runs == {("direct", "none"), ("cot", "normal"), ("cot", "oracle"), ("cot", "random")}
     oracle = [p for p in preds if p["ablation"] == "oracle" and p["benchmark"] == "HardBLINK"]

@@ -93,7 +93,7 @@ def test_toy_benchmark_gets_an_asset_feeding_the_evaluation(toy_benchmark, tmp_p
     assets = build_benchmark_assets(settings)
     keys = [k.to_user_string() for a in assets for k in a.keys]
     assert sorted(keys) == sorted(f"benchmark_{n}{suffix}" for n in registry.names() for suffix in ("", "_rejects"))
-    assert "benchmark_toycount" in keys and len(keys) == 14  # 6 built-in benchmarks and the toy, each with its rejects
+    assert "benchmark_toycount" in keys and len(keys) == 16  # 7 built-in benchmarks and the toy, each with its rejects
     (eval_predictions, _), _ = build_evaluation_assets(settings)
     deps = {k.to_user_string() for k in eval_predictions.dependency_keys}
     assert {f"benchmark_{n}" for n in registry.names()} <= deps and "benchmark_toycount" in deps

@@ -4,6 +4,7 @@ Before the fix the manifest's mere presence counted as "done": ``demo.n_ade20k``
 ``demo.seed`` edited later were silently ignored and the old images kept being read."""
 
 import json
+import shutil
 
 from pipeline_lib.demo_world import ensure_demo_benchmarks, ensure_demo_datasets
 
@@ -73,3 +74,14 @@ def test_demo_benchmarks_follow_their_seed(tmp_path):
     assert len(log.lines) == 1 and "seed=0 -> " in log.lines[0] and "seed=1" in log.lines[0]
     changed = [p for p in before if p.name != ".complete" and before[p] != after.get(p)]
     assert changed  # other scenes, other images
+
+
+def test_demo_benchmarks_written_before_the_zoom_set_are_regenerated_with_it(tmp_path):
+    root = tmp_path / "benchmarks"
+    ensure_demo_benchmarks(root, scenes=2, seed=0)
+    assert (root / "zoom" / "questions.jsonl").is_file()
+    shutil.rmtree(root / "zoom")  # a folder as the generator wrote it before the zoom benchmark existed
+    (root / ".complete").write_text("refcoco-res-layout-1\nscenes=2 seed=0\n")
+    log = RecordingLog()
+    ensure_demo_benchmarks(root, scenes=2, seed=0, log=log)
+    assert (root / "zoom" / "questions.jsonl").is_file() and len(log.lines) == 1

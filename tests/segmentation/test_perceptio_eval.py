@@ -131,7 +131,7 @@ def test_a_decoder_set_to_the_whole_image_gives_the_known_iou(tiny):
     ident = new_identity("tiny-perceptio", "adapter")
     preds = evaluate(model, processor, rows, ident, runs=[("cot", "normal")], log=lambda _m: None,
                      base_settings=GenerationSettings(max_new_tokens=4, batch_size=2),
-                     segmentation_head=head_for(model, whole_image=True), extra_logits_processors=force)
+                     segmentation_head=head_for(model, whole_image=True), logits_processors=force)
     assert all(rle_to_mask(p["pred_mask"]).all() for p in preds)
     scores = {s["subset"]: s for s in score_rows(preds)}
     assert scores["refcoco_val"]["ciou_pct"] == pytest.approx(50.0)
@@ -143,7 +143,7 @@ def test_a_decoder_set_to_the_whole_image_gives_the_known_iou(tiny):
     # the opposite decoder predicts nothing: IoU 0, but the mask still came from a [SEG]
     empty = evaluate(model, processor, rows[:1], ident, runs=[("cot", "normal")], log=lambda _m: None,
                      base_settings=GenerationSettings(max_new_tokens=4), segmentation_head=head_for(model, whole_image=False),
-                     extra_logits_processors=force)
+                     logits_processors=force)
     assert not rle_to_mask(empty[0]["pred_mask"]).any() and empty[0]["pred"] == SEG
     assert score_rows(empty)[0]["giou_pct"] == 0.0
 
@@ -155,7 +155,7 @@ def test_no_seg_generated_gives_an_empty_mask_iou_zero_and_a_row(tiny):
     preds = evaluate(model, processor, rows, ident, runs=[("cot", "normal"), ("direct", "none")], log=lambda _m: None,
                      base_settings=GenerationSettings(max_new_tokens=4, batch_size=2),
                      segmentation_head=head_for(model, whole_image=True),
-                     extra_logits_processors=[ForceTokens(banned=seg_id(processor))])
+                     logits_processors=[ForceTokens(banned=seg_id(processor))])
     assert len(preds) == 2  # both kept; the 'none' ablation (no perception tokens) does not ask mask rows
     for p in preds:
         assert SEG not in p["raw_output"] and p["pred"] is None and p["error"] is None
