@@ -67,6 +67,7 @@ def build_finetune_assets(settings) -> tuple[list, list]:
 def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list]:
     finetune_settings = settings.finetune
     name = variant_asset_name("lora_adapter", variant)
+    reconstruction = bool(finetune_settings.depth_losses.get("reconstruction"))
 
     @dg.asset(
         name=name,
@@ -76,12 +77,15 @@ def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list
         code_version=code_version("1", finetune_settings),
         kinds={"pytorch", "parquet"},
         group_name=GROUP,
-        ins={"curriculum": dg.AssetIn(variant_asset_name("curriculum", variant))},
+        ins={"curriculum": dg.AssetIn(variant_asset_name("curriculum", variant)),
+             # the soft-merge reconstruction loss decodes with the trained VQ-VAE (Perceptio sec. 3.4.3): an input only then,
+             # so every other run's graph and versions stay as they were
+             **({"depth_vqvae": dg.AssetIn()} if reconstruction else {})},
         pool="accelerator",
         op_tags=gpu_op_tags(settings.execution),
     )
     def lora_adapter(context: dg.AssetExecutionContext, storage: StorageResource, pipes_subprocess_client: dg.PipesSubprocessClient,
-                     curriculum: TableHandle):
+                     curriculum: TableHandle, **vqvae: TableHandle):
         # the export travels in the curriculum's rows, checked against its sha256: never the instance's latest metadata
         export = LlavaExport.from_table(curriculum)
         records_path = export.verified_json(storage.root)
@@ -100,6 +104,8 @@ def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list
                 "--image-dir", str(image_dir), "--out", str(run_dir), "--span-samples", str(finetune_settings.span_samples)]
         if finetune_settings.family:
             args += ["--family", finetune_settings.family]
+        if "depth_vqvae" in vqvae:  # the manifest row names the VQ-VAE folder
+            args += ["--vqvae", str(vqvae["depth_vqvae"].read(columns=["path"])["path"][0].as_py())]
         command = launch_command(finetune_settings, args)
         context.log.info(" ".join(command))
         invocation = pipes_subprocess_client.run(command=command, context=context, env={"PYTHONUNBUFFERED": "1", **parent_env()})

@@ -85,10 +85,9 @@ PERCEPTIO: dict[str, dict[str, Any]] = {
     "finetune": {
         # [SEG] -> SAM2 mask decoder, BCE + DICE (sec. 3.1, 3.4.2); the SAM2 size is not given: Large
         "segmentation": {"enabled": True, "sam2_checkpoint": "facebook/sam2.1-hiera-large"},
-        # marker + token + count (sec. 3.4.3); the coefficients are in sec. 3.5, cut from our notes: 1.0 each.
-        # The soft reconstruction needs the VQ-VAE decoder in the fine-tune process, which lora_adapter does not
-        # pass yet: off here (finetune.depth_losses.reconstruction, FIDELITY.md)
-        "depth_losses": {"marker": 1.0, "token": 1.0, "count": 1.0},
+        # marker + token + count and the soft-merge reconstruction through the frozen VQ-VAE decoder (sec. 3.4.3;
+        # lora_adapter then takes depth_vqvae as an input); the coefficients are in sec. 3.5, cut from our notes: 1.0 each
+        "depth_losses": {"marker": 1.0, "token": 1.0, "count": 1.0, "reconstruction": 1.0},
         "epochs": 1.0,  # one fine-tuning stage (sec. 3.4)
     },
 }

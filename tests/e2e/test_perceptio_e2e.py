@@ -45,7 +45,7 @@ def test_the_config_is_the_perceptio_profile_at_toy_scale(perceptio_world):
     assert settings.datasets.refer_datasets == ["refcoco", "refcoco+", "refcocog"]
     assert (settings.curriculum.style, settings.vqvae.data) == ("perceptio", "refer_train")
     assert settings.finetune.segmentation == {"enabled": True, "sam2_checkpoint": "tiny"}
-    assert settings.finetune.depth_losses == {"marker": 1.0, "token": 1.0, "count": 1.0}
+    assert settings.finetune.depth_losses == {"marker": 1.0, "token": 1.0, "count": 1.0, "reconstruction": 1.0}
 
 
 def test_curriculum_is_every_train_sentence_with_its_mask_in_perceptio_order(perceptio_world):

@@ -17,7 +17,7 @@ def test_the_profile_sets_each_stage():
     assert (s.vqvae.preset, s.vqvae.data) == ("aurora", "refer_train")
     assert (s.curriculum.style, s.curriculum.tasks, s.curriculum.epochs) == ("perceptio", ["refer_segment"], 1)
     assert s.finetune.segmentation == {"enabled": True, "sam2_checkpoint": "facebook/sam2.1-hiera-large"}
-    assert s.finetune.depth_losses == {"marker": 1.0, "token": 1.0, "count": 1.0}
+    assert s.finetune.depth_losses == {"marker": 1.0, "token": 1.0, "count": 1.0, "reconstruction": 1.0}
     assert s.finetune.epochs == 1.0
     assert s.finetune.checkpoint == "tiny" and s.finetune.family is None  # LLaVA by default, detected from the checkpoint
 
@@ -27,7 +27,7 @@ def test_file_values_win_and_nested_mappings_merge():
                                                                   "depth_losses": {"count": 0.5}, "family": "qwen2_5_vl"},
                             "depth": {"teacher": "ground_truth"}})
     assert s.finetune.segmentation == {"enabled": True, "sam2_checkpoint": "tiny"}
-    assert s.finetune.depth_losses == {"marker": 1.0, "token": 1.0, "count": 0.5}
+    assert s.finetune.depth_losses == {"marker": 1.0, "token": 1.0, "count": 0.5, "reconstruction": 1.0}
     assert s.finetune.family == "qwen2_5_vl" and s.depth.teacher == "ground_truth"
     # the aurora profile is unchanged by the nested merge (its only nested mapping is epoch_size_by_skill)
     assert apply_profile({"profile": "aurora"})["curriculum"]["epoch_size_by_skill"] == {"depth": 20000, "count": 5000}

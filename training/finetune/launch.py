@@ -1,7 +1,7 @@
 """The one command-line entry point of the fine-tune: any family, ``python -m`` or ``torchrun``.
 
     python -m training.finetune.launch --config cfg.json --records curriculum.json \\
-        --image-dir images/ --out runs/lora [--span-samples 8] [--family qwen2_5_vl]
+        --image-dir images/ --out runs/lora [--span-samples 8] [--family qwen2_5_vl] [--vqvae depth_vqvae/]
     torchrun --nproc_per_node=2 -m training.finetune.launch ...
 
 The config's ``family`` (or ``--family``; else detected from the checkpoint) picks the
@@ -57,7 +57,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--span-samples", type=int, default=0,
                         help="atomic depth prompts used to measure well-formed spans before and after training")
     parser.add_argument("--family", help="model family (training/backends); overrides the config's; default: detected")
+    parser.add_argument("--vqvae", help="depth VQ-VAE folder (config.json + model.safetensors): its codebook and decoder, "
+                        "frozen, for the soft-merge reconstruction depth loss (depth_losses.reconstruction)")
     return parser.parse_args(argv)
+
+
+def frozen_vqvae_parts(folder: str | os.PathLike):
+    """``(codebook [K, D], decoder)`` of a trained VQ-VAE for ``training.llava.losses.reconstruction_loss``:
+    the decoder maps soft-merged latents ``[S, D, g, g]`` to depth ``[S, 1, H, W]`` in [0, 1]; every weight
+    frozen (Perceptio sec. 3.1: the codebook and the depth decoder stay frozen), gradients flow to the latents."""
+    import torch
+
+    from training.vqvae.checkpoint import load_vqvae
+
+    model = load_vqvae(folder, device="cuda" if torch.cuda.is_available() else "cpu")
+    model.requires_grad_(False)
+    codebook = model.vq.embedding.detach().clone()
+
+    def decode(latents: torch.Tensor) -> torch.Tensor:
+        return model.denormalize(model.decoder(latents.to(codebook.dtype)))
+
+    return codebook, decode
 
 
 def _jsonl_appender(path: Path) -> MetricsCallback:
@@ -130,8 +150,11 @@ def main(
     before, order_before = (_rates_before_training(backend, config, probe, order_probe, args.image_dir)
                             if rank0 and (probe or order_probe) else (float("nan"), float("nan")))
     started = time.perf_counter()
+    if config.depth_losses.reconstruction and not args.vqvae:
+        raise SystemExit("depth_losses.reconstruction needs the depth VQ-VAE: pass --vqvae <folder>")
+    codebook, decoder = frozen_vqvae_parts(args.vqvae) if args.vqvae else (None, None)
     result = backend.run_finetune(config, args.records, args.image_dir, args.out, log=say,
-                                  metrics_callback=forward if callbacks else None)
+                                  metrics_callback=forward if callbacks else None, codebook=codebook, decoder=decoder)
     seconds = time.perf_counter() - started
     summary = {**result.to_dict(), "span_rate_before": before, "span_rate_after": float("nan"), "train_seconds": seconds,
                "span_samples": len(probe), "world_size": int(os.environ.get("WORLD_SIZE", "1")), "family": family,
