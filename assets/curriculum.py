@@ -287,12 +287,7 @@ def build_curriculum_asset(settings, variant: str | None = None):
     ins = {n: dg.AssetIn() for n in CURRICULUM_INS}
     if not perceptio_style:
         @dg.asset(name=name, description=description, code_version=version, kinds={"parquet", "json"}, group_name=GROUP, ins=ins)
-        def curriculum(context: dg.AssetExecutionContext, storage: StorageResource, depth_tokens: TableHandle, box_tokens: TableHandle,
-                       marked_points: TableHandle, lvis_images: TableHandle, refcoco_refs: TableHandle, pseudo_depth: TableHandle,
-                       ade20k_images: TableHandle, refcoco_images: TableHandle, lvis_instances: TableHandle):
-            tables = dict(depth_tokens=depth_tokens, box_tokens=box_tokens, marked_points=marked_points, lvis_images=lvis_images,
-                          refcoco_refs=refcoco_refs, pseudo_depth=pseudo_depth, ade20k_images=ade20k_images,
-                          refcoco_images=refcoco_images, lvis_instances=lvis_instances)
+        def curriculum(context: dg.AssetExecutionContext, storage: StorageResource, **tables: TableHandle):
             return build(context, storage, tables)[0]
 
         return curriculum
@@ -305,13 +300,7 @@ def build_curriculum_asset(settings, variant: str | None = None):
                                         code_version=version, kinds={"parquet"}, group_name=GROUP)},
         ins=ins, can_subset=False,
     )
-    def perceptio_curriculum(context: dg.AssetExecutionContext, storage: StorageResource, depth_tokens: TableHandle,
-                             box_tokens: TableHandle, marked_points: TableHandle, lvis_images: TableHandle,
-                             refcoco_refs: TableHandle, pseudo_depth: TableHandle, ade20k_images: TableHandle,
-                             refcoco_images: TableHandle, lvis_instances: TableHandle):
-        tables = dict(depth_tokens=depth_tokens, box_tokens=box_tokens, marked_points=marked_points, lvis_images=lvis_images,
-                      refcoco_refs=refcoco_refs, pseudo_depth=pseudo_depth, ade20k_images=ade20k_images,
-                      refcoco_images=refcoco_images, lvis_instances=lvis_instances)
+    def perceptio_curriculum(context: dg.AssetExecutionContext, storage: StorageResource, **tables: TableHandle):
         out, refer = build(context, storage, tables)
         sink = RejectSink()
         sink.rejects = [r.as_row() for r in refer.rejects]
