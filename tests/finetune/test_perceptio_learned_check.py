@@ -48,3 +48,35 @@ def test_the_order_probe_takes_the_referring_records_and_their_own_questions():
                  for i in range(3))]
     assert [r["id"] for r in order_probe_records(records, 2)] == ["r0", "r1"]
     assert question_of(records[2]) == "Segment the object 1."
+
+
+@pytest.mark.usefixtures("single_torch_thread")
+@pytest.mark.parametrize("family", ["llava", "qwen2_5_vl"])
+def test_the_launch_reports_the_seg_loss_and_the_order_probe_on_both_families(family, tmp_path):
+    """Perceptio on either family: the summary carries every logged seg loss and the order probe's rates,
+    measured on the referring records (answers starting with [SEG])."""
+    import json
+
+    from perception_tokens import token_kinds
+    from tests.segmentation.seg_records import square_records
+    from training.finetune.config import FinetuneConfig
+    from training.finetune.launch import main
+    from training.finetune.lora import LoraSettings
+    from training.segmentation.settings import SegmentationSettings
+
+    records = square_records(tmp_path)
+    (tmp_path / "records.json").write_text(json.dumps(records))
+    config = FinetuneConfig(checkpoint="tiny", family=family, max_steps=2, per_device_batch_size=4, lr=1e-2, warmup_ratio=0.0,
+                            logging_steps=1, save_steps=1000, lora=LoraSettings(r=8, alpha=16),
+                            segmentation=SegmentationSettings(enabled=True))
+    (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))
+    try:
+        summary = main(["--config", str(tmp_path / "config.json"), "--records", str(tmp_path / "records.json"),
+                        "--image-dir", str(tmp_path / "images"), "--out", str(tmp_path / "run"), "--span-samples", "3"],
+                       log=lambda _m: None)
+    finally:
+        token_kinds.disable("seg")  # later test modules expect the builtin vocabulary
+    assert [step for step, _ in summary["seg_loss_history"]] == [1, 2] and all(v > 0 for _, v in summary["seg_loss_history"])
+    assert summary["order_samples"] == 3 and summary["span_samples"] == 0  # no atomic depth prompt in these records
+    assert summary["order_rate_before"] == 0.0  # the starting point never writes [SEG] first
+    assert 0.0 <= summary["order_rate_after"] <= 1.0
