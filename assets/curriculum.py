@@ -16,7 +16,7 @@ from assets.curriculum_checks import build_curriculum_checks
 from assets.curriculum_export import export_llava
 from assets.versioning import code_version
 from perception_tokens import schemas
-from perception_tokens.curriculum import aurora_pools, reference_files
+from perception_tokens.curriculum import aurora_pools, perceptio_pools, reference_files
 from perception_tokens.curriculum import pools as curriculum_pools
 from perception_tokens.curriculum.aurora_reference import sequential_epochs
 from perception_tokens.curriculum.llava_json import to_llava_record
@@ -191,6 +191,9 @@ def aurora_style_pools(settings, pools, formats, codes_by_image, tables: dict[st
 def training_order(curriculum_settings, pools, atomic, reasoning) -> list:
     """(epoch, sample) in training order, by the configured schedule."""
     cs = curriculum_settings
+    if cs.style == "perceptio":
+        samples = [s for t in sorted(pools.samples) for s in pools.samples[t]]
+        return perceptio_pools.perceptio_order(samples, epochs=cs.epochs, seed=cs.seed, limit=cs.total_samples)
     if cs.schedule == "aurora" and cs.mixing == "sequential":
         return sequential_epochs(atomic, reasoning, total_length=cs.epoch_size or len(atomic),
                                  percents=cs.percents, epochs=cs.epochs, seed=cs.seed)
@@ -222,58 +225,88 @@ def curriculum_version_fields(curriculum_settings) -> dict:
     return fields
 
 
+CURRICULUM_INS = ("depth_tokens", "box_tokens", "marked_points", "lvis_images", "refcoco_refs", "pseudo_depth", "ade20k_images",
+                  "refcoco_images", "lvis_instances")
+
+
 def build_curriculum_asset(settings, variant: str | None = None):
     """``curriculum``, or with ``variant`` the experiment variant's ``curriculum__<variant>`` (``settings``
-    are then that variant's settings)."""
+    are then that variant's settings). Under ``style: perceptio`` a multi-asset that also writes
+    ``curriculum_rejects`` (the referring sentences that could not become samples, with the reason)."""
     curriculum_settings = settings.curriculum
     aurora_style = curriculum_settings.style == "aurora"
+    perceptio_style = curriculum_settings.style == "perceptio"
     # aurora: the reference's counting image ids and plurals when present (their sha256 in the version)
     count_files = reference_selections.selections(settings, ("count_image_ids", "plurals_file")) if aurora_style else {}
     name = variant_asset_name("curriculum", variant)
+    rejects_name = variant_asset_name("curriculum_rejects", variant)
+    description = ("The training curriculum: task pools (depth/count/grounding; atomic, CoT, direct; Perceptio's referring "
+                   "segmentation) ordered by the schedule (Aurora's annealed atomic share, the paper's temperature schedule, or "
+                   "Perceptio's shuffled single stage). One row per sample in training order with lineage ids (and the mask, for "
+                   "Perceptio); a LLaVA JSON and its image folder are exported beside it, named (with the JSON's sha256) in every row.")
+    version = code_version("2", curriculum_version_fields(curriculum_settings),  # 2: rows name the LLaVA export
+                           *([{n: sel.fingerprint() for n, sel in count_files.items()}]
+                             if any(sel.present for sel in count_files.values()) else []))
 
-    @dg.asset(
-        name=name,
-        description="The training curriculum: task pools (depth/count/grounding; atomic, CoT, direct) ordered by the "
-        "schedule (Aurora's annealed atomic share, or the paper's temperature schedule). One row per sample in training "
-        "order with lineage ids; a LLaVA JSON and its image folder are exported beside it, named (with the JSON's "
-        "sha256) in every row.",
-        code_version=code_version("2", curriculum_version_fields(curriculum_settings),  # 2: rows name the LLaVA export
-                                  *([{n: sel.fingerprint() for n, sel in count_files.items()}]
-                                    if any(sel.present for sel in count_files.values()) else [])),
-        kinds={"parquet", "json"},
-        group_name=GROUP,
-        ins={"depth_tokens": dg.AssetIn(), "box_tokens": dg.AssetIn(), "marked_points": dg.AssetIn(), "lvis_images": dg.AssetIn(),
-             "refcoco_refs": dg.AssetIn(), "pseudo_depth": dg.AssetIn(), "ade20k_images": dg.AssetIn(), "refcoco_images": dg.AssetIn(),
-             "lvis_instances": dg.AssetIn()},
-    )
-    def curriculum(context: dg.AssetExecutionContext, storage: StorageResource, depth_tokens: TableHandle, box_tokens: TableHandle,
-                   marked_points: TableHandle, lvis_images: TableHandle, refcoco_refs: TableHandle, pseudo_depth: TableHandle,
-                   ade20k_images: TableHandle, refcoco_images: TableHandle, lvis_instances: TableHandle):
-        image_tables = {"ade20k": ade20k_images, "lvis": lvis_images, "refcoco": refcoco_images}
-        tables = {"depth_tokens": depth_tokens, "box_tokens": box_tokens, "marked_points": marked_points, "lvis_images": lvis_images,
-                  "refcoco_refs": refcoco_refs, "pseudo_depth": pseudo_depth, "lvis_instances": lvis_instances}
+    def build(context, storage: StorageResource, tables: dict[str, TableHandle]):
+        image_tables = {"ade20k": tables["ade20k_images"], "lvis": tables["lvis_images"], "refcoco": tables["refcoco_images"]}
         formats = {(d, r["image_id"]): r["format"] for d, t in image_tables.items() for r in t.iter_rows(columns=["image_id", "format"])}
         codes_by_image = {(r["dataset"], r["image_id"]): (list(r["codes"]), r["vqvae_version"])
-                          for r in depth_tokens.iter_rows(columns=DEPTH_TOKEN_COLUMNS)}
+                          for r in tables["depth_tokens"].iter_rows(columns=DEPTH_TOKEN_COLUMNS)}
         pools = curriculum_pools.Pools()
+        refer = None
         if aurora_style:
             atomic, reasoning = aurora_style_pools(settings, pools, formats, codes_by_image, tables)
+        elif perceptio_style:
+            refer = perceptio_pools.add_perceptio_pools(
+                pools, curriculum_settings.tasks, formats, codes_by_image,
+                depth_rows=tables["depth_tokens"].iter_rows(columns=DEPTH_TOKEN_COLUMNS),
+                image_rows=tables["refcoco_images"].iter_rows(columns=["image_id", "format", "width", "height"]),
+                ref_rows=tables["refcoco_refs"].iter_rows(columns=perceptio_pools.REFER_COLUMNS))
+            atomic, reasoning = pools.atomic, pools.reasoning
         else:
             atomic, reasoning = project_pools(curriculum_settings, pools, formats, codes_by_image, tables)
         context.log.info(f"pools: {pools.counts()}; skipped: { {t: dict(v) for t, v in pools.skipped.items()} }")
         schedule = training_order(curriculum_settings, pools, atomic, reasoning)
         if curriculum_settings.coordinates == "text":
             schedule = [(epoch, with_text_coordinates(s)) for epoch, s in schedule]
-        export = export_llava(storage.root, schedule, image_tables, marked_points, aurora_style, asset_name=name)
+        export = export_llava(storage.root, schedule, image_tables, tables["marked_points"], aurora_style, asset_name=name)
         meta = {"llava_json": dg.MetadataValue.path(str(export.verified_json(storage.root))),
                 "image_folder": dg.MetadataValue.path(str(export.image_folder(storage.root))),
                 "llava_json_sha256": dg.MetadataValue.text(export.llava_json_sha256), **curriculum_metadata(schedule, pools),
                 **{f"selection_{n}": dg.MetadataValue.text(sel.describe()) for n, sel in count_files.items()}}
+        if refer is not None:
+            meta["held_out_sentences"] = dg.MetadataValue.json({f"{d}/{sp}": n for (d, sp), n in sorted(refer.held_out.items())})
+            meta["samples_with_mask"] = dg.MetadataValue.int(sum(s.mask_rle is not None for _, s in schedule))
         rows = ({**row, **export.as_columns()} for row in curriculum_pools.schedule_rows(schedule))
         config = {**curriculum_settings.model_dump(), **({"variant": variant} if variant else {})}
-        return emit_table(context, storage, schemas.CURRICULUM_SCHEMA, rows, config=config, metadata=meta)
+        out = emit_table(context, storage, schemas.CURRICULUM_SCHEMA, rows, config=config, metadata=meta,
+                         output_name=name if perceptio_style else None)
+        return out, refer
 
-    return curriculum
+    ins = {n: dg.AssetIn() for n in CURRICULUM_INS}
+    if not perceptio_style:
+        @dg.asset(name=name, description=description, code_version=version, kinds={"parquet", "json"}, group_name=GROUP, ins=ins)
+        def curriculum(context: dg.AssetExecutionContext, storage: StorageResource, **tables: TableHandle):
+            return build(context, storage, tables)[0]
+
+        return curriculum
+
+    @dg.multi_asset(
+        name=name,
+        outs={name: dg.AssetOut(description=description, code_version=version, kinds={"parquet", "json"}, group_name=GROUP),
+              rejects_name: dg.AssetOut(description="Referring sentences (train split) that could not become a Perceptio "
+                                        "sample, with the reason (no depth tokens for the image, missing or malformed mask, ...).",
+                                        code_version=version, kinds={"parquet"}, group_name=GROUP)},
+        ins=ins, can_subset=False,
+    )
+    def perceptio_curriculum(context: dg.AssetExecutionContext, storage: StorageResource, **tables: TableHandle):
+        out, refer = build(context, storage, tables)
+        sink = RejectSink()
+        sink.rejects = [r.as_row() for r in refer.rejects]
+        return out, sink.emit(context, storage, rejects_name)
+
+    return perceptio_curriculum
 
 
 def build_curriculum_assets(settings) -> tuple[list, list]:
@@ -281,12 +314,13 @@ def build_curriculum_assets(settings) -> tuple[list, list]:
     marked_points = build_marked_points_asset(settings)
     if not settings.experiment:
         curriculum = build_curriculum_asset(settings)
-        return [marked_points, curriculum], build_curriculum_checks(settings, curriculum)
+        return [marked_points, curriculum], build_curriculum_checks(settings, dg.AssetKey("curriculum"))
     assets, checks = [marked_points], []
     for variant in fine_tuned_variants(settings):
         curriculum = build_curriculum_asset(settings.variant_settings(variant), variant)
         assets.append(curriculum)
-        checks += build_curriculum_checks(settings.variant_settings(variant), curriculum, with_marked_points=not checks)
+        checks += build_curriculum_checks(settings.variant_settings(variant), dg.AssetKey(variant_asset_name("curriculum", variant)),
+                                          with_marked_points=not checks)
     if not checks:  # no variant fine-tunes: marked_points still gets its own check (the first one built)
         checks = build_curriculum_checks(settings, "marked_points")[:1]
     return assets, checks

@@ -9,6 +9,7 @@ import numpy as np
 from assets.curriculum_export import LlavaExport
 from perception_tokens import aurora_marks
 from perception_tokens.curriculum.llava_json import validate_answer_tokens
+from perception_tokens.curriculum.perceptio_text import well_ordered_answer
 from perception_tokens.curriculum.marking import to_grid
 from perception_tokens.depth import decode_png
 from pipeline_lib.resources import StorageResource
@@ -62,6 +63,13 @@ def build_curriculum_checks(settings, curriculum_asset, with_marked_points: bool
         return mix_check_result(curriculum, curriculum_settings)
 
     curriculum_checks = [curriculum_tokens_parse, curriculum_images_resolve, curriculum_mix_matches_schedule]
+    if curriculum_settings.style == "perceptio":
+        @dg.asset_check(asset=curriculum_asset, description="Perceptio: every refer_segment sample carries its mask and answers "
+                        "[SEG], one depth span, then the description, in that order.")
+        def curriculum_perceptio_samples(curriculum: TableHandle) -> dg.AssetCheckResult:
+            return perceptio_samples_result(curriculum.iter_rows(columns=["sample_id", "task", "answer", "mask_rle"]))
+
+        curriculum_checks.append(curriculum_perceptio_samples)
     return [marked_points_consistent, *curriculum_checks] if with_marked_points else curriculum_checks
 
 
@@ -71,7 +79,7 @@ def mix_check_result(curriculum: TableHandle, curriculum_settings) -> dg.AssetCh
     for r in curriculum.iter_rows(columns=["epoch", "kind"]):
         per_epoch[r["epoch"]][r["kind"] == "atomic"] += 1
     shares = {e: c[True] / max(1, sum(c.values())) for e, c in sorted(per_epoch.items())}
-    if cs.schedule != "aurora":
+    if cs.schedule != "aurora" or cs.style == "perceptio":  # perceptio: one shuffled stage, no atomic share to match
         return dg.AssetCheckResult(passed=bool(shares), metadata={"atomic_share": dg.MetadataValue.json(shares)})
     if cs.mixing == "sequential":
         # the notebooks' block: epoch e holds exactly int(N * percents[e]) atomic samples, N = the epoch-0 size
@@ -85,3 +93,19 @@ def mix_check_result(curriculum: TableHandle, curriculum_settings) -> dg.AssetCh
     return dg.AssetCheckResult(passed=worst <= cs.mix_tolerance and len(shares) == cs.epochs,
                                metadata={"atomic_share": dg.MetadataValue.json({str(k): round(v, 4) for k, v in shares.items()}),
                                          "max_deviation": float(worst)})
+
+
+def perceptio_samples_result(rows) -> dg.AssetCheckResult:
+    """Pass when there are refer_segment rows and each has a mask and a well-ordered answer."""
+    n, no_mask, disordered, first = 0, 0, 0, ""
+    for r in rows:
+        if r["task"] != "refer_segment":
+            continue
+        n += 1
+        no_mask += r["mask_rle"] is None
+        disordered += not well_ordered_answer(r["answer"])
+        if not first and (r["mask_rle"] is None or not well_ordered_answer(r["answer"])):
+            first = r["sample_id"]
+    return dg.AssetCheckResult(passed=n > 0 and no_mask == 0 and disordered == 0,
+                               metadata={"refer_samples": n, "without_mask": no_mask, "not_well_ordered": disordered,
+                                         "first_bad": first})

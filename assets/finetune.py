@@ -67,6 +67,7 @@ def build_finetune_assets(settings) -> tuple[list, list]:
 def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list]:
     finetune_settings = settings.finetune
     name = variant_asset_name("lora_adapter", variant)
+    reconstruction = bool(finetune_settings.depth_losses.get("reconstruction"))
 
     @dg.asset(
         name=name,
@@ -76,12 +77,15 @@ def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list
         code_version=code_version("1", finetune_settings),
         kinds={"pytorch", "parquet"},
         group_name=GROUP,
-        ins={"curriculum": dg.AssetIn(variant_asset_name("curriculum", variant))},
+        ins={"curriculum": dg.AssetIn(variant_asset_name("curriculum", variant)),
+             # the soft-merge reconstruction loss decodes with the trained VQ-VAE (Perceptio sec. 3.4.3): an input only then,
+             # so every other run's graph and versions stay as they were
+             **({"depth_vqvae": dg.AssetIn()} if reconstruction else {})},
         pool="accelerator",
         op_tags=gpu_op_tags(settings.execution),
     )
     def lora_adapter(context: dg.AssetExecutionContext, storage: StorageResource, pipes_subprocess_client: dg.PipesSubprocessClient,
-                     curriculum: TableHandle):
+                     curriculum: TableHandle, **vqvae: TableHandle):
         # the export travels in the curriculum's rows, checked against its sha256: never the instance's latest metadata
         export = LlavaExport.from_table(curriculum)
         records_path = export.verified_json(storage.root)
@@ -100,6 +104,8 @@ def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list
                 "--image-dir", str(image_dir), "--out", str(run_dir), "--span-samples", str(finetune_settings.span_samples)]
         if finetune_settings.family:
             args += ["--family", finetune_settings.family]
+        if "depth_vqvae" in vqvae:  # the manifest row names the VQ-VAE folder
+            args += ["--vqvae", str(vqvae["depth_vqvae"].read(columns=["path"])["path"][0].as_py())]
         command = launch_command(finetune_settings, args)
         context.log.info(" ".join(command))
         invocation = pipes_subprocess_client.run(command=command, context=context, env={"PYTHONUNBUFFERED": "1", **parent_env()})
@@ -116,6 +122,10 @@ def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list
                                            "span_samples")}
         losses = [loss for _, loss in summary["loss_history"]]
         metrics["first_loss"] = losses[0] if losses else None
+        if finetune_settings.segmentation.get("enabled"):  # Perceptio: the head's loss and the output order
+            seg = [loss for _, loss in summary.get("seg_loss_history", [])]
+            metrics.update(segmentation=True, seg_loss_first=seg[0] if seg else None, seg_loss_last=seg[-1] if seg else None,
+                           **{k: summary[k] for k in ("order_rate_before", "order_rate_after", "order_samples")})
         row = {
             "model_id": digest[:16], "kind": "lora_adapter", "path": str(adapter_dir), "weights_file": weights.name,
             "sha256": digest, "config_json": json.dumps(config),
@@ -141,22 +151,44 @@ def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list
             "base_checkpoint": dg.MetadataValue.text(finetune_settings.checkpoint),
             "family": dg.MetadataValue.text(str(summary.get("family", finetune_settings.family or "llava"))),
         }
+        if metrics.get("segmentation"):
+            meta.update({k: dg.MetadataValue.float(float(metrics[k])) if metrics[k] is not None else dg.MetadataValue.text("n/a")
+                         for k in ("seg_loss_first", "seg_loss_last", "order_rate_before", "order_rate_after")})
+            meta["order_samples"] = dg.MetadataValue.int(int(metrics["order_samples"]))
         curve = summary.get("loss_curve_png")
         if curve and Path(curve).exists():
             meta["loss_curve"] = dg.MetadataValue.md(png_markdown(Path(curve).read_bytes(), "loss curve"))
         return emit_table(context, storage, schemas.MODEL_MANIFEST_SCHEMA, [row], config=config, metadata=meta)
 
     @dg.asset_check(asset=lora_adapter, description="Training shows learning: the loss falls and the model emits well-formed "
-                    "depth spans (<DEPTH_START>, 100 codes, <DEPTH_END>) more often than before training.")
+                    "depth spans (<DEPTH_START>, 100 codes, <DEPTH_END>) more often than before training; with the "
+                    "segmentation head (Perceptio), its loss falls (first vs last logged) and well-ordered [SEG] -> depth "
+                    "span -> answer outputs on the referring probe prompts rise.")
     def lora_adapter_learned(lora_adapter: TableHandle) -> dg.AssetCheckResult:
-        m = json.loads(lora_adapter.read(columns=["metrics_json"])["metrics_json"][0].as_py())
-        loss_fell = m["first_loss"] is not None and m["final_loss"] < 0.5 * m["first_loss"]
-        spans_up = m["span_samples"] == 0 or m["span_rate_after"] > m["span_rate_before"]
-        return dg.AssetCheckResult(passed=bool(loss_fell and spans_up), metadata={
-            "first_loss": float(m["first_loss"] or 0), "final_loss": float(m["final_loss"]),
-            "span_rate_before": float(m["span_rate_before"]), "span_rate_after": float(m["span_rate_after"])})
+        passed, metadata = adapter_learned(json.loads(lora_adapter.read(columns=["metrics_json"])["metrics_json"][0].as_py()))
+        return dg.AssetCheckResult(passed=passed, metadata=metadata)
 
     return [lora_adapter], [lora_adapter_learned]
+
+
+def adapter_learned(m: dict) -> tuple[bool, dict]:
+    """``lora_adapter_learned`` on a manifest row's metrics: (passed, metadata)."""
+    loss_fell = m["first_loss"] is not None and m["final_loss"] < 0.5 * m["first_loss"]
+    spans_up = m["span_samples"] == 0 or m["span_rate_after"] > m["span_rate_before"]
+    metadata = {"first_loss": float(m["first_loss"] or 0), "final_loss": float(m["final_loss"]),
+                "span_rate_before": float(m["span_rate_before"]), "span_rate_after": float(m["span_rate_after"])}
+    if not m.get("segmentation"):
+        return bool(loss_fell and spans_up), metadata
+    first, last = m["seg_loss_first"], m["seg_loss_last"]
+    seg_fell = first is not None and last is not None and last < first
+    # no referring probe prompts although the head trained: nothing shows the order was learned
+    order_up = m["order_samples"] > 0 and m["order_rate_after"] > m["order_rate_before"]
+    metadata.update({"seg_loss_first": float("nan") if first is None else float(first),
+                     "seg_loss_last": float("nan") if last is None else float(last),
+                     "seg_loss_fell": seg_fell, "order_rate_before": float(m["order_rate_before"]),
+                     "order_rate_after": float(m["order_rate_after"]), "order_samples": int(m["order_samples"]),
+                     "order_rose": order_up})
+    return bool(loss_fell and spans_up and seg_fell and order_up), metadata
 
 
 def adapter_vocabulary_hash(adapter_dir: Path) -> str:

@@ -6,6 +6,7 @@ file fails the asset with the reader's message (file and problem).
 """
 
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -134,6 +135,27 @@ def _refer_refs(datasets: DatasetsResource) -> Iterator:
         yield from refcoco.iter_refcoco_refs(refcoco.read_refer_dataset(getattr(datasets, _REFER_ROOT_ATTR[dataset]), dataset))
 
 
+_REFER_FILES = {"refcoco": "refcoco_files", "refcoco+": "refcoco_plus_files", "refcocog": "refcocog_files"}
+
+
+def _refer_images(datasets: DatasetsResource) -> Iterator:
+    """The COCO images of every dataset in ``refer_datasets``, each image once (the three share COCO
+    train2014; RefCOCOg's umd split refers to images RefCOCO never does, and Perceptio trains on them).
+    The first dataset listing an image gives its row; a later set does not open it again."""
+    seen: set[str] = set()
+    for dataset in ("refcoco", *[d for d in datasets.refer_datasets if d != "refcoco"]):
+        index = _refcoco_index(datasets) if dataset == "refcoco" else \
+            refcoco.read_refer_dataset(getattr(datasets, _REFER_ROOT_ATTR[dataset]), dataset)
+        # an image an earlier set has read is not opened again
+        index = dataclasses.replace(index, images=[img for img in index.images if str(img.get("id")) not in seen])
+        for item in refcoco.iter_refcoco_images(index, Path(datasets.coco_root), max_pixels=datasets.max_image_pixels):
+            if isinstance(item, dict):
+                seen.add(item["image_id"])
+            elif item.record_id in seen:
+                continue
+            yield item
+
+
 def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
     settings = datasets_settings
     shards = settings.num_shards  # only for the shard digests in the metadata: not part of any version
@@ -142,6 +164,11 @@ def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
     ade20k_inputs = {"root": settings.ade20k_root, "splits": settings.ade20k_splits, "max_pixels": settings.max_image_pixels}
     lvis_inputs = {"root": settings.lvis_root, "coco": settings.coco_root, "splits": settings.lvis_splits, "max_pixels": settings.max_image_pixels}
     refcoco_inputs = {"root": settings.refcoco_root, "coco": settings.coco_root, "max_pixels": settings.max_image_pixels}
+    # refcoco_images also holds the images of the other referring sets when they are read (RefCOCO alone: as before,
+    # so its version and its inputs do not move)
+    more_refer = [d for d in settings.refer_datasets if d != "refcoco"]
+    if more_refer:
+        refcoco_inputs["more_refer"] = {d: getattr(settings, _REFER_ROOT_ATTR[d]) for d in more_refer}
     refer_inputs = {"datasets": settings.refer_datasets,
                     **{n: getattr(settings, _REFER_ROOT_ATTR[n]) for n in settings.refer_datasets}}
     return [
@@ -165,10 +192,13 @@ def build_source_assets(datasets_settings) -> list[dg.AssetsDefinition]:
             config=lambda d: {"lvis_root": d.lvis_root, "splits": d.lvis_splits},
         ),
         _source_asset(
-            "refcoco_images", "RefCOCO (UNC) images (COCO train2014 files) referred to by expressions.",
-            code_version("1", refcoco_inputs), ["refcoco_files", "coco_files"], schemas.REFCOCO_IMAGE_SCHEMA,
-            read=lambda d: refcoco.iter_refcoco_images(_refcoco_index(d), Path(d.coco_root), max_pixels=d.max_image_pixels),
-            config=lambda d: {"refcoco_root": d.refcoco_root, "coco_root": d.coco_root}, shards=shards,
+            "refcoco_images", "RefCOCO (UNC) images (COCO train2014 files) referred to by expressions; with "
+            "datasets.refer_datasets, also those of RefCOCO+ / RefCOCOg, each image once.",
+            code_version("1", refcoco_inputs), ["refcoco_files", "coco_files", *(_REFER_FILES[d] for d in more_refer)],
+            schemas.REFCOCO_IMAGE_SCHEMA, read=_refer_images,
+            config=lambda d: {"refcoco_root": d.refcoco_root, "coco_root": d.coco_root,
+                              **{_REFER_ROOT_ATTR[n]: getattr(d, _REFER_ROOT_ATTR[n]) for n in d.refer_datasets if n != "refcoco"}},
+            shards=shards,
         ),
         _source_asset(
             "refcoco_refs", "RefCOCO (and, per datasets.refer_datasets, RefCOCO+ / RefCOCOg) referring expressions, "

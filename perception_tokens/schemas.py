@@ -190,6 +190,7 @@ CURRICULUM_SCHEMA = pa.schema(
         ("image_image_id", pa.string()),
         ("image_file", pa.string()),
         ("conversations", pa.string()),  # LLaVA conversations JSON
+        ("mask_rle", MASK_RLE_TYPE),  # the referred object's mask (Perceptio's refer_segment); null otherwise
         # the LLaVA export this row is part of (the same on every row): how lora_adapter finds it
         ("llava_json", pa.string()),
         ("llava_image_folder", pa.string()),

@@ -2,6 +2,8 @@
 
 ``profile: aurora`` gives every stage the reference implementation's settings (the
 Aurora-perception repository; each value with its file:line in docs/FIDELITY.md).
+``profile: perceptio`` gives Perceptio's (arXiv 2603.18795) where the paper states them, and
+says what was chosen where it is silent (docs/FIDELITY.md "Perceptio: the profile").
 ``profile: project`` (the default) keeps this project's own defaults. A value written in
 the config file always wins over its profile's, so a researcher can start from ``aurora``
 and change one thing, and the change shows in that section's fingerprint.
@@ -68,11 +70,35 @@ AURORA: dict[str, dict[str, Any]] = {
                    "prompts": "paper", "constrain_boxes": False, "numerics": "reference"},
 }
 
-PROFILES: dict[str, dict[str, dict[str, Any]]] = {"project": {}, "aurora": AURORA}
+# Perceptio (arXiv 2603.18795): its settings where the paper gives them; each value with its section, and
+# every choice where the paper is silent, in docs/FIDELITY.md "Perceptio: the profile". No code is released.
+PERCEPTIO: dict[str, dict[str, Any]] = {
+    # RefCOCO, RefCOCO+ and RefCOCOg (umd) all three (sec. 3.5 "Dataset Curation")
+    "datasets": {"refer_datasets": ["refcoco", "refcoco+", "refcocog"]},
+    # Depth Anything V2 (sec. 1, 3.2); the size is not given: the Large model, the strongest V2 released
+    "depth": {"teacher": "depth_anything_hf", "version": 2, "model": "depth-anything/Depth-Anything-V2-Large-hf"},
+    # a VQ-VAE codebook "inspired by" AiT (sec. 3.2: the reference AiT model), MSE reconstruction, trained on the
+    # depth maps of the images the LLM is fine-tuned on, not one depth dataset (sec. 3.2)
+    "vqvae": {"preset": "aurora", "data": "refer_train"},
+    # every referring sentence once, in one instruction format (sec. 3.5); one stage (sec. 3.4)
+    "curriculum": {"style": "perceptio", "tasks": ["refer_segment"], "epochs": 1, "seed": 0},
+    "finetune": {
+        # [SEG] -> SAM2 mask decoder, BCE + DICE (sec. 3.1, 3.4.2); the SAM2 size is not given: Large
+        "segmentation": {"enabled": True, "sam2_checkpoint": "facebook/sam2.1-hiera-large"},
+        # marker + token + count and the soft-merge reconstruction through the frozen VQ-VAE decoder (sec. 3.4.3;
+        # lora_adapter then takes depth_vqvae as an input); the coefficients are in sec. 3.5, cut from our notes: 1.0 each
+        "depth_losses": {"marker": 1.0, "token": 1.0, "count": 1.0, "reconstruction": 1.0},
+        "epochs": 1.0,  # one fine-tuning stage (sec. 3.4)
+    },
+}
+
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {"project": {}, "aurora": AURORA, "perceptio": PERCEPTIO}
 
 
 def apply_profile(raw: dict[str, Any]) -> dict[str, Any]:
-    """``raw`` with its profile's defaults filled in under every section (file values win)."""
+    """``raw`` with its profile's defaults filled in under every section (file values win). A field that
+    is itself a mapping in both (``finetune.segmentation``, ``finetune.depth_losses``) is merged the same
+    way, one level down, so ``segmentation: {sam2_checkpoint: tiny}`` keeps the profile's ``enabled``."""
     defaults = PROFILES[raw.get("profile", "project")]
     out = dict(raw)
     for section, values in defaults.items():
@@ -80,5 +106,9 @@ def apply_profile(raw: dict[str, Any]) -> dict[str, Any]:
         if given is None:
             out[section] = copy.deepcopy(values)
         elif isinstance(given, dict):
-            out[section] = {**copy.deepcopy(values), **given}
+            merged = {**copy.deepcopy(values), **given}
+            for key, value in values.items():
+                if isinstance(value, dict) and isinstance(given.get(key), dict):
+                    merged[key] = {**copy.deepcopy(value), **given[key]}
+            out[section] = merged
     return out

@@ -55,8 +55,9 @@ __all__ = [
 
 class Settings(_Section):
     # "aurora": every stage uses the reference implementation's settings (pipeline_lib/profiles.py, FIDELITY.md);
+    # "perceptio": Perceptio's (arXiv 2603.18795) where the paper gives them (FIDELITY.md "Perceptio: the profile");
     # "project": this project's defaults. Values set in the file always win over the profile's.
-    profile: Literal["project", "aurora"] = "project"
+    profile: Literal["project", "aurora", "perceptio"] = "project"
     storage: StorageSettings = StorageSettings()
     demo: DemoSettings = DemoSettings()
     datasets: DatasetSettings = DatasetSettings()

@@ -54,9 +54,10 @@ class VQVAESettings(_Section):
     nproc_per_node: int = Field(1, ge=1)  # > 1: torchrun data-parallel training (gloo on CPU, nccl on GPU)
     # training arithmetic; float64 makes N processes train what one does to ~1e-15 (weights saved float32)
     dtype: Literal["float32", "float64"] = "float32"
-    # which pseudo_depth maps train the tokenizer: every dataset (the project's, as Perceptio does) or
-    # the ADE20K training maps alone (aurora: the reference's ADE_depth/, ait_depth_vqvae.py:21)
-    data: Literal["all_datasets", "ade20k_train"] = "all_datasets"
+    # which pseudo_depth maps train the tokenizer: every dataset (the project's), the ADE20K training maps
+    # alone (aurora: the reference's ADE_depth/, ait_depth_vqvae.py:21), or the train-split images of
+    # RefCOCO/+/g, the images the LLM is fine-tuned on (perceptio: Perceptio sec. 3.2)
+    data: Literal["all_datasets", "ade20k_train", "refer_train"] = "all_datasets"
     # epoch order: a bounded shuffle buffer over the stream (project) or one seeded permutation of every
     # map per epoch (aurora: DistributedSampler(shuffle=True) + set_epoch, train_depth_vqvae_dist.py:83,156-158)
     shuffle: Literal["buffer", "permutation"] = "buffer"
@@ -79,15 +80,17 @@ class CurriculumSettings(_Section):
 
     # Aurora trains one adapter per skill (depth on ADE20K, counting on LVIS); pick the tasks here
     tasks: list[Literal["depth_atomic", "depth_cot", "depth_direct", "count_atomic", "count_cot", "count_direct",
-                        "ground_atomic", "ground_depth"]] = [
+                        "ground_atomic", "ground_depth", "refer_segment"]] = [
         "depth_atomic", "depth_cot", "depth_direct", "count_atomic", "count_cot", "count_direct", "ground_atomic", "ground_depth"]
     marked_fraction: float = Field(0.5, gt=0, le=1)  # share of images that get a marked-point version
     min_points: int = Field(2, ge=2, le=5)
     max_points: int = Field(5, ge=2, le=5)
     variants: list[Literal["beside", "center"]] = ["beside", "center"]
     # "aurora": the reference notebooks' marked points (PIL, x/y in 0..300, 20 px / 20 depth apart, ADE20K
-    # only), depth CoT wording, and counting selection + wording; "project": this project's own (see FIDELITY.md)
-    style: Literal["project", "aurora"] = "project"
+    # only), depth CoT wording, and counting selection + wording; "project": this project's own (see FIDELITY.md);
+    # "perceptio": Perceptio's mix (refer_segment on every RefCOCO/+/g train sentence, optional depth_atomic), one
+    # seeded shuffle per epoch (perception_tokens/curriculum/perceptio_pools.py)
+    style: Literal["project", "aurora", "perceptio"] = "project"
     marked_max_images: int | None = Field(None, ge=1)  # aurora: 500 (ADE_500files.npy); None: every chosen image
     # an image whose longer side exceeds this many times its shorter side is rejected, not marked (both
     # styles squeeze it into a square); None marks every image, as the reference notebooks do
@@ -132,6 +135,12 @@ class CurriculumSettings(_Section):
     mix_tolerance: float = Field(0.05, ge=0, le=1)
 
     def model_post_init(self, _context: Any) -> None:
+        perceptio_tasks = {"refer_segment", "depth_atomic"}
+        if self.style == "perceptio" and ("refer_segment" not in self.tasks or not set(self.tasks) <= perceptio_tasks):
+            raise ValueError(f"curriculum.style perceptio makes {sorted(perceptio_tasks)} (refer_segment required); "
+                             f"tasks {self.tasks}")
+        if "refer_segment" in self.tasks and self.style != "perceptio":
+            raise ValueError("curriculum.tasks refer_segment needs curriculum.style perceptio")
         if self.min_points > self.max_points:
             raise ValueError(f"curriculum.min_points ({self.min_points}) > curriculum.max_points ({self.max_points})")
         if not self.tasks:

@@ -4,7 +4,8 @@ Record format (LLaVA's ``LazySupervisedDataset``)::
 
     {"id": ..., "image": "<file relative to the image folder>",
      "conversations": [{"from": "human", "value": "<image>\\n<question>"},
-                       {"from": "gpt", "value": "<answer>"}]}
+                       {"from": "gpt", "value": "<answer>"}],
+     "mask_rle": {"size": [h, w], "counts": "..."}}   # only on samples with a mask (Perceptio)
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ class LlavaFormatError(ValueError):
 
 
 def to_llava_record(sample: Sample) -> dict[str, Any]:
-    """A :class:`Sample` as one LLaVA conversation record."""
-    return {
+    """A :class:`Sample` as one LLaVA conversation record; a sample with a mask carries it as
+    ``mask_rle`` (what the fine-tune's segmentation head trains on)."""
+    record = {
         "id": sample.sample_id,
         "image": sample.image.file_name,
         "conversations": [
@@ -43,6 +45,9 @@ def to_llava_record(sample: Sample) -> dict[str, Any]:
             {"from": "gpt", "value": sample.answer},
         ],
     }
+    if sample.mask_rle is not None:
+        record["mask_rle"] = {"size": [int(v) for v in sample.mask_rle["size"]], "counts": str(sample.mask_rle["counts"])}
+    return record
 
 
 def _image_path_problem(image: Any) -> str | None:

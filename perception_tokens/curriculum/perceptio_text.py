@@ -14,6 +14,7 @@ so the model is asked at test time exactly as it was taught.
 from __future__ import annotations
 
 from perception_tokens.token_kinds import SEG_TOKEN
+from perception_tokens.vocab import DEPTH_END, DEPTH_START, TokenParseError, decode_depth
 
 # A referring-expression sample: the question names the phrase; the answer is the perception
 # prefix and then the one-sentence description.
@@ -48,3 +49,22 @@ def description_from_expression(expression: str) -> str:
 
 def with_perception_instruction(question: str) -> str:
     return f"{question.rstrip()}\n{PERCEPTION_INSTRUCTION}"
+
+
+def well_ordered_answer(text: str) -> bool:
+    """True iff ``text`` is ``[SEG]``, then exactly one valid depth span, then a non-empty answer with no
+    perception token in it: the order Perceptio trains and the curriculum's checks and the fine-tune's
+    probe measure (sec. 3.2, eq. 1)."""
+    rest = text.strip()
+    if not rest.startswith(SEG_TOKEN):
+        return False
+    rest = rest[len(SEG_TOKEN):].lstrip()
+    end = rest.find(DEPTH_END)
+    if not rest.startswith(DEPTH_START) or end < 0:
+        return False
+    try:
+        decode_depth(rest[: end + len(DEPTH_END)])
+    except TokenParseError:
+        return False
+    answer = rest[end + len(DEPTH_END):].strip()
+    return bool(answer) and not any(t in answer for t in (SEG_TOKEN, DEPTH_START, DEPTH_END, "<DEPTH_"))

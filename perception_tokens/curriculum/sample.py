@@ -14,6 +14,7 @@ TASKS = (
     "count_direct",
     "ground_atomic",
     "ground_depth",
+    "refer_segment",
 )
 Kind = Literal["atomic", "cot", "direct"]
 KINDS = ("atomic", "cot", "direct")
@@ -26,6 +27,8 @@ TASK_KIND: dict[str, str] = {
     "count_direct": "direct",
     "ground_atomic": "atomic",
     "ground_depth": "cot",
+    # Perceptio: [SEG], the depth span, then the answer: perception before the answer, like a CoT
+    "refer_segment": "cot",
 }
 
 
@@ -74,6 +77,8 @@ class Sample:
     annotation_ids: tuple[int, ...] = field(default_factory=tuple)
     ref_id: int | None = None
     depth_token_version: str | None = None
+    # the referred object's mask as COCO compressed RLE {size: [h, w], counts} (Perceptio's refer_segment)
+    mask_rle: dict[str, Any] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         if self.task not in TASK_KIND:

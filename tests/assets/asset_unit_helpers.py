@@ -38,7 +38,7 @@ def make_settings(tmp_path: Path, **sections: Mapping[str, Any]) -> Settings:
         "datasets": {"num_shards": 1},
     }
     for name, values in sections.items():
-        raw[name] = {**raw.get(name, {}), **values}
+        raw[name] = {**raw.get(name, {}), **values} if isinstance(values, Mapping) else values  # e.g. profile="aurora"
     return settings_from_dict(raw)
 
 

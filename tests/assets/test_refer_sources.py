@@ -38,3 +38,34 @@ def test_refcoco_refs_holds_all_three_with_masks_when_enabled(tmp_path):
     assert {r["split"] for r in rows if r["dataset"] == "refcocog"} <= {"train", "val", "test"}
     rejects = pq.read_table(str(table_path(settings, "refcoco_refs_rejects")))
     assert rejects.num_rows == 0
+
+
+def test_refcoco_images_holds_the_images_only_refcocog_refers_to(tmp_path):
+    """Perceptio trains on RefCOCOg's sentences, whose umd split refers to COCO images RefCOCO does not
+    list: refcoco_images reads every enabled set's images, each once, so pseudo_depth / depth_tokens
+    (partition dataset "refcoco") cover them."""
+    import json
+
+    from pipeline_lib.demo_world import ensure_demo_datasets
+    from tests.assets.asset_unit_helpers import TINY_DEMO
+
+    base = make_settings(tmp_path)
+    demo = {k: v for k, v in TINY_DEMO.items() if k != "seed"}
+    ensure_demo_datasets(tmp_path / "demo", seed=TINY_DEMO["seed"], **demo)
+    instances = tmp_path / "demo" / "refcoco" / "instances.json"
+    doc = json.loads(instances.read_text())
+    dropped = str(doc["images"][-1]["id"])  # RefCOCO no longer lists this image; RefCOCO+ / RefCOCOg still do
+    doc["images"] = doc["images"][:-1]
+    doc["annotations"] = [a for a in doc["annotations"] if str(a["image_id"]) != dropped]
+    instances.write_text(json.dumps(doc))
+
+    materialize_asset(base, "refcoco_images")
+    alone = pq.read_table(str(table_path(base, "refcoco_images"))).column("image_id").to_pylist()
+    assert dropped not in alone and len(alone) == TINY_DEMO["n_refcoco"] - 1
+
+    both = make_settings(tmp_path / "both", demo={"root": str(tmp_path / "demo")},
+                         datasets={"refer_datasets": ["refcoco", "refcocog"]})
+    materialize_asset(both, "refcoco_images")
+    ids = pq.read_table(str(table_path(both, "refcoco_images"))).column("image_id").to_pylist()
+    assert sorted(ids) == sorted(alone + [dropped])  # each image once
+    assert pq.read_table(str(table_path(both, "refcoco_images_rejects"))).num_rows == 0

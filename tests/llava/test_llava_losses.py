@@ -129,8 +129,8 @@ def test_reconstruction_loss_exact_and_differentiable():
     decoder = lambda q: q[:, 0]  # noqa: E731  "depth" = channel 0
     logits = torch.zeros(1, labels.shape[1], V, requires_grad=True)
     loss = reconstruction_loss(logits, labels, IDS, codebook, decoder)
-    # Uniform code logits: every cell is the mean codebook row, 63.5.
-    expected = sum(abs(63.5 - c) for c in codes) / 100
+    # Uniform code logits: every cell is the mean codebook row, 63.5; Perceptio's distance is the MSE (sec. 3.4.3)
+    expected = sum((63.5 - c) ** 2 for c in codes) / 100
     assert loss.item() == pytest.approx(expected, rel=1e-6)
     loss.backward()
     assert logits.grad.abs().sum() > 0

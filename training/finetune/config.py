@@ -148,6 +148,8 @@ class FinetuneResult:
     step_time_s: float = float("nan")
     loss_curve_png: Path | None = None
     token_map: Any = None  # training.finetune.tokens.TokenMap
+    # the segmentation head's loss at each log step (weighted BCE + DICE; empty without finetune.segmentation)
+    seg_loss_history: list[tuple[int, float]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-serialisable figures (the token map stays in the adapter folder)."""
@@ -159,4 +161,5 @@ class FinetuneResult:
             "steps": self.steps,
             "step_time_s": self.step_time_s,
             "loss_curve_png": str(self.loss_curve_png) if self.loss_curve_png else None,
+            "seg_loss_history": [list(p) for p in self.seg_loss_history],
         }

@@ -1,13 +1,14 @@
 """The one command-line entry point of the fine-tune: any family, ``python -m`` or ``torchrun``.
 
     python -m training.finetune.launch --config cfg.json --records curriculum.json \\
-        --image-dir images/ --out runs/lora [--span-samples 8] [--family qwen2_5_vl]
+        --image-dir images/ --out runs/lora [--span-samples 8] [--family qwen2_5_vl] [--vqvae depth_vqvae/]
     torchrun --nproc_per_node=2 -m training.finetune.launch ...
 
 The config's ``family`` (or ``--family``; else detected from the checkpoint) picks the
 backend in training/backends that trains. With ``--span-samples N`` rank 0 also measures
 the well-formed depth-span rate of the starting point and of the trained adapter on the
-first N atomic depth prompts. Rank 0 writes ``<out>/finetune_result.json``.
+first N atomic depth prompts and, with ``segmentation.enabled``, the rate of well-ordered
+``[SEG]`` -> depth span -> answer outputs on the first N referring prompts. Rank 0 writes ``<out>/finetune_result.json``.
 
 Pure: no Dagster here. A wrapper (training/pipes_worker.py) calls :func:`main` with
 ``metrics_callback`` (every log event as a dict) and ``log`` to forward them; the CLI
@@ -56,7 +57,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--span-samples", type=int, default=0,
                         help="atomic depth prompts used to measure well-formed spans before and after training")
     parser.add_argument("--family", help="model family (training/backends); overrides the config's; default: detected")
+    parser.add_argument("--vqvae", help="depth VQ-VAE folder (config.json + model.safetensors): its codebook and decoder, "
+                        "frozen, for the soft-merge reconstruction depth loss (depth_losses.reconstruction)")
     return parser.parse_args(argv)
+
+
+def frozen_vqvae_parts(folder: str | os.PathLike):
+    """``(codebook [K, D], decoder)`` of a trained VQ-VAE for ``training.llava.losses.reconstruction_loss``:
+    the decoder maps soft-merged latents ``[S, D, g, g]`` to depth ``[S, 1, H, W]`` in [0, 1]; every weight
+    frozen (Perceptio sec. 3.1: the codebook and the depth decoder stay frozen), gradients flow to the latents."""
+    import torch
+
+    from training.vqvae.checkpoint import load_vqvae
+
+    model = load_vqvae(folder, device="cuda" if torch.cuda.is_available() else "cpu")
+    model.requires_grad_(False)
+    codebook = model.vq.embedding.detach().clone()
+
+    def decode(latents: torch.Tensor) -> torch.Tensor:
+        return model.denormalize(model.decoder(latents.to(codebook.dtype)))
+
+    return codebook, decode
 
 
 def _jsonl_appender(path: Path) -> MetricsCallback:
@@ -69,19 +90,25 @@ def _jsonl_appender(path: Path) -> MetricsCallback:
     return append
 
 
-def _rate_before_training(backend, config: FinetuneConfig, probe: list[dict], image_dir: str) -> float:
-    """Well-formed depth-span rate of the starting point (base model + initialised new tokens)."""
+def _rates_before_training(backend, config: FinetuneConfig, probe: list[dict], order_probe: list[dict],
+                           image_dir: str) -> tuple[float, float]:
+    """Well-formed depth-span rate and well-ordered ([SEG] -> depth -> answer) rate of the starting point
+    (base model + initialised new tokens)."""
     import torch
 
-    from training.finetune.probes import depth_span_wellformed_rate
+    from perception_tokens import token_kinds
+    from training.finetune.probes import depth_span_wellformed_rate, well_ordered_rate
 
     torch.manual_seed(config.seed)
+    if config.segmentation.enabled:
+        token_kinds.enable("seg")  # the starting point has the row [SEG] will train, as the run does
     model, processor = backend.load(config.checkpoint, seed=config.seed, device="cuda" if torch.cuda.is_available() else "cpu")
     backend.add_tokens(model, processor, config)
     model.eval()
     rate = depth_span_wellformed_rate(model, processor, probe, image_dir=image_dir)
+    order = well_ordered_rate(model, processor, order_probe, image_dir=image_dir)
     del model
-    return rate
+    return rate, order
 
 
 def write_result(out_dir: str | os.PathLike, summary: dict[str, Any]) -> Path:
@@ -101,7 +128,7 @@ def main(
 ) -> dict[str, Any]:
     """Parse ``argv``, run the family's fine-tune (and the probes), write and return the summary; hooks forward progress."""
     from training.backends import get_backend, resolve_family
-    from training.finetune.probes import depth_probe_records, depth_span_wellformed_rate
+    from training.finetune.probes import depth_probe_records, depth_span_wellformed_rate, order_probe_records, well_ordered_rate
     from training.llava.data import load_records
 
     args = parse_args(argv)
@@ -116,20 +143,32 @@ def main(
             cb(record)
 
     say = log or (lambda msg: print(msg, flush=True))
-    probe = depth_probe_records(load_records(args.records), args.span_samples) if args.span_samples > 0 else []
-    before = _rate_before_training(backend, config, probe, args.image_dir) if rank0 and probe else float("nan")
+    records = load_records(args.records) if args.span_samples > 0 else []
+    probe = depth_probe_records(records, args.span_samples)
+    # Perceptio: the referring prompts of the curriculum, answered [SEG] -> depth span -> answer?
+    order_probe = order_probe_records(records, args.span_samples) if config.segmentation.enabled else []
+    before, order_before = (_rates_before_training(backend, config, probe, order_probe, args.image_dir)
+                            if rank0 and (probe or order_probe) else (float("nan"), float("nan")))
     started = time.perf_counter()
+    if config.depth_losses.reconstruction and not args.vqvae:
+        raise SystemExit("depth_losses.reconstruction needs the depth VQ-VAE: pass --vqvae <folder>")
+    codebook, decoder = frozen_vqvae_parts(args.vqvae) if args.vqvae else (None, None)
     result = backend.run_finetune(config, args.records, args.image_dir, args.out, log=say,
-                                  metrics_callback=forward if callbacks else None)
+                                  metrics_callback=forward if callbacks else None, codebook=codebook, decoder=decoder)
     seconds = time.perf_counter() - started
     summary = {**result.to_dict(), "span_rate_before": before, "span_rate_after": float("nan"), "train_seconds": seconds,
-               "span_samples": len(probe), "world_size": int(os.environ.get("WORLD_SIZE", "1")), "family": family}
+               "span_samples": len(probe), "world_size": int(os.environ.get("WORLD_SIZE", "1")), "family": family,
+               "order_rate_before": order_before, "order_rate_after": float("nan"), "order_samples": len(order_probe)}
     if not rank0:
         return summary
-    if probe:
+    if probe or order_probe:
         model, processor = backend.reload_adapter(result.adapter_dir)
         summary["span_rate_after"] = depth_span_wellformed_rate(model, processor, probe, image_dir=args.image_dir)
-        say(f"well-formed depth spans {before:.2f} -> {summary['span_rate_after']:.2f}")
+        summary["order_rate_after"] = well_ordered_rate(model, processor, order_probe, image_dir=args.image_dir)
+        if probe:
+            say(f"well-formed depth spans {before:.2f} -> {summary['span_rate_after']:.2f}")
+        if order_probe:
+            say(f"well-ordered [SEG] -> depth -> answer {order_before:.2f} -> {summary['order_rate_after']:.2f}")
     write_result(args.out, summary)
     return summary
 

@@ -28,7 +28,8 @@ from training.finetune.adapter_folder import (
 from training.finetune.config import FinetuneConfig, FinetuneResult
 from training.finetune.lora import LoraSettings
 from training.finetune.plots import plot_loss_curve
-from training.finetune.trainer import CurriculumTrainer, Log, MetricsCallback, MetricsForwarder, ParamGroups, training_arguments
+from training.finetune.trainer import (SEG_LOSS_KEY, CurriculumTrainer, Log, MetricsCallback, MetricsForwarder, ParamGroups,
+                                       training_arguments)
 from training.llava.losses import DepthTokenIds
 
 
@@ -125,6 +126,7 @@ def train_and_save(
     trainer.train(resume_from_checkpoint=last)
 
     history = [(int(h["step"]), float(h["loss"])) for h in trainer.state.log_history if "loss" in h]
+    seg_history = [(int(h["step"]), float(h[SEG_LOSS_KEY])) for h in trainer.state.log_history if SEG_LOSS_KEY in h]
     adapter_dir = out_dir / ADAPTER_DIRNAME
     curve = out_dir / LOSS_CURVE_FILE
     trainer.accelerator.wait_for_everyone()
@@ -145,6 +147,7 @@ def train_and_save(
         step_time_s=sum(step_times) / len(step_times) if step_times else float("nan"),
         loss_curve_png=curve,
         token_map=token_map,
+        seg_loss_history=seg_history,
     )
     say(f"done: {result.steps} steps, final loss {result.final_loss:.4f}, {result.tokens_per_s:.0f} tok/s, "
         f"adapter {adapter_dir}")

@@ -21,6 +21,8 @@ from training.llava.losses import DepthLossWeights, DepthTokenIds, depth_losses
 Log = Callable[[str], None]
 MetricsCallback = Callable[[dict[str, Any]], None]
 ParamGroups = Callable[[torch.nn.Module, LoraSettings], list[dict[str, Any]]]
+# the logged key of the segmentation head's total loss (``_add_aux("seg", ...)``: seg_<name>_loss)
+SEG_LOSS_KEY = "seg_total_loss"
 
 
 class CurriculumTrainer(Trainer):

@@ -14,7 +14,8 @@ themselves (logits at t predict the label at t+1). Depth spans are found in the 
   the expected ``|k - 100| / 100`` (mass with no END by 101 positions counts as 1/100).
 - ``reconstruction_loss``: softmax over the 128 code logits at the 100 code positions
   weights the codebook rows (a soft, differentiable quantized map ``[D, 10, 10]``), the
-  VQ-VAE decoder turns it into depth, compared (L1) with the depth decoded from the target codes.
+  VQ-VAE decoder turns it into depth, compared (MSE, as Perceptio sec. 3.4.3) with the depth decoded from the
+  target codes.
 
 The VQ-VAE is passed in as a codebook tensor and a decoder callable, so this module does
 not depend on the VQ-VAE package.
@@ -185,7 +186,7 @@ def reconstruction_loss(
     decoder: Decoder,
     temperature: float = 1.0,
 ) -> torch.Tensor:
-    """L1 between the decoder's depth from soft-merged codes and from the target codes."""
+    """MSE (Perceptio sec. 3.4.3) between the decoder's depth from soft-merged codes and from the target codes."""
     logits, labels = _shift(logits, labels)
     spans = find_label_spans(labels, ids)
     if not spans:
@@ -197,7 +198,7 @@ def reconstruction_loss(
     predicted = decoder(soft_quantized(pred_logits, codebook, temperature))
     with torch.no_grad():
         target = decoder(hard_quantized(target_codes, codebook))
-    return F.l1_loss(predicted.float(), target.float())
+    return F.mse_loss(predicted.float(), target.float())
 
 
 def depth_losses(

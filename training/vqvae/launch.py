@@ -43,7 +43,9 @@ def is_holdout(image_id: str, fraction: float) -> bool:
 # vqvae.data -> the (dataset, split) whose maps train the tokenizer; None: every row of pseudo_depth.
 # ade20k_train is the reference's: every map in ADE_depth/, made from the ADE20K training images
 # (AiT/vae/configs/depth/ait_depth_vqvae.py:21 data_root, AiT/vae/dataset/custom.py:51 listdir)
-TRAINING_DATA = {"all_datasets": None, "ade20k_train": ("ade20k", "training")}
+# refer_train is Perceptio's: the maps of the images its LLM is fine-tuned on (sec. 3.2), the train-split
+# COCO images of RefCOCO/+/g (refcoco_images rows of split "train")
+TRAINING_DATA = {"all_datasets": None, "ade20k_train": ("ade20k", "training"), "refer_train": ("refcoco", "train")}
 
 
 def parquet_depth_pngs(paths: Sequence, *, holdout: bool, fraction: float,

@@ -1,6 +1,8 @@
 """Task builders: plain inputs in, one :class:`Sample` out (or :class:`SkipSample` with a reason).
 
-Eight tasks, three kinds (Aurora Sec. 3.4 / 4.1-4.2), one module per family:
+Eight tasks, three kinds (Aurora Sec. 3.4 / 4.1-4.2), one module per family, and Perceptio's
+referring task (``refer_segment``, arXiv 2603.18795 sec. 3.5; import it from ``tasks.refer``:
+it uses the [SEG] token kind, which imports this package's templates):
 
 ========================  ========  ==============================================
 task                      kind      question -> answer
@@ -13,6 +15,7 @@ count_cot                 cot       how many + step-by-step -> boxes, "There are
 count_direct              direct    how many -> "N"
 ground_atomic             atomic    "Where is <expr>?" -> box
 ground_depth              cot       which of two referred objects is closer -> boxes, depth, nearer
+refer_segment             cot       segment <expr> -> [SEG], depth span, description (+ mask)
 ========================  ========  ==============================================
 
 The three counting tasks are one builder, :func:`build_count`, with the kind as its
