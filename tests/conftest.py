@@ -28,3 +28,13 @@ def single_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``make test``: ``-n 2 --dist loadfile --no-loadscope-reorder``) the
+    whole-graph files (tests/e2e, minutes each) go first, so that the many short unit files fill the
+    end of the run on whichever worker is free, instead of one e2e file running alone at the end.
+    A plain ``pytest`` keeps the usual order."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    items.sort(key=lambda item: 0 if "/e2e/" in item.nodeid.replace("\\", "/") or item.nodeid.startswith("e2e/") else 1)
