@@ -26,9 +26,12 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/ptok demo
 
-# UTF-8 text I/O whatever the machine's locale; the suite itself pins no clock, zone, port or core count
+# UTF-8 text I/O whatever the machine's locale; the suite itself pins no clock, zone, port or core count.
+# Two pytest-xdist workers, a whole file each (module-scoped demo worlds are built once), whole-graph
+# files first; every test runs single-threaded (tests/conftest.py), so two workers fill two cores.
+# CONTRIBUTING.md: where the time goes.
 test: install
-	PYTHONUTF8=1 $(PY) -m pytest -q -p no:cacheprovider
+	PYTHONUTF8=1 $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder
 
 ui: install
 	$(VENV)/bin/ptok ui --port $(PORT)
