@@ -19,6 +19,7 @@ from dagster import AssetKey, DagsterInstance
 from upath import UPath
 
 from assets.curriculum_export import curriculum_export_problem
+from assets.sources import current_root_version
 from pipeline_lib import catalog
 from pipeline_lib.dagster_internals import observe  # not re-exported at top level in 1.13
 from pipeline_lib.io_manager import ParquetIOManagerFactory
@@ -183,6 +184,9 @@ def observe_sources(defs: dg.Definitions, instance: DagsterInstance, keys: set[A
                 frontier.append(parent)
     wanted = {k for k in ancestors | keys if graph.has(k) and graph.get(k).is_observable}
     sources = [a for a in (defs.assets or []) if getattr(a, "is_observable", False) and set(_keys_of(a)) & wanted]
+    # a root whose fingerprint is the version already recorded has nothing to report: no observation run
+    resolver = stale_resolver(instance, graph)
+    sources = [a for a in sources if not _root_unchanged(defs, resolver, a, log)]
     if not sources:
         return {}
     start = time.perf_counter()
@@ -203,6 +207,28 @@ def observe_sources(defs: dg.Definitions, instance: DagsterInstance, keys: set[A
     for key in failures:
         log(f"  ! {key.to_user_string():45s} FAILED to observe: {err}")
     return failures
+
+
+def _root_unchanged(defs: dg.Definitions, resolver, source, log: Callable[[str], None]) -> bool:
+    """True when every root ``source`` observes has the fingerprint its latest observation recorded
+    (computed the same way, without recording anything). Anything else (no observation yet, a
+    moved root, a source that is not a dataset root, a fingerprint that fails) means: observe it,
+    and let the observation report what moved or what failed."""
+    resources = defs.resources or {}
+    datasets, storage = resources.get("datasets"), resources.get("storage")
+    if datasets is None or storage is None:
+        return False
+    for key in _keys_of(source):
+        try:
+            now = current_root_version(key.to_user_string(), datasets, storage)
+        except OSError:
+            return False
+        recorded = resolver.get_current_data_version(key)
+        if now is None or recorded is None or recorded.value != now:
+            return False
+    for key in _keys_of(source):
+        log(f"  o {key.to_user_string():45s} version {resolver.get_current_data_version(key).value[:12]} unchanged, not re-observed")
+    return True
 
 
 def _keys_of(a) -> list[AssetKey]:
