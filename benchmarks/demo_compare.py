@@ -95,12 +95,12 @@ def compare(baseline: str, *, rounds: int = 1, timeout: float = 1800, log=print)
         runs: dict[str, list[dict]] = {"old": [], "new": []}
         for r in range(rounds):
             for label in (("old", "new") if r % 2 == 0 else ("new", "old")):
-                log(f"[bench] round {r + 1}/{rounds}: {label} ({trees[label]})")
+                log(f"round {r + 1}/{rounds}: {label} ({trees[label]})")
                 pair = demo_pair(trees[label], timeout=timeout)
                 runs[label].append(pair)
                 for name in ("cold", "noop"):
                     x = pair[name]
-                    log(f"[bench]   {name}: {x['wall_seconds']:.1f} s wall, {x['cpu_seconds']:.1f} s CPU, "
+                    log(f"  {name}: {x['wall_seconds']:.1f} s wall, {x['cpu_seconds']:.1f} s CPU, "
                         f"{x['n_materialized']} materialized, {x['n_fresh']} fresh, rc {x['returncode']}, "
                         f"load {x['load_before'][0]:.1f} -> {x['load_after'][0]:.1f}")
     finally:

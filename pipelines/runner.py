@@ -112,6 +112,7 @@ def materialize_graph(
         for name in remove_retired_partitions(UPath(store.root), all_assets, log=log):
             if store.catalog_path:  # warns only: a held catalog must not stop the run
                 catalog.try_refresh(Path(store.catalog_path), store.root, name, warn=log)
+    resolver, ran = None, False
     for ad in _assets_in_order(defs, keys):
         upstream = {dep for k in ad.keys for dep in graph.get(k).parent_keys}
         if upstream & failed:
@@ -123,9 +124,11 @@ def materialize_graph(
         # name a step after its main asset, not its _rejects sibling
         ad_keys = sorted([k for k in ad.keys if k in keys] or list(ad.keys), key=lambda k: len(k.to_user_string()))
         partitions = ad.partitions_def.get_partition_keys() if ad.partitions_def else [None]
-        # one resolver per asset: it caches instance reads, and runs of this asset's own
-        # partitions do not change the status of its other partitions
-        resolver = stale_resolver(instance, graph)
+        # the resolver caches instance reads: it is kept while nothing runs (a no-op run reads each
+        # record once) and replaced after an asset that ran; runs of this asset's own partitions
+        # do not change the status of its other partitions
+        if resolver is None or ran:
+            resolver, ran = stale_resolver(instance, graph), False
         for pk in partitions:
             label = "/".join(ad_keys[0].path) + (f"[{pk}]" if pk else "")
             fresh = not force and all(resolver.get_status(k, pk) == StaleStatus.FRESH for k in ad.keys)
@@ -140,6 +143,7 @@ def materialize_graph(
             start = time.perf_counter()
             # wait here, not inside Dagster, where a waiting step ignores SIGINT/SIGTERM
             wait_for_pool_slot(instance, _pool_of(ad), log=log)
+            ran = True
             result = dg.materialize(
                 [*all_assets, *all_checks],
                 selection=dg.AssetSelection.assets(*ad.keys),
