@@ -261,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("demo-compare", help="cold and no-op ptok demo of this tree against a baseline commit, interleaved")
     c.add_argument("--baseline", default="4b3d0b0", help="commit to compare with (exported by git archive)")
     c.add_argument("--rounds", type=int, default=1)
+    c.add_argument("--timeout", type=float, default=7200, help="seconds per ptok demo before it is killed (a loaded 2-core "
+                   "machine took over 30 min for the baseline's cold run)")
     c.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "demo_compare")
     m = sub.add_parser("memory", help="peak RSS of pseudo_depth and depth_tokens at these image counts")
     m.add_argument("sizes", nargs="+", type=int)
@@ -273,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "demo-compare":
         from demo_compare import compare, markdown, write_results
 
-        result = compare(args.baseline, rounds=args.rounds, log=_say)
+        result = compare(args.baseline, rounds=args.rounds, timeout=args.timeout, log=_say)
         write_results(result, args.out)
         print(markdown(result))
     else:

@@ -55,8 +55,9 @@ def timed_run(cmd: list[str], env: dict, cwd: Path, log_path: Path, timeout: flo
                 break
             time.sleep(0.05)
     wall = time.perf_counter() - start
+    timed_out = time.perf_counter() > deadline
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return {"wall_seconds": wall, "cpu_seconds": usage.ru_utime + usage.ru_stime, "user_seconds": usage.ru_utime,
+    return {"wall_seconds": wall, "timed_out": timed_out, "cpu_seconds": usage.ru_utime + usage.ru_stime, "user_seconds": usage.ru_utime,
             "sys_seconds": usage.ru_stime, "max_rss_mib": usage.ru_maxrss / 1024, "returncode": proc.returncode,
             "load_before": list(load_before), "load_after": list(os.getloadavg())}
 
@@ -86,7 +87,7 @@ def demo_pair(tree: Path, *, timeout: float, keep: bool = False) -> dict:
     return out
 
 
-def compare(baseline: str, *, rounds: int = 1, timeout: float = 1800, log=print) -> dict:
+def compare(baseline: str, *, rounds: int = 1, timeout: float = 7200, log=print) -> dict:
     """``rounds`` interleaved pairs of (baseline, this tree); medians and new/old ratios."""
     base_dir = Path(tempfile.mkdtemp(prefix="bench_base_"))
     try:
