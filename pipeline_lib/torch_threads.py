@@ -4,7 +4,8 @@ the processes it starts (the fine-tune's Pipes subprocess, torchrun workers).
 torch's default is one thread per core. For the demo's toy models every operator is tiny, and
 when other programs share the cores its OpenMP threads wait for each other at every operator:
 measured on the 2-core machine under load, a small ``linear`` took 10x the wall time and 10x the
-CPU with 2 threads than with 1 (benchmarks/results/demo_profile.md). The variables are read by
+CPU with 2 threads than with 1 (benchmarks/results/demo_profile.md); on a quiet machine two threads
+are somewhat faster for training (benchmarks/results/demo_compare.md). The variables are read by
 torch when it starts, so they are set before any step imports it; children inherit them.
 An ``OMP_NUM_THREADS`` already in the environment wins (the user asked for it).
 """
