@@ -15,10 +15,13 @@ def summary(settings, print_table: Callable, warn: Callable[[str], None], *, ref
         catalog.try_refresh(settings.catalog_path, settings.storage_root, warn=warn)
     names = catalog.stored_assets(settings.storage_root) or []
     counts = _row_counts(settings, names)
+    if counts is None and not refresh:  # views the last run did not leave usable (storage moved, a view gone): rebuild once
+        catalog.try_refresh(settings.catalog_path, settings.storage_root, warn=warn)
+        counts = _row_counts(settings, names)
     rows = []
     for name in names:
         try:
-            n = counts[name] if counts is not None else _row_counts(settings, [name])[name]
+            n = counts[name] if counts is not None else _count_one(settings, name)
             rows.append((name, n, f"{settings.storage_root}/{name}/"))
         except Exception as exc:  # a view over an empty folder: say so rather than hide it
             rows.append((name, f"error: {exc}", ""))
@@ -28,8 +31,7 @@ def summary(settings, print_table: Callable, warn: Callable[[str], None], *, ref
 
 def _row_counts(settings, names: list[str]) -> dict[str, int] | None:
     """Rows of each table in one query (one catalog connection, not one per table); None when the
-    query fails (a broken view), and the caller counts table by table to say which one. Raises
-    on a failure of a single table's count."""
+    query fails (a broken view), and the caller counts table by table to say which one."""
     from pipeline_lib import catalog
 
     if not names:
@@ -38,7 +40,12 @@ def _row_counts(settings, names: list[str]) -> dict[str, int] | None:
     try:
         _, rows = catalog.query(settings.catalog_path, sql, catalog.allowed_dirs_for(settings))
     except Exception:
-        if len(names) == 1:
-            raise
         return None
     return {names[i]: n for i, n in rows}
+
+
+def _count_one(settings, name: str) -> int:
+    from pipeline_lib import catalog
+
+    _, rows = catalog.query(settings.catalog_path, f'select count(*) from "{catalog.view_name(name)}"', catalog.allowed_dirs_for(settings))
+    return rows[0][0]

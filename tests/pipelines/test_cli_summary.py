@@ -43,3 +43,15 @@ def test_without_refresh_a_missing_catalog_is_still_built(tmp_path):
     root.mkdir()
     pq.write_table(pa.table({"x": [1]}), root / "alpha.parquet")
     assert _rows(settings, refresh=False) == {"alpha": 1}
+
+
+def test_without_refresh_a_catalog_of_a_moved_storage_is_rebuilt(tmp_path):
+    """Before the fix a no-op demo after moving the storage folder listed every table as an error:
+    the catalog's views still named the old folder and only a run that changed something rebuilt them."""
+    old = tmp_path / "old"
+    (old / "storage").mkdir(parents=True)
+    pq.write_table(pa.table({"x": [1, 2]}), old / "storage" / "alpha.parquet")
+    assert _rows(_settings(old)) == {"alpha": 2}
+    moved = tmp_path / "moved"
+    (old).rename(moved)
+    assert _rows(_settings(moved), refresh=False) == {"alpha": 2}
