@@ -15,7 +15,6 @@ from pipeline_lib.executors import gpu_op_tags
 from perception_tokens import schemas
 from perception_tokens.datasets.records import Reject
 from perception_tokens.depth import decode_png
-from perception_tokens.depth.on_engine import label_images_on
 from perception_tokens.images import BadImageError, decode_rgb
 from perception_tokens.buckets import bucket_digest, hash_bucket
 from pipeline_lib.emit import RejectSink, emit_table
@@ -104,6 +103,8 @@ def build_depth_assets(settings) -> list[dg.AssetsDefinition]:
         timing = {"seconds": 0.0, "n": 0}
 
         def labelled():
+            from perception_tokens.depth.on_engine import label_images_on  # torch: only when labelling
+
             start = time.perf_counter()
             for res in label_images_on(engine, depth_teacher.factory(), items(), batch_size=depth_teacher.batch_size,
                                        on_reject=on_reject, teacher=teacher, total=len(todo)):

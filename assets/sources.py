@@ -17,7 +17,7 @@ from perception_tokens import schemas
 from perception_tokens.buckets import bucket_digests
 from perception_tokens.datasets import ade20k, lvis, refcoco
 from pipeline_lib.emit import RejectSink, emit_table
-from pipeline_lib.file_fingerprint import fingerprint_tree
+from pipeline_lib.file_fingerprint import Fingerprint, fingerprint_tree
 from pipeline_lib.resources import DatasetsResource, StorageResource
 
 GROUP = "sources"
@@ -36,7 +36,30 @@ def _outs(name: str, description: str, version: str) -> dict[str, dg.AssetOut]:
     }
 
 
-def _observed_root(dataset: str, root_attr: str, description: str):
+UNUSED = "unused"  # the data version of an optional dataset's root that is not set
+
+
+def root_fingerprint(datasets: DatasetsResource, storage: StorageResource, dataset: str, *,
+                     record: bool = True) -> tuple[Path | None, Fingerprint | None]:
+    """The root of ``dataset`` and its fingerprint, or ``(None, None)`` for an optional dataset
+    that is not used. ``record=False`` leaves the per-file state as it was (a look, not an observation)."""
+    root = getattr(datasets, f"{dataset}_root")
+    if root is None:
+        return None, None
+    return Path(root), fingerprint_tree(Path(root), storage.fingerprint_state(f"{dataset}_files"), record=record)
+
+
+def current_root_version(source: str, datasets: DatasetsResource, storage: StorageResource) -> str | None:
+    """The data version an observation of source asset ``source`` (``<dataset>_files``) would record
+    now, computed without recording anything; None for an asset that is not a dataset root."""
+    dataset = source.removesuffix("_files")
+    if source == dataset or dataset not in OBSERVED_DATASETS:
+        return None
+    _, fp = root_fingerprint(datasets, storage, dataset, record=False)
+    return UNUSED if fp is None else fp.version
+
+
+def _observed_root(dataset: str, description: str):
     """An observable source asset whose data version is the fingerprint of one dataset root:
     when a file under it is replaced, added or removed, the sources reading it turn stale."""
 
@@ -47,10 +70,9 @@ def _observed_root(dataset: str, root_attr: str, description: str):
     )
     def observe(context, datasets: DatasetsResource, storage: StorageResource) -> dg.ObserveResult:
         datasets.ensure_demo_data(context.log)  # observe what the sources will read, not an empty folder
-        if getattr(datasets, root_attr) is None:  # an optional dataset that is not used
-            return dg.ObserveResult(data_version=dg.DataVersion("unused"), metadata={"root": "unset (dataset not used)"})
-        root = Path(getattr(datasets, root_attr))
-        fp = fingerprint_tree(root, storage.fingerprint_state(f"{dataset}_files"))
+        root, fp = root_fingerprint(datasets, storage, dataset)
+        if fp is None:  # an optional dataset that is not used
+            return dg.ObserveResult(data_version=dg.DataVersion(UNUSED), metadata={"root": "unset (dataset not used)"})
         changed = fp.hashed + fp.removed
         context.log.info(f"{dataset} root {root}: {fp.files} files, version {fp.version}; "
                          f"{len(fp.hashed)} hashed (new or moved), {len(fp.removed)} removed"
@@ -66,16 +88,20 @@ def _observed_root(dataset: str, root_attr: str, description: str):
     return observe
 
 
+# the datasets whose roots are observable sources (``<dataset>_files``), each read through ``DatasetsResource.<dataset>_root``
+OBSERVED_DATASETS = ("ade20k", "lvis", "coco", "refcoco", "refcoco_plus", "refcocog")
+
+
 def build_source_observations() -> list:
     """One observable source per dataset root (``ptok`` observes them before every run)."""
     return [
-        _observed_root("ade20k", "ade20k_root", "Files under the ADE20K root (images, annotations): fingerprint of names, sizes, mtimes; content hash of what changed."),
-        _observed_root("lvis", "lvis_root", "LVIS v1 annotation files under the LVIS root."),
-        _observed_root("coco", "coco_root", "COCO image files (train2017, val2017, train2014) under the COCO root."),
-        _observed_root("refcoco", "refcoco_root", "RefCOCO files (refs(unc).p, instances.json) under the RefCOCO root."),
-        _observed_root("refcoco_plus", "refcoco_plus_root", "RefCOCO+ files (refs(unc).p, instances.json) under the RefCOCO+ root "
+        _observed_root("ade20k", "Files under the ADE20K root (images, annotations): fingerprint of names, sizes, mtimes; content hash of what changed."),
+        _observed_root("lvis", "LVIS v1 annotation files under the LVIS root."),
+        _observed_root("coco", "COCO image files (train2017, val2017, train2014) under the COCO root."),
+        _observed_root("refcoco", "RefCOCO files (refs(unc).p, instances.json) under the RefCOCO root."),
+        _observed_root("refcoco_plus", "RefCOCO+ files (refs(unc).p, instances.json) under the RefCOCO+ root "
                        "(none observed unless datasets.refer_datasets has refcoco+ or its root is set)."),
-        _observed_root("refcocog", "refcocog_root", "RefCOCOg files (refs(umd).p, instances.json) under the RefCOCOg root "
+        _observed_root("refcocog", "RefCOCOg files (refs(umd).p, instances.json) under the RefCOCOg root "
                        "(none observed unless datasets.refer_datasets has refcocog or its root is set)."),
     ]
 

@@ -5,6 +5,9 @@ Every measurement runs in a temporary working folder of its own (``PTOK_WORKDIR`
 
 - :func:`demo_twice`: ``ptok demo`` as a subprocess, twice in the same folder; wall time of
   each and the step counts it prints.
+- ``demo-compare --baseline <commit>`` (``benchmarks/demo_compare.py``): the cold demo and the
+  no-op re-run of this tree against a baseline commit, interleaved in one run; wall and CPU
+  seconds, load average, new/old ratios; writes ``benchmarks/results/demo_compare.{json,md}``.
 - :func:`materialize_sizes`: for each image count, demo data of that size; the sources
   and ``depth_vqvae`` are materialized by unmeasured setup processes, ``pseudo_depth``
   (all partitions) and ``depth_tokens`` (all partitions) each by a fresh measured process
@@ -255,6 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("selection", nargs="+")
     d = sub.add_parser("demo-twice", help="ptok demo twice in a fresh folder")
     d.add_argument("--config", type=Path, default=DEMO_CONFIG)
+    c = sub.add_parser("demo-compare", help="cold and no-op ptok demo of this tree against a baseline commit, interleaved")
+    c.add_argument("--baseline", default="4b3d0b0", help="commit to compare with (exported by git archive)")
+    c.add_argument("--rounds", type=int, default=1)
+    c.add_argument("--timeout", type=float, default=7200, help="seconds per ptok demo before it is killed (a loaded 2-core "
+                   "machine took over 30 min for the baseline's cold run)")
+    c.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "demo_compare")
     m = sub.add_parser("memory", help="peak RSS of pseudo_depth and depth_tokens at these image counts")
     m.add_argument("sizes", nargs="+", type=int)
     args = p.parse_args(argv)
@@ -263,6 +272,12 @@ def main(argv: list[str] | None = None) -> int:
         return worker(args.selection, args.report)
     if args.command == "demo-twice":
         print(json.dumps(demo_twice(args.config), indent=1))
+    elif args.command == "demo-compare":
+        from demo_compare import compare, markdown, write_results
+
+        result = compare(args.baseline, rounds=args.rounds, timeout=args.timeout, log=_say)
+        write_results(result, args.out)
+        print(markdown(result))
     else:
         print(json.dumps({n: materialize_size(n) for n in args.sizes}, indent=1, default=str))
     return 0

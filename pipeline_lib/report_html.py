@@ -140,20 +140,32 @@ def report_asset_names(settings) -> list[str]:
             *(variant_asset_name(a, v) for v in settings.variant_names() for a in per_variant)]
 
 
+def _scores(settings) -> tuple[list[str], list[tuple], str | None]:
+    """The latest evaluation's scores, and why there are none (no evaluation yet)."""
+    from pipeline_lib import catalog
+
+    try:
+        # with an experiment, each variant's scores are in eval_scores__<variant>; the comparison table shows them
+        cols, rows = ([], []) if settings.experiment else catalog.query(settings.catalog_path, SCORES_SQL, catalog.allowed_dirs_for(settings))
+        return cols, rows, None
+    except Exception as exc:  # no evaluation yet: the report still shows the stages, and says why
+        return [], [], str(exc)
+
+
+def scores_table(settings) -> tuple[list[str], list[tuple]]:
+    """The table :func:`write_report` returns, without writing the report (a run that changed nothing)."""
+    cols, rows, _ = _scores(settings)
+    return cols, rows
+
+
 def write_report(settings, instance, out: Path) -> tuple[list[str], list[tuple]]:
     """Self-contained HTML: latest eval scores, the experiment's comparison and the published numbers, then each
     asset's latest metadata; written atomically."""
     import dagster as dg
 
     from perception_tokens.paths import atomic_write_text
-    from pipeline_lib import catalog
 
-    try:
-        # with an experiment, each variant's scores are in eval_scores__<variant>; the comparison table shows them
-        cols, rows = ([], []) if settings.experiment else catalog.query(settings.catalog_path, SCORES_SQL, catalog.allowed_dirs_for(settings))
-        problem = None
-    except Exception as exc:  # no evaluation yet: the report still shows the stages, and says why
-        cols, rows, problem = [], [], str(exc)
+    cols, rows, problem = _scores(settings)
     sections = {}
     for name in report_asset_names(settings):
         event = instance.get_latest_materialization_event(dg.AssetKey(name))

@@ -170,6 +170,9 @@ class ExecutionSettings(_Section):
     k8s_namespace: str = "default"
     k8s_image: str | None = None  # image with this project installed (k8s executor)
     gpu_per_step: int = Field(1, ge=0)  # nvidia.com/gpu for the accelerator-pool steps (depth, VQ-VAE, fine-tune, eval)
+    # CPU threads of torch's operators in every step and the processes it starts; None: torch's default
+    # (one per core). The demo sets 1: on a shared machine far faster for its toy models (pipeline_lib/torch_threads.py)
+    torch_threads: int | None = Field(None, ge=1)
 
     def engine_settings(self):
         """The pure-code view of ``engine`` + ``ray`` (perception_tokens.engine.EngineSettings)."""

@@ -114,22 +114,6 @@ def run_exit_code(report) -> int:
     return 1 if report.failed or report.error_checks else 0
 
 
-def summary(settings) -> None:
-    from pipeline_lib import catalog
-
-    catalog.try_refresh(settings.catalog_path, settings.storage_root, warn=warn)
-    names = catalog.stored_assets(settings.storage_root) or []
-    rows = []
-    for name in names:
-        try:
-            _, r = catalog.query(settings.catalog_path, f'select count(*) from "{catalog.view_name(name)}"', catalog.allowed_dirs_for(settings))
-            rows.append((name, r[0][0], f"{settings.storage_root}/{name}/"))
-        except Exception as exc:  # a view over an empty folder: say so rather than hide it
-            rows.append((name, f"error: {exc}", ""))
-    print_table(["asset", "rows", "parquet"], rows, title="Materialized tables")
-    console.print(f"DuckDB catalog: {settings.catalog_path}  (try: ptok sql \"select * from ade20k_images limit 5\")")
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.instance import dagster_home, get_instance
     from pipelines.runner import materialize_graph
@@ -139,11 +123,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     report = materialize_graph(_defs(), get_instance(), "*", force=args.force, log=say)
     elapsed = time.perf_counter() - start
-    summary(settings)
-    from pipeline_lib.folders import report_file
-    from pipeline_lib.report_html import report_tables, write_report
+    # nothing ran (every step fresh): the catalog and the report of the last run stand as they are
+    changed = any(s.status != "skipped (fresh)" for s in report.steps)
+    from pipelines.cli_summary import summary
 
-    cols, rows = write_report(settings, get_instance(), report_file(settings.storage_root))
+    summary(settings, print_table, warn, refresh=changed)
+    from pipeline_lib.folders import report_file
+    from pipeline_lib.report_html import report_tables, scores_table, write_report
+
+    out = report_file(settings.storage_root)
+    if changed or not out.exists():
+        cols, rows = write_report(settings, get_instance(), out)
+    else:
+        cols, rows = scores_table(settings)
     if rows:
         print_table(cols, rows, title="Evaluation (latest run) beside the paper's numbers")
     if settings.experiment:  # the comparison of the variants (and the published numbers beside it)

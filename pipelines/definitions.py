@@ -23,6 +23,7 @@ from pipeline_lib.io_manager import ParquetIOManagerFactory
 from pipeline_lib.resources import BenchmarksResource, DatasetsResource, DepthTeacherResource, StorageResource
 from pipeline_lib.settings import Settings, load_settings
 from pipeline_lib.settings_resource import settings_with_resource_config
+from pipeline_lib.torch_threads import apply_torch_threads
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -118,4 +119,6 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
 
 
-defs = build_definitions(load_settings())
+_settings = load_settings()
+apply_torch_threads(_settings.execution.torch_threads)  # before any step imports torch; its subprocesses inherit it
+defs = build_definitions(_settings)

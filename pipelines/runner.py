@@ -19,6 +19,7 @@ from dagster import AssetKey, DagsterInstance
 from upath import UPath
 
 from assets.curriculum_export import curriculum_export_problem
+from assets.sources import current_root_version
 from pipeline_lib import catalog
 from pipeline_lib.dagster_internals import observe  # not re-exported at top level in 1.13
 from pipeline_lib.io_manager import ParquetIOManagerFactory
@@ -111,6 +112,7 @@ def materialize_graph(
         for name in remove_retired_partitions(UPath(store.root), all_assets, log=log):
             if store.catalog_path:  # warns only: a held catalog must not stop the run
                 catalog.try_refresh(Path(store.catalog_path), store.root, name, warn=log)
+    resolver, ran = None, False
     for ad in _assets_in_order(defs, keys):
         upstream = {dep for k in ad.keys for dep in graph.get(k).parent_keys}
         if upstream & failed:
@@ -122,9 +124,11 @@ def materialize_graph(
         # name a step after its main asset, not its _rejects sibling
         ad_keys = sorted([k for k in ad.keys if k in keys] or list(ad.keys), key=lambda k: len(k.to_user_string()))
         partitions = ad.partitions_def.get_partition_keys() if ad.partitions_def else [None]
-        # one resolver per asset: it caches instance reads, and runs of this asset's own
-        # partitions do not change the status of its other partitions
-        resolver = stale_resolver(instance, graph)
+        # the resolver caches instance reads: it is kept while nothing runs (a no-op run reads each
+        # record once) and replaced after an asset that ran; runs of this asset's own partitions
+        # do not change the status of its other partitions
+        if resolver is None or ran:
+            resolver, ran = stale_resolver(instance, graph), False
         for pk in partitions:
             label = "/".join(ad_keys[0].path) + (f"[{pk}]" if pk else "")
             fresh = not force and all(resolver.get_status(k, pk) == StaleStatus.FRESH for k in ad.keys)
@@ -139,6 +143,7 @@ def materialize_graph(
             start = time.perf_counter()
             # wait here, not inside Dagster, where a waiting step ignores SIGINT/SIGTERM
             wait_for_pool_slot(instance, _pool_of(ad), log=log)
+            ran = True
             result = dg.materialize(
                 [*all_assets, *all_checks],
                 selection=dg.AssetSelection.assets(*ad.keys),
@@ -183,6 +188,9 @@ def observe_sources(defs: dg.Definitions, instance: DagsterInstance, keys: set[A
                 frontier.append(parent)
     wanted = {k for k in ancestors | keys if graph.has(k) and graph.get(k).is_observable}
     sources = [a for a in (defs.assets or []) if getattr(a, "is_observable", False) and set(_keys_of(a)) & wanted]
+    # a root whose fingerprint is the version already recorded has nothing to report: no observation run
+    resolver = stale_resolver(instance, graph)
+    sources = [a for a in sources if not _root_unchanged(defs, resolver, a, log)]
     if not sources:
         return {}
     start = time.perf_counter()
@@ -203,6 +211,28 @@ def observe_sources(defs: dg.Definitions, instance: DagsterInstance, keys: set[A
     for key in failures:
         log(f"  ! {key.to_user_string():45s} FAILED to observe: {err}")
     return failures
+
+
+def _root_unchanged(defs: dg.Definitions, resolver, source, log: Callable[[str], None]) -> bool:
+    """True when every root ``source`` observes has the fingerprint its latest observation recorded
+    (computed the same way, without recording anything). Anything else (no observation yet, a
+    moved root, a source that is not a dataset root, a fingerprint that fails) means: observe it,
+    and let the observation report what moved or what failed."""
+    resources = defs.resources or {}
+    datasets, storage = resources.get("datasets"), resources.get("storage")
+    if datasets is None or storage is None:
+        return False
+    for key in _keys_of(source):
+        try:
+            now = current_root_version(key.to_user_string(), datasets, storage)
+        except OSError:
+            return False
+        recorded = resolver.get_current_data_version(key)
+        if now is None or recorded is None or recorded.value != now:
+            return False
+    for key in _keys_of(source):
+        log(f"  o {key.to_user_string():45s} version {resolver.get_current_data_version(key).value[:12]} unchanged, not re-observed")
+    return True
 
 
 def _keys_of(a) -> list[AssetKey]:

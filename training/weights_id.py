@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import torch
-from safetensors import safe_open
-
 
 def tensors_digest(path: str | Path) -> str:
     """sha256 (hex) over the tensors of a safetensors file, independent of header order and metadata."""
+    import torch  # here, not at the top: the Dagster definitions import this module, and torch costs seconds
+    from safetensors import safe_open
+
     h = hashlib.sha256()
     with safe_open(str(path), framework="pt") as f:
         for name in sorted(f.keys()):

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from perception_tokens.llava_conversation import TEMPLATES
-from training.finetune.lora import LoraSettings
-from training.llava.losses import DepthLossWeights
+from training.finetune.lora_settings import LoraSettings
+from training.llava.loss_weights import DepthLossWeights
 from training.segmentation.settings import SegmentationSettings
 
 # aurora: every image squashed to 336x336 (nearest) before the processor (Aurora's train.py:721)

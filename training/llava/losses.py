@@ -23,7 +23,7 @@ not depend on the VQ-VAE package.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import torch
@@ -38,21 +38,11 @@ from perception_tokens.vocab import (
     depth_code_token,
 )
 
+# the weights have no torch in them: the fine-tune config (and the Dagster definitions) import them
+from training.llava.loss_weights import DepthLossWeights  # noqa: E402,F401 (re-exported)
+
 IGNORE_INDEX = -100
 Decoder = Callable[[torch.Tensor], torch.Tensor]
-
-
-@dataclass
-class DepthLossWeights:
-    """Weight of each auxiliary depth loss; 0 turns it off (the default)."""
-
-    marker: float = 0.0
-    token: float = 0.0
-    count: float = 0.0
-    reconstruction: float = 0.0
-
-    def any(self) -> bool:
-        return any(v != 0 for v in asdict(self).values())
 
 
 @dataclass(frozen=True)
