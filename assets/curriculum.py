@@ -18,6 +18,7 @@ from assets.versioning import code_version
 from perception_tokens import schemas
 from perception_tokens.curriculum import aurora_pools, reference_files
 from perception_tokens.curriculum import pools as curriculum_pools
+from perception_tokens.curriculum import vpt_pools
 from perception_tokens.curriculum.aurora_reference import sequential_epochs
 from perception_tokens.curriculum.llava_json import to_llava_record
 from perception_tokens.curriculum.marking import MarkingOptions, MarkingWorker, to_grid
@@ -256,12 +257,17 @@ def build_curriculum_asset(settings, variant: str | None = None):
         codes_by_image = {(r["dataset"], r["image_id"]): (list(r["codes"]), r["vqvae_version"])
                           for r in depth_tokens.iter_rows(columns=DEPTH_TOKEN_COLUMNS)}
         pools = curriculum_pools.Pools()
-        if aurora_style:
-            atomic, reasoning = aurora_style_pools(settings, pools, formats, codes_by_image, tables)
+        if curriculum_settings.is_vpt():  # VPT: RefCOCO and small LVIS objects, ordered by stage
+            schedule = vpt_pools.vpt_schedule(
+                pools, tasks=curriculum_settings.tasks, vpt=curriculum_settings.vpt, seed=curriculum_settings.seed,
+                ref_rows=refcoco_refs.iter_rows(), instance_rows=lvis_instances.iter_rows(), formats=formats)
         else:
-            atomic, reasoning = project_pools(curriculum_settings, pools, formats, codes_by_image, tables)
+            if aurora_style:
+                atomic, reasoning = aurora_style_pools(settings, pools, formats, codes_by_image, tables)
+            else:
+                atomic, reasoning = project_pools(curriculum_settings, pools, formats, codes_by_image, tables)
+            schedule = training_order(curriculum_settings, pools, atomic, reasoning)
         context.log.info(f"pools: {pools.counts()}; skipped: { {t: dict(v) for t, v in pools.skipped.items()} }")
-        schedule = training_order(curriculum_settings, pools, atomic, reasoning)
         if curriculum_settings.coordinates == "text":
             schedule = [(epoch, with_text_coordinates(s)) for epoch, s in schedule]
         export = export_llava(storage.root, schedule, image_tables, marked_points, aurora_style, asset_name=name)

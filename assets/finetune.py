@@ -70,7 +70,8 @@ def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list
 
     @dg.asset(
         name=name,
-        description="LoRA adapter for the model family of finetune.family (LLaVA, Qwen2.5-VL) trained on the curriculum in order (perception tokens added to the vocabulary, "
+        description="LoRA adapter for the model family of finetune.family (LLaVA, Qwen2.5-VL, Qwen2-VL; a finetune.vpt run "
+        "trains VPT's two stages, both stages' losses in metadata, its DINOv2 + projector saved beside the adapter) trained on the curriculum in order (perception tokens added to the vocabulary, "
         "new embedding rows trainable, projector at its own LR, vision tower frozen). Manifest row -> adapter folder with "
         "processor and token map; loss curve and well-formed depth-span rate before/after in metadata.",
         code_version=code_version("1", finetune_settings),
@@ -116,6 +117,9 @@ def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list
                                            "span_samples")}
         losses = [loss for _, loss in summary["loss_history"]]
         metrics["first_loss"] = losses[0] if losses else None
+        stages = summary.get("stages")  # a VPT run: its align and fine-tune stages' (step, loss)
+        if stages:
+            metrics["stage_losses"] = {stage: [h[0][1], h[-1][1]] if h else None for stage, h in stages.items()}
         row = {
             "model_id": digest[:16], "kind": "lora_adapter", "path": str(adapter_dir), "weights_file": weights.name,
             "sha256": digest, "config_json": json.dumps(config),
@@ -141,6 +145,8 @@ def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list
             "base_checkpoint": dg.MetadataValue.text(finetune_settings.checkpoint),
             "family": dg.MetadataValue.text(str(summary.get("family", finetune_settings.family or "llava"))),
         }
+        if stages:
+            meta["stage_losses"] = dg.MetadataValue.json({stage: [list(p) for p in h] for stage, h in stages.items()})
         curve = summary.get("loss_curve_png")
         if curve and Path(curve).exists():
             meta["loss_curve"] = dg.MetadataValue.md(png_markdown(Path(curve).read_bytes(), "loss curve"))

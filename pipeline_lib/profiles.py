@@ -2,6 +2,7 @@
 
 ``profile: aurora`` gives every stage the reference implementation's settings (the
 Aurora-perception repository; each value with its file:line in docs/FIDELITY.md).
+``profile: vpt`` gives VPT's (arXiv 2502.17425) Qwen2-VL run (FIDELITY.md "VPT").
 ``profile: project`` (the default) keeps this project's own defaults. A value written in
 the config file always wins over its profile's, so a researcher can start from ``aurora``
 and change one thing, and the change shows in that section's fingerprint.
@@ -68,7 +69,30 @@ AURORA: dict[str, dict[str, Any]] = {
                    "prompts": "paper", "constrain_boxes": False, "numerics": "reference"},
 }
 
-PROFILES: dict[str, dict[str, dict[str, Any]]] = {"project": {}, "aurora": AURORA}
+# VPT (arXiv 2502.17425) on Qwen2-VL; every value's source (paper section, or "paper silent: chose X") is in
+# docs/FIDELITY.md "VPT"
+VPT: dict[str, dict[str, Any]] = {
+    "curriculum": {
+        "tasks": ["vpt_region", "vpt_reencode", "vpt_plain"],  # Sec. 3.2: perception-token and plain samples mixed
+        "vpt": {"grid": 8},  # Sec. 3.1: k = 8
+    },
+    "finetune": {
+        "family": "qwen2_vl",  # Sec. 4: Qwen2-VL (2B, 7B)
+        "checkpoint": "Qwen/Qwen2-VL-2B-Instruct",  # Sec. 4 / Table 1: the 2B + VPT headline
+        "vpt": {
+            "enabled": True,
+            "grid": 8,  # Sec. 3.1
+            "reencoder": "facebook/dinov2-base",  # Sec. 4.1: DINOv2 (size paper silent: chose base)
+            "control_tokens": 1,  # Sec. 5.3: one control token is best
+            "mask_modeling": 0.5,  # Sec. 3.2: 50% of the re-encoding samples
+            "align_epochs": 1.0,  # Sec. 3.2 / 4.1: stage 1 aligns the projector (length paper silent: chose 1 epoch)
+        },
+    },
+}
+
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {"project": {}, "aurora": AURORA, "vpt": VPT}
+# settings whose value is itself a section of options: a file's keys merge into the profile's, key by key
+NESTED_SECTIONS = frozenset({"vpt"})
 
 
 def apply_profile(raw: dict[str, Any]) -> dict[str, Any]:
@@ -80,5 +104,9 @@ def apply_profile(raw: dict[str, Any]) -> dict[str, Any]:
         if given is None:
             out[section] = copy.deepcopy(values)
         elif isinstance(given, dict):
-            out[section] = {**copy.deepcopy(values), **given}
+            merged = {**copy.deepcopy(values), **given}
+            for key in NESTED_SECTIONS & set(values) & set(given):
+                if isinstance(given[key], dict):
+                    merged[key] = {**values[key], **given[key]}
+            out[section] = merged
     return out

@@ -34,8 +34,8 @@ class LlavaFormatError(ValueError):
 
 
 def to_llava_record(sample: Sample) -> dict[str, Any]:
-    """A :class:`Sample` as one LLaVA conversation record."""
-    return {
+    """A :class:`Sample` as one LLaVA conversation record (a VPT sample's also names its training stage)."""
+    record = {
         "id": sample.sample_id,
         "image": sample.image.file_name,
         "conversations": [
@@ -43,6 +43,9 @@ def to_llava_record(sample: Sample) -> dict[str, Any]:
             {"from": "gpt", "value": sample.answer},
         ],
     }
+    if sample.vpt_stage is not None:
+        record["vpt_stage"] = sample.vpt_stage
+    return record
 
 
 def _image_path_problem(image: Any) -> str | None:

@@ -181,7 +181,8 @@ def run_vpt_finetune(config: FinetuneConfig, records, image_dir, out_dir, *, loa
     adapter_dir, curve = Path(out_dir) / ADAPTER_DIRNAME, Path(out_dir) / LOSS_CURVE_FILE
     save_adapter(peft_model, processor, token_map, config, adapter_dir,
                  embedding_rows=int(model.get_input_embeddings().weight.shape[0]), family=family,
-                 beside=[lambda folder: save_reencoder(reencoder, folder, config.vpt)])
+                 beside=[lambda folder: save_reencoder(reencoder, folder, config.vpt)],
+                 vocabulary=token_map.vocabulary_hash)
     plot_loss_curve(history, curve, title=f"VPT fine-tune ({family} {config.checkpoint}): align, then fine-tune")
     return FinetuneResult(adapter_dir=adapter_dir, final_loss=history[-1][1] if history else float("nan"),
                           loss_history=history, tokens_per_s=float("nan"), steps=len(history),
