@@ -138,7 +138,11 @@ class CurriculumSettings(_Section):
     @field_validator("vpt")
     @classmethod
     def _known_vpt_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return dataclass_keys_known(value, "perception_tokens.curriculum.vpt_pools.VptCurriculum", "curriculum.vpt")
+        if value:  # keys, then values (the dataclass checks its ranges), so a bad value fails at load
+            from perception_tokens.curriculum.vpt_pools import VptCurriculum
+
+            VptCurriculum(**dataclass_keys_known(value, "perception_tokens.curriculum.vpt_pools.VptCurriculum", "curriculum.vpt"))
+        return value
 
     @model_serializer(mode="wrap")
     def _omit_unset_vpt(self, handler):
@@ -233,7 +237,11 @@ class FinetuneSettings(_Section):
     @field_validator("vpt")
     @classmethod
     def _known_vpt_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return dataclass_keys_known(value, "training.vpt.settings.VptSettings", "finetune.vpt")
+        if value:  # keys, then values (torch-free dataclass)
+            from training.vpt.settings import VptSettings
+
+            VptSettings(**dataclass_keys_known(value, "training.vpt.settings.VptSettings", "finetune.vpt"))
+        return value
 
     @model_serializer(mode="wrap")
     def _omit_unset_segmentation(self, handler):
