@@ -119,7 +119,7 @@ def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list
         metrics["first_loss"] = losses[0] if losses else None
         stages = summary.get("stages")  # a VPT run: its align and fine-tune stages' (step, loss)
         if stages:
-            metrics["stage_losses"] = {stage: [h[0][1], h[-1][1]] if h else None for stage, h in stages.items()}
+            metrics["stage_losses"] = {stage: first_and_final(h) for stage, h in stages.items()}
         row = {
             "model_id": digest[:16], "kind": "lora_adapter", "path": str(adapter_dir), "weights_file": weights.name,
             "sha256": digest, "config_json": json.dumps(config),
@@ -153,9 +153,15 @@ def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list
         return emit_table(context, storage, schemas.MODEL_MANIFEST_SCHEMA, [row], config=config, metadata=meta)
 
     @dg.asset_check(asset=lora_adapter, description="Training shows learning: the loss falls and the model emits well-formed "
-                    "depth spans (<DEPTH_START>, 100 codes, <DEPTH_END>) more often than before training.")
+                    "depth spans (<DEPTH_START>, 100 codes, <DEPTH_END>) more often than before training; a VPT run: "
+                    "both stages' losses fall.")
     def lora_adapter_learned(lora_adapter: TableHandle) -> dg.AssetCheckResult:
         m = json.loads(lora_adapter.read(columns=["metrics_json"])["metrics_json"][0].as_py())
+        if m.get("stage_losses"):  # a VPT run: each stage's loss falls (its stages start from different losses)
+            falls = {stage: bool(fl and fl[1] < fl[0]) for stage, fl in m["stage_losses"].items()}
+            return dg.AssetCheckResult(passed=all(falls.values()), metadata={
+                **{f"{stage}_loss_fell": ok for stage, ok in falls.items()},
+                **{f"{stage}_first_final": dg.MetadataValue.json(fl) for stage, fl in m["stage_losses"].items()}})
         loss_fell = m["first_loss"] is not None and m["final_loss"] < 0.5 * m["first_loss"]
         spans_up = m["span_samples"] == 0 or m["span_rate_after"] > m["span_rate_before"]
         return dg.AssetCheckResult(passed=bool(loss_fell and spans_up), metadata={
@@ -163,6 +169,16 @@ def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list
             "span_rate_before": float(m["span_rate_before"]), "span_rate_after": float(m["span_rate_after"])})
 
     return [lora_adapter], [lora_adapter_learned]
+
+
+def first_and_final(history) -> list[float] | None:
+    """A stage's loss at its start and end: the means over its first and its last quarter of steps (at
+    least one step each), since one step's loss is one batch's and jumps with the batch."""
+    losses = [float(loss) for _, loss in history]
+    if not losses:
+        return None
+    k = max(1, len(losses) // 4)
+    return [sum(losses[:k]) / k, sum(losses[-k:]) / k]
 
 
 def adapter_vocabulary_hash(adapter_dir: Path) -> str:

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from conftest import materialized_world
+from conftest import check_results, materialized_world
 from perception_tokens import regions
 from pipeline_lib.settings import settings_from_dict
 
@@ -46,17 +46,20 @@ def test_the_curriculum_holds_vpt_samples_with_regions_on_the_configured_grid(vp
         assert r["region_box_px"][0] < r["region_box_px"][2] and r["region_box_px"][1] < r["region_box_px"][3]
     assert all(r["answer"].startswith(regions.REENCODE_CONTROL) for r in rows if r["task"] == "vpt_reencode")
     assert all(r["region_cells"] is None and "<" not in r["answer"] for r in rows if r["task"] == "vpt_plain")
+    _, _, instance = vpt_world
+    assert check_results(instance)["curriculum_mix_matches_schedule"] is True  # VPT's stages, not Aurora's shares
     print(f"VPT curriculum: {len(rows)} rows, {len(region_rows)} region samples, stage 1: {stages.count(1)}")
 
 
 def test_both_stages_losses_fall_and_the_reencoder_is_saved_beside_the_adapter(vpt_world):
     from training.vpt.saving import PROJECTOR_FILE, RECORD_FILE, load_reencoder
 
-    storage, _, _ = vpt_world
+    storage, _, instance = vpt_world
     row = pq.read_table(storage / "lora_adapter.parquet").to_pylist()[0]
+    assert check_results(instance)["lora_adapter_learned"] is True  # for a VPT run: both stages' losses fell
     metrics = json.loads(row["metrics_json"])
     stages = metrics["stage_losses"]
-    print(f"VPT stage losses (first, final): {stages}")
+    print(f"VPT stage losses (mean of the first / last quarter of steps): {stages}")
     assert stages["align"][1] < stages["align"][0] and stages["finetune"][1] < stages["finetune"][0]
     adapter = Path(row["path"])
     record = json.loads((adapter / RECORD_FILE).read_text())

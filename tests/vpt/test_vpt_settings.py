@@ -38,3 +38,20 @@ def test_inconsistent_vpt_settings_are_refused_naming_the_setting(raw, problem):
 def test_unset_vpt_keys_stay_out_of_the_sections_dumps():
     settings = settings_from_dict({})
     assert "vpt" not in settings.finetune.model_dump() and "vpt" not in settings.curriculum.model_dump()
+
+
+def test_the_vpt_experiment_config_puts_k_and_mask_modeling_side_by_side():
+    from pathlib import Path
+
+    from pipeline_lib.settings import load_settings
+    from pipeline_lib.settings_experiment import variant_asset_name
+
+    settings = load_settings(Path(__file__).resolve().parents[2] / "configs" / "demo-vpt-experiment.yaml")
+    seen = {}
+    for name in settings.variant_names():
+        variant = settings.variant_settings(name)
+        vpt = variant.finetune.vpt
+        assert vpt["enabled"] and vpt["reencoder"] == "tiny" and variant.curriculum.vpt["grid"] == vpt["grid"]
+        seen[name] = (vpt["grid"], vpt.get("mask_modeling", 0.5))
+        assert variant_asset_name("lora_adapter", name) == f"lora_adapter__{name}"
+    assert seen == {"k4": (4, 0.5), "k8": (8, 0.5), "k16": (16, 0.5), "k8_no_mask": (8, 0.0)}
