@@ -163,7 +163,8 @@ def run_vpt_finetune(config: FinetuneConfig, records, image_dir, out_dir, *, loa
     torch.manual_seed(config.seed)
     dino, dino_processor = load_dinov2(config.vpt.reencoder)
     reencoder = ReEncoder(dino, dino_processor, model.config.text_config.hidden_size, config.vpt.projector_heads)
-    reencoder = reencoder.to(device=session.device, dtype=session.dtype)
+    reencoder = reencoder.to(device=session.device)
+    reencoder.dino.to(dtype=session.dtype)  # frozen: the model's dtype; the projector trains in float32
     # the base model carries the injected LoRA layers: the sequence code calls its own methods
     inserter = Inserter(model, processor, reencoder, max_actions=config.vpt.max_actions)
     batches = VptBatches(inserter, image_dir, config)
