@@ -20,7 +20,7 @@ class VptSettings:
     DINOv2 is the best of DINO / SAM / CLIP); ``mask_modeling`` the seeded share of re-encoding
     samples whose answer sees only the control token (Sec. 3.2: 50%); ``align_epochs`` stage 1's
     passes over its samples (only the projector and the new token rows train), ``align_lr`` its
-    learning rate (None: the projector's); ``projector_heads`` the cross-attention's heads (paper silent).
+    learning rate (None: the run's ``lr``); ``projector_heads`` the cross-attention's heads (paper silent).
     """
 
     enabled: bool = False

@@ -5,7 +5,8 @@ first writes the re-encoding control token, and a plain one; wording from
 A region sample records its target region: the cells covering the object's box on the k x k grid and
 their pixel box on the original image (the crop the model will see). Skips (reasons for the rejects
 count): a box empty or outside its image, an object whose region is the whole image (nothing to zoom
-into), a small-object question without a second category to ask against.
+into), a small-object question without a second category to ask against. No object is too small for
+the grid: any box of positive size covers at least one cell (the crop is then that cell).
 """
 
 from __future__ import annotations
