@@ -18,6 +18,7 @@ from assets.versioning import code_version
 from perception_tokens import schemas
 from perception_tokens.curriculum import aurora_pools, perceptio_pools, reference_files
 from perception_tokens.curriculum import pools as curriculum_pools
+from perception_tokens.curriculum import vpt_pools
 from perception_tokens.curriculum.aurora_reference import sequential_epochs
 from perception_tokens.curriculum.llava_json import to_llava_record
 from perception_tokens.curriculum.marking import MarkingOptions, MarkingWorker, to_grid
@@ -255,19 +256,24 @@ def build_curriculum_asset(settings, variant: str | None = None):
                           for r in tables["depth_tokens"].iter_rows(columns=DEPTH_TOKEN_COLUMNS)}
         pools = curriculum_pools.Pools()
         refer = None
-        if aurora_style:
-            atomic, reasoning = aurora_style_pools(settings, pools, formats, codes_by_image, tables)
-        elif perceptio_style:
-            refer = perceptio_pools.add_perceptio_pools(
-                pools, curriculum_settings.tasks, formats, codes_by_image,
-                depth_rows=tables["depth_tokens"].iter_rows(columns=DEPTH_TOKEN_COLUMNS),
-                image_rows=tables["refcoco_images"].iter_rows(columns=["image_id", "format", "width", "height"]),
-                ref_rows=tables["refcoco_refs"].iter_rows(columns=perceptio_pools.REFER_COLUMNS))
-            atomic, reasoning = pools.atomic, pools.reasoning
+        if curriculum_settings.is_vpt():  # VPT: RefCOCO and small LVIS objects, ordered by stage
+            schedule = vpt_pools.vpt_schedule(
+                pools, tasks=curriculum_settings.tasks, vpt=curriculum_settings.vpt, seed=curriculum_settings.seed,
+                ref_rows=tables["refcoco_refs"].iter_rows(), instance_rows=tables["lvis_instances"].iter_rows(), formats=formats)
         else:
-            atomic, reasoning = project_pools(curriculum_settings, pools, formats, codes_by_image, tables)
+            if aurora_style:
+                atomic, reasoning = aurora_style_pools(settings, pools, formats, codes_by_image, tables)
+            elif perceptio_style:
+                refer = perceptio_pools.add_perceptio_pools(
+                    pools, curriculum_settings.tasks, formats, codes_by_image,
+                    depth_rows=tables["depth_tokens"].iter_rows(columns=DEPTH_TOKEN_COLUMNS),
+                    image_rows=tables["refcoco_images"].iter_rows(columns=["image_id", "format", "width", "height"]),
+                    ref_rows=tables["refcoco_refs"].iter_rows(columns=perceptio_pools.REFER_COLUMNS))
+                atomic, reasoning = pools.atomic, pools.reasoning
+            else:
+                atomic, reasoning = project_pools(curriculum_settings, pools, formats, codes_by_image, tables)
+            schedule = training_order(curriculum_settings, pools, atomic, reasoning)
         context.log.info(f"pools: {pools.counts()}; skipped: { {t: dict(v) for t, v in pools.skipped.items()} }")
-        schedule = training_order(curriculum_settings, pools, atomic, reasoning)
         if curriculum_settings.coordinates == "text":
             schedule = [(epoch, with_text_coordinates(s)) for epoch, s in schedule]
         export = export_llava(storage.root, schedule, image_tables, tables["marked_points"], aurora_style, asset_name=name)

@@ -58,7 +58,8 @@ def build_curriculum_checks(settings, curriculum_asset, with_marked_points: bool
         return dg.AssetCheckResult(passed=not missing and bool(names), metadata={"images": len(names), "missing": len(missing),
                                                                                  "first_missing": missing[0] if missing else ""})
 
-    @dg.asset_check(asset=curriculum_asset, description="For Aurora's schedule, each epoch's atomic share matches curriculum.percents within the tolerance.")
+    @dg.asset_check(asset=curriculum_asset, description="For Aurora's schedule, each epoch's atomic share matches curriculum.percents within the tolerance; "
+                    "for VPT's, epoch 0 is stage 1, epoch 1 stage 2, with plain samples mixed into stage 2.")
     def curriculum_mix_matches_schedule(curriculum: TableHandle) -> dg.AssetCheckResult:
         return mix_check_result(curriculum, curriculum_settings)
 
@@ -73,8 +74,24 @@ def build_curriculum_checks(settings, curriculum_asset, with_marked_points: bool
     return [marked_points_consistent, *curriculum_checks] if with_marked_points else curriculum_checks
 
 
+def vpt_mix_result(curriculum: TableHandle) -> dg.AssetCheckResult:
+    """VPT's order: epoch 0 holds the stage-1 samples, epoch 1 the stage-2 ones, and plain samples (no
+    perception token) sit in stage 2 beside the others, so the model learns when to trigger."""
+    tasks: dict[int, Counter] = defaultdict(Counter)
+    misplaced = 0
+    for r in curriculum.iter_rows(columns=["epoch", "vpt_stage", "task"]):
+        tasks[r["vpt_stage"]][r["task"]] += 1
+        misplaced += r["epoch"] != (r["vpt_stage"] or 0) - 1
+    mixed = len(tasks.get(2, {})) >= 2 and "vpt_plain" in tasks.get(2, {})
+    return dg.AssetCheckResult(passed=misplaced == 0 and mixed, metadata={
+        "tasks_by_stage": dg.MetadataValue.json({str(k): dict(v) for k, v in sorted(tasks.items())}),
+        "rows_in_the_wrong_epoch": misplaced})
+
+
 def mix_check_result(curriculum: TableHandle, curriculum_settings) -> dg.AssetCheckResult:
     cs = curriculum_settings
+    if cs.is_vpt():
+        return vpt_mix_result(curriculum)
     per_epoch: dict[int, Counter] = defaultdict(Counter)
     for r in curriculum.iter_rows(columns=["epoch", "kind"]):
         per_epoch[r["epoch"]][r["kind"] == "atomic"] += 1

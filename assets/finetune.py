@@ -71,7 +71,8 @@ def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list
 
     @dg.asset(
         name=name,
-        description="LoRA adapter for the model family of finetune.family (LLaVA, Qwen2.5-VL) trained on the curriculum in order (perception tokens added to the vocabulary, "
+        description="LoRA adapter for the model family of finetune.family (LLaVA, Qwen2.5-VL, Qwen2-VL; a finetune.vpt run "
+        "trains VPT's two stages, both stages' losses in metadata, its DINOv2 + projector saved beside the adapter) trained on the curriculum in order (perception tokens added to the vocabulary, "
         "new embedding rows trainable, projector at its own LR, vision tower frozen). Manifest row -> adapter folder with "
         "processor and token map; loss curve and well-formed depth-span rate before/after in metadata.",
         code_version=code_version("1", finetune_settings),
@@ -126,6 +127,9 @@ def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list
             seg = [loss for _, loss in summary.get("seg_loss_history", [])]
             metrics.update(segmentation=True, seg_loss_first=seg[0] if seg else None, seg_loss_last=seg[-1] if seg else None,
                            **{k: summary[k] for k in ("order_rate_before", "order_rate_after", "order_samples")})
+        stages = summary.get("stages")  # a VPT run: its align and fine-tune stages' (step, loss)
+        if stages:
+            metrics["stage_losses"] = {stage: first_and_final(h) for stage, h in stages.items()}
         row = {
             "model_id": digest[:16], "kind": "lora_adapter", "path": str(adapter_dir), "weights_file": weights.name,
             "sha256": digest, "config_json": json.dumps(config),
@@ -155,6 +159,8 @@ def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list
             meta.update({k: dg.MetadataValue.float(float(metrics[k])) if metrics[k] is not None else dg.MetadataValue.text("n/a")
                          for k in ("seg_loss_first", "seg_loss_last", "order_rate_before", "order_rate_after")})
             meta["order_samples"] = dg.MetadataValue.int(int(metrics["order_samples"]))
+        if stages:
+            meta["stage_losses"] = dg.MetadataValue.json({stage: [list(p) for p in h] for stage, h in stages.items()})
         curve = summary.get("loss_curve_png")
         if curve and Path(curve).exists():
             meta["loss_curve"] = dg.MetadataValue.md(png_markdown(Path(curve).read_bytes(), "loss curve"))
@@ -163,7 +169,7 @@ def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list
     @dg.asset_check(asset=lora_adapter, description="Training shows learning: the loss falls and the model emits well-formed "
                     "depth spans (<DEPTH_START>, 100 codes, <DEPTH_END>) more often than before training; with the "
                     "segmentation head (Perceptio), its loss falls (first vs last logged) and well-ordered [SEG] -> depth "
-                    "span -> answer outputs on the referring probe prompts rise.")
+                    "span -> answer outputs on the referring probe prompts rise; a VPT run: both stages' losses fall.")
     def lora_adapter_learned(lora_adapter: TableHandle) -> dg.AssetCheckResult:
         passed, metadata = adapter_learned(json.loads(lora_adapter.read(columns=["metrics_json"])["metrics_json"][0].as_py()))
         return dg.AssetCheckResult(passed=passed, metadata=metadata)
@@ -173,6 +179,11 @@ def build_lora_adapter(settings, variant: str | None = None) -> tuple[list, list
 
 def adapter_learned(m: dict) -> tuple[bool, dict]:
     """``lora_adapter_learned`` on a manifest row's metrics: (passed, metadata)."""
+    if m.get("stage_losses"):  # a VPT run: each stage's loss falls (its stages start from different losses)
+        falls = {stage: bool(fl and fl[1] < fl[0]) for stage, fl in m["stage_losses"].items()}
+        return all(falls.values()), {
+            **{f"{stage}_loss_fell": ok for stage, ok in falls.items()},
+            **{f"{stage}_first_final": dg.MetadataValue.json(fl) for stage, fl in m["stage_losses"].items()}}
     loss_fell = m["first_loss"] is not None and m["final_loss"] < 0.5 * m["first_loss"]
     spans_up = m["span_samples"] == 0 or m["span_rate_after"] > m["span_rate_before"]
     metadata = {"first_loss": float(m["first_loss"] or 0), "final_loss": float(m["final_loss"]),
@@ -189,6 +200,16 @@ def adapter_learned(m: dict) -> tuple[bool, dict]:
                      "order_rate_after": float(m["order_rate_after"]), "order_samples": int(m["order_samples"]),
                      "order_rose": order_up})
     return bool(loss_fell and spans_up and seg_fell and order_up), metadata
+
+
+def first_and_final(history) -> list[float] | None:
+    """A stage's loss at its start and end: the means over its first and its last quarter of steps (at
+    least one step each), since one step's loss is one batch's and jumps with the batch."""
+    losses = [float(loss) for _, loss in history]
+    if not losses:
+        return None
+    k = max(1, len(losses) // 4)
+    return [sum(losses[:k]) / k, sum(losses[-k:]) / k]
 
 
 def adapter_vocabulary_hash(adapter_dir: Path) -> str:

@@ -191,6 +191,12 @@ CURRICULUM_SCHEMA = pa.schema(
         ("image_file", pa.string()),
         ("conversations", pa.string()),  # LLaVA conversations JSON
         ("mask_rle", MASK_RLE_TYPE),  # the referred object's mask (Perceptio's refer_segment); null otherwise
+        # VPT samples (null otherwise): the training stage (1 align, 2 fine-tune) and a region sample's
+        # target region, its cells [x0, y0, x1, y1] on the k x k grid and their pixel box [l, t, r, b)
+        ("vpt_stage", pa.int32()),
+        ("region_grid", pa.int32()),
+        ("region_cells", pa.list_(pa.int32())),
+        ("region_box_px", pa.list_(pa.int32())),
         # the LLaVA export this row is part of (the same on every row): how lora_adapter finds it
         ("llava_json", pa.string()),
         ("llava_image_folder", pa.string()),

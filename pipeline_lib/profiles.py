@@ -4,6 +4,7 @@
 Aurora-perception repository; each value with its file:line in docs/FIDELITY.md).
 ``profile: perceptio`` gives Perceptio's (arXiv 2603.18795) where the paper states them, and
 says what was chosen where it is silent (docs/FIDELITY.md "Perceptio: the profile").
+``profile: vpt`` gives VPT's (arXiv 2502.17425) Qwen2-VL run (FIDELITY.md "VPT").
 ``profile: project`` (the default) keeps this project's own defaults. A value written in
 the config file always wins over its profile's, so a researcher can start from ``aurora``
 and change one thing, and the change shows in that section's fingerprint.
@@ -92,7 +93,28 @@ PERCEPTIO: dict[str, dict[str, Any]] = {
     },
 }
 
-PROFILES: dict[str, dict[str, dict[str, Any]]] = {"project": {}, "aurora": AURORA, "perceptio": PERCEPTIO}
+# VPT (arXiv 2502.17425) on Qwen2-VL; every value's source (paper section, or "paper silent: chose X") is in
+# docs/FIDELITY.md "VPT"
+VPT: dict[str, dict[str, Any]] = {
+    "curriculum": {
+        "tasks": ["vpt_region", "vpt_reencode", "vpt_plain"],  # Sec. 3.2: perception-token and plain samples mixed
+        "vpt": {"grid": 8},  # Sec. 3.1: k = 8
+    },
+    "finetune": {
+        "family": "qwen2_vl",  # Sec. 4: Qwen2-VL (2B, 7B)
+        "checkpoint": "Qwen/Qwen2-VL-2B-Instruct",  # Sec. 4 / Table 1: the 2B + VPT headline
+        "vpt": {
+            "enabled": True,
+            "grid": 8,  # Sec. 3.1
+            "reencoder": "facebook/dinov2-base",  # Sec. 4.1: DINOv2 (size paper silent: chose base)
+            "control_tokens": 1,  # Sec. 5.3: one control token is best
+            "mask_modeling": 0.5,  # Sec. 3.2: 50% of the re-encoding samples
+            "align_epochs": 1.0,  # Sec. 3.2 / 4.1: stage 1 aligns the projector (length paper silent: chose 1 epoch)
+        },
+    },
+}
+
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {"project": {}, "aurora": AURORA, "perceptio": PERCEPTIO, "vpt": VPT}
 
 
 def apply_profile(raw: dict[str, Any]) -> dict[str, Any]:

@@ -57,7 +57,8 @@ class Settings(_Section):
     # "aurora": every stage uses the reference implementation's settings (pipeline_lib/profiles.py, FIDELITY.md);
     # "perceptio": Perceptio's (arXiv 2603.18795) where the paper gives them (FIDELITY.md "Perceptio: the profile");
     # "project": this project's defaults. Values set in the file always win over the profile's.
-    profile: Literal["project", "aurora", "perceptio"] = "project"
+    # "vpt": VPT (arXiv 2502.17425) on Qwen2-VL: region / re-encoding tokens, two stages (FIDELITY.md "VPT")
+    profile: Literal["project", "aurora", "perceptio", "vpt"] = "project"
     storage: StorageSettings = StorageSettings()
     demo: DemoSettings = DemoSettings()
     datasets: DatasetSettings = DatasetSettings()
@@ -78,6 +79,23 @@ class Settings(_Section):
         if isinstance(raw, dict) and raw.get("profile", "project") in PROFILES:
             return apply_profile(raw)
         return raw
+
+    @model_validator(mode="after")
+    def _vpt_agrees(self) -> "Settings":
+        """A VPT curriculum and a VPT fine-tune must use one region grid (the tokens the data holds)."""
+        vpt = self.finetune.vpt
+        if self.curriculum.is_vpt() != bool(vpt.get("enabled")):
+            raise ValueError("curriculum.tasks are VPT's but finetune.vpt.enabled is not set, or the other way round: "
+                             "a VPT curriculum trains only with finetune.vpt (profile: vpt sets both)")
+        if vpt.get("enabled"):
+            from perception_tokens import regions
+
+            train_grid = vpt.get("grid", regions.DEFAULT_GRID)
+            data_grid = self.curriculum.vpt.get("grid", regions.DEFAULT_GRID)
+            if train_grid != data_grid:
+                raise ValueError(f"finetune.vpt.grid {train_grid} differs from curriculum.vpt.grid {data_grid}: "
+                                 "set both (the curriculum writes regions on its grid, the fine-tune adds that grid's tokens)")
+        return self
 
     @model_validator(mode="after")
     def _variants_valid(self) -> "Settings":

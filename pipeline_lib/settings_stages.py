@@ -80,7 +80,7 @@ class CurriculumSettings(_Section):
 
     # Aurora trains one adapter per skill (depth on ADE20K, counting on LVIS); pick the tasks here
     tasks: list[Literal["depth_atomic", "depth_cot", "depth_direct", "count_atomic", "count_cot", "count_direct",
-                        "ground_atomic", "ground_depth", "refer_segment"]] = [
+                        "ground_atomic", "ground_depth", "refer_segment", "vpt_region", "vpt_reencode", "vpt_plain"]] = [
         "depth_atomic", "depth_cot", "depth_direct", "count_atomic", "count_cot", "count_direct", "ground_atomic", "ground_depth"]
     marked_fraction: float = Field(0.5, gt=0, le=1)  # share of images that get a marked-point version
     min_points: int = Field(2, ge=2, le=5)
@@ -133,6 +133,30 @@ class CurriculumSettings(_Section):
     ground_pairs_per_image: int = Field(2, ge=0)
     seed: int = 0
     mix_tolerance: float = Field(0.05, ge=0, le=1)
+    # VPT's tasks (vpt_region / vpt_reencode / vpt_plain; perception_tokens.curriculum.vpt_pools.VptCurriculum:
+    # grid, align_fraction, small_max_area, shares); empty: the defaults. VPT tasks order by their stages,
+    # not by ``schedule``, and do not mix with the other tasks (a VPT fine-tune is another vocabulary).
+    vpt: dict[str, Any] = {}
+
+    @field_validator("vpt")
+    @classmethod
+    def _known_vpt_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value:  # keys, then values (the dataclass checks its ranges), so a bad value fails at load
+            from perception_tokens.curriculum.vpt_pools import VptCurriculum
+
+            VptCurriculum(**dataclass_keys_known(value, "perception_tokens.curriculum.vpt_pools.VptCurriculum", "curriculum.vpt"))
+        return value
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_vpt(self, handler):
+        # unset: left out of the dump, so every curriculum's code version written before the field stays
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("vpt"):
+            data.pop("vpt", None)
+        return data
+
+    def is_vpt(self) -> bool:
+        return any(task.startswith("vpt_") for task in self.tasks)
 
     def model_post_init(self, _context: Any) -> None:
         perceptio_tasks = {"refer_segment", "depth_atomic"}
@@ -141,6 +165,9 @@ class CurriculumSettings(_Section):
                              f"tasks {self.tasks}")
         if "refer_segment" in self.tasks and self.style != "perceptio":
             raise ValueError("curriculum.tasks refer_segment needs curriculum.style perceptio")
+        if self.is_vpt() and not all(task.startswith("vpt_") for task in self.tasks):
+            raise ValueError(f"curriculum.tasks {self.tasks} mix VPT tasks with others: a VPT fine-tune trains "
+                             "another vocabulary; list only vpt_region / vpt_reencode / vpt_plain")
         if self.min_points > self.max_points:
             raise ValueError(f"curriculum.min_points ({self.min_points}) > curriculum.max_points ({self.max_points})")
         if not self.tasks:
@@ -207,19 +234,32 @@ class FinetuneSettings(_Section):
     # Perceptio's [SEG] -> SAM2 head (training.segmentation.settings.SegmentationSettings: enabled,
     # sam2_checkpoint, weight, bce_weight, dice_weight, lr); empty: off, and no [SEG] token
     segmentation: dict[str, Any] = {}
+    # VPT (training.vpt.settings.VptSettings: enabled, grid, reencoder, control_tokens, mask_modeling,
+    # align_epochs, align_lr, projector_heads, max_actions); empty: off, and no VPT token
+    vpt: dict[str, Any] = {}
 
     @field_validator("segmentation")
     @classmethod
     def _known_segmentation_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
         return dataclass_keys_known(value, "training.segmentation.settings.SegmentationSettings", "segmentation")
 
+    @field_validator("vpt")
+    @classmethod
+    def _known_vpt_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value:  # keys, then values (torch-free dataclass)
+            from training.vpt.settings import VptSettings
+
+            VptSettings(**dataclass_keys_known(value, "training.vpt.settings.VptSettings", "finetune.vpt"))
+        return value
+
     @model_serializer(mode="wrap")
     def _omit_unset_segmentation(self, handler):
-        # An unset segmentation is left out of the dump, so the code versions (and so the
+        # An unset segmentation (or vpt) is left out of the dump, so the code versions (and so the
         # staleness) of every config written before the field existed stay as they were.
         data = handler(self)
-        if isinstance(data, dict) and not data.get("segmentation"):
-            data.pop("segmentation", None)
+        for name in ("segmentation", "vpt"):
+            if isinstance(data, dict) and not data.get(name):
+                data.pop(name, None)
         return data
 
     def model_post_init(self, _context: Any) -> None:
@@ -227,6 +267,8 @@ class FinetuneSettings(_Section):
 
         if self.family is not None and self.family not in families():
             raise ValueError(f"finetune.family {self.family!r} is not one of {families()}")
+        if self.vpt.get("enabled") and self.family != "qwen2_vl":
+            raise ValueError(f"finetune.vpt trains on finetune.family qwen2_vl (VPT's base model), not {self.family!r}")
         if self.global_batch_size is not None:
             per_step = self.per_device_batch_size * self.nproc_per_node
             accum, rest = divmod(self.global_batch_size, per_step)

@@ -36,7 +36,7 @@ class LlavaFormatError(ValueError):
 
 def to_llava_record(sample: Sample) -> dict[str, Any]:
     """A :class:`Sample` as one LLaVA conversation record; a sample with a mask carries it as
-    ``mask_rle`` (what the fine-tune's segmentation head trains on)."""
+    ``mask_rle`` (what the fine-tune's segmentation head trains on), a VPT sample names its training stage."""
     record = {
         "id": sample.sample_id,
         "image": sample.image.file_name,
@@ -47,6 +47,8 @@ def to_llava_record(sample: Sample) -> dict[str, Any]:
     }
     if sample.mask_rle is not None:
         record["mask_rle"] = {"size": [int(v) for v in sample.mask_rle["size"]], "counts": str(sample.mask_rle["counts"])}
+    if sample.vpt_stage is not None:
+        record["vpt_stage"] = sample.vpt_stage
     return record
 
 

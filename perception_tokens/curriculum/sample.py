@@ -15,7 +15,11 @@ TASKS = (
     "ground_atomic",
     "ground_depth",
     "refer_segment",
+    "vpt_region",
+    "vpt_reencode",
+    "vpt_plain",
 )
+VPT_TASKS = ("vpt_region", "vpt_reencode", "vpt_plain")
 Kind = Literal["atomic", "cot", "direct"]
 KINDS = ("atomic", "cot", "direct")
 TASK_KIND: dict[str, str] = {
@@ -29,6 +33,10 @@ TASK_KIND: dict[str, str] = {
     "ground_depth": "cot",
     # Perceptio: [SEG], the depth span, then the answer: perception before the answer, like a CoT
     "refer_segment": "cot",
+    # VPT: a perception action, then the answer (cot); a plain answer (direct)
+    "vpt_region": "cot",
+    "vpt_reencode": "cot",
+    "vpt_plain": "direct",
 }
 
 
@@ -62,7 +70,10 @@ class Sample:
     the gpt text. ``target`` is the short ground truth (letter, count, expression) that
     evaluation and checks compare against. ``annotation_ids``/``ref_id`` point at the
     source annotations; ``depth_token_version`` identifies the depth tokenizer whose
-    codes appear in the answer (None when the answer has no depth tokens).
+    codes appear in the answer (None when the answer has no depth tokens). VPT samples carry
+    their training stage (``vpt_stage`` 1: align, 2: fine-tune) and, for a region sample, the
+    target region: its cells ``(x0, y0, x1, y1)`` on the ``region_grid`` x ``region_grid`` grid and
+    their pixel box ``(left, top, right, bottom)`` (right/bottom exclusive) on the original image.
     """
 
     sample_id: str
@@ -79,6 +90,10 @@ class Sample:
     depth_token_version: str | None = None
     # the referred object's mask as COCO compressed RLE {size: [h, w], counts} (Perceptio's refer_segment)
     mask_rle: dict[str, Any] | None = field(default=None, hash=False)
+    vpt_stage: int | None = None
+    region_grid: int | None = None
+    region_cells: tuple[int, ...] | None = None
+    region_box_px: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASK_KIND:
@@ -88,6 +103,10 @@ class Sample:
         if "<image>" in self.question:
             raise ValueError(f"sample {self.sample_id}: question must not contain '<image>' (added on export)")
         object.__setattr__(self, "annotation_ids", tuple(int(a) for a in self.annotation_ids))
+        for name in ("region_cells", "region_box_px"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(int(v) for v in value))
 
     def to_row(self) -> dict[str, Any]:
         """Flat dict for a Parquet row (image fields prefixed ``image_``)."""
@@ -97,6 +116,8 @@ class Sample:
         row["image_image_id"] = image["image_id"]
         row["image_file"] = image["file_name"]
         row["annotation_ids"] = list(self.annotation_ids)
+        for name in ("region_cells", "region_box_px"):
+            row[name] = None if row[name] is None else list(row[name])
         return row
 
     @classmethod
@@ -106,6 +127,8 @@ class Sample:
         image = ImageRef(data.pop("image_dataset"), str(data.pop("image_image_id")), data.pop("image_file"))
         ids = data.get("annotation_ids")  # list, numpy array (from Parquet) or None
         data["annotation_ids"] = () if ids is None else tuple(int(a) for a in ids)
+        for name in ("region_cells", "region_box_px"):
+            data[name] = None if data.get(name) is None else tuple(int(v) for v in data[name])
         return cls(image=image, **data)
 
 

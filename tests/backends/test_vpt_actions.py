@@ -156,7 +156,7 @@ def test_without_a_reencoder_the_control_token_is_never_written(qwen):
 
 
 def test_the_same_loop_runs_on_qwen2_vl_vpts_base_model():
-    from training.backends.qwen2_5_vl.qwen2_vl import load_qwen2_vl
+    from training.backends.qwen2_vl.model import load_qwen2_vl
 
     model, processor = load_qwen2_vl("tiny")
     assert type(model).__name__ == "Qwen2VLForConditionalGeneration"

@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from perception_tokens.vocab import vocabulary_hash
 from training.finetune.config import FinetuneConfig
@@ -38,11 +38,14 @@ def last_complete_checkpoint(checkpoint_dir: Path) -> str | None:
 
 
 def save_adapter(peft_model, processor, token_map, config: FinetuneConfig, adapter_dir: Path, *,
-                 embedding_rows: int | None, family: str | None = None, segmentation_head=None) -> None:
+                 embedding_rows: int | None, family: str | None = None, segmentation_head=None,
+                 beside: Sequence[Callable[[Path], None]] = (), vocabulary: str | None = None) -> None:
     """Write adapter + processor + token map + run record into a temp dir, then swap it in.
 
     ``family`` is recorded so loaders can dispatch (no key: LLaVA, the first family).
-    ``segmentation_head`` (Perceptio's [SEG] head) is saved into the same folder, so it swaps in with it.
+    ``segmentation_head`` (Perceptio's [SEG] head) is saved into the same folder, so it swaps in with it;
+    so is whatever each of ``beside`` writes into the folder it is given (VPT's re-encoder).
+    ``vocabulary``: the hash recorded when the run's tokens are not the registry's (VPT's: its token map's).
     """
     adapter_dir = Path(adapter_dir)
     adapter_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -55,9 +58,11 @@ def save_adapter(peft_model, processor, token_map, config: FinetuneConfig, adapt
         token_map.save(tmp)
         if segmentation_head is not None:
             segmentation_head.save_pretrained(tmp, config.segmentation)
+        for write in beside:
+            write(tmp)
         meta: dict[str, Any] = {
             "base_checkpoint": config.checkpoint,
-            "vocabulary_hash": vocabulary_hash(),
+            "vocabulary_hash": vocabulary or vocabulary_hash(),
             "embedding_rows": embedding_rows,
             "config": config.to_dict(),
         }

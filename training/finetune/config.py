@@ -18,6 +18,7 @@ from perception_tokens.llava_conversation import TEMPLATES
 from training.finetune.lora_settings import LoraSettings
 from training.llava.loss_weights import DepthLossWeights
 from training.segmentation.settings import SegmentationSettings
+from training.vpt.settings import VptSettings
 
 # aurora: every image squashed to 336x336 (nearest) before the processor (Aurora's train.py:721)
 SQUASH_SIZE = {"processor": None, "squash336_nearest": 336}
@@ -73,8 +74,12 @@ class FinetuneConfig:
     lora: LoraSettings = field(default_factory=LoraSettings)
     # Perceptio's [SEG] -> SAM2 head (off: no [SEG] token, vocabulary and adapter as before)
     segmentation: SegmentationSettings = field(default_factory=SegmentationSettings)
+    # VPT's region / re-encoding tokens, two stages and mask modeling (off: none of it)
+    vpt: VptSettings = field(default_factory=VptSettings)
 
     def __post_init__(self) -> None:
+        if isinstance(self.vpt, dict):
+            self.vpt = VptSettings(**self.vpt)
         if isinstance(self.segmentation, dict):
             self.segmentation = SegmentationSettings(**self.segmentation)
         if isinstance(self.depth_losses, dict):
@@ -129,7 +134,7 @@ class FinetuneConfig:
                 target = data["lora"] if path[0] == "lora" else data
                 target[path[-1]] = convert(value)
             elif key in known and key != "lora":
-                data[key] = dict(value) if key in ("depth_losses", "segmentation") else value
+                data[key] = dict(value) if key in ("depth_losses", "segmentation", "vpt") else value
             else:
                 unknown.append(key)
         if unknown:
@@ -150,6 +155,7 @@ class FinetuneResult:
     token_map: Any = None  # training.finetune.tokens.TokenMap
     # the segmentation head's loss at each log step (weighted BCE + DICE; empty without finetune.segmentation)
     seg_loss_history: list[tuple[int, float]] = field(default_factory=list)
+    stages: dict[str, list[tuple[int, float]]] | None = None  # a VPT run: each stage's (step, loss)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-serialisable figures (the token map stays in the adapter folder)."""
@@ -162,4 +168,5 @@ class FinetuneResult:
             "step_time_s": self.step_time_s,
             "loss_curve_png": str(self.loss_curve_png) if self.loss_curve_png else None,
             "seg_loss_history": [list(p) for p in self.seg_loss_history],
+            **({"stages": {k: [list(p) for p in v] for k, v in self.stages.items()}} if self.stages else {}),
         }

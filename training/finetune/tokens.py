@@ -43,8 +43,9 @@ class TokenMap:
         return len(self.ids)
 
     def tokens(self) -> list[str]:
-        """The map's tokens in vocabulary order (``all_tokens()`` order; a per-skill map holds a subset)."""
-        return [t for t in all_tokens() if t in self.ids]
+        """The map's tokens in vocabulary order (``all_tokens()`` order; a per-skill map holds a subset),
+        then the tokens of kinds outside the registry (VPT's) in the order they were added."""
+        return _vocabulary_order(self.ids)
 
     def id_list(self) -> list[int]:
         """Ids in vocabulary order (``all_tokens()`` order)."""
@@ -72,8 +73,8 @@ class TokenMap:
             raise
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}: not a valid token map ({exc})") from exc
-        order = [t for t in all_tokens() if t in ids]
-        if vhash != vocabulary_hash(order) or len(order) != len(ids):
+        order = _vocabulary_order(ids)
+        if vhash != vocabulary_hash(order):
             raise ValueError(
                 f"{path}: token map was made for vocabulary {vhash}, this code has {vocabulary_hash()}"
             )
@@ -81,12 +82,17 @@ class TokenMap:
 
     @classmethod
     def of(cls, ids: dict[str, int]) -> "TokenMap":
-        ordered = [t for t in all_tokens() if t in ids]  # the registry's order for registered kinds
-        known = set(ordered)
-        # tokens of kinds outside the default registry (VPT's) follow in the order they were added:
-        # without them an adapter holding only those would carry the empty vocabulary's hash
-        ordered += [t for t in ids if t not in known]
-        return cls(ids=ids, vocabulary_hash=vocabulary_hash(ordered))
+        return cls(ids=ids, vocabulary_hash=vocabulary_hash(_vocabulary_order(ids)))
+
+
+def _vocabulary_order(ids: dict[str, int]) -> list[str]:
+    """The registry's order for registered kinds; tokens of kinds outside the default registry (VPT's)
+    follow in the order they were added (ascending id; token_map.json is written with sorted keys):
+    without them an adapter holding only those would carry the empty vocabulary's hash, train no rows
+    and fail to reload its own token map."""
+    ordered = [t for t in all_tokens() if t in ids]
+    known = set(ordered)
+    return ordered + sorted((t for t in ids if t not in known), key=ids.__getitem__)
 
 
 def _write_json_atomic(path: Path, payload: Any) -> None:

@@ -71,4 +71,5 @@ class ReEncoder(nn.Module):
         return out.last_hidden_state[0, 1:]
 
     def forward(self, image, control: torch.Tensor) -> torch.Tensor:
-        return self.projector(self.features(image), control)
+        # the projector may train in float32 beside a bf16 DINOv2 (small updates survive): its dtype rules
+        return self.projector(self.features(image).to(self.projector.query.weight.dtype), control)
