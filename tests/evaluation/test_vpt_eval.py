@@ -17,7 +17,7 @@ from perception_tokens.images import decode_rgb, encode_png
 from perception_tokens.schemas import EVAL_PREDICTION_SCHEMA, EVAL_SCORE_SCHEMA
 from perception_tokens.token_kinds import vpt_tokens
 from tests.backends.test_vpt_actions import Force, region_script
-from training.backends.qwen2_5_vl.qwen2_vl import load_qwen2_vl
+from training.backends.qwen2_vl.model import load_qwen2_vl
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 WIDTH, HEIGHT = 512, 384  # k = 8: cells of 64 x 48 px
