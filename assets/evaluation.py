@@ -165,6 +165,7 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
         from evaluation.run import (evaluate, generation_settings, limit_per_subset, load_eval_model, load_segmentation_head,
                                     new_identity)
         from evaluation.segmentation_metrics import prediction_overlays
+        from training.vpt.saving import load_reencoder
         from training.vqvae import load_vqvae
 
         benchmark_tables = {k: tables[k] for k in bench_keys}
@@ -174,10 +175,12 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
             model_id = adapter["model_id"]
             # a Perceptio adapter (its head saved beside it) answers the mask benchmarks and is asked its way
             head = load_segmentation_head(adapter["path"], model)
+            # a VPT adapter's re-encoder (DINOv2 + projector), saved beside it by the vpt fine-tune; None otherwise
+            reencoder = load_reencoder(adapter["path"], device=model.device)
         else:
             model, processor, kind = load_eval_model(None, finetune_settings.checkpoint, finetune_settings.family)
             model_id = finetune_settings.checkpoint
-            head = None
+            head = reencoder = None
         vq = load_vqvae(depth_vqvae.read().to_pylist()[0]["path"])
         teacher = None if depth_teacher.teacher == "ground_truth" else depth_teacher.build()
         oracle = oracle_tokens_fn(teacher, vq, benchmarks.demo_depth_dir if teacher is None else None)
@@ -189,11 +192,9 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
                 if head is not None or r["answer_type"] != "mask"]
         ident = new_identity(model_id, kind)
         base = generation_settings(eval_settings, kind)
-        # a VPT adapter answers through the action loop (evaluation/vpt_eval.py); its re-encoder (DINOv2 +
-        # projector) is reloaded beside the adapter by the vpt profile's fine-tune, not yet here: without it
-        # the loop never writes the control token (region crops still run)
+        # a VPT adapter answers through the action loop (evaluation/vpt_eval.py), re-encoding with its reloaded re-encoder
         preds = evaluate(model, processor, rows, ident, runs=[tuple(r) for r in eval_settings.runs], base_settings=base, oracle=oracle,
-                         log=context.log.info, segmentation_head=head)
+                         log=context.log.info, segmentation_head=head, reencoder=reencoder)
         overlays = prediction_overlays(preds, (r for r in rows if r["answer_type"] == "mask"))
         if variant is not None:
             preds = [{**p, "variant": variant} for p in preds]

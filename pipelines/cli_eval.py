@@ -47,11 +47,14 @@ def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | No
         images = Path(settings.resolve(eval_settings.images[benchmark]))
     rows, rejects = read_benchmark(benchmark, root, images)
     rows = limit_per_subset(rows, eval_settings.max_per_subset)
-    head = None
+    head = reencoder = None
     if model == "adapter":
         model_id = Path(adapter_path).parent.name if adapter else manifest["model_id"]
         m, processor, kind = load_eval_model(adapter_path, None)
         head = load_segmentation_head(adapter_path, m)  # a Perceptio adapter is asked its way (evaluation.perceptio)
+        from training.vpt.saving import load_reencoder
+
+        reencoder = load_reencoder(adapter_path, device=m.device)  # a VPT adapter's DINOv2 + projector; None otherwise
     elif is_aurora_checkpoint(model):  # a LoRA folder from Aurora's own trainer: converted on load
         m, processor, kind = load_eval_model(model, base or settings.finetune.checkpoint)
         model_id = Path(model).name
@@ -61,7 +64,8 @@ def run_eval(settings, benchmark: str, root: Path, model: str, adapter: str | No
     ident = new_identity(model_id, kind)
     base = generation_settings(eval_settings, kind)
     runs = [tuple(r) for r in eval_settings.runs if r[1] not in ("oracle",)]  # oracle tokens need the graph's teacher + VQ-VAE
-    preds = evaluate(m, processor, rows, ident, runs=runs, base_settings=base, log=log, segmentation_head=head)
+    preds = evaluate(m, processor, rows, ident, runs=runs, base_settings=base, log=log, segmentation_head=head,
+                     reencoder=reencoder)
     scores = score_rows(preds)
     lineage = {"source": "ptok eval", "benchmark": benchmark, "root": str(root), "model_id": model_id, "eval_run_id": ident.eval_run_id,
                "rejects": len(rejects), "written_at": ident.run_started_at}
