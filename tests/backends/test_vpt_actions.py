@@ -225,3 +225,21 @@ def test_dinov2_reloads_by_from_pretrained(tmp_path):
     assert pixels.shape == (1, 3, 28, 28)
     with torch.no_grad():
         assert torch.equal(dino(pixel_values=pixels).last_hidden_state, again(pixel_values=pixels).last_hidden_state)
+
+
+def test_a_peft_wrapped_adapter_runs_the_loop_like_its_base_model(qwen):
+    """An evaluated VPT adapter is a PeftModel; its Qwen-VL (vision tower, M-RoPE index) sits under the
+    wrapper. Before: AttributeError ('...ForConditionalGeneration' has no 'get_rope_index') in the graph's eval."""
+    from peft import LoraConfig, get_peft_model
+
+    model, processor, _ = qwen
+    wrapped = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj"], lora_dropout=0.0))
+    try:
+        force = Force(processor.tokenizer, region_script(0, 0, 3, 3), times=1)
+        run = lambda m: generate_with_actions(m, processor, [(prompt(processor), image(64, 64, 5))],  # noqa: E731
+                                              ActionSettings(max_new_tokens=8), logits_processors=[force])[0]
+        plain, peft_out = run(model), run(wrapped)  # LoRA's B starts at zero: the same function
+        assert peft_out["actions"] == plain["actions"] and peft_out["actions"][0]["box_px"] == [0, 0, 32, 32]
+        assert peft_out["answer_ids"] == plain["answer_ids"]
+    finally:
+        wrapped.unload()  # the module-scoped model leaves unwrapped

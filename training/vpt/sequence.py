@@ -132,7 +132,7 @@ def image_features(model, images: list[EncodedImage], *, keep: bool) -> torch.Te
         device = model.device
         pixels = torch.cat([im.pixel_values for im in missing]).to(device)
         grid = torch.stack([im.grid_thw for im in missing]).to(device)
-        computed = model.model.get_image_features(pixels, grid).pooler_output
+        computed = _vlm(model).model.get_image_features(pixels, grid).pooler_output
         if not keep:
             return torch.cat(computed)
         for im, feats in zip(missing, computed):
@@ -164,9 +164,15 @@ def model_inputs(model, sequences: list[VptSequence], pad_id: int, *, keep_featu
             offset = width - len(s.ids)
             for start, e in s.reencoded:
                 embeds[row, offset + start: offset + start + len(e)] = e.to(embeds.dtype)
-    position_ids, _ = model.model.get_rope_index(input_ids, mm_token_type_ids=image_mask.int(), image_grid_thw=grid_thw,
+    position_ids, _ = _vlm(model).model.get_rope_index(input_ids, mm_token_type_ids=image_mask.int(), image_grid_thw=grid_thw,
                                                  attention_mask=attention_mask)
     return {"inputs_embeds": embeds, "attention_mask": attention_mask, "position_ids": position_ids, "use_cache": False}
+
+
+def _vlm(model):
+    """The Qwen-VL model under a peft wrapper (an evaluated adapter), whose ``.model`` holds the vision
+    tower and the M-RoPE index; the model itself when it is not wrapped."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def last_hidden(model, sequences: list[VptSequence], pad_id: int) -> torch.Tensor:
