@@ -82,3 +82,23 @@ def test_the_fine_tune_learns_the_mask_and_the_order(perceptio_world):
     adapter = Path(meta["adapter_dir"].value)
     assert (adapter / "segmentation_head.safetensors").stat().st_size > 0
     assert json.loads((adapter / "segmentation_head.json").read_text())
+
+
+def test_the_graph_evaluates_refcoco_res_from_the_heads_masks_and_asks_perceptios_way(perceptio_world):
+    from evaluation.segmentation_metrics import gold_mask
+    from perception_tokens.curriculum.perceptio_text import PERCEPTION_INSTRUCTION
+
+    storage, _, _ = perceptio_world
+    preds = _rows(storage, "eval_predictions")
+    res = [p for p in preds if p["benchmark"] == "RefCOCO-RES"]
+    # every referring question of the eight splits is answered with a mask at its ground truth's size
+    assert {p["subset"] for p in res} == {f"{d}_{s}" for d in ("refcoco", "refcoco+") for s in ("val", "testA", "testB")} | {
+        "refcocog_val", "refcocog_test"}
+    for p in res:
+        gold = gold_mask(p)
+        assert p["pred_mask"] is not None and rle_to_mask(p["pred_mask"]).shape == tuple(gold["size"])
+        assert ("[SEG]" in (p["raw_output"] or "")) == (p["pred"] == "[SEG]")  # no [SEG]: an empty mask, counted unparsed
+    scores = [s for s in _rows(storage, "eval_scores") if s["benchmark"] == "RefCOCO-RES"]
+    assert len(scores) == 8 and all(s["ciou_pct"] is not None and 0 <= s["ciou_pct"] <= 100 and s["n"] == 8 for s in scores)
+    hard = [p for p in preds if p["benchmark"] == "HardBLINK" and p["ablation"] == "normal"]
+    assert hard and all(PERCEPTION_INSTRUCTION in p["prompt_text"] for p in hard)

@@ -73,3 +73,27 @@ def test_the_graph_evaluates_the_vpt_adapter(vpt_world):
     storage, _, _ = vpt_world
     preds = pq.read_table(storage / "eval_predictions.parquet").to_pylist()
     assert preds and {p["model_kind"] for p in preds} == {"adapter"}
+    # the action loop ran: the "normal" arm may select regions (at most 4 actions per answer), each logged with its
+    # cells on the configured grid and its crop in pixels; its "actions_off" twin asked the same questions with none
+    arms = {p["ablation"] for p in preds}
+    assert arms == {"normal", "actions_off"}
+    by_arm = {arm: sorted((p["benchmark"], p["question_id"]) for p in preds if p["ablation"] == arm) for arm in arms}
+    assert by_arm["normal"] == by_arm["actions_off"]
+    assert all(p["n_actions"] == 0 and not p["actions"] for p in preds if p["ablation"] == "actions_off")
+    acted = [p for p in preds if p["ablation"] == "normal" and p["n_actions"]]
+    for p in acted:
+        assert p["n_actions"] == len(p["actions"]) <= 4
+        for a in p["actions"]:
+            if a["kind"] == "region":
+                assert a["grid"] == 8 and 0 <= a["x_min"] <= a["x_max"] < 8 and 0 <= a["y_min"] <= a["y_max"] < 8
+                assert a["crop_left"] < a["crop_right"] and a["crop_top"] < a["crop_bottom"]
+    # the zoom questions carry their box: each arm scores them, the region overlap only where a region was selected
+    zoom = [s for s in pq.read_table(storage / "eval_scores.parquet").to_pylist() if s["benchmark"] == "Zoom"]
+    assert {s["ablation"] for s in zoom} == {"normal", "actions_off"} and all(s["n_gt_box"] == s["n"] for s in zoom)
+    for s in zoom:
+        if s["n_region"]:
+            assert 0 <= s["region_iou_mean"] <= s["region_iogt_mean"] <= 1
+        else:
+            assert s["region_iou_mean"] is None
+    zoom_preds = [p for p in acted if p["benchmark"] == "Zoom"]
+    assert all(p["region_iou"] is not None and p["gt_box"] for p in zoom_preds)
