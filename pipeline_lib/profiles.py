@@ -117,10 +117,15 @@ VPT: dict[str, dict[str, Any]] = {
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {"project": {}, "aurora": AURORA, "perceptio": PERCEPTIO, "vpt": VPT}
 
 
+# settings whose value is a group of options: a file's keys merge into the profile's key by key. Other
+# mappings are values: a file's ``epoch_size_by_skill: {}`` replaces the profile's (aurora's demo clears N)
+NESTED_OPTIONS = frozenset({"segmentation", "depth_losses", "vpt"})
+
+
 def apply_profile(raw: dict[str, Any]) -> dict[str, Any]:
-    """``raw`` with its profile's defaults filled in under every section (file values win). A field that
-    is itself a mapping in both (``finetune.segmentation``, ``finetune.depth_losses``) is merged the same
-    way, one level down, so ``segmentation: {sam2_checkpoint: tiny}`` keeps the profile's ``enabled``."""
+    """``raw`` with its profile's defaults filled in under every section (file values win). A group of
+    options (``NESTED_OPTIONS``: ``finetune.segmentation``, ``finetune.depth_losses``, ``*.vpt``) is merged
+    the same way, one level down, so ``segmentation: {sam2_checkpoint: tiny}`` keeps the profile's ``enabled``."""
     defaults = PROFILES[raw.get("profile", "project")]
     out = dict(raw)
     for section, values in defaults.items():
@@ -129,8 +134,8 @@ def apply_profile(raw: dict[str, Any]) -> dict[str, Any]:
             out[section] = copy.deepcopy(values)
         elif isinstance(given, dict):
             merged = {**copy.deepcopy(values), **given}
-            for key, value in values.items():
-                if isinstance(value, dict) and isinstance(given.get(key), dict):
-                    merged[key] = {**copy.deepcopy(value), **given[key]}
+            for key in NESTED_OPTIONS & set(values):
+                if isinstance(values[key], dict) and isinstance(given.get(key), dict):
+                    merged[key] = {**copy.deepcopy(values[key]), **given[key]}
             out[section] = merged
     return out
