@@ -158,6 +158,10 @@ COLUMN_DOCS: dict[str, str] = {
     "giou_ci_low_pct": "95% bootstrap confidence interval of giou_pct over the subset's questions, lower end (10,000 resamples, seed 0)",
     "giou_ci_high_pct": "95% bootstrap confidence interval of giou_pct, upper end",
     # VPT (arXiv 2502.17425): region selection and re-encoding actions, scored against a ground-truth box
+    "vpt_stage": "VPT samples: the training stage, 1 (align: the projector and the new token rows train) or 2 (fine-tune: + LoRA); null for other samples",
+    "region_grid": "VPT region samples: k of the k x k grid the region's cells are on; null otherwise",
+    "region_cells": "VPT region samples: the target region's inclusive cells [x_min, y_min, x_max, y_max] on the k x k grid (the object's box); null otherwise",
+    "region_box_px": "VPT region samples: the pixel box [left, top, right, bottom) of those cells in the original image (what the crop would be); null otherwise",
     "gt_box": "the ground-truth region of the question [x0, y0, x1, y1] in pixels of the original image (right/bottom exclusive); null when the benchmark gives none",
     "n_actions": "VPT adapters: actions the generation loop took for the answer (crops of a selected region, re-encodings); null for other models",
     "actions": "VPT adapters: every action in order, {kind: region | reencode, grid: k, x_min, y_min, x_max, y_max: the region's inclusive cells on the k x k grid, crop_left, crop_top, crop_right, crop_bottom: the crop in pixels of the original image (right/bottom exclusive), n_embeddings: re-encoded embeddings inserted, answer_position: answer tokens written before it}; null for other models",

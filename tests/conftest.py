@@ -38,3 +38,17 @@ def pytest_collection_modifyitems(config, items):
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
     items.sort(key=lambda item: 0 if "/e2e/" in item.nodeid.replace("\\", "/") or item.nodeid.startswith("e2e/") else 1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def builtin_token_kinds_between_modules():
+    """The token-kind registry a module found, restored after it: a Perceptio run enables ``[SEG]``
+    process-wide (a real run has its own process; a test's in-process graph shares the worker's), and a
+    later module in the same worker expects the builtin vocabulary of 466 tokens."""
+    from perception_tokens import token_kinds
+
+    before = {kind.name for kind in token_kinds.kinds()}
+    yield
+    for name in token_kinds.OPTIONAL:
+        if name not in before:
+            token_kinds.disable(name)
