@@ -64,14 +64,6 @@ MASK_SCORE_COLUMNS = ("mode", "ablation", "benchmark", "subset", "n", "n_not_run
                       "ciou_ci_high_pct", "giou_pct", "giou_ci_low_pct", "giou_ci_high_pct")
 
 
-def overlay_markdown(overlays: list[tuple[str, bytes]]) -> str:
-    """The mask overlays (image | ground truth in green | prediction in red), one picture per line."""
-    import html
-
-    return "\n\n".join(f"{html.escape(caption)}\n\n{png_markdown(png, html.escape(caption, quote=True))}"
-                         for caption, png in overlays)
-
-
 def teacher_depth_fn(teacher, depth_dir: Path | None):
     """A benchmark row -> the teacher's uint8 depth map of its image (None when there is none).
     In demo mode the scenes' saved depth plays the teacher, as in pseudo_depth."""
@@ -211,7 +203,8 @@ def build_variant_evaluation(settings, variant: str | None = None) -> tuple[list
             "not_run_reasons": dg.MetadataValue.json(dict(errors)),
             "perceptio": dg.MetadataValue.bool(head is not None),
             **vpt_meta,
-            **({"mask_overlays": dg.MetadataValue.md(overlay_markdown(overlays))} if overlays else {}),
+            # one overlay (image | ground truth in green | prediction in red) per row, captioned
+            **({"mask_overlays": dg.MetadataValue.md(image_grid_markdown([[o] for o in overlays], width=480))} if overlays else {}),
         }
         config = {**eval_settings.model_dump(), **({"variant": variant} if variant else {})}
         with locked_history(storage.root, predictions_name) as previous:  # read to commit under the append lock

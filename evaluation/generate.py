@@ -41,7 +41,8 @@ from perception_tokens.vocab import DEPTH_START, PIXEL_GRID
 from evaluation.answer_spans import perception_spans, tighten
 from evaluation.constrained import DepthSpanLogitsProcessor
 from evaluation.parsing import parse_answer
-from evaluation.perceptio import MODE as PERCEPTIO_MODE, answer_after_perception, perceptio_prefix, perceptio_question
+from evaluation.perceptio import MODE as PERCEPTIO_MODE, answer_after_perception, perceptio_question
+from perception_tokens.curriculum.perceptio_text import perception_prefix
 from evaluation.prompts import (  # re-exported: callers import the prompt builders from here
     FALLBACK_PROMPT,
     answer_prefix,
@@ -157,7 +158,7 @@ def generate_predictions(
         if frame is not None:  # Qwen2.5-VL: "the image is W x H" of its resized image
             question = frame.to_model_text(question)
         prefix, error = answer_prefix(row, settings.ablation, settings.seed,
-                                      depth_prefix=perceptio_prefix if settings.perceptio else None)
+                                      depth_prefix=perception_prefix if settings.perceptio else None)
         prompt = build_prompt(processor, question, settings.conversation)
         separator = answer_separator(prompt)
         if prefix:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from perception_tokens.curriculum.perceptio_text import perception_prefix, refer_question, with_perception_instruction
+from perception_tokens.curriculum.perceptio_text import refer_question, with_perception_instruction
 from perception_tokens.token_kinds import SEG_TOKEN
 from perception_tokens.vocab import DEPTH_END
 
@@ -49,11 +49,6 @@ def perceptio_question(row: dict, benchmark_prompt: str) -> str:
     if row.get("answer_type") == "mask":
         return refer_question(row["question"])
     return with_perception_instruction(benchmark_prompt)
-
-
-def perceptio_prefix(depth_span: str) -> str:
-    """The answer prefix of the oracle / random ablations under Perceptio."""
-    return perception_prefix(depth_span)
 
 
 def answer_after_perception(text: str) -> str:
